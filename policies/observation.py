@@ -1,0 +1,56 @@
+"""What a policy sees: one snapshot of a Triton fleet's signals at a point in time.
+
+Every signal is optional: ``None`` means the metric was absent (for example no
+Triton replica is running, or Prometheus returned an empty result). NaN and Inf
+are kept as they came so that the pipeline, not the adapter, decides to hold.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, fields
+
+SIGNAL_FIELDS: tuple[str, ...] = (
+    "request_rate_rps",
+    "queue_time_per_request_ms",
+    "queue_time_per_exec_ms",
+    "pending_requests",
+    "gpu_utilization",
+    "activation_rps",
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Observation:
+    """A snapshot of the fleet as Prometheus (or the simulator) shows it.
+
+    Units are in the names: ``_rps`` requests per second, ``_ms`` milliseconds,
+    ``gpu_utilization`` a busy fraction 0–1, ``time_s`` seconds since the epoch
+    (or since the start of a simulation) at which the values were true.
+    """
+
+    time_s: float
+    ready_replicas: int
+    desired_replicas: int | None = None
+    request_rate_rps: float | None = None
+    queue_time_per_request_ms: float | None = None
+    queue_time_per_exec_ms: float | None = None
+    pending_requests: float | None = None
+    gpu_utilization: float | None = None
+    activation_rps: float | None = None
+    """Request rate seen in front of the fleet (e.g. at the Envoy proxy): the only
+    signal that exists at zero replicas, so it is what wakes a fleet from 0."""
+
+    def value(self, name: str) -> float | None:
+        """The named signal, or None if absent."""
+        v: float | None = getattr(self, name)
+        return v
+
+    def is_usable(self, name: str) -> bool:
+        """True if the named signal is present and finite."""
+        v = self.value(name)
+        return v is not None and math.isfinite(v)
+
+    def as_dict(self) -> dict[str, float | int | None]:
+        """Plain mapping of every field, for logs and the decision record."""
+        return {f.name: getattr(self, f.name) for f in fields(self)}

@@ -1,0 +1,144 @@
+"""observe → policy → guardrails → decision: the one pipeline every adapter runs.
+
+The gRPC server, the simulator and the dashboard call :func:`decide` with an
+observation and the state returned by the previous call; nothing here reads a
+clock or does I/O, so the same inputs always give the same decision.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from typing import Any
+
+from policies.base import Policy, PolicyContext
+from policies.decision import Decision, Status
+from policies.guardrails import Guardrails, apply_guardrails, stabilize
+from policies.observation import Observation
+
+
+@dataclass(frozen=True, slots=True)
+class PipelineState:
+    """What the pipeline carries from one decision to the next.
+
+    All of it can be rebuilt by replaying observations (the server does so from
+    Prometheus range queries after a restart): the last good decision, the
+    stabilisation window of (time_s, recommendation) pairs, when data went bad,
+    and the observation history a policy asked for.
+    """
+
+    last_good: Decision | None = None
+    window: tuple[tuple[float, float], ...] = ()
+    bad_since_s: float | None = None
+    history: tuple[Observation, ...] = ()
+
+
+def _problem(
+    obs: Observation | None, required: tuple[str, ...], now_s: float, g: Guardrails
+) -> str | None:
+    """Why this observation cannot be trusted, or None if it can."""
+    if obs is None:
+        return "no observation (metrics query failed)"
+    age = now_s - obs.time_s
+    if age > g.stale_after_s:
+        return f"observation is stale: {age:.0f} s old > stale_after_s={g.stale_after_s:.0f}"
+    if obs.ready_replicas < 0:
+        return f"ready_replicas={obs.ready_replicas} is negative"
+    if obs.ready_replicas == 0:
+        return None
+    for name in required:
+        v = obs.value(name)
+        if v is None:
+            return f"{name} is missing"
+        if not obs.is_usable(name):
+            return f"{name} is {v} (not finite)"
+        if v < 0:
+            return f"{name}={v} is negative"
+    return None
+
+
+def _trim_history(
+    history: tuple[Observation, ...], obs: Observation, keep_s: float
+) -> tuple[Observation, ...]:
+    if keep_s <= 0:
+        return ()
+    return tuple(o for o in history if obs.time_s - o.time_s <= keep_s and o is not obs) + (obs,)
+
+
+def decide(
+    policy: Policy,
+    params: Any,
+    guardrails: Guardrails,
+    observation: Observation | None,
+    state: PipelineState,
+    now_s: float,
+) -> tuple[Decision, PipelineState]:
+    """One decision for one ScaledObject at ``now_s`` (seconds).
+
+    Missing, stale, NaN or Inf inputs never lower the fleet: the last good value
+    is held (status ``hold``), and after ``fail_after_s`` of bad data the status
+    becomes ``fail`` so the server can return an error and KEDA's fallback applies.
+    """
+    g = guardrails
+    problem = _problem(observation, policy.required_signals(params), now_s, g)
+    inputs: dict[str, Any] = observation.as_dict() if observation is not None else {}
+    if problem is not None:
+        bad_since = state.bad_since_s if state.bad_since_s is not None else now_s
+        if state.last_good is not None:
+            held = state.last_good.value
+            active = state.last_good.active
+        else:
+            ready = observation.ready_replicas if observation is not None else 0
+            desired = observation.desired_replicas if observation is not None else None
+            held = float(max(ready, desired or 0))
+            active = held > 0
+        held = min(max(held, float(g.min_replicas)), float(g.max_replicas))
+        failing = now_s - bad_since >= g.fail_after_s
+        status = Status.FAIL if failing else Status.HOLD
+        verb = "failing" if failing else "holding"
+        decision = Decision(
+            time_s=now_s,
+            value=held,
+            status=status,
+            reason=f"{verb} {held:g} replicas for {now_s - bad_since:.0f} s: {problem}",
+            active=active,
+            policy=policy.name,
+            inputs=inputs,
+        )
+        return decision, replace(state, bad_since_s=bad_since)
+
+    assert observation is not None
+    history = _trim_history(state.history, observation, policy.history_s(params))
+    ctx = PolicyContext(
+        now_s=now_s,
+        observation=observation,
+        history=history,
+        current_replicas=observation.ready_replicas,
+        min_replicas=g.min_replicas,
+        max_replicas=g.max_replicas,
+    )
+    rec = policy.recommend(ctx, params)
+    raw = rec.replicas if rec.replicas == rec.replicas else 0.0
+    raw = max(0.0, raw)
+    active = rec.active if rec.active is not None else raw > 0
+    stabilised, window = stabilize(raw, now_s, state.window, g.scale_down_stabilization_s)
+    base = state.last_good.value if state.last_good is not None else float(ctx.current_replicas)
+    guarded = apply_guardrails(raw, stabilised, base, active, g)
+    reason = rec.reason
+    if guarded.applied:
+        reason += f"; guardrails: {', '.join(guarded.applied)} → {guarded.value:g}"
+    decision = Decision(
+        time_s=now_s,
+        value=guarded.value,
+        status=Status.OK,
+        reason=reason,
+        active=active or guarded.value > 0,
+        policy=policy.name,
+        recommended=raw,
+        signal=rec.signal,
+        target=rec.target,
+        inputs=inputs,
+        guardrails=guarded.applied,
+    )
+    return decision, PipelineState(
+        last_good=decision, window=window, bad_since_s=None, history=history
+    )

@@ -1,0 +1,20 @@
+"""The ``scaler`` command: serve, simulate, trace and friends."""
+
+from __future__ import annotations
+
+import typer
+
+from scaler.commands import serve
+
+app = typer.Typer(
+    name="scaler",
+    help="Autoscale GPU inference servers (Triton) for KEDA: serve, simulate, tune.",
+    no_args_is_help=True,
+    add_completion=False,
+)
+
+serve.register(app)
+
+
+def main() -> None:
+    app()

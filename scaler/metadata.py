@@ -1,0 +1,239 @@
+"""The ScaledObject trigger ``metadata`` the scaler reads, validated once at the edge.
+
+KEDA forwards every key of the trigger's ``metadata`` as strings. Keys are split
+three ways: KEDA's own (ignored), the scaler's common keys (:class:`CommonMetadata`),
+and the chosen policy's parameters (its pydantic model). Anything else is an error
+that names the key, the value and what is allowed, returned as gRPC
+``INVALID_ARGUMENT``.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic.alias_generators import to_camel
+
+from policies import Guardrails, Policy, PolicyParams
+from scaler.registry import UnknownPolicyError, get_policy
+
+LABEL_VALUE = re.compile(r"^[A-Za-z0-9]([A-Za-z0-9._-]{0,251}[A-Za-z0-9])?$")
+"""Kubernetes-style names: letters, digits, ``.``, ``_``, ``-``. Nothing that could
+close a PromQL string or matcher (quotes, braces, backslashes, commas)."""
+
+METRIC_NAME = re.compile(r"^[a-zA-Z_:][a-zA-Z0-9_:]{0,199}$")
+
+KEDA_KEYS = frozenset(
+    {"scalerAddress", "enableTLS", "unsafeSsl", "caCert", "tlsClientCert", "tlsClientKey"}
+)
+"""Keys KEDA itself uses or forwards; accepted and ignored (as is any ``*FromEnv``)."""
+
+
+class MetadataError(ValueError):
+    """Invalid ScaledObject metadata; the message names key, value and what is allowed."""
+
+
+LabelValue = Field(pattern=LABEL_VALUE.pattern, max_length=253)
+
+
+class CommonMetadata(BaseModel):
+    """Keys every ScaledObject may set, whatever its policy (camelCase in metadata)."""
+
+    model_config = ConfigDict(
+        alias_generator=to_camel, populate_by_name=True, extra="forbid", frozen=True
+    )
+
+    policy: str = Field(default="threshold", description="Registered policy name.")
+    min_replicas: int = Field(default=0, ge=0, le=10_000, description="Lowest replica count.")
+    max_replicas: int = Field(default=100, ge=1, le=10_000, description="Highest replica count.")
+    max_step_up: int | None = Field(
+        default=None, ge=1, description="Most replicas added per decision (unset: no limit)."
+    )
+    max_step_down: int | None = Field(
+        default=None, ge=1, description="Most replicas removed per decision (unset: no limit)."
+    )
+    scale_down_stabilization_seconds: float = Field(
+        default=300.0,
+        ge=0,
+        le=86_400,
+        description="Seconds: never report less than the highest recommendation of this window.",
+    )
+    stale_after_seconds: float = Field(
+        default=90.0, gt=0, le=3_600, description="Seconds: older metrics count as missing."
+    )
+    fail_after_seconds: float = Field(
+        default=300.0,
+        ge=0,
+        le=86_400,
+        description="Seconds of missing data after which GetMetrics errors (KEDA fallback).",
+    )
+    namespace: str | None = Field(
+        default=None,
+        pattern=LABEL_VALUE.pattern,
+        description="Value of the `namespace` label (default: the ScaledObject's namespace).",
+    )
+    release: str | None = Field(
+        default=None,
+        pattern=LABEL_VALUE.pattern,
+        description="Value of the `release` label (SuperSONIC's Helm release).",
+    )
+    job: str | None = Field(
+        default=None, pattern=LABEL_VALUE.pattern, description="Value of the `job` label."
+    )
+    model: str | None = Field(
+        default=None, pattern=LABEL_VALUE.pattern, description="Triton model name (`model`)."
+    )
+    rate_window_seconds: int = Field(
+        default=30, ge=2, le=3_600, description="Seconds: the `rate()` window of every query."
+    )
+    gpu_metric: Literal["nv_gpu_utilization", "DCGM_FI_DEV_GPU_UTIL"] = Field(
+        default="nv_gpu_utilization",
+        description="GPU busy gauge: Triton's (fraction 0–1) or DCGM's (percent).",
+    )
+    activation_metric: str | None = Field(
+        default=None,
+        pattern=METRIC_NAME.pattern,
+        description="Counter in front of the fleet (e.g. the proxy's request total) whose "
+        "rate wakes it from zero; scoped by namespace and release.",
+    )
+
+    @model_validator(mode="after")
+    def _bounds(self) -> CommonMetadata:
+        if self.max_replicas < self.min_replicas:
+            raise ValueError(
+                f"maxReplicas ({self.max_replicas}) must be ≥ minReplicas ({self.min_replicas})"
+            )
+        return self
+
+
+COMMON_KEYS: frozenset[str] = frozenset(
+    (f.alias or n) for n, f in CommonMetadata.model_fields.items()
+)
+
+
+@dataclass(frozen=True, slots=True)
+class LabelScope:
+    """Label matchers that select one fleet's series. Values are validated names."""
+
+    namespace: str | None
+    release: str | None = None
+    job: str | None = None
+    model: str | None = None
+
+    def labels(self, *, with_model: bool = True) -> dict[str, str]:
+        out = {
+            k: v
+            for k, v in (
+                ("namespace", self.namespace),
+                ("release", self.release),
+                ("job", self.job),
+            )
+            if v
+        }
+        if with_model and self.model:
+            out["model"] = self.model
+        return out
+
+
+@dataclass(frozen=True, slots=True)
+class ScalerConfig:
+    """One ScaledObject's validated configuration."""
+
+    name: str
+    namespace: str
+    policy: Policy
+    params: PolicyParams
+    guardrails: Guardrails
+    scope: LabelScope
+    rate_window_s: int
+    gpu_metric: str
+    activation_metric: str | None
+
+    @property
+    def key(self) -> str:
+        return f"{self.namespace}/{self.name}"
+
+
+def _describe(err: dict[str, Any], model: type[BaseModel]) -> str:
+    loc = err.get("loc", ())
+    key = str(loc[0]) if loc else "(metadata)"
+    field = None
+    for name, f in model.model_fields.items():
+        if key in (name, f.alias):
+            key = f.alias or name
+            field = f
+    allowed = ""
+    if field is not None:
+        bits = []
+        if field.description:
+            bits.append(field.description)
+        if field.default is not None and not callable(field.default):
+            bits.append(f"default {field.default!r}")
+        allowed = f" (allowed: {'; '.join(bits)})" if bits else ""
+    if not loc:
+        return f"scalerMetadata: {err.get('msg')}"
+    return f"scalerMetadata key {key!r} = {err.get('input')!r}: {err.get('msg')}{allowed}"
+
+
+def _validate(model: type[BaseModel], values: Mapping[str, str]) -> Any:
+    try:
+        return model.model_validate(dict(values))
+    except ValidationError as exc:
+        raise MetadataError(
+            "; ".join(_describe(dict(e), model) for e in exc.errors(include_url=False))
+        ) from None
+
+
+def parse_metadata(name: str, namespace: str, metadata: Mapping[str, str]) -> ScalerConfig:
+    """Validate ``scalerMetadata`` for the ScaledObject ``namespace/name``.
+
+    Raises :class:`MetadataError` naming the first problems found.
+    """
+    if namespace and not LABEL_VALUE.match(namespace):
+        raise MetadataError(f"ScaledObject namespace {namespace!r} is not a valid name")
+    kept = {k: v for k, v in metadata.items() if k not in KEDA_KEYS and not k.endswith("FromEnv")}
+    common_values = {k: v for k, v in kept.items() if k in COMMON_KEYS}
+    common: CommonMetadata = _validate(CommonMetadata, common_values)
+    try:
+        policy = get_policy(common.policy)
+    except UnknownPolicyError as exc:
+        raise MetadataError(f"scalerMetadata key 'policy' = {common.policy!r}: {exc}") from None
+    params_model = policy.params_model
+    policy_keys = {(f.alias or n) for n, f in params_model.model_fields.items()}
+    unknown = sorted(set(kept) - COMMON_KEYS - policy_keys)
+    if unknown:
+        allowed = ", ".join(sorted(COMMON_KEYS | policy_keys))
+        raise MetadataError(
+            f"scalerMetadata key {unknown[0]!r} = {kept[unknown[0]]!r} is not known to the "
+            f"scaler or policy {policy.name!r}; allowed keys: {allowed}"
+        )
+    params: PolicyParams = _validate(params_model, {k: kept[k] for k in kept if k in policy_keys})
+    guardrails = Guardrails(
+        min_replicas=common.min_replicas,
+        max_replicas=common.max_replicas,
+        max_step_up=common.max_step_up,
+        max_step_down=common.max_step_down,
+        scale_down_stabilization_s=common.scale_down_stabilization_seconds,
+        stale_after_s=common.stale_after_seconds,
+        fail_after_s=common.fail_after_seconds,
+    )
+    scope = LabelScope(
+        namespace=common.namespace or namespace or None,
+        release=common.release,
+        job=common.job,
+        model=common.model,
+    )
+    return ScalerConfig(
+        name=name,
+        namespace=namespace,
+        policy=policy,
+        params=params,
+        guardrails=guardrails,
+        scope=scope,
+        rate_window_s=common.rate_window_seconds,
+        gpu_metric=common.gpu_metric,
+        activation_metric=common.activation_metric,
+    )

@@ -1,0 +1,48 @@
+"""Find policies by name: built-ins plus plug-ins from the ``sonic_scaler.policies``
+entry-point group (a class implementing :class:`policies.Policy`)."""
+
+from __future__ import annotations
+
+from functools import cache
+from importlib.metadata import entry_points
+
+from policies import Policy, ThresholdPolicy
+
+ENTRY_POINT_GROUP = "sonic_scaler.policies"
+
+
+class UnknownPolicyError(LookupError):
+    """A policy name that no built-in or installed plug-in provides."""
+
+
+def _builtins() -> dict[str, Policy]:
+    return {p.name: p for p in (ThresholdPolicy(),)}
+
+
+@cache
+def available_policies() -> dict[str, Policy]:
+    """Every policy by name; plug-ins that fail to load are skipped, not fatal,
+    so one broken package cannot stop the scaler deciding for everyone else."""
+    found = _builtins()
+    for ep in entry_points(group=ENTRY_POINT_GROUP):
+        if ep.name in found:
+            continue
+        try:
+            obj = ep.load()
+            policy = obj() if isinstance(obj, type) else obj
+        except Exception:
+            continue
+        if isinstance(policy, Policy):
+            found[ep.name] = policy
+    return found
+
+
+def get_policy(name: str) -> Policy:
+    """The policy registered as ``name``, or :class:`UnknownPolicyError` listing the choices."""
+    policies = available_policies()
+    try:
+        return policies[name]
+    except KeyError:
+        raise UnknownPolicyError(
+            f"unknown policy {name!r}; available: {', '.join(sorted(policies))}"
+        ) from None

@@ -1,0 +1,67 @@
+"""Server settings: every ``scaler serve`` flag is also an environment variable
+``SCALER_<NAME>`` (e.g. ``SCALER_PROMETHEUS_URL``), so the Deployment's ConfigMap
+and Secret configure it without a command line."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class ServerSettings(BaseSettings):
+    """Settings of the scaler service (units in the names)."""
+
+    model_config = SettingsConfigDict(env_prefix="SCALER_", extra="ignore")
+
+    grpc_listen: str = Field(
+        default="0.0.0.0:9100", description="HOST:PORT of the KEDA external-scaler gRPC server."
+    )
+    metrics_listen: str = Field(
+        default="0.0.0.0:9101",
+        description="HOST:PORT of the HTTP server for the scaler's own /metrics (empty: off).",
+    )
+    prometheus_url: str = Field(
+        default="http://prometheus-operated.monitoring.svc:9090",
+        description="Base URL of the Prometheus holding the Triton metrics.",
+    )
+    prometheus_bearer_token: SecretStr | None = Field(
+        default=None, description="Bearer token sent to Prometheus (from a Secret)."
+    )
+    prometheus_auth_header: SecretStr | None = Field(
+        default=None,
+        description="Full Authorization header value for Prometheus (e.g. 'Basic ...'); "
+        "takes precedence over the bearer token.",
+    )
+    prometheus_verify_tls: bool = Field(
+        default=True, description="Verify Prometheus's TLS certificate."
+    )
+    prometheus_ca_file: Path | None = Field(
+        default=None, description="CA bundle used to verify Prometheus's certificate."
+    )
+    prometheus_timeout_s: float = Field(
+        default=5.0, gt=0, le=60, description="Seconds before a Prometheus query gives up."
+    )
+    refresh_interval_s: float = Field(
+        default=5.0,
+        gt=0,
+        le=300,
+        description="Seconds between background refreshes of each ScaledObject's decision.",
+    )
+    forget_after_s: float = Field(
+        default=900.0,
+        gt=0,
+        description="Seconds after KEDA last asked about a ScaledObject before it is dropped.",
+    )
+    tls_cert_file: Path | None = Field(
+        default=None, description="Server certificate (PEM) for gRPC TLS."
+    )
+    tls_key_file: Path | None = Field(default=None, description="Server private key (PEM).")
+    tls_client_ca_file: Path | None = Field(
+        default=None, description="CA (PEM) that client certificates must chain to: mTLS."
+    )
+    grace_period_s: float = Field(
+        default=10.0, ge=0, description="Seconds to finish in-flight RPCs on SIGTERM."
+    )
+    log_level: str = Field(default="INFO", description="Python logging level.")
