@@ -1,0 +1,107 @@
+"""The scaler's own Prometheus metrics (served on /metrics).
+
+Each server builds them on its own :class:`CollectorRegistry` so tests never
+share the global one. Names here are a contract with the Grafana dashboard in
+``manifests/grafana/`` and the recording rules: change both together.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+
+OBJECT_LABELS = ("namespace", "scaledobject")
+
+
+@dataclass(frozen=True)
+class ScalerMetrics:
+    registry: CollectorRegistry
+    decisions: Counter
+    """sonic_scaler_decisions_total{namespace,scaledobject,policy,status,guardrail}"""
+    desired_replicas: Gauge
+    """sonic_scaler_desired_replicas{namespace,scaledobject,policy}: the value sent to KEDA."""
+    ready_replicas: Gauge
+    """sonic_scaler_ready_replicas{namespace,scaledobject}: ready replicas seen in Prometheus."""
+    signal: Gauge
+    """sonic_scaler_signal{namespace,scaledobject,policy}: the policy's main signal."""
+    signal_target: Gauge
+    """sonic_scaler_signal_target{namespace,scaledobject,policy}: its target."""
+    holding: Gauge
+    """sonic_scaler_holding{namespace,scaledobject}: 1 while holding or failing on bad data."""
+    query_seconds: Histogram
+    """sonic_scaler_prometheus_query_seconds: latency of each Prometheus query."""
+    query_errors: Counter
+    """sonic_scaler_prometheus_query_errors_total{reason}: failed or unusable queries."""
+    rpc_seconds: Histogram
+    """sonic_scaler_rpc_seconds{method}: gRPC handling time."""
+    rpc_errors: Counter
+    """sonic_scaler_rpc_errors_total{method,code}: gRPC calls answered with an error."""
+
+
+def build_metrics(registry: CollectorRegistry | None = None) -> ScalerMetrics:
+    reg = registry if registry is not None else CollectorRegistry()
+    return ScalerMetrics(
+        registry=reg,
+        decisions=Counter(
+            "sonic_scaler_decisions",
+            "Decisions made, by status (ok, hold, fail) and the guardrail that shaped them.",
+            [*OBJECT_LABELS, "policy", "status", "guardrail"],
+            registry=reg,
+        ),
+        desired_replicas=Gauge(
+            "sonic_scaler_desired_replicas",
+            "Replica count reported to KEDA (metricValueFloat).",
+            [*OBJECT_LABELS, "policy"],
+            registry=reg,
+        ),
+        ready_replicas=Gauge(
+            "sonic_scaler_ready_replicas",
+            "Ready Triton replicas as seen in Prometheus.",
+            list(OBJECT_LABELS),
+            registry=reg,
+        ),
+        signal=Gauge(
+            "sonic_scaler_signal",
+            "The policy's main signal at the last decision (unit of the signal).",
+            [*OBJECT_LABELS, "policy"],
+            registry=reg,
+        ),
+        signal_target=Gauge(
+            "sonic_scaler_signal_target",
+            "The target of the policy's main signal.",
+            [*OBJECT_LABELS, "policy"],
+            registry=reg,
+        ),
+        holding=Gauge(
+            "sonic_scaler_holding",
+            "1 while the decision is held or failing on missing data.",
+            list(OBJECT_LABELS),
+            registry=reg,
+        ),
+        query_seconds=Histogram(
+            "sonic_scaler_prometheus_query_seconds",
+            "Seconds per Prometheus query.",
+            buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
+            registry=reg,
+        ),
+        query_errors=Counter(
+            "sonic_scaler_prometheus_query_errors",
+            "Prometheus queries that failed or returned unusable data, by reason.",
+            ["reason"],
+            registry=reg,
+        ),
+        rpc_seconds=Histogram(
+            "sonic_scaler_rpc_seconds",
+            "Seconds to answer a KEDA gRPC call.",
+            ["method"],
+            buckets=(0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.5, 1),
+            registry=reg,
+        ),
+        rpc_errors=Counter(
+            "sonic_scaler_rpc_errors",
+            "gRPC calls answered with an error, by method and status code.",
+            ["method", "code"],
+            registry=reg,
+        ),
+    )

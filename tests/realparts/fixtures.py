@@ -1,0 +1,1 @@
+"""Fixtures that start real Prometheus and Triton servers on loopback."""
