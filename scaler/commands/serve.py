@@ -2,11 +2,78 @@
 
 from __future__ import annotations
 
+import logging
+from pathlib import Path
+from typing import Annotated, Any
+
 import typer
+from pydantic import ValidationError
+
+from scaler.settings import ServerSettings
+
+
+def _opt(help_: str) -> Any:
+    return typer.Option(help=help_, show_default=False)
 
 
 def register(app: typer.Typer) -> None:
     @app.command()
-    def serve() -> None:
-        """Run the KEDA external scaler."""
-        raise typer.Exit(1)
+    def serve(
+        grpc_listen: Annotated[
+            str | None, _opt("HOST:PORT for KEDA's gRPC calls [env SCALER_GRPC_LISTEN]")
+        ] = None,
+        prometheus_url: Annotated[
+            str | None, _opt("Prometheus base URL [env SCALER_PROMETHEUS_URL]")
+        ] = None,
+        metrics_listen: Annotated[
+            str | None, _opt("HOST:PORT for /metrics, '' for none [env SCALER_METRICS_LISTEN]")
+        ] = None,
+        refresh_interval_s: Annotated[
+            float | None, _opt("Seconds between decisions [env SCALER_REFRESH_INTERVAL_S]")
+        ] = None,
+        prometheus_timeout_s: Annotated[
+            float | None, _opt("Seconds per Prometheus query [env SCALER_PROMETHEUS_TIMEOUT_S]")
+        ] = None,
+        prometheus_verify_tls: Annotated[
+            bool | None,
+            typer.Option(
+                "--prometheus-verify-tls/--no-prometheus-verify-tls",
+                help="Verify Prometheus's certificate [env SCALER_PROMETHEUS_VERIFY_TLS]",
+                show_default=False,
+            ),
+        ] = None,
+        tls_cert_file: Annotated[
+            Path | None, _opt("gRPC server certificate, PEM [env SCALER_TLS_CERT_FILE]")
+        ] = None,
+        tls_key_file: Annotated[
+            Path | None, _opt("gRPC server key, PEM [env SCALER_TLS_KEY_FILE]")
+        ] = None,
+        tls_client_ca_file: Annotated[
+            Path | None, _opt("Client CA for mTLS, PEM [env SCALER_TLS_CLIENT_CA_FILE]")
+        ] = None,
+        log_level: Annotated[str | None, _opt("Logging level [env SCALER_LOG_LEVEL]")] = None,
+    ) -> None:
+        """Run the KEDA external scaler: point a ScaledObject's `external` trigger at it.
+
+        Every option is also read from the environment (SCALER_*); options win.
+        Prometheus credentials come only from the environment
+        (SCALER_PROMETHEUS_BEARER_TOKEN or SCALER_PROMETHEUS_AUTH_HEADER).
+        """
+        given = {k: v for k, v in locals().items() if v is not None}
+        try:
+            settings = ServerSettings(**given)
+        except ValidationError as exc:
+            raise typer.BadParameter(str(exc)) from None
+        logging.basicConfig(level=settings.log_level.upper(), format="%(message)s")
+        from scaler.own_metrics import build_metrics
+        from scaler.prometheus_observer import PrometheusObserver
+        from scaler.server import run_until_signal, start_server
+
+        metrics = build_metrics()
+        observer = PrometheusObserver(settings, metrics)
+        try:
+            running = start_server(settings, observer, metrics=metrics)
+        except (OSError, ValueError) as exc:
+            typer.echo(f"error: {exc}", err=True)
+            raise typer.Exit(2) from None
+        run_until_signal(running)

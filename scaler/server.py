@@ -1,0 +1,146 @@
+"""Assemble and run the scaler service: gRPC (KEDA protocol + health), the
+background refresher, and the HTTP /metrics endpoint."""
+
+from __future__ import annotations
+
+import logging
+import signal
+import threading
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from types import FrameType
+
+import grpc
+from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+from prometheus_client import start_http_server
+
+from proto import externalscaler_pb2_grpc as pb_grpc
+from scaler.grpc_service import ExternalScalerService
+from scaler.observer import Observer
+from scaler.own_metrics import ScalerMetrics, build_metrics
+from scaler.settings import ServerSettings
+from scaler.tracker import ObjectTracker
+
+log = logging.getLogger(__name__)
+
+SERVICE_NAME = "externalscaler.ExternalScaler"
+MAX_STREAMS = 256
+"""Worker threads: each open StreamIsActive/StreamMetricSpec holds one."""
+
+
+def _split_listen(listen: str) -> tuple[str, int]:
+    host, _, port = listen.rpartition(":")
+    if not host or not port.isdigit():
+        raise ValueError(f"listen address {listen!r}: expected HOST:PORT")
+    return host.strip("[]"), int(port)
+
+
+def server_credentials(settings: ServerSettings) -> grpc.ServerCredentials | None:
+    """TLS if a certificate is configured; mTLS if a client CA is configured too."""
+    if settings.tls_cert_file is None and settings.tls_key_file is None:
+        if settings.tls_client_ca_file is not None:
+            raise ValueError("SCALER_TLS_CLIENT_CA_FILE needs SCALER_TLS_CERT_FILE and _KEY_FILE")
+        return None
+    if settings.tls_cert_file is None or settings.tls_key_file is None:
+        raise ValueError("TLS needs both SCALER_TLS_CERT_FILE and SCALER_TLS_KEY_FILE")
+    cert = settings.tls_cert_file.read_bytes()
+    key = settings.tls_key_file.read_bytes()
+    ca = settings.tls_client_ca_file.read_bytes() if settings.tls_client_ca_file else None
+    return grpc.ssl_server_credentials(
+        [(key, cert)], root_certificates=ca, require_client_auth=ca is not None
+    )
+
+
+@dataclass
+class RunningServer:
+    """A started scaler; ``port`` is the bound gRPC port (useful with port 0)."""
+
+    grpc_server: grpc.Server
+    tracker: ObjectTracker
+    health: health.HealthServicer
+    metrics: ScalerMetrics
+    port: int
+    metrics_port: int | None
+    grace_period_s: float
+    _http: object | None = None
+
+    def stop(self, grace_s: float | None = None) -> None:
+        """Stop taking calls, finish in-flight ones within the grace period, stop refreshing."""
+        self.health.enter_graceful_shutdown()
+        self.tracker.stop()
+        self.grpc_server.stop(self.grace_period_s if grace_s is None else grace_s).wait()
+        shutdown = getattr(self._http, "shutdown", None)
+        if callable(shutdown):
+            shutdown()
+
+
+def start_server(
+    settings: ServerSettings,
+    observer: Observer,
+    *,
+    metrics: ScalerMetrics | None = None,
+    tracker: ObjectTracker | None = None,
+) -> RunningServer:
+    """Start everything and return at once; call :meth:`RunningServer.stop` to end."""
+    metrics = metrics if metrics is not None else build_metrics()
+    if tracker is None:
+        tracker = ObjectTracker(
+            observer,
+            metrics,
+            refresh_interval_s=settings.refresh_interval_s,
+            forget_after_s=settings.forget_after_s,
+        )
+    server = grpc.server(
+        ThreadPoolExecutor(max_workers=MAX_STREAMS, thread_name_prefix="grpc"),
+        options=[("grpc.so_reuseport", 0)],
+    )
+    pb_grpc.add_ExternalScalerServicer_to_server(  # type: ignore[no-untyped-call]
+        ExternalScalerService(tracker, metrics), server
+    )
+    health_servicer = health.HealthServicer()
+    health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
+    host, port = _split_listen(settings.grpc_listen)
+    creds = server_credentials(settings)
+    address = f"{host}:{port}" if ":" not in host else f"[{host}]:{port}"
+    bound = (
+        server.add_secure_port(address, creds)
+        if creds is not None
+        else server.add_insecure_port(address)
+    )
+    if bound == 0:
+        raise OSError(f"cannot listen on {settings.grpc_listen}")
+    tracker.start()
+    server.start()
+    for name in ("", SERVICE_NAME):
+        health_servicer.set(name, health_pb2.HealthCheckResponse.SERVING)
+    http = None
+    metrics_port: int | None = None
+    if settings.metrics_listen:
+        mhost, mport = _split_listen(settings.metrics_listen)
+        http, _ = start_http_server(mport, addr=mhost, registry=metrics.registry)
+        metrics_port = http.server_port
+    log.info("serving KEDA external scaler on %s (metrics port %s)", address, metrics_port)
+    return RunningServer(
+        grpc_server=server,
+        tracker=tracker,
+        health=health_servicer,
+        metrics=metrics,
+        port=bound,
+        metrics_port=metrics_port,
+        grace_period_s=settings.grace_period_s,
+        _http=http,
+    )
+
+
+def run_until_signal(running: RunningServer) -> None:
+    """Block until SIGTERM or SIGINT, then shut down gracefully."""
+    done = threading.Event()
+
+    def on_signal(signum: int, frame: FrameType | None) -> None:
+        log.info("signal %d: shutting down within %.0f s", signum, running.grace_period_s)
+        done.set()
+
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
+    done.wait()
+    running.stop()

@@ -1,0 +1,226 @@
+"""Keeps one decision per ScaledObject fresh in memory, so RPCs never wait on Prometheus.
+
+KEDA asks about a ScaledObject every few seconds; this module refreshes each
+object's decision in the background at ``refresh_interval_s`` and the gRPC
+handlers only read the latest one. On first sight of an object (a new object,
+or a restarted scaler) its pipeline state is rebuilt by replaying the metrics
+history from Prometheus, so a restart never dips the replica count.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+import time
+from collections.abc import Callable, Mapping
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field, replace
+
+from policies import Decision, Observation, PipelineState, Status, decide
+from scaler.metadata import ScalerConfig, parse_metadata
+from scaler.observer import ObserveError, Observer
+from scaler.own_metrics import ScalerMetrics
+
+log = logging.getLogger("scaler.decisions")
+
+MAX_REBUILD_POINTS = 720
+"""Most history points replayed on rebuild (one range query per signal)."""
+
+
+@dataclass
+class TrackedObject:
+    """One ScaledObject's live state. ``decision`` is replaced, never mutated."""
+
+    config: ScalerConfig
+    state: PipelineState = field(default_factory=PipelineState)
+    decision: Decision | None = None
+    last_asked_s: float = 0.0
+    rebuilt: bool = False
+    error: str | None = None
+    lock: threading.Lock = field(default_factory=threading.Lock)
+    ready: threading.Event = field(default_factory=threading.Event)
+
+
+def _window_s(config: ScalerConfig) -> float:
+    g = config.guardrails
+    return max(g.scale_down_stabilization_s, config.policy.history_s(config.params))
+
+
+class ObjectTracker:
+    """The registry of ScaledObjects seen by this replica and their decisions.
+
+    ``clock`` returns epoch seconds; tests pass their own to move time without sleeping.
+    """
+
+    def __init__(
+        self,
+        observer: Observer,
+        metrics: ScalerMetrics,
+        *,
+        refresh_interval_s: float = 5.0,
+        forget_after_s: float = 900.0,
+        clock: Callable[[], float] = time.time,
+        workers: int = 8,
+    ) -> None:
+        self._observer = observer
+        self._metrics = metrics
+        self.refresh_interval_s = refresh_interval_s
+        self._forget_after_s = forget_after_s
+        self._clock = clock
+        self._objects: dict[str, TrackedObject] = {}
+        self._parsed: dict[tuple[str, str, tuple[tuple[str, str], ...]], ScalerConfig] = {}
+        self._lock = threading.Lock()
+        self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="refresh")
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self.changed = threading.Condition()
+        """Notified after every refresh; streaming RPCs wait on it."""
+
+    def config_for(self, name: str, namespace: str, metadata: Mapping[str, str]) -> ScalerConfig:
+        """Validated config for this metadata (cached); raises MetadataError."""
+        key = (namespace, name, tuple(sorted(metadata.items())))
+        cfg = self._parsed.get(key)
+        if cfg is None:
+            cfg = parse_metadata(name, namespace, metadata)
+            with self._lock:
+                if len(self._parsed) > 10_000:
+                    self._parsed.clear()
+                self._parsed[key] = cfg
+        return cfg
+
+    def track(self, config: ScalerConfig) -> TrackedObject:
+        """Start (or keep) refreshing this object; the first refresh is scheduled at once."""
+        now = self._clock()
+        with self._lock:
+            obj = self._objects.get(config.key)
+            if obj is None or obj.config != config:
+                fresh = TrackedObject(config=config)
+                if obj is not None and obj.decision is not None:
+                    fresh.state = obj.state
+                    fresh.decision = obj.decision
+                    fresh.rebuilt = True
+                    fresh.ready.set()
+                obj = fresh
+                self._objects[config.key] = obj
+                self._pool.submit(self.refresh_one, obj)
+            obj.last_asked_s = now
+        return obj
+
+    def get(self, key: str) -> TrackedObject | None:
+        with self._lock:
+            return self._objects.get(key)
+
+    def objects(self) -> list[TrackedObject]:
+        with self._lock:
+            return list(self._objects.values())
+
+    def _rebuild(self, obj: TrackedObject, now: float) -> None:
+        cfg = obj.config
+        window = _window_s(cfg)
+        if window <= 0:
+            return
+        step = max(window / MAX_REBUILD_POINTS, min(self.refresh_interval_s, window / 10))
+        try:
+            past = self._observer.history(cfg, now - window, now - step, step)
+        except ObserveError as exc:
+            log.warning(
+                json.dumps({"event": "rebuild_failed", "object": cfg.key, "error": str(exc)})
+            )
+            return
+        state = obj.state
+        for o in past:
+            _, state = decide(cfg.policy, cfg.params, cfg.guardrails, o, state, o.time_s)
+        obj.state = state
+
+    def refresh_one(self, obj: TrackedObject) -> Decision:
+        """Observe, decide, record. Serialised per object; safe to call from any thread."""
+        with obj.lock:
+            now = self._clock()
+            cfg = obj.config
+            if not obj.rebuilt:
+                self._rebuild(obj, now)
+                obj.rebuilt = True
+            observation: Observation | None
+            try:
+                observation = self._observer.observe(cfg, now)
+                obj.error = None
+            except ObserveError as exc:
+                observation = None
+                obj.error = str(exc)
+            decision, obj.state = decide(
+                cfg.policy, cfg.params, cfg.guardrails, observation, obj.state, now
+            )
+            if obj.error is not None:
+                decision = _with_reason(decision, f"{decision.reason} ({obj.error})")
+            obj.decision = decision
+            obj.ready.set()
+        self._record(cfg, decision)
+        with self.changed:
+            self.changed.notify_all()
+        return decision
+
+    def _record(self, cfg: ScalerConfig, d: Decision) -> None:
+        labels = {"namespace": cfg.namespace, "scaledobject": cfg.name}
+        m = self._metrics
+        m.decisions.labels(
+            **labels,
+            policy=d.policy,
+            status=d.status.value,
+            guardrail=d.guardrails[-1] if d.guardrails else "none",
+        ).inc()
+        m.desired_replicas.labels(**labels, policy=d.policy).set(d.value)
+        m.holding.labels(**labels).set(0 if d.status is Status.OK else 1)
+        ready = d.inputs.get("ready_replicas")
+        if isinstance(ready, int):
+            m.ready_replicas.labels(**labels).set(ready)
+        if d.signal is not None:
+            m.signal.labels(**labels, policy=d.policy).set(d.signal)
+        if d.target is not None:
+            m.signal_target.labels(**labels, policy=d.policy).set(d.target)
+        record = {"event": "decision", "object": cfg.key, **d.as_record()}
+        log.info(json.dumps(record, default=str, allow_nan=True))
+
+    def refresh_all(self) -> None:
+        """Refresh every tracked object once (in parallel) and forget idle ones."""
+        now = self._clock()
+        with self._lock:
+            for key in [
+                k for k, o in self._objects.items() if now - o.last_asked_s > self._forget_after_s
+            ]:
+                del self._objects[key]
+            objs = list(self._objects.values())
+        for f in [self._pool.submit(self.refresh_one, o) for o in objs]:
+            f.result()
+
+    def start(self) -> None:
+        """Refresh in a background thread every ``refresh_interval_s`` until :meth:`stop`."""
+
+        def loop() -> None:
+            while not self._stop.wait(self.refresh_interval_s):
+                try:
+                    self.refresh_all()
+                except Exception:
+                    logging.getLogger(__name__).exception("refresh loop error")
+
+        self._thread = threading.Thread(target=loop, name="tracker", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        with self.changed:
+            self.changed.notify_all()
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+        self._pool.shutdown(wait=False, cancel_futures=True)
+
+    @property
+    def stopping(self) -> bool:
+        return self._stop.is_set()
+
+    def now(self) -> float:
+        return self._clock()
+
+
+def _with_reason(d: Decision, reason: str) -> Decision:
+    return replace(d, reason=reason)

@@ -1,0 +1,304 @@
+"""Every RPC of KEDA's external-scaler protocol over a real socket, with a client
+generated from proto/externalscaler.proto."""
+
+from __future__ import annotations
+
+import subprocess
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import grpc
+import pytest
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+from policies import Observation
+from proto import externalscaler_pb2 as pb
+from proto import externalscaler_pb2_grpc as pb_grpc
+from scaler.own_metrics import build_metrics
+from scaler.server import RunningServer, start_server
+from scaler.settings import ServerSettings
+from scaler.tracker import ObjectTracker
+from tests.scripted_observer import ManualClock, ScriptedObserver
+
+META = {
+    "scalerAddress": "sonic-scaler.keda:9100",
+    "policy": "threshold",
+    "signal": "queue_time_per_request_ms",
+    "target": "50",
+    "minReplicas": "0",
+    "maxReplicas": "10",
+    "scaleDownStabilizationSeconds": "60",
+    "failAfterSeconds": "120",
+}
+
+
+def busy(ready: int, queue_ms: float, rps: float = 100.0) -> Observation:
+    return Observation(
+        time_s=0.0,
+        ready_replicas=ready,
+        request_rate_rps=rps,
+        queue_time_per_request_ms=queue_ms,
+        pending_requests=1.0,
+    )
+
+
+@dataclass
+class Harness:
+    server: RunningServer
+    observer: ScriptedObserver
+    clock: ManualClock
+    stub: pb_grpc.ExternalScalerStub
+    channel: grpc.Channel
+
+    def ref(self, **meta: str) -> pb.ScaledObjectRef:
+        return pb.ScaledObjectRef(name="triton", namespace="cms", scalerMetadata={**META, **meta})
+
+    def refresh(self) -> None:
+        self.server.tracker.refresh_all()
+
+
+def _start(observer: ScriptedObserver, clock: ManualClock, **settings: object) -> RunningServer:
+    metrics = build_metrics()
+    tracker = ObjectTracker(observer, metrics, refresh_interval_s=3600, clock=clock)
+    cfg = ServerSettings(grpc_listen="127.0.0.1:0", metrics_listen="127.0.0.1:0", **settings)
+    return start_server(cfg, observer, metrics=metrics, tracker=tracker)
+
+
+@pytest.fixture
+def harness() -> Iterator[Harness]:
+    observer = ScriptedObserver(busy(ready=2, queue_ms=100.0))
+    clock = ManualClock()
+    server = _start(observer, clock)
+    channel = grpc.insecure_channel(f"127.0.0.1:{server.port}")
+    yield Harness(server, observer, clock, pb_grpc.ExternalScalerStub(channel), channel)
+    channel.close()
+    server.stop(0)
+
+
+def test_metric_spec_is_constant_target_one(harness: Harness) -> None:
+    spec = harness.stub.GetMetricSpec(harness.ref(), timeout=5)
+    assert len(spec.metricSpecs) == 1
+    assert spec.metricSpecs[0].targetSizeFloat == 1.0
+    assert spec.metricSpecs[0].targetSize == 1
+    again = harness.stub.GetMetricSpec(harness.ref(), timeout=5)
+    assert again == spec
+
+
+def test_get_metrics_returns_desired_replicas_float_and_ceil(harness: Harness) -> None:
+    harness.observer.observation = busy(ready=2, queue_ms=110.0)
+    req = pb.GetMetricsRequest(scaledObjectRef=harness.ref(), metricName="sonic-desired-replicas")
+    resp = harness.stub.GetMetrics(req, timeout=5)
+    value = resp.metricValues[0]
+    assert value.metricValueFloat == pytest.approx(4.4)
+    assert value.metricValue == 5
+    assert value.metricName == "sonic-desired-replicas"
+
+
+def test_is_active_follows_load(harness: Harness) -> None:
+    assert harness.stub.IsActive(harness.ref(), timeout=5).result is True
+    harness.observer.observation = Observation(
+        time_s=0, ready_replicas=0, request_rate_rps=None, activation_rps=0.0
+    )
+    harness.clock.advance(120)
+    harness.refresh()
+    assert harness.stub.IsActive(harness.ref(), timeout=5).result is False
+
+
+def test_is_active_wakes_from_zero_on_proxy_traffic(harness: Harness) -> None:
+    harness.observer.observation = Observation(time_s=0, ready_replicas=0, activation_rps=3.0)
+    meta = {"minReplicas": "0", "activationRps": "1"}
+    assert harness.stub.IsActive(harness.ref(**meta), timeout=5).result is True
+    req = pb.GetMetricsRequest(scaledObjectRef=harness.ref(**meta))
+    assert harness.stub.GetMetrics(req, timeout=5).metricValues[0].metricValue == 1
+
+
+def test_stream_is_active_sends_true_only_on_transitions(harness: Harness) -> None:
+    harness.observer.observation = Observation(time_s=0, ready_replicas=0, activation_rps=0.0)
+    harness.stub.IsActive(harness.ref(), timeout=5)
+    stream = harness.stub.StreamIsActive(harness.ref(), timeout=30)
+    got: list[bool] = []
+
+    def read() -> None:
+        try:
+            for msg in stream:
+                got.append(msg.result)
+        except grpc.RpcError:
+            pass
+
+    reader = threading.Thread(target=read)
+    reader.start()
+    for rate in (0.0, 5.0, 5.0, 5.0, 0.0, 0.0, 5.0):
+        harness.clock.advance(400)
+        harness.observer.observation = Observation(time_s=0, ready_replicas=0, activation_rps=rate)
+        harness.refresh()
+        threading.Event().wait(0.05)
+    threading.Event().wait(0.3)
+    stream.cancel()
+    reader.join(5)
+    assert got == [True, True]
+
+
+def test_stream_metric_spec_sends_spec_at_once(harness: Harness) -> None:
+    stream = harness.stub.StreamMetricSpec(harness.ref(), timeout=10)
+    first = next(stream)
+    assert first == harness.stub.GetMetricSpec(harness.ref(), timeout=5)
+    stream.cancel()
+
+
+@pytest.mark.parametrize(
+    ("meta", "key"),
+    [
+        ({"unknownKey": "1"}, "unknownKey"),
+        ({"maxReplicas": "many"}, "maxReplicas"),
+        ({"maxReplicas": "0"}, "maxReplicas"),
+        ({"target": "-5"}, "target"),
+        ({"release": 'x"} or vector(1000) #'}, "release"),
+        ({"model": "a{b}"}, "model"),
+        ({"namespace": "cms\\"}, "namespace"),
+        ({"policy": "nonexistent"}, "policy"),
+    ],
+)
+def test_bad_metadata_is_invalid_argument_naming_the_key(
+    harness: Harness, meta: dict[str, str], key: str
+) -> None:
+    calls = harness.observer.calls
+    for call in (
+        lambda: harness.stub.GetMetricSpec(harness.ref(**meta), timeout=5),
+        lambda: harness.stub.IsActive(harness.ref(**meta), timeout=5),
+        lambda: harness.stub.GetMetrics(
+            pb.GetMetricsRequest(scaledObjectRef=harness.ref(**meta)), timeout=5
+        ),
+    ):
+        with pytest.raises(grpc.RpcError) as err:
+            call()
+        assert err.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+        assert key in (err.value.details() or "")
+    assert harness.observer.calls == calls
+
+
+def test_metrics_outage_holds_then_fails_for_keda_fallback(harness: Harness) -> None:
+    req = pb.GetMetricsRequest(scaledObjectRef=harness.ref())
+    before = harness.stub.GetMetrics(req, timeout=5).metricValues[0].metricValueFloat
+    harness.observer.error = "connection refused"
+    for _ in range(3):
+        harness.clock.advance(30)
+        harness.refresh()
+        held = harness.stub.GetMetrics(req, timeout=5).metricValues[0].metricValueFloat
+        assert held == before
+    harness.clock.advance(60)
+    harness.refresh()
+    with pytest.raises(grpc.RpcError) as err:
+        harness.stub.GetMetrics(req, timeout=5)
+    assert err.value.code() == grpc.StatusCode.UNAVAILABLE
+    assert "connection refused" in (err.value.details() or "")
+    harness.observer.error = None
+    harness.clock.advance(5)
+    harness.refresh()
+    assert harness.stub.GetMetrics(req, timeout=5).metricValues[0].metricValueFloat > 0
+
+
+def test_health_service_reports_serving(harness: Harness) -> None:
+    stub = health_pb2_grpc.HealthStub(harness.channel)
+    for service in ("", "externalscaler.ExternalScaler"):
+        resp = stub.Check(health_pb2.HealthCheckRequest(service=service), timeout=5)
+        assert resp.status == health_pb2.HealthCheckResponse.SERVING
+
+
+def test_own_metrics_count_decisions(harness: Harness) -> None:
+    harness.stub.GetMetrics(pb.GetMetricsRequest(scaledObjectRef=harness.ref()), timeout=5)
+    text = _scrape(harness.server)
+    assert 'sonic_scaler_desired_replicas{namespace="cms",policy="threshold"' in text
+    assert "sonic_scaler_decisions_total" in text
+    assert 'sonic_scaler_rpc_seconds_count{method="GetMetrics"}' in text
+
+
+def _scrape(server: RunningServer) -> str:
+    import urllib.request
+
+    with urllib.request.urlopen(f"http://127.0.0.1:{server.metrics_port}/metrics") as r:
+        return str(r.read().decode())
+
+
+def test_restarted_scaler_does_not_dip(harness: Harness) -> None:
+    """A second replica (or a restart) rebuilds the stabilisation window from history."""
+    observer = ScriptedObserver(busy(ready=4, queue_ms=10.0))
+    clock = ManualClock(harness.clock.now_s)
+    observer.past = [
+        Observation(
+            time_s=clock.now_s - 50 + i * 5,
+            ready_replicas=4,
+            request_rate_rps=400,
+            queue_time_per_request_ms=100.0,
+        )
+        for i in range(10)
+    ]
+    fresh = _start(observer, clock)
+    try:
+        with grpc.insecure_channel(f"127.0.0.1:{fresh.port}") as ch:
+            stub = pb_grpc.ExternalScalerStub(ch)
+            resp = stub.GetMetrics(pb.GetMetricsRequest(scaledObjectRef=harness.ref()), timeout=5)
+            assert resp.metricValues[0].metricValueFloat == pytest.approx(8.0)
+    finally:
+        fresh.stop(0)
+
+
+def _make_certs(tmp: Path) -> dict[str, Path]:
+    def run(*args: str) -> None:
+        subprocess.run(["openssl", *args], check=True, capture_output=True, cwd=tmp)
+
+    run("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=test-ca",
+        "-keyout", "ca.key", "-out", "ca.pem")  # fmt: skip
+    for name in ("server", "client"):
+        run("req", "-newkey", "rsa:2048", "-nodes", "-subj", f"/CN={name}",
+            "-keyout", f"{name}.key", "-out", f"{name}.csr")  # fmt: skip
+        (tmp / f"{name}.ext").write_text("subjectAltName=DNS:localhost,IP:127.0.0.1\n")
+        run("x509", "-req", "-in", f"{name}.csr", "-CA", "ca.pem", "-CAkey", "ca.key",
+            "-CAcreateserial", "-days", "1", "-out", f"{name}.pem", "-extfile", f"{name}.ext")  # fmt: skip
+    return {p.stem + p.suffix: p for p in tmp.iterdir()}
+
+
+def test_tls_and_mtls(tmp_path: Path) -> None:
+    certs = _make_certs(tmp_path)
+    observer = ScriptedObserver(busy(ready=1, queue_ms=50.0))
+    clock = ManualClock()
+    ca = certs["ca.pem"].read_bytes()
+    ref = pb.ScaledObjectRef(name="t", namespace="cms", scalerMetadata=META)
+
+    tls = _start(
+        observer,
+        clock,
+        tls_cert_file=certs["server.pem"],
+        tls_key_file=certs["server.key"],
+    )
+    try:
+        creds = grpc.ssl_channel_credentials(root_certificates=ca)
+        with grpc.secure_channel(f"localhost:{tls.port}", creds) as ch:
+            assert pb_grpc.ExternalScalerStub(ch).IsActive(ref, timeout=5).result is True
+        with grpc.insecure_channel(f"127.0.0.1:{tls.port}") as ch, pytest.raises(grpc.RpcError):
+            pb_grpc.ExternalScalerStub(ch).IsActive(ref, timeout=2)
+    finally:
+        tls.stop(0)
+
+    mtls = _start(
+        observer,
+        clock,
+        tls_cert_file=certs["server.pem"],
+        tls_key_file=certs["server.key"],
+        tls_client_ca_file=certs["ca.pem"],
+    )
+    try:
+        client = grpc.ssl_channel_credentials(
+            root_certificates=ca,
+            private_key=certs["client.key"].read_bytes(),
+            certificate_chain=certs["client.pem"].read_bytes(),
+        )
+        with grpc.secure_channel(f"localhost:{mtls.port}", client) as ch:
+            assert pb_grpc.ExternalScalerStub(ch).IsActive(ref, timeout=5).result is True
+        anonymous = grpc.ssl_channel_credentials(root_certificates=ca)
+        with grpc.secure_channel(f"localhost:{mtls.port}", anonymous) as ch:
+            with pytest.raises(grpc.RpcError):
+                pb_grpc.ExternalScalerStub(ch).IsActive(ref, timeout=2)
+    finally:
+        mtls.stop(0)
