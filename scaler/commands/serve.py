@@ -51,6 +51,16 @@ def register(app: typer.Typer) -> None:
         tls_client_ca_file: Annotated[
             Path | None, _opt("Client CA for mTLS, PEM [env SCALER_TLS_CLIENT_CA_FILE]")
         ] = None,
+        prometheus_ca_file: Annotated[
+            Path | None, _opt("CA bundle for Prometheus's TLS [env SCALER_PROMETHEUS_CA_FILE]")
+        ] = None,
+        forget_after_s: Annotated[
+            float | None,
+            _opt("Seconds unasked before an object is dropped [env SCALER_FORGET_AFTER_S]"),
+        ] = None,
+        grace_period_s: Annotated[
+            float | None, _opt("Seconds to finish RPCs on SIGTERM [env SCALER_GRACE_PERIOD_S]")
+        ] = None,
         log_level: Annotated[str | None, _opt("Logging level [env SCALER_LOG_LEVEL]")] = None,
     ) -> None:
         """Run the KEDA external scaler: point a ScaledObject's `external` trigger at it.
