@@ -1,0 +1,115 @@
+"""ScaledObject metadata: what is accepted, and clear errors for everything else."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from policies import ThresholdParams
+from scaler.metadata import (
+    COMMON_KEYS,
+    KEDA_KEYS,
+    LABEL_VALUE,
+    MetadataError,
+    parse_metadata,
+)
+
+
+def test_threshold_works_with_defaults_alone() -> None:
+    cfg = parse_metadata("triton", "cms", {"scalerAddress": "scaler:9100"})
+    assert cfg.policy.name == "threshold"
+    assert cfg.scope.namespace == "cms"
+    assert cfg.guardrails.min_replicas == 0
+    assert cfg.guardrails.max_replicas == 100
+
+
+def test_keda_keys_and_from_env_keys_are_ignored() -> None:
+    meta = {k: "x" for k in KEDA_KEYS} | {"targetFromEnv": "whatever"}
+    cfg = parse_metadata("triton", "cms", meta)
+    assert cfg.params == ThresholdParams()
+
+
+def test_values_are_converted_from_strings() -> None:
+    cfg = parse_metadata(
+        "triton",
+        "cms",
+        {
+            "minReplicas": "2",
+            "maxReplicas": "11",
+            "target": "20",
+            "signal": "queue_time_per_exec_ms",
+            "scaleDownStabilizationSeconds": "45",
+            "release": "supersonic",
+            "model": "particlenet_AK4_PT",
+        },
+    )
+    assert (cfg.guardrails.min_replicas, cfg.guardrails.max_replicas) == (2, 11)
+    assert cfg.guardrails.scale_down_stabilization_s == 45.0
+    assert cfg.params == ThresholdParams(signal="queue_time_per_exec_ms", target=20.0)
+    assert cfg.scope.labels() == {
+        "namespace": "cms",
+        "release": "supersonic",
+        "model": "particlenet_AK4_PT",
+    }
+
+
+@pytest.mark.parametrize(
+    ("meta", "must_say"),
+    [
+        ({"maxReplicas": "lots"}, ["'maxReplicas'", "'lots'", "integer"]),
+        ({"maxReplicas": "0"}, ["'maxReplicas'", "greater than or equal to 1"]),
+        ({"minReplicas": "5", "maxReplicas": "3"}, ["maxReplicas (3)", "minReplicas (5)"]),
+        ({"tagret": "20"}, ["'tagret'", "allowed keys", "target"]),
+        ({"signal": "vibes"}, ["'signal'", "'vibes'", "queue_time_per_request_ms"]),
+        ({"policy": "magic"}, ["'policy'", "'magic'", "threshold"]),
+        ({"release": 'a"}'}, ["'release'", "pattern"]),
+    ],
+)
+def test_invalid_metadata_names_key_value_and_what_is_allowed(
+    meta: dict[str, str], must_say: list[str]
+) -> None:
+    with pytest.raises(MetadataError) as err:
+        parse_metadata("triton", "cms", meta)
+    for text in must_say:
+        assert text in str(err.value)
+
+
+@given(st.text(max_size=40))
+def test_label_values_that_could_escape_a_matcher_are_rejected(value: str) -> None:
+    """Any accepted label value is a plain name: no quote, brace, backslash or comma."""
+    try:
+        cfg = parse_metadata("triton", "cms", {"release": value})
+    except MetadataError:
+        return
+    assert cfg.scope.release is None or LABEL_VALUE.match(cfg.scope.release)
+    assert not re.search(r'["{}\\,=~\n]', cfg.scope.release or "")
+
+
+@given(
+    st.dictionaries(
+        st.sampled_from(sorted(COMMON_KEYS | {"signal", "target", "activationRps", "junk"})),
+        st.text(max_size=12),
+        max_size=6,
+    )
+)
+def test_parser_never_raises_anything_but_metadata_error(meta: dict[str, str]) -> None:
+    try:
+        cfg = parse_metadata("triton", "cms", meta)
+    except MetadataError as exc:
+        assert str(exc)
+        return
+    assert 0 <= cfg.guardrails.min_replicas <= cfg.guardrails.max_replicas
+
+
+@given(st.integers(min_value=0, max_value=10_000), st.integers(min_value=1, max_value=10_000))
+def test_replica_bounds_round_trip(lo: int, hi: int) -> None:
+    meta = {"minReplicas": str(lo), "maxReplicas": str(hi)}
+    if hi < lo:
+        with pytest.raises(MetadataError):
+            parse_metadata("t", "ns", meta)
+    else:
+        g = parse_metadata("t", "ns", meta).guardrails
+        assert (g.min_replicas, g.max_replicas) == (lo, hi)

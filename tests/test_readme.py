@@ -1,0 +1,31 @@
+"""The README documents every setting and metadata key the code reads."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from policies import ThresholdParams
+from scaler.metadata import COMMON_KEYS
+from scaler.settings import ServerSettings
+
+README = (Path(__file__).resolve().parent.parent / "README.md").read_text()
+
+
+def test_every_metadata_key_is_in_the_readme_table() -> None:
+    keys = COMMON_KEYS | {(f.alias or n) for n, f in ThresholdParams.model_fields.items()}
+    missing = sorted(k for k in keys if f"| `{k}` |" not in README)
+    assert not missing, f"README metadata table lacks {missing}"
+
+
+def test_every_server_setting_is_in_the_readme() -> None:
+    missing = [
+        f"SCALER_{n.upper()}"
+        for n in ServerSettings.model_fields
+        if f"SCALER_{n.upper()}" not in README
+    ]
+    assert not missing, f"README settings table lacks {missing}"
+
+
+def test_readme_gives_the_two_commands() -> None:
+    assert "make run" in README
+    assert "make test" in README
