@@ -64,4 +64,22 @@ class ServerSettings(BaseSettings):
     grace_period_s: float = Field(
         default=10.0, ge=0, description="Seconds to finish in-flight RPCs on SIGTERM."
     )
+    dashboard_listen: str = Field(
+        default="",
+        description="HOST:PORT of the tuning dashboard and its JSON API (empty: off).",
+    )
+    dashboard_token: SecretStr | None = Field(
+        default=None,
+        description="Bearer token required to change anything from the dashboard "
+        "(unset: the dashboard is read-only).",
+    )
+    overrides_file: Path | None = Field(
+        default=None,
+        description="File holding parameter overrides applied from the dashboard "
+        "(JSON; default store when not using a ConfigMap).",
+    )
+    overrides_configmap: str | None = Field(
+        default=None,
+        description="NAMESPACE/NAME of a ConfigMap holding the overrides instead of a file.",
+    )
     log_level: str = Field(default="INFO", description="Python logging level.")

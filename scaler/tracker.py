@@ -13,6 +13,7 @@ import json
 import logging
 import threading
 import time
+from collections import deque
 from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
@@ -27,6 +28,17 @@ log = logging.getLogger("scaler.decisions")
 MAX_REBUILD_POINTS = 720
 """Most history points replayed on rebuild (one range query per signal)."""
 
+DECISION_LOG_SIZE = 4320
+"""Decisions kept per object for the dashboard: 6 h at the default 5 s refresh."""
+
+Overrides = Callable[[str, str], Mapping[str, str]]
+"""(namespace, name) → metadata keys that override the ScaledObject's own (the
+dashboard's "apply"); read on every call so a change needs no restart."""
+
+
+def no_overrides(namespace: str, name: str) -> Mapping[str, str]:
+    return {}
+
 
 @dataclass
 class TrackedObject:
@@ -38,6 +50,7 @@ class TrackedObject:
     last_asked_s: float = 0.0
     rebuilt: bool = False
     error: str | None = None
+    log: deque[Decision] = field(default_factory=lambda: deque(maxlen=DECISION_LOG_SIZE))
     lock: threading.Lock = field(default_factory=threading.Lock)
     ready: threading.Event = field(default_factory=threading.Event)
 
@@ -62,12 +75,14 @@ class ObjectTracker:
         forget_after_s: float = 900.0,
         clock: Callable[[], float] = time.time,
         workers: int = 8,
+        overrides: Overrides = no_overrides,
     ) -> None:
         self._observer = observer
         self._metrics = metrics
         self.refresh_interval_s = refresh_interval_s
         self._forget_after_s = forget_after_s
         self._clock = clock
+        self._overrides = overrides
         self._objects: dict[str, TrackedObject] = {}
         self._parsed: dict[tuple[str, str, tuple[tuple[str, str], ...]], ScalerConfig] = {}
         self._lock = threading.Lock()
@@ -78,7 +93,11 @@ class ObjectTracker:
         """Notified after every refresh; streaming RPCs wait on it."""
 
     def config_for(self, name: str, namespace: str, metadata: Mapping[str, str]) -> ScalerConfig:
-        """Validated config for this metadata (cached); raises MetadataError."""
+        """Validated config for this metadata plus any override (cached); raises
+        MetadataError."""
+        override = self._overrides(namespace, name)
+        if override:
+            metadata = {**metadata, **override}
         key = (namespace, name, tuple(sorted(metadata.items())))
         cfg = self._parsed.get(key)
         if cfg is None:
@@ -99,6 +118,7 @@ class ObjectTracker:
                 if obj is not None and obj.decision is not None:
                     fresh.state = obj.state
                     fresh.decision = obj.decision
+                    fresh.log = obj.log
                     fresh.rebuilt = True
                     fresh.ready.set()
                 obj = fresh
@@ -154,6 +174,7 @@ class ObjectTracker:
             if obj.error is not None:
                 decision = _with_reason(decision, f"{decision.reason} ({obj.error})")
             obj.decision = decision
+            obj.log.append(decision)
             obj.ready.set()
         self._record(cfg, decision)
         with self.changed:
