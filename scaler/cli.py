@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from scaler.commands import serve
+from scaler.commands import serve, trace
 
 app = typer.Typer(
     name="scaler",
@@ -14,6 +14,7 @@ app = typer.Typer(
 )
 
 serve.register(app)
+trace.register(app)
 
 
 def main() -> None:

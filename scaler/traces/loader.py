@@ -1,0 +1,435 @@
+"""Read a trace file (CSV or JSON Lines) into a :class:`Trace`.
+
+Two shapes are recognised from the columns:
+
+* **rate series**: a rate column (``rps``, ``rate``, ``requests_per_second``,
+  ``req_per_s``, ``qps``) next to a time column; each row's rate holds until
+  the next row's time (the last row lasts the median spacing), then the series
+  is re-binned to ``step_s`` keeping the number of requests. Optional columns
+  ``items_per_request`` (or another size name below) and ``burst_fraction``.
+* **one row per request**: a time column and optionally a size column (batch
+  items: ``items``, ``batch_items``, ``batch_size``, ``items_per_request``,
+  ``size``, ``n_items``, or any column named by ``size_column``); the arrivals
+  are kept and binned to ``step_s``.
+
+Times are ISO date-times (any number of fractional digits, UTC when no offset
+is given) or numbers. The unit of numbers comes from ``time_unit``, else from a
+unit suffix of the column name (``time_s``, ``ts_ms``, ``arrival_us``), else
+from the magnitude of the first value: 1e8–1e10 epoch seconds, 1e11–1e13 epoch
+milliseconds, 1e14–1e16 epoch microseconds, 1e17–1e19 epoch nanoseconds, below
+1e8 seconds from an arbitrary origin (stated in the trace's notes). Magnitudes
+between those ranges are ambiguous and need ``time_unit``.
+
+Nothing is dropped silently: blank lines, ``#`` comment lines and rows with an
+empty time, size or rate are counted in ``Trace.skipped`` by reason (a skipped
+rate row lets the previous rate hold); per-request rows out of time order are
+sorted and the notes say how many; anything else
+that cannot be read raises :class:`TraceError` naming ``file:line:column``
+(1-based; the column is the character where the offending field starts).
+Values are streamed into compact arrays, never one Python object per request.
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+import re
+from array import array
+from collections.abc import Callable
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+
+from scaler.traces.model import FloatArray, Trace
+from scaler.traces.rescale import rebin
+from scaler.traces.sources import CellError, Source, TraceError, open_source
+
+__all__ = ["TimeUnit", "TraceError", "load_trace"]
+
+TimeUnit = Literal["s", "ms", "us", "ns"]
+UNIT_SECONDS: dict[str, float] = {"s": 1.0, "ms": 1e-3, "us": 1e-6, "ns": 1e-9}
+
+RATE_NAMES = ("rps", "rate", "requests_per_second", "req_per_s", "qps")
+TIME_NAMES = (
+    "timestamp",
+    "time",
+    "time_s",
+    "time_ms",
+    "time_us",
+    "time_ns",
+    "t",
+    "ts",
+    "datetime",
+    "date",
+    "arrival_time",
+    "arrival_s",
+    "start_time",
+    "seconds",
+)
+SIZE_NAMES = ("items_per_request", "items", "batch_items", "batch_size", "size", "n_items")
+BURST_NAMES = ("burst_fraction",)
+
+_EPOCH_CLASSES: tuple[tuple[float, float, TimeUnit], ...] = (
+    (1e8, 1e10, "s"),
+    (1e11, 1e13, "ms"),
+    (1e14, 1e16, "us"),
+    (1e17, 1e19, "ns"),
+)
+_RELATIVE_LIMIT = 1e8
+_UNIT_SUFFIX = re.compile(r"(?:^|_)(s|sec|secs|seconds|ms|msec|us|usec|ns|nsec)$")
+_SUFFIX_UNIT: dict[str, TimeUnit] = {
+    "s": "s",
+    "sec": "s",
+    "secs": "s",
+    "seconds": "s",
+    "ms": "ms",
+    "msec": "ms",
+    "us": "us",
+    "usec": "us",
+    "ns": "ns",
+    "nsec": "ns",
+}
+_LONG_FRACTION = re.compile(r"([.,]\d{6})\d+")
+
+
+def load_trace(
+    path: str | Path,
+    *,
+    time_column: str | None = None,
+    time_unit: TimeUnit | None = None,
+    size_column: str | None = None,
+    step_s: float = 1.0,
+) -> Trace:
+    """Read ``path`` (``.csv``/``.tsv``, or ``.jsonl``/``.ndjson``/``.json`` with
+    one object per line; ``.gz`` compressed too) into a trace binned at ``step_s``.
+
+    ``time_column`` and ``time_unit`` override the detection when a file is
+    ambiguous; ``size_column`` names the column of batch items per request
+    (per-request files) or mean items per request (rate series).
+    """
+    path = Path(path)
+    if not (math.isfinite(step_s) and step_s > 0):
+        raise ValueError(f"step_s must be a finite number > 0, got {step_s}")
+    if time_unit is not None and time_unit not in UNIT_SECONDS:
+        raise ValueError(f"time_unit must be one of s, ms, us, ns, got {time_unit!r}")
+    source = open_source(path)
+    try:
+        columns = source.columns
+        lowered = {name.strip().lower(): name for name in columns}
+        rate_col = _find(lowered, RATE_NAMES)
+        time_col = _time_column(source, lowered, time_column, rate_col)
+        size_col = _size_column(source, lowered, size_column, exclude={time_col, rate_col})
+        if rate_col is not None:
+            burst_col = _find(lowered, BURST_NAMES)
+            return _read_rate_series(
+                source, time_col, rate_col, size_col, burst_col, time_unit, step_s
+            )
+        return _read_requests(source, time_col, size_col, time_unit, step_s)
+    finally:
+        source.close()
+
+
+def _find(lowered: dict[str, str], names: tuple[str, ...]) -> str | None:
+    for name in names:
+        if name in lowered:
+            return lowered[name]
+    return None
+
+
+def _time_column(
+    source: Source, lowered: dict[str, str], given: str | None, rate_col: str | None
+) -> str:
+    if given is not None:
+        if given not in source.columns:
+            source.fail_header(f"no column {given!r} (columns: {_listing(source.columns)})")
+        return given
+    found = [lowered[name] for name in TIME_NAMES if name in lowered]
+    if len(found) > 1:
+        source.fail_header(f"several possible time columns ({_listing(found)}): pass --time-column")
+    if not found:
+        if rate_col is None and len(source.columns) == 1:
+            return source.columns[0]
+        source.fail_header(
+            f"no time column among {_listing(source.columns)} "
+            f"(looked for {_listing(list(TIME_NAMES))}): pass --time-column"
+        )
+    return found[0]
+
+
+def _size_column(
+    source: Source, lowered: dict[str, str], given: str | None, exclude: set[str | None]
+) -> str | None:
+    if given is not None:
+        if given not in source.columns:
+            source.fail_header(f"no column {given!r} (columns: {_listing(source.columns)})")
+        return given
+    for name in SIZE_NAMES:
+        if name in lowered and lowered[name] not in exclude:
+            return lowered[name]
+    return None
+
+
+def _listing(names: list[str]) -> str:
+    return ", ".join(repr(n) for n in names)
+
+
+class _TimeParser:
+    """Turns time cells of one column into seconds, fixing the interpretation
+    (ISO or number, and the unit) from the first value it sees."""
+
+    def __init__(self, column: str, unit: TimeUnit | None) -> None:
+        self.column = column
+        self.given_unit = unit
+        self.kind: Literal["iso", "number"] | None = None
+        self.scale = 1.0
+        self.bounds = (-math.inf, math.inf)
+        self.description = ""
+
+    def __call__(self, cell: object) -> float:
+        if self.kind is None:
+            self._settle(cell)
+        if self.kind == "iso":
+            if not isinstance(cell, str):
+                raise CellError(f"{cell!r} in column {self.column!r} is not a date-time")
+            return _parse_iso(cell, self.column)
+        value = _number(cell, self.column)
+        lo, hi = self.bounds
+        if not lo <= abs(value) < hi:
+            raise CellError(
+                f"{value:g} in column {self.column!r} does not have the magnitude of the "
+                f"first value ({self.description}): pass --time-unit"
+            )
+        return value * self.scale
+
+    def _settle(self, cell: object) -> None:
+        if _empty(cell):
+            raise CellError(f"no value in column {self.column!r}")
+        if isinstance(cell, str) and not _looks_numeric(cell):
+            if self.given_unit is not None:
+                raise CellError(
+                    f"column {self.column!r} holds date-times; --time-unit applies to numbers"
+                )
+            self.kind = "iso"
+            self.description = "ISO date-time, UTC unless an offset is given"
+            return
+        self.kind = "number"
+        first = abs(_number(cell, self.column))
+        suffix = _UNIT_SUFFIX.search(self.column.strip().lower())
+        if self.given_unit is not None:
+            unit: TimeUnit = self.given_unit
+            self.description = f"{unit} (given)"
+        elif suffix is not None:
+            unit = _SUFFIX_UNIT[suffix.group(1)]
+            self.description = f"{unit} (from the column name)"
+        else:
+            unit, self.bounds, self.description = _unit_from_magnitude(first, self.column)
+        self.scale = UNIT_SECONDS[unit]
+
+
+def _unit_from_magnitude(first: float, column: str) -> tuple[TimeUnit, tuple[float, float], str]:
+    if first < _RELATIVE_LIMIT:
+        return (
+            "s",
+            (0.0, _RELATIVE_LIMIT),
+            "seconds from an arbitrary origin, assumed: no unit in the column name",
+        )
+    for lo, hi, unit in _EPOCH_CLASSES:
+        if lo <= first < hi:
+            return unit, (lo, hi), f"epoch {unit}, from the magnitude {first:.3g}"
+    raise CellError(
+        f"cannot tell the unit of {first:g} in column {column!r} (not epoch s, ms, us or ns, "
+        "nor seconds below 1e8): pass --time-unit s|ms|us"
+    )
+
+
+def _looks_numeric(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
+
+
+def _number(cell: Any, column: str) -> float:
+    try:
+        value = float(cell)
+    except (TypeError, ValueError):
+        raise CellError(f"{cell!r} in column {column!r} is not a number") from None
+    if value - value != 0.0:
+        raise CellError(f"{cell!r} in column {column!r} is not a finite number")
+    if type(cell) is bool or type(cell) is bytes:
+        raise CellError(f"{cell!r} in column {column!r} is not a number")
+    return value
+
+
+def _parse_iso(text: str, column: str) -> float:
+    """Seconds since the epoch; fractions beyond microseconds (the Azure traces
+    have 7 digits) are cut to microseconds, below float64 resolution at today's
+    epoch anyway."""
+    cleaned = _LONG_FRACTION.sub(r"\1", text.strip(), count=1)
+    try:
+        moment = datetime.fromisoformat(cleaned)
+    except ValueError:
+        raise CellError(f"{text!r} in column {column!r} is not an ISO date-time") from None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return moment.timestamp()
+
+
+def _non_negative(cell: object, column: str, upper: float = math.inf) -> float:
+    value = _number(cell, column)
+    if not 0 <= value <= upper:
+        limit = "" if upper == math.inf else f" and <= {upper:g}"
+        raise CellError(f"{value:g} in column {column!r} must be >= 0{limit}")
+    return value
+
+
+def _read_requests(
+    source: Source, time_col: str, size_col: str | None, unit: TimeUnit | None, step_s: float
+) -> Trace:
+    parse_time = _TimeParser(time_col, unit)
+    times = array("d")
+    sizes = array("d")
+    wanted = [time_col] if size_col is None else [time_col, size_col]
+    read_size = functools.partial(_non_negative, column=size_col or "")
+    size = 1.0
+    for cells in source.rows(wanted):
+        column = time_col
+        try:
+            moment = parse_time(cells[0])
+            if size_col is not None:
+                column = size_col
+                size = read_size(cells[1])
+        except CellError as error:
+            _skip_if_empty(source, column, cells[wanted.index(column)], error)
+            continue
+        times.append(moment)
+        if size_col is not None:
+            sizes.append(size)
+    source.require_rows(len(times))
+
+    t: FloatArray = np.frombuffer(times, dtype=np.float64)
+    items: FloatArray | None = np.frombuffer(sizes, dtype=np.float64) if size_col else None
+    notes = [f"one row per request: {len(t)} requests"]
+    order_breaks = int(np.count_nonzero(np.diff(t) < 0))
+    if order_breaks:
+        order = np.argsort(t, kind="stable")
+        t = t[order]
+        items = None if items is None else items[order]
+        notes.append(f"{order_breaks} rows earlier than the row before them: sorted by time")
+    start = math.floor(t[0] / step_s) * step_s
+    relative = t - start
+    index = np.floor(relative / step_s).astype(np.int64)
+    counts = np.bincount(index).astype(np.float64)
+    per_bin: FloatArray | None = None
+    if items is not None:
+        overall = float(items.mean())
+        per_bin = np.full_like(counts, overall)
+        summed = np.bincount(index, weights=items, minlength=len(counts))
+        busy = counts > 0
+        per_bin[busy] = summed[busy] / counts[busy]
+    notes.append(f"time column {time_col!r}: {parse_time.description}")
+    if parse_time.kind == "iso" or parse_time.bounds[0] > 0:
+        notes.append(f"starts {_iso(start)}")
+    notes.append(f"size column {size_col!r}" if size_col else "no size column: 1 item per request")
+    return Trace(
+        name=source.name,
+        rps=counts / step_s,
+        step_s=step_s,
+        items_per_request=per_bin,
+        arrivals_s=relative,
+        arrival_items=items,
+        skipped=dict(source.skipped),
+        notes=tuple(notes),
+    )
+
+
+def _read_rate_series(
+    source: Source,
+    time_col: str,
+    rate_col: str,
+    size_col: str | None,
+    burst_col: str | None,
+    unit: TimeUnit | None,
+    step_s: float,
+) -> Trace:
+    parse_time = _TimeParser(time_col, unit)
+    times, rates, sizes, bursts = array("d"), array("d"), array("d"), array("d")
+    wanted = [time_col, rate_col]
+    optional = [c for c in (size_col, burst_col) if c is not None]
+    columns = wanted + optional
+    readers: list[Callable[[object], float]] = [
+        parse_time,
+        functools.partial(_non_negative, column=rate_col),
+        *(
+            functools.partial(_non_negative, column=c, upper=1.0 if c == burst_col else math.inf)
+            for c in optional
+        ),
+    ]
+    outputs = [times, rates, *(sizes if c == size_col else bursts for c in optional)]
+    for cells in source.rows(columns):
+        values: list[float] = []
+        try:
+            for read, cell in zip(readers, cells, strict=True):
+                values.append(read(cell))
+        except CellError as error:
+            column = columns[len(values)]
+            if len(values) < 2:
+                _skip_if_empty(source, column, cells[len(values)], error)
+                continue
+            source.fail(column, str(error))
+        if times and values[0] <= times[-1]:
+            source.fail(time_col, f"time {cells[0]!r} is not after the previous row's")
+        for out, value in zip(outputs, values, strict=True):
+            out.append(value)
+    source.require_rows(len(times))
+
+    t: FloatArray = np.frombuffer(times, dtype=np.float64)
+    rate: FloatArray = np.frombuffer(rates, dtype=np.float64)
+    items = np.frombuffer(sizes, dtype=np.float64) if size_col else None
+    burst = np.frombuffer(bursts, dtype=np.float64) if burst_col else None
+    spacing = np.diff(t)
+    last = float(np.median(spacing)) if len(spacing) else step_s
+    notes = [f"rate series: {len(t)} rows, column {rate_col!r} in req/s"]
+    if len(spacing) == 0 or np.allclose(spacing, step_s, rtol=0, atol=1e-6 * step_s):
+        rps, per_bin, frac = rate.copy(), items, burst
+    else:
+        edges = np.concatenate((t, [t[-1] + last]))
+        rps, per_bin, frac = rebin(edges, rate * np.diff(edges), step_s, items=items, bursts=burst)
+        notes.append(
+            f"rows {last:g} s apart (median) re-binned to {step_s:g} s; "
+            "each row's rate holds until the next row"
+        )
+    notes.append(f"time column {time_col!r}: {parse_time.description}")
+    if parse_time.kind == "iso" or parse_time.bounds[0] > 0:
+        notes.append(f"starts {_iso(float(t[0]))}")
+    if size_col:
+        notes.append(f"items per request from {size_col!r}")
+    if burst_col:
+        notes.append(f"burst fraction from {burst_col!r}")
+    return Trace(
+        name=source.name,
+        rps=rps,
+        step_s=step_s,
+        items_per_request=per_bin,
+        burst_fraction=frac,
+        skipped=dict(source.skipped),
+        notes=tuple(notes),
+    )
+
+
+def _skip_if_empty(source: Source, column: str, cell: object, error: CellError) -> None:
+    """Count a row whose ``column`` is empty as skipped; fail on any other bad value."""
+    if not _empty(cell):
+        source.fail(column, str(error))
+    source.skip(f"no value in {column!r}")
+
+
+def _empty(cell: object) -> bool:
+    return cell is None or (isinstance(cell, str) and not cell.strip())
+
+
+def _iso(epoch_s: float) -> str:
+    return datetime.fromtimestamp(epoch_s, tz=UTC).isoformat().replace("+00:00", "Z")
