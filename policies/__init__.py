@@ -9,6 +9,9 @@ from policies.decision import Decision, Recommendation, Status, ceil_replicas
 from policies.guardrails import Guardrails
 from policies.observation import SIGNAL_FIELDS, Observation
 from policies.pipeline import PipelineState, decide
+from policies.pid import PidParams, PidPolicy
+from policies.predictive import PredictiveParams, PredictivePolicy
+from policies.static import StaticParams, StaticPolicy
 from policies.threshold import ThresholdParams, ThresholdPolicy
 
 __all__ = [
@@ -16,11 +19,17 @@ __all__ = [
     "Decision",
     "Guardrails",
     "Observation",
+    "PidParams",
+    "PidPolicy",
     "PipelineState",
     "Policy",
     "PolicyContext",
     "PolicyParams",
+    "PredictiveParams",
+    "PredictivePolicy",
     "Recommendation",
+    "StaticParams",
+    "StaticPolicy",
     "Status",
     "ThresholdParams",
     "ThresholdPolicy",

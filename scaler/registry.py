@@ -6,7 +6,8 @@ from __future__ import annotations
 from functools import cache
 from importlib.metadata import entry_points
 
-from policies import Policy, ThresholdPolicy
+from policies import PidPolicy, Policy, PredictivePolicy, StaticPolicy, ThresholdPolicy
+from policies.schedule import ScheduledThresholdPolicy
 
 ENTRY_POINT_GROUP = "sonic_scaler.policies"
 
@@ -16,7 +17,14 @@ class UnknownPolicyError(LookupError):
 
 
 def _builtins() -> dict[str, Policy]:
-    return {p.name: p for p in (ThresholdPolicy(),)}
+    builtins: tuple[Policy, ...] = (
+        ThresholdPolicy(),
+        PidPolicy(),
+        PredictivePolicy(),
+        StaticPolicy(),
+        ScheduledThresholdPolicy(),
+    )
+    return {p.name: p for p in builtins}
 
 
 @cache

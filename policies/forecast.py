@@ -1,0 +1,149 @@
+"""Request-rate forecast over a provisioning lead time: numpy only, no fitting library.
+
+The forecast is an *upper* figure to provision for, not a mean: a GPU ordered now
+serves from ``now + horizon`` on, and running short costs the SLO while running long
+costs only GPU-minutes. Three parts, each robust to what inference load looks like:
+
+- **trend**: a Theil–Sen line (median of pairwise slopes) over ``trend_window_s``;
+  one outlier or a step inside the window barely tilts it, unlike least squares;
+- **upper quantile**: every recent sample is carried forward along the slope to
+  the horizon and the ``quantile`` of those is taken, i.e. the line plus the
+  quantile of its residuals;
+- **peak hold**: never below the highest rate of the last ``peak_window_s``, so an
+  on/off square wave is provisioned for its "on" level instead of being chased,
+  and a step down is followed only after the window (hysteresis);
+- **daily seasonality** (optional, when the history spans a period): yesterday's
+  highest rate over the coming horizon, shifted by how today's level differs from
+  yesterday's, blended in with ``seasonal_weight``.
+
+The forecast is monotone in load where it matters: adding to or scaling up every
+rate, or raising the latest one, never lowers it (the slope then moves up or keeps
+still, and each part is non-decreasing in the rates given the slope).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import numpy.typing as npt
+
+DAY_S = 86_400.0
+"""The seasonal period: load from people and observing runs repeats daily."""
+
+MAX_TREND_SAMPLES = 160
+"""Theil–Sen is O(n²) in pairs; longer windows are thinned evenly to this many samples
+(≈ 12,700 pairs, well under a millisecond)."""
+
+FloatArray = npt.NDArray[np.float64]
+
+
+@dataclass(frozen=True, slots=True)
+class ForecastSettings:
+    """How far ahead and how cautiously to forecast (seconds, fractions)."""
+
+    horizon_s: float
+    quantile: float = 0.9
+    trend_window_s: float = 600.0
+    peak_window_s: float = 120.0
+    trend_weight: float = 1.0
+    seasonal_weight: float = 0.0
+    period_s: float = DAY_S
+
+
+@dataclass(frozen=True, slots=True)
+class Forecast:
+    """The forecast in req/s, with its parts for the decision's reason."""
+
+    upper_rps: float
+    level_rps: float
+    trend_rps_per_s: float
+    recent_max_rps: float
+    seasonal_rps: float | None
+    samples: int
+
+    def describe(self) -> str:
+        parts = [
+            f"level {self.level_rps:.1f} req/s",
+            f"trend {self.trend_rps_per_s * 60:+.1f} req/s per min",
+            f"recent max {self.recent_max_rps:.1f}",
+        ]
+        if self.seasonal_rps is not None:
+            parts.append(f"yesterday {self.seasonal_rps:.1f}")
+        return f"forecast upper {self.upper_rps:.1f} req/s ({', '.join(parts)})"
+
+
+EMPTY = Forecast(0.0, 0.0, 0.0, 0.0, None, 0)
+
+
+def theil_sen_slope(t: FloatArray, y: FloatArray) -> float:
+    """Median of the slopes between every pair of samples with distinct times."""
+    n = t.size
+    if n < 2:
+        return 0.0
+    if n > MAX_TREND_SAMPLES:
+        idx = np.linspace(0, n - 1, MAX_TREND_SAMPLES).round().astype(np.int64)
+        t, y = t[idx], y[idx]
+    i, j = np.triu_indices(t.size, k=1)
+    dt = t[j] - t[i]
+    keep = dt > 0
+    if not keep.any():
+        return 0.0
+    return float(np.median((y[j] - y[i])[keep] / dt[keep]))
+
+
+def _window(times: FloatArray, rates: FloatArray, start_s: float, end_s: float) -> FloatArray:
+    lo = int(np.searchsorted(times, start_s, side="left"))
+    hi = int(np.searchsorted(times, end_s, side="right"))
+    return rates[lo:hi]
+
+
+def _seasonal(
+    times: FloatArray, rates: FloatArray, now_s: float, s: ForecastSettings
+) -> float | None:
+    """Yesterday's peak over the coming horizon, moved to today's level."""
+    then = now_s - s.period_s
+    if times.size == 0 or times[0] > then - s.peak_window_s:
+        return None
+    ahead = _window(times, rates, then, then + max(s.horizon_s, 1.0))
+    level_then = _window(times, rates, then - s.peak_window_s, then)
+    level_now = _window(times, rates, now_s - s.peak_window_s, now_s)
+    if ahead.size == 0 or level_then.size == 0 or level_now.size == 0:
+        return None
+    return max(0.0, float(ahead.max() - np.median(level_then) + np.median(level_now)))
+
+
+def forecast(times: FloatArray, rates: FloatArray, now_s: float, s: ForecastSettings) -> Forecast:
+    """Upper forecast of the rate over ``[now_s, now_s + horizon_s]``.
+
+    ``times`` (s, ascending) and ``rates`` (req/s, finite, ≥ 0) are the samples to
+    learn from, the latest last.
+    """
+    if times.size == 0:
+        return EMPTY
+    recent = _window(times, rates, now_s - s.peak_window_s, now_s)
+    recent_max = float(recent.max()) if recent.size else float(rates[-1])
+    lo = int(np.searchsorted(times, now_s - s.trend_window_s, side="left"))
+    t, y = times[lo:], rates[lo:]
+    if t.size == 0:
+        t, y = times[-1:], rates[-1:]
+    slope = theil_sen_slope(t, y)
+    tau = t - now_s
+    level = float(np.median(y - slope * tau))
+    ahead = s.trend_weight * max(slope, 0.0) * s.horizon_s
+    trend_upper = float(np.quantile(y - slope * tau, s.quantile)) + ahead
+    upper = max(trend_upper, recent_max)
+    seasonal = None
+    if s.seasonal_weight > 0:
+        seasonal = _seasonal(times, rates, now_s, s)
+        if seasonal is not None:
+            blended = (1 - s.seasonal_weight) * trend_upper + s.seasonal_weight * seasonal
+            upper = max(blended, recent_max)
+    return Forecast(
+        upper_rps=max(0.0, upper),
+        level_rps=max(0.0, level),
+        trend_rps_per_s=slope,
+        recent_max_rps=recent_max,
+        seasonal_rps=seasonal,
+        samples=int(times.size),
+    )

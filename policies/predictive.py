@@ -1,0 +1,233 @@
+"""Predictive policy: provision now for the load that arrives when the pods are ready.
+
+A GPU pod ordered now serves only after ``lead_time_s`` (start-up + KEDA poll + HPA
+sync), so each decision asks for the replicas the *forecast* rate needs::
+
+    desired = headroom × (forecast upper rate + scheduled campaigns) / capacity per replica
+
+- the forecast (:mod:`policies.forecast`) is an upper quantile over the lead time,
+  with trend, peak hold for steps and square waves, and optional daily seasonality;
+- the capacity per replica at the latency target (:mod:`policies.capacity`) is
+  learned from the history, starting from ``capacity_rps_prior``;
+- known campaigns (:mod:`policies.schedule`) are added before they start;
+- a reactive floor: whenever the latency signal is over ``target_ms`` the answer is at
+  least the threshold policy's (current × latency / target), which catches what the
+  forecast could not foresee or a capacity that was guessed too high.
+
+History: ``history_s`` is the larger of the trend, peak and capacity windows (1 h by
+default, ≈ 720 observations at a 5 s refresh, ≈ 120 kB per ScaledObject); with
+``seasonality`` on it is a day and a bit (≈ 17,300 observations, ≈ 3 MB per
+ScaledObject, and a few milliseconds per decision to scan). The server rebuilds it
+from Prometheus range queries after a restart, so the answer does not change.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import ClassVar
+
+import numpy as np
+from pydantic import Field
+
+from policies.base import PolicyContext, PolicyParams
+from policies.capacity import estimate_capacity
+from policies.decision import Recommendation
+from policies.forecast import DAY_S, FloatArray, ForecastSettings, forecast
+from policies.observation import Observation
+from policies.pid import LatencySignal
+from policies.schedule import (
+    LEVEL_WINDOW_S,
+    SETTLE_S,
+    Schedule,
+    level_before_from,
+    observed_rate,
+    scheduled_load,
+)
+from policies.threshold import ThresholdParams, ThresholdPolicy
+
+
+class PredictiveParams(PolicyParams):
+    """Forecast, capacity and schedule settings (metadata keys in camelCase)."""
+
+    signal: LatencySignal = Field(
+        default="queue_time_per_request_ms",
+        description="Latency signal for the reactive floor and for learning capacity (ms).",
+    )
+    target_ms: float = Field(
+        default=50.0, gt=0, le=600_000, description="Target of the latency signal, ms."
+    )
+    lead_time_s: float = Field(
+        default=105.0,
+        ge=0,
+        le=3_600,
+        description="Seconds from ordering a pod to it serving: start-up (60) + KEDA poll "
+        "(30) + HPA sync (15) by default.",
+    )
+    quantile: float = Field(
+        default=0.9, ge=0.5, le=0.999, description="Upper quantile of the forecast to provision."
+    )
+    trend_window_s: float = Field(
+        default=600.0, ge=30, le=7_200, description="Seconds of history the trend is fitted on."
+    )
+    peak_window_s: float = Field(
+        default=120.0,
+        ge=0,
+        le=3_600,
+        description="Seconds over which the highest rate is held (steps, square waves).",
+    )
+    trend_weight: float = Field(
+        default=1.0, ge=0, le=2, description="How much of a rising trend to project (0: none)."
+    )
+    seasonality: bool = Field(
+        default=False,
+        description="Blend in yesterday's load over the coming lead time (keeps a day of "
+        "history: ≈ 3 MB per ScaledObject).",
+    )
+    seasonal_weight: float = Field(
+        default=0.5, ge=0, le=1, description="Weight of yesterday's load when seasonality is on."
+    )
+    capacity_rps_prior: float = Field(
+        default=80.0,
+        gt=0,
+        le=1e9,
+        description="Prior req/s one replica serves at the target (LIGO batch-128: ≈ 80).",
+    )
+    capacity_blend: float = Field(
+        default=0.8,
+        ge=0,
+        le=1,
+        description="Weight the learned capacity gets once there is evidence (0: prior only).",
+    )
+    capacity_window_s: float = Field(
+        default=3_600.0,
+        ge=60,
+        le=86_400,
+        description="Seconds of history capacity is learned from.",
+    )
+    headroom: float = Field(
+        default=1.0, ge=1, le=3, description="Multiplier on the forecast replicas (spare)."
+    )
+    schedule: Schedule = Field(
+        default=(), description="Known campaigns: START/DURATION/RATE;… or JSON."
+    )
+    activation_rps: float = Field(
+        default=0.0,
+        ge=0,
+        description="Wake from zero when the activation rate (req/s) exceeds this, or any "
+        "request is pending.",
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class _Samples:
+    """The history as arrays: every usable rate, and (rate per replica, latency) pairs
+    where replicas were serving and the latency was finite."""
+
+    times: FloatArray
+    rates: FloatArray
+    pair_times: FloatArray
+    per_replica: FloatArray
+    latency: FloatArray
+
+
+def _samples(history: tuple[Observation, ...], signal: str) -> _Samples:
+    times: list[float] = []
+    rates: list[float] = []
+    pairs: list[tuple[float, float, float]] = []
+    for o in history:
+        r = observed_rate(o)
+        if r is None or (times and o.time_s <= times[-1]):
+            continue
+        times.append(o.time_s)
+        rates.append(r)
+        lat = o.value(signal)
+        if o.ready_replicas > 0 and r > 0 and lat is not None and math.isfinite(lat):
+            pairs.append((o.time_s, r / o.ready_replicas, lat))
+    cols = np.asarray(pairs, dtype=np.float64).reshape(-1, 3)
+    return _Samples(
+        times=np.asarray(times, dtype=np.float64),
+        rates=np.asarray(rates, dtype=np.float64),
+        pair_times=cols[:, 0],
+        per_replica=cols[:, 1],
+        latency=cols[:, 2],
+    )
+
+
+class PredictivePolicy:
+    """Forecast × learned capacity, plus schedule, with a reactive latency floor."""
+
+    name: ClassVar[str] = "predictive"
+    params_model: ClassVar[type[PolicyParams]] = PredictiveParams
+
+    def required_signals(self, params: PredictiveParams) -> tuple[str, ...]:
+        return ("request_rate_rps", params.signal)
+
+    def history_s(self, params: PredictiveParams) -> float:
+        need = max(
+            params.trend_window_s,
+            params.peak_window_s,
+            params.capacity_window_s,
+            SETTLE_S + LEVEL_WINDOW_S,
+        )
+        if params.seasonality:
+            need = max(need, DAY_S + params.peak_window_s + params.lead_time_s)
+        return need
+
+    def recommend(self, ctx: PolicyContext, params: PredictiveParams) -> Recommendation:
+        p = params
+        now = ctx.observation.time_s
+        history = ctx.history
+        if not history or history[-1] is not ctx.observation:
+            history = history + (ctx.observation,)
+        data = _samples(history, p.signal)
+        fc = forecast(
+            data.times,
+            data.rates,
+            now,
+            ForecastSettings(
+                horizon_s=p.lead_time_s,
+                quantile=p.quantile,
+                trend_window_s=p.trend_window_s,
+                peak_window_s=p.peak_window_s,
+                trend_weight=p.trend_weight,
+                seasonal_weight=p.seasonal_weight if p.seasonality else 0.0,
+            ),
+        )
+        keep = data.pair_times >= now - p.capacity_window_s
+        capacity = estimate_capacity(
+            data.per_replica[keep],
+            data.latency[keep],
+            p.target_ms,
+            p.capacity_rps_prior,
+            p.capacity_blend,
+        )
+        level_now = float(data.rates[-1]) if data.rates.size else 0.0
+        load = scheduled_load(
+            p.schedule,
+            now,
+            p.lead_time_s,
+            level_now,
+            level_before_from(history, LEVEL_WINDOW_S),
+        )
+        planned_rps = fc.upper_rps + load.extra_rps
+        predicted = p.headroom * planned_rps / capacity.rps_per_replica
+        reason = (
+            f"{fc.describe()}"
+            + (f" + {load.describe()}" if load.extra_rps > 0 else "")
+            + f"; {capacity.describe()} → {predicted:.2f} replicas in {p.lead_time_s:g} s"
+        )
+        floor = ThresholdPolicy().recommend(
+            ctx,
+            ThresholdParams(signal=p.signal, target=p.target_ms, activation_rps=p.activation_rps),
+        )
+        signal = ctx.observation.value(p.signal) if ctx.current_replicas > 0 else None
+        desired = predicted
+        over_target = signal is not None and signal > p.target_ms
+        if (over_target or ctx.current_replicas == 0) and floor.replicas > desired:
+            desired = floor.replicas
+            reason += f"; reactive floor: {floor.reason}"
+        active = bool(floor.active) or desired > 0
+        return Recommendation(
+            desired, reason, signal, p.target_ms if signal is not None else None, active
+        )
