@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from scaler.commands import serve, trace
+from scaler.commands import dashboard, serve, trace
 
 app = typer.Typer(
     name="scaler",
@@ -15,6 +15,7 @@ app = typer.Typer(
 
 serve.register(app)
 trace.register(app)
+dashboard.register(app)
 
 
 def main() -> None:

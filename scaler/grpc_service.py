@@ -146,7 +146,10 @@ class ExternalScalerService(pb_grpc.ExternalScalerServicer):
                 was_active = active
             with self._tracker.changed:
                 self._tracker.changed.wait(timeout=1.0)
-            obj = self._tracker.track(obj.config)
+            try:
+                obj = self._object(request)
+            except RpcError:
+                obj = self._tracker.track(obj.config)
 
     def StreamMetricSpec(
         self, request: pb.ScaledObjectRef, context: grpc.ServicerContext

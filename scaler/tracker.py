@@ -45,6 +45,8 @@ class TrackedObject:
     """One ScaledObject's live state. ``decision`` is replaced, never mutated."""
 
     config: ScalerConfig
+    metadata: Mapping[str, str] = field(default_factory=dict)
+    """The metadata KEDA sent, before any dashboard override."""
     state: PipelineState = field(default_factory=PipelineState)
     decision: Decision | None = None
     last_asked_s: float = 0.0
@@ -85,6 +87,7 @@ class ObjectTracker:
         self._overrides = overrides
         self._objects: dict[str, TrackedObject] = {}
         self._parsed: dict[tuple[str, str, tuple[tuple[str, str], ...]], ScalerConfig] = {}
+        self._raw: dict[str, Mapping[str, str]] = {}
         self._lock = threading.Lock()
         self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="refresh")
         self._stop = threading.Event()
@@ -95,6 +98,7 @@ class ObjectTracker:
     def config_for(self, name: str, namespace: str, metadata: Mapping[str, str]) -> ScalerConfig:
         """Validated config for this metadata plus any override (cached); raises
         MetadataError."""
+        self._raw[f"{namespace}/{name}"] = dict(metadata)
         override = self._overrides(namespace, name)
         if override:
             metadata = {**metadata, **override}
@@ -125,6 +129,7 @@ class ObjectTracker:
                 self._objects[config.key] = obj
                 self._pool.submit(self.refresh_one, obj)
             obj.last_asked_s = now
+            obj.metadata = self._raw.get(config.key, obj.metadata)
         return obj
 
     def get(self, key: str) -> TrackedObject | None:
@@ -210,6 +215,7 @@ class ObjectTracker:
                 k for k, o in self._objects.items() if now - o.last_asked_s > self._forget_after_s
             ]:
                 del self._objects[key]
+                self._raw.pop(key, None)
             objs = list(self._objects.values())
         for f in [self._pool.submit(self.refresh_one, o) for o in objs]:
             f.result()

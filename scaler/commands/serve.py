@@ -61,6 +61,17 @@ def register(app: typer.Typer) -> None:
         grace_period_s: Annotated[
             float | None, _opt("Seconds to finish RPCs on SIGTERM [env SCALER_GRACE_PERIOD_S]")
         ] = None,
+        dashboard_listen: Annotated[
+            str | None,
+            _opt("HOST:PORT of the dashboard, '' for none [env SCALER_DASHBOARD_LISTEN]"),
+        ] = None,
+        overrides_file: Annotated[
+            Path | None, _opt("Dashboard overrides file [env SCALER_OVERRIDES_FILE]")
+        ] = None,
+        overrides_configmap: Annotated[
+            str | None,
+            _opt("Overrides ConfigMap NAMESPACE/NAME [env SCALER_OVERRIDES_CONFIGMAP]"),
+        ] = None,
         log_level: Annotated[str | None, _opt("Logging level [env SCALER_LOG_LEVEL]")] = None,
     ) -> None:
         """Run the KEDA external scaler: point a ScaledObject's `external` trigger at it.
@@ -75,15 +86,38 @@ def register(app: typer.Typer) -> None:
         except ValidationError as exc:
             raise typer.BadParameter(str(exc)) from None
         logging.basicConfig(level=settings.log_level.upper(), format="%(message)s")
+        from scaler.commands.dashboard import start_dashboard
+        from scaler.dashboard.store import build_store
         from scaler.own_metrics import build_metrics
         from scaler.prometheus_observer import PrometheusObserver
         from scaler.server import run_until_signal, start_server
+        from scaler.tracker import ObjectTracker, no_overrides
 
         metrics = build_metrics()
         observer = PrometheusObserver(settings, metrics)
+        with_dashboard = bool(settings.dashboard_listen)
+        store = None
+        if with_dashboard or settings.overrides_file or settings.overrides_configmap:
+            store = build_store(settings.overrides_file, settings.overrides_configmap)
+        tracker = ObjectTracker(
+            observer,
+            metrics,
+            refresh_interval_s=settings.refresh_interval_s,
+            forget_after_s=settings.forget_after_s,
+            overrides=store.overrides_for if store is not None else no_overrides,
+        )
         try:
-            running = start_server(settings, observer, metrics=metrics)
+            running = start_server(settings, observer, metrics=metrics, tracker=tracker)
+            dashboard = (
+                start_dashboard(tracker, settings, store)
+                if with_dashboard and store is not None
+                else None
+            )
         except (OSError, ValueError) as exc:
             typer.echo(f"error: {exc}", err=True)
             raise typer.Exit(2) from None
-        run_until_signal(running)
+        try:
+            run_until_signal(running)
+        finally:
+            if dashboard is not None:
+                dashboard.stop()

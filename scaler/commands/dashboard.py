@@ -1,0 +1,188 @@
+"""``scaler dashboard``: the tuning dashboard on its own, and :func:`start_dashboard`,
+which ``scaler serve`` calls to run it beside the gRPC server."""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+import yaml
+from pydantic import ValidationError
+
+from scaler.dashboard.store import OverrideStore, build_store
+from scaler.metadata import MetadataError
+from scaler.server import _split_listen
+from scaler.settings import ServerSettings
+from scaler.tracker import ObjectTracker
+
+log = logging.getLogger(__name__)
+
+RETRACK_S = 60.0
+"""Standalone: how often the listed ScaledObjects are re-registered with the
+tracker (it forgets objects nobody asks about, and re-parsing picks up overrides)."""
+
+
+@dataclass
+class DashboardHandle:
+    """A running dashboard; ``port`` is the bound port (useful with port 0)."""
+
+    server: Any
+    thread: threading.Thread
+    port: int
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def stop(self) -> None:
+        self.server.should_exit = True
+        self.thread.join(timeout=10)
+
+
+def start_dashboard(
+    tracker: ObjectTracker,
+    settings: ServerSettings,
+    store: OverrideStore,
+    *,
+    listen: str | None = None,
+    traces_dir: Path | None = None,
+    clock: Callable[[], float] | None = None,
+) -> DashboardHandle:
+    """Serve the dashboard on ``listen`` (default ``settings.dashboard_listen``) in a
+    thread and return once it accepts connections."""
+    import socket
+
+    import uvicorn
+
+    from scaler.dashboard.app import DEFAULT_TRACES_DIR, create_app
+
+    host, port = _split_listen(listen or settings.dashboard_listen)
+    kwargs: dict[str, Any] = {"traces_dir": traces_dir or DEFAULT_TRACES_DIR}
+    if clock is not None:
+        kwargs["clock"] = clock
+    app = create_app(tracker, settings, store, **kwargs)
+    sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind((host, port))
+    config = uvicorn.Config(app, log_level="warning", access_log=False, lifespan="on")
+    server = uvicorn.Server(config)
+    thread = threading.Thread(
+        target=server.run, kwargs={"sockets": [sock]}, name="dashboard", daemon=True
+    )
+    thread.start()
+    while not server.started and thread.is_alive():
+        threading.Event().wait(0.02)
+    if not thread.is_alive():
+        raise OSError(f"dashboard could not start on {host}:{port}")
+    bound = sock.getsockname()[1]
+    log.info("dashboard on http://%s:%d", host, bound)
+    return DashboardHandle(server=server, thread=thread, port=bound)
+
+
+def scaled_objects(path: Path) -> Iterator[tuple[str, str, dict[str, str]]]:
+    """(namespace, name, trigger metadata) of every ScaledObject in a YAML file whose
+    trigger points at an external scaler (``type: external`` or ``external-push``)."""
+    for doc in yaml.safe_load_all(path.read_text()):
+        if not isinstance(doc, dict) or doc.get("kind") != "ScaledObject":
+            continue
+        meta = doc.get("metadata") or {}
+        for trig in (doc.get("spec") or {}).get("triggers") or []:
+            if trig.get("type") in ("external", "external-push"):
+                values = {str(k): str(v) for k, v in (trig.get("metadata") or {}).items()}
+                yield str(meta.get("namespace", "default")), str(meta["name"]), values
+                break
+
+
+def register(app: typer.Typer) -> None:
+    @app.command()
+    def dashboard(
+        listen: Annotated[
+            str, typer.Option(help="HOST:PORT of the dashboard [env SCALER_DASHBOARD_LISTEN]")
+        ] = "127.0.0.1:8080",
+        objects: Annotated[
+            Path | None,
+            typer.Option(help="YAML file of ScaledObject manifests to show and tune"),
+        ] = None,
+        prometheus_url: Annotated[
+            str | None,
+            typer.Option(
+                help="Prometheus base URL [env SCALER_PROMETHEUS_URL]", show_default=False
+            ),
+        ] = None,
+        token_env: Annotated[
+            str,
+            typer.Option(help="Environment variable holding the bearer token for changes"),
+        ] = "SCALER_DASHBOARD_TOKEN",
+        overrides_file: Annotated[
+            Path | None,
+            typer.Option(
+                help="Overrides JSON file [env SCALER_OVERRIDES_FILE]", show_default=False
+            ),
+        ] = None,
+        traces_dir: Annotated[Path, typer.Option(help="Directory of bundled traces")] = Path(
+            "simulations/traces"
+        ),
+    ) -> None:
+        """Run the tuning dashboard alone, deciding for the listed ScaledObjects from
+        Prometheus exactly as `scaler serve` would (without answering KEDA)."""
+        import os
+
+        given: dict[str, Any] = {"dashboard_listen": listen}
+        if prometheus_url is not None:
+            given["prometheus_url"] = prometheus_url
+        if overrides_file is not None:
+            given["overrides_file"] = overrides_file
+        token = os.environ.get(token_env)
+        if token:
+            given["dashboard_token"] = token
+        try:
+            settings = ServerSettings(**given)
+        except ValidationError as exc:
+            raise typer.BadParameter(str(exc)) from None
+        logging.basicConfig(level=settings.log_level.upper(), format="%(message)s")
+        from scaler.own_metrics import build_metrics
+        from scaler.prometheus_observer import PrometheusObserver
+
+        store = build_store(settings.overrides_file, settings.overrides_configmap)
+        metrics = build_metrics()
+        tracker = ObjectTracker(
+            PrometheusObserver(settings, metrics),
+            metrics,
+            refresh_interval_s=settings.refresh_interval_s,
+            forget_after_s=max(settings.forget_after_s, 4 * RETRACK_S),
+            overrides=store.overrides_for,
+        )
+        listed = list(scaled_objects(objects)) if objects is not None else []
+        stop = threading.Event()
+
+        def retrack() -> None:
+            while True:
+                for namespace, name, meta in listed:
+                    try:
+                        tracker.track(tracker.config_for(name, namespace, meta))
+                    except MetadataError as exc:
+                        log.warning("%s/%s: %s", namespace, name, exc)
+                if stop.wait(RETRACK_S):
+                    return
+
+        threading.Thread(target=retrack, name="retrack", daemon=True).start()
+        tracker.start()
+        try:
+            handle = start_dashboard(tracker, settings, store, traces_dir=traces_dir)
+        except (OSError, ValueError) as exc:
+            typer.echo(f"error: {exc}", err=True)
+            raise typer.Exit(2) from None
+        typer.echo(f"dashboard on {handle.url} ({len(listed)} ScaledObjects)")
+        try:
+            threading.Event().wait()
+        except KeyboardInterrupt:
+            pass
+        finally:
+            stop.set()
+            handle.stop()
+            tracker.stop()

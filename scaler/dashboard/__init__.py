@@ -1,0 +1,1 @@
+"""The tuning dashboard: watch decisions, replay traffic through a candidate, apply it."""

@@ -1,0 +1,58 @@
+"""The tuning dashboard as a FastAPI app, in the scaler's process or standalone."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from fastapi import FastAPI
+from fastapi.staticfiles import StaticFiles
+
+from scaler.dashboard import api, pages
+from scaler.dashboard.context import Dashboard, Limits
+from scaler.dashboard.jobs import JobRunner
+from scaler.dashboard.security import GuardMiddleware, TokenAuth
+from scaler.dashboard.store import OverrideStore
+from scaler.settings import ServerSettings
+from scaler.tracker import ObjectTracker
+
+DEFAULT_TRACES_DIR = Path("simulations/traces")
+
+
+def create_app(
+    tracker: ObjectTracker,
+    settings: ServerSettings,
+    store: OverrideStore,
+    *,
+    clock: Callable[[], float] = time.time,
+    traces_dir: Path | None = DEFAULT_TRACES_DIR,
+    limits: Limits | None = None,
+) -> FastAPI:
+    """The dashboard over ``tracker``'s objects. ``store`` must be the one whose
+    ``overrides_for`` the tracker reads, so an applied override reaches the scaler's
+    next decision; ``clock`` (epoch seconds) is injectable for tests."""
+    limits = limits or Limits()
+    app = FastAPI(
+        title="sonic-scaler dashboard",
+        description="Watch every decision, replay traffic through a candidate policy, "
+        "apply it safely. Changes need `Authorization: Bearer <token>`.",
+        version="1",
+    )
+    jobs = JobRunner(clock=clock)
+    app.state.dashboard = Dashboard(
+        tracker=tracker,
+        settings=settings,
+        store=store,
+        auth=TokenAuth(settings.dashboard_token),
+        jobs=jobs,
+        clock=clock,
+        traces_dir=traces_dir,
+        limits=limits,
+    )
+    app.include_router(api.router)
+    app.include_router(pages.router)
+    app.mount("/static", StaticFiles(directory=str(pages.HERE / "static")), name="static")
+    app.add_middleware(GuardMiddleware, max_body_bytes=limits.max_upload_bytes + 64 * 1024)
+    app.router.on_shutdown.append(jobs.shutdown)
+    return app

@@ -1,0 +1,97 @@
+"""Everything the dashboard's routes share: the tracker, the store, jobs, traces."""
+
+from __future__ import annotations
+
+import threading
+import uuid
+from collections import OrderedDict
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from fastapi import HTTPException
+
+from scaler.dashboard.jobs import JobRunner
+from scaler.dashboard.security import TokenAuth
+from scaler.dashboard.store import OverrideStore
+from scaler.settings import ServerSettings
+from scaler.traces.loader import load_trace
+from scaler.traces.model import Trace
+from scaler.tracker import ObjectTracker, TrackedObject
+
+TRACE_SUFFIXES = (".csv", ".tsv", ".jsonl", ".ndjson", ".json", ".csv.gz", ".jsonl.gz")
+KEEP_UPLOADS = 8
+KEEP_BUNDLED = 4
+
+
+@dataclass
+class Limits:
+    max_upload_bytes: int = 20 * 1024 * 1024
+    """Largest trace file accepted (bytes); a day of 1 s rate rows is ~2 MB."""
+    max_trace_steps: int = 8 * 86_400
+    """Longest trace simulated, in steps (a week at 1 s takes a few seconds)."""
+
+
+@dataclass
+class Dashboard:
+    tracker: ObjectTracker
+    settings: ServerSettings
+    store: OverrideStore
+    auth: TokenAuth
+    jobs: JobRunner
+    clock: Callable[[], float]
+    traces_dir: Path | None
+    limits: Limits = field(default_factory=Limits)
+    uploads: OrderedDict[str, Trace] = field(default_factory=OrderedDict)
+    bundled: OrderedDict[str, Trace] = field(default_factory=OrderedDict)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def obj(self, namespace: str, name: str) -> TrackedObject:
+        found = self.tracker.get(f"{namespace}/{name}")
+        if found is None:
+            raise HTTPException(404, f"no ScaledObject {namespace}/{name} is served by this scaler")
+        return found
+
+    def override(self, namespace: str, name: str) -> dict[str, str]:
+        return dict(self.store.overrides_for(namespace, name))
+
+    def bundled_names(self) -> list[str]:
+        if self.traces_dir is None or not self.traces_dir.is_dir():
+            return []
+        return sorted(
+            p.name
+            for p in self.traces_dir.iterdir()
+            if p.is_file() and p.name.lower().endswith(TRACE_SUFFIXES)
+        )
+
+    def bundled_trace(self, name: str) -> Trace:
+        if name not in self.bundled_names():
+            raise HTTPException(
+                404, f"no bundled trace {name!r}; available: {', '.join(self.bundled_names())}"
+            )
+        with self.lock:
+            cached = self.bundled.get(name)
+        if cached is not None:
+            return cached
+        assert self.traces_dir is not None
+        trace = load_trace(self.traces_dir / name)
+        with self.lock:
+            self.bundled[name] = trace
+            while len(self.bundled) > KEEP_BUNDLED:
+                self.bundled.popitem(last=False)
+        return trace
+
+    def add_upload(self, trace: Trace) -> str:
+        trace_id = uuid.uuid4().hex[:12]
+        with self.lock:
+            self.uploads[trace_id] = trace
+            while len(self.uploads) > KEEP_UPLOADS:
+                self.uploads.popitem(last=False)
+        return trace_id
+
+    def uploaded_trace(self, trace_id: str) -> Trace:
+        with self.lock:
+            found = self.uploads.get(trace_id)
+        if found is None:
+            raise HTTPException(404, f"no uploaded trace {trace_id!r} (uploads are kept in memory)")
+        return found

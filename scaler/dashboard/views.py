@@ -1,0 +1,294 @@
+"""What the dashboard shows about tracked ScaledObjects, computed from the tracker's
+memory: summaries with health, the decision log as records (search, CSV), plot
+series, and the metadata equivalent to a config (for "Export" and for validating
+an override before it is applied)."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import math
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+import yaml
+
+from policies import Decision, Status
+from scaler.metadata import MetadataError, ScalerConfig, parse_metadata
+from scaler.tracker import TrackedObject
+
+STALE_AFTER_REFRESHES = 3
+"""A decision older than this many refresh intervals is shown as stale."""
+
+
+def _num(v: float) -> str:
+    return str(int(v)) if float(v).is_integer() else repr(float(v))
+
+
+def _meta_value(v: Any) -> str:
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    if isinstance(v, float):
+        return _num(v)
+    return str(v)
+
+
+def config_metadata(cfg: ScalerConfig) -> dict[str, str]:
+    """Trigger metadata that parses back to ``cfg`` (every key explicit), so an export
+    pins today's behaviour even if a default changes later."""
+    g = cfg.guardrails
+    out: dict[str, str] = {
+        "policy": cfg.policy.name,
+        "minReplicas": str(g.min_replicas),
+        "maxReplicas": str(g.max_replicas),
+        "scaleDownStabilizationSeconds": _num(g.scale_down_stabilization_s),
+        "staleAfterSeconds": _num(g.stale_after_s),
+        "failAfterSeconds": _num(g.fail_after_s),
+        "rateWindowSeconds": str(cfg.rate_window_s),
+        "gpuMetric": cfg.gpu_metric,
+    }
+    if g.max_step_up is not None:
+        out["maxStepUp"] = str(g.max_step_up)
+    if g.max_step_down is not None:
+        out["maxStepDown"] = str(g.max_step_down)
+    scope = cfg.scope
+    if scope.namespace and scope.namespace != cfg.namespace:
+        out["namespace"] = scope.namespace
+    for key in ("release", "job", "model"):
+        value = getattr(scope, key)
+        if value:
+            out[key] = value
+    if cfg.activation_metric:
+        out["activationMetric"] = cfg.activation_metric
+    for key, value in cfg.params.model_dump(by_alias=True, mode="json").items():
+        if value is not None:
+            out[key] = _meta_value(value)
+    return out
+
+
+def policy_keys(cfg: ScalerConfig) -> set[str]:
+    return {(f.alias or n) for n, f in cfg.policy.params_model.model_fields.items()}
+
+
+def base_metadata(obj: TrackedObject, override: Mapping[str, str]) -> tuple[dict[str, str], bool]:
+    """The ScaledObject's own metadata (before any override) and whether it is exact.
+
+    When the tracker keeps the metadata KEDA sent (``metadata`` attribute) it is used
+    as is; otherwise it is reconstructed from the live config, which is exact for
+    every key an override can change as long as the policy stays the same."""
+    raw = getattr(obj, "metadata", None)
+    if isinstance(raw, Mapping):
+        return {str(k): str(v) for k, v in raw.items()}, True
+    return config_metadata(obj.config), False
+
+
+def merged_metadata(
+    obj: TrackedObject, current_override: Mapping[str, str], new_override: Mapping[str, str]
+) -> dict[str, str]:
+    """The metadata the scaler will parse once ``new_override`` replaces the current one.
+
+    Raises MetadataError when the result is invalid, or when the override switches
+    policy and the ScaledObject's own keys are unknown (they could belong to the old
+    policy and break the new one)."""
+    base, exact = base_metadata(obj, current_override)
+    cfg = obj.config
+    new_policy = new_override.get("policy", base.get("policy", cfg.policy.name))
+    if not exact:
+        if new_policy != cfg.policy.name and "policy" not in current_override:
+            raise MetadataError(
+                f"switching policy from {cfg.policy.name!r} to {new_policy!r} needs the "
+                "ScaledObject's own metadata, which this scaler version does not keep: "
+                "change `policy` in the ScaledObject itself"
+            )
+        if new_policy != cfg.policy.name:
+            base = {k: v for k, v in base.items() if k not in policy_keys(cfg)}
+        for key in current_override:
+            if key not in new_override:
+                base.pop(key, None)
+    merged = {**base, **new_override}
+    parse_metadata(cfg.name, cfg.namespace, merged)
+    return merged
+
+
+def validate_override(
+    obj: TrackedObject, current_override: Mapping[str, str], new_override: Mapping[str, str]
+) -> ScalerConfig:
+    """Parse the merged metadata exactly as the scaler will; raises MetadataError."""
+    merged = merged_metadata(obj, current_override, new_override)
+    return parse_metadata(obj.config.name, obj.config.namespace, merged)
+
+
+def health(obj: TrackedObject, now_s: float, refresh_interval_s: float) -> str:
+    """``erroring`` (metrics failing or decision failing), ``stale`` (holding, or no
+    decision for several refreshes), ``pending`` (no decision yet) or ``fresh``."""
+    d = obj.decision
+    if d is None:
+        return "erroring" if obj.error else "pending"
+    if obj.error or d.status is Status.FAIL:
+        return "erroring"
+    if d.status is Status.HOLD or now_s - d.time_s > STALE_AFTER_REFRESHES * refresh_interval_s:
+        return "stale"
+    return "fresh"
+
+
+def _finite(v: Any) -> Any:
+    if isinstance(v, float) and not math.isfinite(v):
+        return None
+    return v
+
+
+def signal_name(cfg: ScalerConfig) -> str | None:
+    value = getattr(cfg.params, "signal", None)
+    return str(value) if value is not None else None
+
+
+def summary(
+    obj: TrackedObject, now_s: float, refresh_interval_s: float, override: Mapping[str, str]
+) -> dict[str, Any]:
+    cfg = obj.config
+    d = obj.decision
+    inputs = d.inputs if d is not None else {}
+    return {
+        "key": cfg.key,
+        "namespace": cfg.namespace,
+        "name": cfg.name,
+        "policy": cfg.policy.name,
+        "ready_replicas": inputs.get("ready_replicas"),
+        "desired_replicas": d.replicas if d is not None else None,
+        "value": _finite(d.value) if d is not None else None,
+        "signal_name": signal_name(cfg),
+        "signal": _finite(d.signal) if d is not None else None,
+        "target": _finite(d.target) if d is not None else None,
+        "request_rate_rps": _finite(inputs.get("request_rate_rps")),
+        "queue_time_per_request_ms": _finite(inputs.get("queue_time_per_request_ms")),
+        "gpu_utilization": _finite(inputs.get("gpu_utilization")),
+        "status": d.status.value if d is not None else None,
+        "health": health(obj, now_s, refresh_interval_s),
+        "reason": d.reason if d is not None else (obj.error or "no decision yet"),
+        "decided_at_s": d.time_s if d is not None else None,
+        "age_s": (now_s - d.time_s) if d is not None else None,
+        "error": obj.error,
+        "overridden": bool(override),
+    }
+
+
+def record(d: Decision) -> dict[str, Any]:
+    rec = d.as_record()
+    clean: dict[str, Any] = json.loads(
+        json.dumps(rec, default=str, allow_nan=True), parse_constant=lambda _: None
+    )
+    return clean
+
+
+def search(decisions: Iterable[Decision], query: str, limit: int) -> list[dict[str, Any]]:
+    """Newest first; ``query`` is matched (case-insensitive, every word) against the
+    whole record, so "hold stale" finds held decisions on stale data."""
+    words = [w.lower() for w in query.split()]
+    out: list[dict[str, Any]] = []
+    for d in reversed(list(decisions)):
+        rec = record(d)
+        if words:
+            text = json.dumps(rec, default=str).lower()
+            if not all(w in text for w in words):
+                continue
+        out.append(rec)
+        if len(out) >= limit:
+            break
+    return out
+
+
+CSV_COLUMNS = (
+    "time_s",
+    "policy",
+    "status",
+    "value",
+    "replicas",
+    "active",
+    "recommended",
+    "signal",
+    "target",
+    "guardrails",
+    "reason",
+)
+
+
+def to_csv(records: list[dict[str, Any]]) -> str:
+    """One row per decision: outputs first, then every input as ``input.<name>``."""
+    input_names: list[str] = []
+    for rec in records:
+        for k in rec.get("inputs", {}):
+            if k not in input_names:
+                input_names.append(k)
+    buf = io.StringIO()
+    w = csv.writer(buf)
+    w.writerow([*CSV_COLUMNS, *(f"input.{k}" for k in input_names)])
+    for rec in records:
+        row = [
+            ";".join(rec[c]) if c == "guardrails" else ("" if rec[c] is None else rec[c])
+            for c in CSV_COLUMNS
+        ]
+        inputs = rec.get("inputs", {})
+        row += ["" if inputs.get(k) is None else inputs[k] for k in input_names]
+        w.writerow(row)
+    return buf.getvalue()
+
+
+def series(obj: TrackedObject, limit: int = 2000) -> dict[str, list[Any]]:
+    """Columns for the object page's plots, oldest first; ``marker`` is true where the
+    replica count changed or the decision was not ok."""
+    log = list(obj.log)[-limit:]
+    out: dict[str, list[Any]] = {
+        k: []
+        for k in (
+            "time_s",
+            "request_rate_rps",
+            "queue_time_per_request_ms",
+            "gpu_utilization",
+            "ready_replicas",
+            "desired_replicas",
+            "value",
+            "signal",
+            "target",
+            "status",
+            "marker",
+            "reason",
+        )
+    }
+    previous: int | None = None
+    for d in log:
+        inputs = d.inputs
+        out["time_s"].append(d.time_s)
+        for k in ("request_rate_rps", "queue_time_per_request_ms", "gpu_utilization"):
+            out[k].append(_finite(inputs.get(k)))
+        out["ready_replicas"].append(inputs.get("ready_replicas"))
+        out["desired_replicas"].append(d.replicas)
+        out["value"].append(_finite(d.value))
+        out["signal"].append(_finite(d.signal))
+        out["target"].append(_finite(d.target))
+        out["status"].append(d.status.value)
+        out["marker"].append(d.replicas != previous or d.status is not Status.OK)
+        out["reason"].append(d.reason)
+        previous = d.replicas
+    if out["marker"]:
+        out["marker"][0] = False
+    return out
+
+
+def scaled_object_yaml(cfg: ScalerConfig, metadata: Mapping[str, str]) -> str:
+    """A ScaledObject trigger block with this metadata, for GitOps users to paste."""
+    doc = {
+        "apiVersion": "keda.sh/v1alpha1",
+        "kind": "ScaledObject",
+        "metadata": {"name": cfg.name, "namespace": cfg.namespace},
+        "spec": {
+            "triggers": [
+                {
+                    "type": "external",
+                    "metricType": "AverageValue",
+                    "metadata": dict(sorted(metadata.items())),
+                }
+            ],
+        },
+    }
+    return yaml.safe_dump(doc, sort_keys=False, default_flow_style=False)
