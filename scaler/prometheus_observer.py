@@ -1,0 +1,368 @@
+"""The production :class:`scaler.observer.Observer`: Triton signals read from Prometheus.
+
+One instant query per signal (see :mod:`scaler.promql` for the queries and how
+each KEDA edge case comes out of them). What this module does with the answers:
+
+============================  ===============================================
+Prometheus answers            the observer
+============================  ===============================================
+empty result                  ``ready_replicas`` 0; any other signal ``None``
+one series, finite value      the value
+one series, NaN or ±Inf       ``ready_replicas``: :class:`ObserveError`;
+                              a signal: kept as it came (the pipeline holds
+                              on it if it is the policy's signal), counted as
+                              ``non_finite`` in the query-error metric
+several series                :class:`ObserveError` (``several_series``)
+non-2xx                       :class:`ObserveError` (``http_status``)
+body not the expected JSON    :class:`ObserveError` (``malformed``)
+timeout / connection refused  :class:`ObserveError` (``timeout``/``connection``)
+============================  ===============================================
+
+Identical queries within ``dedup_window_s`` seconds are sent once: hundreds of
+ScaledObjects sharing a scope, refreshed from a thread pool, cost one query per
+signal per window. Concurrent identical queries wait for the one in flight, and
+a failure is shared for the window too, so a Prometheus that is down is not hit
+once per ScaledObject.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+import threading
+import time
+from collections.abc import Callable, Mapping
+from concurrent.futures import Future
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import requests
+from prometheus_api_client import PrometheusConnect
+from prometheus_api_client.exceptions import PrometheusApiClientException
+from urllib3.util.retry import Retry
+
+from policies import Observation
+from scaler.metadata import ScalerConfig
+from scaler.observer import ObserveError
+from scaler.own_metrics import ScalerMetrics
+from scaler.promql import queries_for
+from scaler.settings import ServerSettings
+
+MAX_RANGE_POINTS = 11_000
+"""Prometheus refuses range queries of more points than this per series."""
+
+_STATUS = re.compile(r"HTTP Status Code (\d+) \((.*)\)$", re.DOTALL)
+
+
+@dataclass(frozen=True, slots=True)
+class _Failure:
+    reason: str
+    problem: str
+
+
+class _QueryFailed(Exception):
+    def __init__(self, failure: _Failure) -> None:
+        super().__init__(failure.problem)
+        self.failure = failure
+
+
+@dataclass
+class _Entry:
+    issued_s: float
+    future: Future[float | None]
+
+
+def _retry() -> Retry:
+    """One immediate retry of a refused connection; no retry of reads or statuses, so a
+    query never takes much more than the configured timeout."""
+    return Retry(
+        total=None,
+        connect=1,
+        read=False,
+        redirect=0,
+        status=0,
+        other=0,
+        backoff_factor=0,
+        raise_on_status=False,
+    )
+
+
+def _auth_headers(settings: ServerSettings) -> dict[str, str]:
+    if settings.prometheus_auth_header is not None:
+        return {"Authorization": settings.prometheus_auth_header.get_secret_value()}
+    if settings.prometheus_bearer_token is not None:
+        return {"Authorization": f"Bearer {settings.prometheus_bearer_token.get_secret_value()}"}
+    return {}
+
+
+def _number(raw: Any) -> float:
+    """A sample value as Prometheus writes it: a string such as ``"1.5"``, ``"NaN"``, ``"+Inf"``."""
+    if not isinstance(raw, str):
+        raise ValueError(f"sample value {raw!r} is not a string")
+    return float(raw)
+
+
+def _single(result: Any) -> dict[str, Any] | None:
+    """The one series of a vector or matrix result, None if empty; raises on several."""
+    if not isinstance(result, list):
+        raise _QueryFailed(_Failure("malformed", f"result is {type(result).__name__}, not a list"))
+    if not result:
+        return None
+    if len(result) > 1:
+        labels = [s.get("metric") if isinstance(s, dict) else s for s in result[:3]]
+        raise _QueryFailed(
+            _Failure(
+                "several_series",
+                f"{len(result)} series where one was expected (first: {labels}); "
+                "aggregate the query or narrow the scope",
+            )
+        )
+    series = result[0]
+    if not isinstance(series, dict):
+        raise _QueryFailed(_Failure("malformed", f"series {series!r} is not an object"))
+    return series
+
+
+def _instant_value(result: Any) -> float | None:
+    series = _single(result)
+    if series is None:
+        return None
+    try:
+        _, raw = series["value"]
+        return _number(raw)
+    except (KeyError, TypeError, ValueError) as exc:
+        raise _QueryFailed(_Failure("malformed", f"bad sample {series!r}: {exc}")) from None
+
+
+def _range_values(result: Any) -> list[tuple[float, float]]:
+    series = _single(result)
+    if series is None:
+        return []
+    try:
+        return [(float(ts), _number(raw)) for ts, raw in series["values"]]
+    except (KeyError, TypeError, ValueError) as exc:
+        raise _QueryFailed(
+            _Failure("malformed", f"bad samples in {series!r:.200}: {exc}")
+        ) from None
+
+
+class PrometheusObserver:
+    """Reads one :class:`policies.Observation` per ScaledObject from Prometheus.
+
+    ``dedup_window_s``: seconds an instant query's answer (or failure) is reused
+    for identical queries. ``clock``: monotonic seconds for that cache (tests
+    pass their own). ``session``: the HTTP session to use (tests wrap one to
+    count requests); its ``verify`` is set from the settings.
+    """
+
+    def __init__(
+        self,
+        settings: ServerSettings,
+        metrics: ScalerMetrics,
+        *,
+        dedup_window_s: float = 1.0,
+        clock: Callable[[], float] = time.monotonic,
+        session: requests.Session | None = None,
+    ) -> None:
+        if dedup_window_s < 0:
+            raise ValueError(f"dedup_window_s must be ≥ 0, got {dedup_window_s}")
+        self._metrics = metrics
+        self._dedup_window_s = dedup_window_s
+        self._clock = clock
+        self._timeout_s = settings.prometheus_timeout_s
+        self.url = settings.prometheus_url.rstrip("/")
+        self._session = session if session is not None else requests.Session()
+        if not settings.prometheus_verify_tls:
+            self._session.verify = False
+        elif settings.prometheus_ca_file is not None:
+            self._session.verify = str(settings.prometheus_ca_file)
+        else:
+            self._session.verify = True
+        self._client = PrometheusConnect(
+            url=self.url,
+            headers=_auth_headers(settings),
+            session=self._session,
+            retry=_retry(),
+            timeout=settings.prometheus_timeout_s,
+        )
+        self._lock = threading.Lock()
+        self._cache: dict[str, _Entry] = {}
+        self._last_sweep_s = clock()
+
+    def close(self) -> None:
+        """Close the HTTP session."""
+        self._client.close()
+
+    def observe(self, config: ScalerConfig, now_s: float) -> Observation:
+        """The fleet's signals as Prometheus evaluates them when asked (its latest
+        samples), stamped ``time_s = now_s``; raises :class:`ObserveError`."""
+        queries = queries_for(config)
+        ready = self.instant(queries.ready_replicas, name="ready_replicas")
+        signals = {name: self.instant(q, name=name) for name, q in queries.signals()}
+        return _observation(now_s, _count(ready, queries.ready_replicas), signals)
+
+    def history(
+        self, config: ScalerConfig, start_s: float, end_s: float, step_s: float
+    ) -> list[Observation]:
+        """Observations at ``start_s + k*step_s`` up to ``end_s`` (epoch seconds), oldest first."""
+        if not step_s > 0:
+            raise ValueError(f"step_s must be > 0, got {step_s}")
+        if end_s < start_s:
+            return []
+        points = math.floor((end_s - start_s) / step_s + 1e-9) + 1
+        if points > MAX_RANGE_POINTS:
+            raise ObserveError(
+                f"history of {points} points over [{start_s}, {end_s}] step {step_s} s is more "
+                f"than Prometheus's {MAX_RANGE_POINTS}; use a larger step"
+            )
+        queries = queries_for(config)
+        end_aligned = start_s + (points - 1) * step_s
+        ready = self._range(queries.ready_replicas, "ready_replicas", start_s, end_aligned, step_s)
+        signals = {
+            name: self._range(q, name, start_s, end_aligned, step_s)
+            for name, q in queries.signals()
+        }
+        out = []
+        for k in range(points):
+            count = ready.get(k)
+            out.append(
+                _observation(
+                    start_s + k * step_s,
+                    _count(count, queries.ready_replicas),
+                    {name: values.get(k) for name, values in signals.items()},
+                )
+            )
+        return out
+
+    def instant(self, query: str, *, name: str = "query") -> float | None:
+        """The value of ``query`` now: None if the result is empty.
+
+        Raises :class:`ObserveError` naming ``name`` and the query on any failure,
+        including a result of several series. Shared within the dedup window.
+        """
+        owner = False
+        with self._lock:
+            now = self._clock()
+            self._sweep(now)
+            entry = self._cache.get(query)
+            if entry is None or (
+                entry.future.done() and now - entry.issued_s >= self._dedup_window_s
+            ):
+                entry = _Entry(issued_s=now, future=Future())
+                self._cache[query] = entry
+                owner = True
+        if owner:
+            try:
+                entry.future.set_result(self._fetch_instant(query))
+            except BaseException as exc:
+                entry.future.set_exception(exc)
+        try:
+            return entry.future.result()
+        except _QueryFailed as exc:
+            raise ObserveError(
+                f"Prometheus query {name} `{query}`: {exc.failure.problem}"
+            ) from None
+
+    def _sweep(self, now: float) -> None:
+        if now - self._last_sweep_s < max(self._dedup_window_s, 1.0):
+            return
+        self._last_sweep_s = now
+        stale = [
+            q
+            for q, e in self._cache.items()
+            if e.future.done() and now - e.issued_s >= self._dedup_window_s
+        ]
+        for q in stale:
+            del self._cache[q]
+
+    def _fetch_instant(self, query: str) -> float | None:
+        result = self._call(lambda: self._client.custom_query(query))
+        value: float | None = self._parsed(lambda: _instant_value(result))
+        if value is not None and not math.isfinite(value):
+            self._metrics.query_errors.labels(reason="non_finite").inc()
+        return value
+
+    def _range(
+        self, query: str, name: str, start_s: float, end_s: float, step_s: float
+    ) -> dict[int, float]:
+        """Range query → {step index: value}."""
+
+        def call() -> Any:
+            return self._client.custom_query_range(
+                query,
+                start_time=datetime.fromtimestamp(start_s, UTC),
+                end_time=datetime.fromtimestamp(end_s, UTC),
+                step=f"{step_s:g}",
+                params={"start": f"{start_s:.3f}", "end": f"{end_s:.3f}"},
+            )
+
+        try:
+            result = self._call(call)
+            samples = self._parsed(lambda: _range_values(result))
+        except _QueryFailed as exc:
+            raise ObserveError(
+                f"Prometheus range query {name} `{query}`: {exc.failure.problem}"
+            ) from None
+        out: dict[int, float] = {}
+        for ts, value in samples:
+            if not math.isfinite(value):
+                self._metrics.query_errors.labels(reason="non_finite").inc()
+            out[round((ts - start_s) / step_s)] = value
+        return out
+
+    def _call(self, fn: Callable[[], Any]) -> Any:
+        """One HTTP query, timed; transport and status failures become :class:`_QueryFailed`."""
+        started = time.perf_counter()
+        try:
+            return fn()
+        except requests.Timeout as exc:
+            raise self._failed(
+                "timeout", f"no answer within {self._timeout_s:g} s ({exc})"
+            ) from None
+        except requests.ConnectionError as exc:
+            raise self._failed("connection", f"cannot reach {self.url}: {exc}") from None
+        except PrometheusApiClientException as exc:
+            m = _STATUS.search(str(exc))
+            problem = f"HTTP {m.group(1)}: {m.group(2)[:300]}" if m else str(exc)[:300]
+            raise self._failed("http_status", problem) from None
+        except (ValueError, KeyError, TypeError) as exc:
+            raise self._failed("malformed", f"answer is not Prometheus JSON: {exc}") from None
+        except requests.RequestException as exc:
+            raise self._failed("request", f"{type(exc).__name__}: {exc}") from None
+        finally:
+            self._metrics.query_seconds.observe(time.perf_counter() - started)
+
+    def _parsed(self, fn: Callable[[], Any]) -> Any:
+        try:
+            return fn()
+        except _QueryFailed as exc:
+            self._metrics.query_errors.labels(reason=exc.failure.reason).inc()
+            raise
+
+    def _failed(self, reason: str, problem: str) -> _QueryFailed:
+        self._metrics.query_errors.labels(reason=reason).inc()
+        return _QueryFailed(_Failure(reason, problem))
+
+
+def _observation(time_s: float, ready: int, values: Mapping[str, float | None]) -> Observation:
+    return Observation(
+        time_s=time_s,
+        ready_replicas=ready,
+        request_rate_rps=values.get("request_rate_rps"),
+        queue_time_per_request_ms=values.get("queue_time_per_request_ms"),
+        queue_time_per_exec_ms=values.get("queue_time_per_exec_ms"),
+        pending_requests=values.get("pending_requests"),
+        gpu_utilization=values.get("gpu_utilization"),
+        activation_rps=values.get("activation_rps"),
+    )
+
+
+def _count(value: float | None, query: str) -> int:
+    if value is None:
+        return 0
+    if not math.isfinite(value) or value < 0:
+        raise ObserveError(
+            f"Prometheus query ready_replicas `{query}`: value {value} is not a count"
+        )
+    return round(value)

@@ -1,0 +1,118 @@
+"""The load generator against a local KServe-v2 stand-in whose answers it records:
+least-request spread, a rate that changes at run time, and failures recorded."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import pytest
+
+from scaler.testbed.loadgen import LoadGenerator
+
+
+class Replica:
+    """Answers ``POST /v2/models/<m>/infer`` after ``delay_s`` with ``status``."""
+
+    def __init__(self, delay_s: float = 0.0, status: int = 200) -> None:
+        replica = self
+        self.delay_s, self.status = delay_s, status
+        self.bodies: list[dict[str, object]] = []
+        self.paths: list[str] = []
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def do_POST(self) -> None:
+                body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+                replica.bodies.append(body)
+                replica.paths.append(self.path)
+                time.sleep(replica.delay_s)
+                out = b"{}"
+                self.send_response(replica.status)
+                self.send_header("Content-Length", str(len(out)))
+                self.end_headers()
+                self.wfile.write(out)
+
+            def log_message(self, format: str, *args: object) -> None:
+                return
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.server.server_address[1]}"
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+@pytest.fixture
+def replicas() -> Iterator[list[Replica]]:
+    made = [Replica(), Replica(delay_s=0.2)]
+    yield made
+    for r in made:
+        r.close()
+
+
+def wait_until_sent(gen: LoadGenerator, count: int) -> None:
+    deadline = time.monotonic() + 20
+    while gen.summary().sent < count:
+        assert time.monotonic() < deadline, f"only {gen.summary()} after 20 s"
+        time.sleep(0.02)
+
+
+def test_requests_go_to_the_replica_with_fewest_in_flight(replicas: list[Replica]) -> None:
+    fast, slow = replicas
+    with LoadGenerator([fast.url, slow.url], "m", rate_rps=100.0, threads=4) as gen:
+        wait_until_sent(gen, 60)
+    records = gen.records()
+    to_fast = sum(r.replica == fast.url for r in records)
+    to_slow = sum(r.replica == slow.url for r in records)
+    assert to_fast > 3 * to_slow > 0
+    assert set(fast.paths) == {"/v2/models/m/infer"}
+    assert fast.bodies[0] == {
+        "inputs": [{"name": "x", "shape": [1, 1], "datatype": "FP32", "data": [0.5]}]
+    }
+    assert all(r.ok and r.latency_s >= 0 and r.lag_s >= 0 for r in records)
+
+
+def test_rate_zero_sends_nothing_until_the_rate_is_raised(replicas: list[Replica]) -> None:
+    fast, _ = replicas
+    with LoadGenerator([fast.url], "m", rate_rps=0.0) as gen:
+        time.sleep(0.3)
+        assert gen.summary().sent == 0
+        gen.set_rate(50.0)
+        wait_until_sent(gen, 10)
+        gen.set_rate(0.0)
+        time.sleep(0.2)
+        settled = gen.summary().sent
+        time.sleep(0.3)
+        assert gen.summary().sent == settled
+    assert gen.rate_rps == 0.0
+
+
+def test_failed_and_unreachable_requests_are_recorded_with_their_status() -> None:
+    broken = Replica(status=503)
+    try:
+        with LoadGenerator([broken.url], "m", rate_rps=50.0) as gen:
+            wait_until_sent(gen, 3)
+            gen.set_replicas(["http://127.0.0.1:9"])
+            before = gen.summary().sent
+            wait_until_sent(gen, before + 3)
+    finally:
+        broken.close()
+    statuses = {r.status for r in gen.records()}
+    assert statuses == {503, 0}
+    summary = gen.summary()
+    assert summary.ok == 0 and summary.failed == summary.sent
+
+
+def test_negative_rate_is_refused() -> None:
+    with pytest.raises(ValueError, match="rate_rps"):
+        LoadGenerator([], "m", rate_rps=-1.0)
