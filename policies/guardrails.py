@@ -1,7 +1,7 @@
 """Guards shared by every policy, applied in a fixed order around its answer.
 
 Order: stabilisation (scale down only to the highest recommendation of the
-window) → step limits per decision → activation (0↔1) → min/max bounds. Bounds
+window) → activation (0↔1) → step limits per decision → min/max bounds. Bounds
 come last so they always hold, whatever a policy (or plug-in) returns.
 """
 
@@ -78,23 +78,23 @@ def apply_guardrails(
     active: bool,
     g: Guardrails,
 ) -> Guarded:
-    """Step limits relative to ``base`` (the last decision), activation, then bounds."""
+    """Activation, step limits relative to ``base`` (the last decision), then bounds."""
     applied: list[str] = []
     value = stabilised
     if stabilised > recommended:
         applied.append("stabilization")
-    if g.max_step_up is not None and value > base + g.max_step_up:
-        value = base + g.max_step_up
-        applied.append("max_step_up")
-    if g.max_step_down is not None and value < base - g.max_step_down:
-        value = base - g.max_step_down
-        applied.append("max_step_down")
     if active and value < 1:
         value = 1.0
         applied.append("activation")
     if not active and g.min_replicas == 0 and value > 0 and ceil_replicas(value) <= 1:
         value = 0.0
         applied.append("deactivation")
+    if g.max_step_up is not None and value > base + g.max_step_up:
+        value = base + g.max_step_up
+        applied.append("max_step_up")
+    if g.max_step_down is not None and value < base - g.max_step_down:
+        value = base - g.max_step_down
+        applied.append("max_step_down")
     if value < g.min_replicas:
         value = float(g.min_replicas)
         applied.append("min_replicas")

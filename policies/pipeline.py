@@ -33,7 +33,11 @@ class PipelineState:
 
 
 def _problem(
-    obs: Observation | None, required: tuple[str, ...], now_s: float, g: Guardrails
+    obs: Observation | None,
+    required: tuple[str, ...],
+    now_s: float,
+    g: Guardrails,
+    last_good: Decision | None,
 ) -> str | None:
     """Why this observation cannot be trusted, or None if it can."""
     if obs is None:
@@ -44,6 +48,11 @@ def _problem(
     if obs.ready_replicas < 0:
         return f"ready_replicas={obs.ready_replicas} is negative"
     if obs.ready_replicas == 0:
+        if last_good is not None and last_good.replicas > 0 and obs.desired_replicas is None:
+            return (
+                f"no ready replica is seen while {last_good.replicas} were decided "
+                "and the target's replica count is unknown (metrics missing?)"
+            )
         return None
     for name in required:
         v = obs.value(name)
@@ -79,7 +88,7 @@ def decide(
     becomes ``fail`` so the server can return an error and KEDA's fallback applies.
     """
     g = guardrails
-    problem = _problem(observation, policy.required_signals(params), now_s, g)
+    problem = _problem(observation, policy.required_signals(params), now_s, g, state.last_good)
     inputs: dict[str, Any] = observation.as_dict() if observation is not None else {}
     if problem is not None:
         bad_since = state.bad_since_s if state.bad_since_s is not None else now_s

@@ -96,14 +96,34 @@ def test_get_metrics_returns_desired_replicas_float_and_ceil(harness: Harness) -
     assert value.metricName == "sonic-desired-replicas"
 
 
+def idle(ready: int, desired: int | None = None, activation_rps: float = 0.0) -> Observation:
+    return Observation(
+        time_s=0.0,
+        ready_replicas=ready,
+        desired_replicas=desired,
+        request_rate_rps=0.0 if ready else None,
+        queue_time_per_request_ms=0.0 if ready else None,
+        pending_requests=0.0 if ready else None,
+        activation_rps=activation_rps,
+    )
+
+
 def test_is_active_follows_load(harness: Harness) -> None:
     assert harness.stub.IsActive(harness.ref(), timeout=5).result is True
-    harness.observer.observation = Observation(
-        time_s=0, ready_replicas=0, request_rate_rps=None, activation_rps=0.0
-    )
+    harness.observer.observation = idle(ready=2)
     harness.clock.advance(120)
     harness.refresh()
     assert harness.stub.IsActive(harness.ref(), timeout=5).result is False
+
+
+def test_replicas_vanishing_from_metrics_hold_instead_of_scaling_down(harness: Harness) -> None:
+    req = pb.GetMetricsRequest(scaledObjectRef=harness.ref())
+    before = harness.stub.GetMetrics(req, timeout=5).metricValues[0].metricValueFloat
+    harness.observer.observation = idle(ready=0)
+    harness.clock.advance(120)
+    harness.refresh()
+    assert harness.stub.GetMetrics(req, timeout=5).metricValues[0].metricValueFloat == before
+    assert harness.stub.IsActive(harness.ref(), timeout=5).result is True
 
 
 def test_is_active_wakes_from_zero_on_proxy_traffic(harness: Harness) -> None:
@@ -115,7 +135,7 @@ def test_is_active_wakes_from_zero_on_proxy_traffic(harness: Harness) -> None:
 
 
 def test_stream_is_active_sends_true_only_on_transitions(harness: Harness) -> None:
-    harness.observer.observation = Observation(time_s=0, ready_replicas=0, activation_rps=0.0)
+    harness.observer.observation = idle(ready=0, desired=0)
     harness.stub.IsActive(harness.ref(), timeout=5)
     stream = harness.stub.StreamIsActive(harness.ref(), timeout=30)
     got: list[bool] = []
@@ -129,9 +149,17 @@ def test_stream_is_active_sends_true_only_on_transitions(harness: Harness) -> No
 
     reader = threading.Thread(target=read)
     reader.start()
-    for rate in (0.0, 5.0, 5.0, 5.0, 0.0, 0.0, 5.0):
+    for observation in (
+        idle(ready=0, desired=0),
+        idle(ready=0, desired=0, activation_rps=5.0),
+        busy(ready=1, queue_ms=10.0, rps=5.0),
+        busy(ready=1, queue_ms=10.0, rps=5.0),
+        idle(ready=1),
+        idle(ready=0, desired=0),
+        idle(ready=0, desired=0, activation_rps=5.0),
+    ):
         harness.clock.advance(400)
-        harness.observer.observation = Observation(time_s=0, ready_replicas=0, activation_rps=rate)
+        harness.observer.observation = observation
         harness.refresh()
         threading.Event().wait(0.05)
     threading.Event().wait(0.3)
