@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from scaler.commands import dashboard, serve, trace
+from scaler.commands import dashboard, serve, simulate, trace
 
 app = typer.Typer(
     name="scaler",
@@ -15,6 +15,7 @@ app = typer.Typer(
 
 serve.register(app)
 trace.register(app)
+simulate.register(app)
 dashboard.register(app)
 
 

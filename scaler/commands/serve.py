@@ -20,59 +20,59 @@ def register(app: typer.Typer) -> None:
     @app.command()
     def serve(
         grpc_listen: Annotated[
-            str | None, _opt("HOST:PORT for KEDA's gRPC calls [env SCALER_GRPC_LISTEN]")
+            str | None, _opt("HOST:PORT for KEDA's gRPC calls (env SCALER_GRPC_LISTEN)")
         ] = None,
         prometheus_url: Annotated[
-            str | None, _opt("Prometheus base URL [env SCALER_PROMETHEUS_URL]")
+            str | None, _opt("Prometheus base URL (env SCALER_PROMETHEUS_URL)")
         ] = None,
         metrics_listen: Annotated[
-            str | None, _opt("HOST:PORT for /metrics, '' for none [env SCALER_METRICS_LISTEN]")
+            str | None, _opt("HOST:PORT for /metrics, '' for none (env SCALER_METRICS_LISTEN)")
         ] = None,
         refresh_interval_s: Annotated[
-            float | None, _opt("Seconds between decisions [env SCALER_REFRESH_INTERVAL_S]")
+            float | None, _opt("Seconds between decisions (env SCALER_REFRESH_INTERVAL_S)")
         ] = None,
         prometheus_timeout_s: Annotated[
-            float | None, _opt("Seconds per Prometheus query [env SCALER_PROMETHEUS_TIMEOUT_S]")
+            float | None, _opt("Seconds per Prometheus query (env SCALER_PROMETHEUS_TIMEOUT_S)")
         ] = None,
         prometheus_verify_tls: Annotated[
             bool | None,
             typer.Option(
                 "--prometheus-verify-tls/--no-prometheus-verify-tls",
-                help="Verify Prometheus's certificate [env SCALER_PROMETHEUS_VERIFY_TLS]",
+                help="Verify Prometheus's certificate (env SCALER_PROMETHEUS_VERIFY_TLS)",
                 show_default=False,
             ),
         ] = None,
         tls_cert_file: Annotated[
-            Path | None, _opt("gRPC server certificate, PEM [env SCALER_TLS_CERT_FILE]")
+            Path | None, _opt("gRPC server certificate, PEM (env SCALER_TLS_CERT_FILE)")
         ] = None,
         tls_key_file: Annotated[
-            Path | None, _opt("gRPC server key, PEM [env SCALER_TLS_KEY_FILE]")
+            Path | None, _opt("gRPC server key, PEM (env SCALER_TLS_KEY_FILE)")
         ] = None,
         tls_client_ca_file: Annotated[
-            Path | None, _opt("Client CA for mTLS, PEM [env SCALER_TLS_CLIENT_CA_FILE]")
+            Path | None, _opt("Client CA for mTLS, PEM (env SCALER_TLS_CLIENT_CA_FILE)")
         ] = None,
         prometheus_ca_file: Annotated[
-            Path | None, _opt("CA bundle for Prometheus's TLS [env SCALER_PROMETHEUS_CA_FILE]")
+            Path | None, _opt("CA bundle for Prometheus's TLS (env SCALER_PROMETHEUS_CA_FILE)")
         ] = None,
         forget_after_s: Annotated[
             float | None,
-            _opt("Seconds unasked before an object is dropped [env SCALER_FORGET_AFTER_S]"),
+            _opt("Seconds unasked before an object is dropped (env SCALER_FORGET_AFTER_S)"),
         ] = None,
         grace_period_s: Annotated[
-            float | None, _opt("Seconds to finish RPCs on SIGTERM [env SCALER_GRACE_PERIOD_S]")
+            float | None, _opt("Seconds to finish RPCs on SIGTERM (env SCALER_GRACE_PERIOD_S)")
         ] = None,
         dashboard_listen: Annotated[
             str | None,
-            _opt("HOST:PORT of the dashboard, '' for none [env SCALER_DASHBOARD_LISTEN]"),
+            _opt("HOST:PORT of the dashboard, '' for none (env SCALER_DASHBOARD_LISTEN)"),
         ] = None,
         overrides_file: Annotated[
-            Path | None, _opt("Dashboard overrides file [env SCALER_OVERRIDES_FILE]")
+            Path | None, _opt("Dashboard overrides file (env SCALER_OVERRIDES_FILE)")
         ] = None,
         overrides_configmap: Annotated[
             str | None,
-            _opt("Overrides ConfigMap NAMESPACE/NAME [env SCALER_OVERRIDES_CONFIGMAP]"),
+            _opt("Overrides ConfigMap NAMESPACE/NAME (env SCALER_OVERRIDES_CONFIGMAP)"),
         ] = None,
-        log_level: Annotated[str | None, _opt("Logging level [env SCALER_LOG_LEVEL]")] = None,
+        log_level: Annotated[str | None, _opt("Logging level (env SCALER_LOG_LEVEL)")] = None,
     ) -> None:
         """Run the KEDA external scaler: point a ScaledObject's `external` trigger at it.
 

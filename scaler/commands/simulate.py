@@ -1,0 +1,143 @@
+"""``scaler simulate``: replay a trace through the scaling chain and score policies."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
+from rich.table import Table
+
+from scaler.sim.compare import Comparison, compare
+from scaler.sim.oracle import rate_scale_for_peak
+from scaler.sim.presets import PRESETS
+from scaler.sim.report import write_report
+from scaler.sim.scenario import ScenarioError, load_scenario
+from scaler.sim.summary import summary, write_summary
+from scaler.traces.loader import load_trace
+from scaler.traces.model import Trace
+from scaler.traces.rescale import rescale
+from scaler.traces.sources import TraceError
+
+_PROGRESS_MIN_STEPS = 200_000
+
+
+def _table(c: Comparison) -> Table:
+    s = summary(c)
+    table = Table(
+        title=f"{c.trace.name}: {s['duration_s'] / 3600:.3g} h, {s['requests']:.4g} requests, "
+        f"peak {s['peak_rps']:.4g} req/s, SLO {s['slo_ms']:g} ms, start-up {s['startup_s']:g} s"
+    )
+    table.add_column("policy", no_wrap=True)
+    for col in ("GPU-h", "× oracle", "SLO met", "p50 ms", "p95 ms", "p99 ms"):
+        table.add_column(col, justify="right")
+    for col in ("failed", "scale events", "GPU util"):
+        table.add_column(col, justify="right")
+    table.add_row(
+        f"oracle (peak {c.oracle.peak_replicas})",
+        f"{c.oracle.gpu_hours:.2f}",
+        "1.00",
+        *[""] * 7,
+    )
+    table.add_row("oracle_instant", f"{c.oracle.instant_gpu_hours:.2f}", *[""] * 8)
+    for p in s["policies"]:
+        lat = p["latency_ms"]
+        vs = p["gpu_hours_vs_oracle"]
+        table.add_row(
+            p["name"],
+            f"{p['gpu_hours']:.2f}",
+            "" if vs is None else f"{vs:.2f}",
+            f"{p['slo_attainment'] * 100:.2f} %",
+            f"{lat['p50']:.1f}",
+            f"{lat['p95']:.1f}",
+            f"{lat['p99']:.1f}",
+            f"{p['failed_requests']:.0f}",
+            str(p["scale_events"]),
+            f"{p['mean_gpu_utilization']:.2f}",
+        )
+    return table
+
+
+def register(app: typer.Typer) -> None:
+    @app.command()
+    def simulate(
+        trace: Annotated[Path, typer.Option(help="Trace file (CSV or JSON Lines).")],
+        policy: Annotated[
+            list[str] | None,
+            typer.Option(
+                help="Preset or registered policy to run (repeatable). Default: "
+                + ", ".join(PRESETS)
+                + ". A registered policy name runs with the scenario's ScaledObject."
+            ),
+        ] = None,
+        scenario: Annotated[
+            Path | None, typer.Option(help="Scenario YAML (default: built-in defaults).")
+        ] = None,
+        startup_s: Annotated[
+            float | None, typer.Option(help="Pod start-up seconds (overrides the scenario).")
+        ] = None,
+        slo_ms: Annotated[float | None, typer.Option(help="Latency SLO in ms.")] = None,
+        exact: Annotated[bool, typer.Option(help="Per-request simulation (short traces).")] = False,
+        json_out: Annotated[
+            Path | None, typer.Option("--json", help="Write the JSON summary here.")
+        ] = None,
+        report: Annotated[Path | None, typer.Option(help="Write an HTML report here.")] = None,
+        time_column: Annotated[str | None, typer.Option(help="Timestamp column.")] = None,
+        time_unit: Annotated[
+            str | None, typer.Option(help="Unit of numeric timestamps: s, ms or us.")
+        ] = None,
+        rate_scale: Annotated[float, typer.Option(help="Multiply the request rate.")] = 1.0,
+        time_scale: Annotated[float, typer.Option(help="Stretch time by this factor.")] = 1.0,
+        peak_rps: Annotated[
+            float | None, typer.Option(help="Scale the rate so the peak is this (req/s).")
+        ] = None,
+        peak_replicas: Annotated[
+            int | None,
+            typer.Option(help="Scale the rate so the oracle needs this many replicas at the peak."),
+        ] = None,
+    ) -> None:
+        """Replay a load trace through KEDA, the HPA and a modelled Triton fleet, and
+        score each policy against the oracle."""
+        console = Console()
+        try:
+            sc = load_scenario(scenario).with_overrides(startup_s=startup_s, slo_ms=slo_ms)
+            if time_unit is not None and time_unit not in ("s", "ms", "us"):
+                raise typer.BadParameter(f"--time-unit must be s, ms or us, got {time_unit!r}")
+            tr: Trace = load_trace(trace, time_column=time_column, time_unit=time_unit)  # type: ignore[arg-type]
+            if rate_scale != 1.0 or time_scale != 1.0 or peak_rps is not None:
+                tr = rescale(tr, rate_scale=rate_scale, time_scale=time_scale, peak_rps=peak_rps)
+            if peak_replicas is not None:
+                factor = rate_scale_for_peak(tr, sc.fleet, sc.slo_ms, peak_replicas)
+                tr = rescale(tr, rate_scale=factor)
+            names = list(policy) if policy else list(PRESETS)
+            for name, count in tr.skipped.items():
+                console.print(f"[yellow]{trace}: skipped {count} rows: {name}[/yellow]")
+            if len(tr.rps) * len(names) >= _PROGRESS_MIN_STEPS:
+                with Progress(
+                    TextColumn("{task.description}"),
+                    BarColumn(),
+                    TextColumn("{task.percentage:>3.0f}%"),
+                    TimeRemainingColumn(),
+                    console=console,
+                    transient=True,
+                ) as bar:
+                    tasks = {n: bar.add_task(n, total=tr.duration_s) for n in names}
+
+                    def progress(name: str, t: float) -> None:
+                        bar.update(tasks[name], completed=t)
+
+                    result = compare(tr, sc, names, exact=exact, progress=progress)
+            else:
+                result = compare(tr, sc, names, exact=exact)
+        except (ScenarioError, TraceError, ValueError, LookupError, OSError) as exc:
+            console.print(f"[red]error:[/red] {exc}")
+            raise typer.Exit(2) from None
+        console.print(_table(result))
+        if json_out is not None:
+            write_summary(result, json_out)
+            console.print(f"summary: {json_out}")
+        if report is not None:
+            write_report(result, report)
+            console.print(f"report: {report}")

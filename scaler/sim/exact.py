@@ -1,0 +1,310 @@
+"""``--exact``: the fleet request by request, as a discrete-event simulation.
+
+Each replica runs Triton's dynamic batcher over one queue feeding its model
+instances: a free instance launches a batch when the queue holds
+``max_batch_items`` items or its oldest request has waited ``max_queue_delay_ms``;
+a request that waited longer than ``timeout_ms`` is rejected. Envoy routes each
+arrival to the ready replica with the fewest outstanding requests (least_request,
+ties to the oldest replica) or in turn (round_robin). Events are kept in a heap
+and ties are broken by a counter, so runs are deterministic.
+
+Arrivals are the trace's own (a per-request trace) or drawn per step from the
+rate: Poisson or evenly spaced, seeded. Meant for short traces; the fast fleet
+gives the same results for long ones.
+"""
+
+from __future__ import annotations
+
+import heapq
+import math
+from collections import deque
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from scaler.sim.batching import split_burst
+from scaler.sim.fleet import HIST_EDGES_MS, LatencySummary, StepOutputs
+from scaler.sim.scenario import ExactSpec, FleetSpec
+from scaler.traces.model import FloatArray, Trace
+
+_ARRIVAL, _DONE, _TIMER = 0, 1, 2
+
+
+def draw_arrivals(trace: Trace, spec: ExactSpec) -> tuple[FloatArray, FloatArray]:
+    """Arrival times (s, sorted) and items per request for every request of ``trace``."""
+    if trace.arrivals_s is not None:
+        items = (
+            trace.arrival_items
+            if trace.arrival_items is not None
+            else np.ones(len(trace.arrivals_s))
+        )
+        return trace.arrivals_s.astype(np.float64), items.astype(np.float64)
+    rng = np.random.default_rng(spec.seed)
+    dt = trace.step_s
+    expected = trace.rps * dt
+    if spec.arrival_process == "poisson":
+        counts = rng.poisson(expected)
+    else:
+        carry = np.cumsum(expected)
+        counts = np.diff(np.floor(np.concatenate(([0.0], carry)) + 1e-9)).astype(np.int64)
+    steps = np.repeat(np.arange(len(counts)), counts)
+    starts = np.repeat(np.cumsum(counts) - counts, counts)
+    pos = np.arange(len(steps)) - starts
+    if spec.arrival_process == "poisson":
+        offsets = rng.uniform(0.0, dt, len(steps))
+    else:
+        offsets = (pos + 0.5) / np.repeat(np.maximum(counts, 1), counts) * dt
+    m = np.ones(len(counts)) if trace.items_per_request is None else trace.items_per_request
+    items = np.asarray(m, dtype=np.float64)[steps]
+    if trace.burst_fraction is not None:
+        f = np.clip(trace.burst_fraction.astype(np.float64), 0.0, 1.0)
+        _, _, m_spread = split_burst(trace.rps, np.asarray(m, dtype=np.float64), f)
+        in_burst = np.repeat(np.rint(f * counts).astype(np.int64), counts)
+        is_burst = pos < in_burst
+        offsets = np.where(is_burst, 0.0, offsets)
+        whole = np.repeat(f >= 1.0, counts)
+        items = np.where(is_burst & ~whole, 1.0, np.where(whole, items, m_spread[steps]))
+    times = steps * dt + offsets
+    order = np.argsort(times, kind="stable")
+    return times[order], items[order]
+
+
+@dataclass
+class _Replica:
+    rid: int
+    instances: int
+    queue: deque[int] = field(default_factory=deque)
+    queued_items: float = 0.0
+    free: int = 0
+    outstanding: int = 0
+    timer_at: float | None = None
+    draining: bool = False
+    drain_started: float = 0.0
+    drain_done: float | None = None
+
+
+class ExactFleet:
+    """Per-request fleet implementing :class:`scaler.sim.fleet.FleetModel`."""
+
+    def __init__(
+        self, trace: Trace, spec: FleetSpec, exact: ExactSpec, initial_ready: int = 0
+    ) -> None:
+        self.spec = spec
+        self.dt = trace.step_s
+        self.steps = len(trace.rps)
+        self.t_arr, self.items = draw_arrivals(trace, exact)
+        self.items = np.minimum(self.items, float(spec.max_batch_items))
+        self.outputs = StepOutputs.zeros(self.steps)
+        idx = np.minimum((self.t_arr / self.dt).astype(np.int64), self.steps - 1)
+        self.outputs.arrivals[:] = np.bincount(idx, minlength=self.steps)[: self.steps]
+        self._heap: list[tuple[float, int, int, int, object]] = []
+        self._seq = 0
+        self._next_arrival = 0
+        self._replicas: list[_Replica] = []
+        self._routing: list[_Replica] = []
+        self._rr = 0
+        self._rid = 0
+        self._queued_total = 0
+        self._boundary = 0
+        self._now = 0.0
+        self.latencies_ms: list[float] = []
+        self._lat_step: list[int] = []
+        self._d = spec.max_queue_delay_ms / 1000.0
+        self._timeout = spec.timeout_ms / 1000.0
+        self._start: dict[int, float] = {}
+        self.add_ready(0, initial_ready)
+
+    def _push(self, t: float, kind: int, rid: int, payload: object) -> None:
+        self._seq += 1
+        heapq.heappush(self._heap, (t, kind, self._seq, rid, payload))
+
+    def _step_of(self, t: float) -> int:
+        return min(int(t / self.dt), self.steps - 1)
+
+    def advance_to(self, step: int) -> None:
+        step = min(step, self.steps)
+        until = step * self.dt
+        n_arr = len(self.t_arr)
+        while True:
+            t_heap = self._heap[0][0] if self._heap else math.inf
+            t_next_arr = self.t_arr[self._next_arrival] if self._next_arrival < n_arr else math.inf
+            t = min(t_heap, t_next_arr)
+            if t >= until:
+                break
+            self._mark_boundaries(t)
+            self._now = t
+            if t_next_arr <= t_heap:
+                i = self._next_arrival
+                self._next_arrival += 1
+                self._arrive(i, t)
+            else:
+                _, kind, _, rid, payload = heapq.heappop(self._heap)
+                rep = self._replicas[rid]
+                if kind == _DONE:
+                    assert isinstance(payload, tuple)
+                    self._done(rep, t, payload)
+                elif rep.timer_at is not None and abs(rep.timer_at - t) < 1e-12:
+                    rep.timer_at = None
+                    self._dispatch(rep, t)
+        self._mark_boundaries(until)
+        self._now = max(self._now, until)
+
+    def _mark_boundaries(self, t: float) -> None:
+        while self._boundary < self.steps and (self._boundary + 1) * self.dt <= t:
+            self.outputs.pending[self._boundary] = self._queued_total
+            self._boundary += 1
+
+    def _arrive(self, i: int, t: float) -> None:
+        step = self._step_of(t)
+        if not self._routing:
+            self.outputs.failed[step] += 1
+            return
+        if self.spec.envoy_policy == "round_robin":
+            rep = self._routing[self._rr % len(self._routing)]
+            self._rr += 1
+        else:
+            rep = min(self._routing, key=lambda r: r.outstanding)
+        rep.queue.append(i)
+        rep.queued_items += float(self.items[i])
+        rep.outstanding += 1
+        self._queued_total += 1
+        self._dispatch(rep, t)
+
+    def _dispatch(self, rep: _Replica, t: float) -> None:
+        big_b = float(self.spec.max_batch_items)
+        while rep.free > 0 and rep.queue:
+            while rep.queue and t - self.t_arr[rep.queue[0]] > self._timeout:
+                i = rep.queue.popleft()
+                rep.queued_items -= float(self.items[i])
+                rep.outstanding -= 1
+                self._queued_total -= 1
+                self.outputs.failed[self._step_of(t)] += 1
+            if not rep.queue:
+                break
+            oldest = float(self.t_arr[rep.queue[0]])
+            if rep.queued_items < big_b - 1e-9 and t < oldest + self._d - 1e-12:
+                due = oldest + self._d
+                if rep.timer_at is None or rep.timer_at > due + 1e-12:
+                    rep.timer_at = due
+                    self._push(due, _TIMER, rep.rid, None)
+                break
+            batch: list[int] = []
+            items = 0.0
+            while rep.queue and (not batch or items + self.items[rep.queue[0]] <= big_b + 1e-9):
+                i = rep.queue.popleft()
+                batch.append(i)
+                items += float(self.items[i])
+            rep.queued_items -= items
+            self._queued_total -= len(batch)
+            rep.free -= 1
+            service = (self.spec.base_ms + self.spec.per_item_ms * items) / 1000.0
+            self._add_busy(t, t + service, rep.instances)
+            self._push(t + service, _DONE, rep.rid, (t, tuple(batch)))
+        self._maybe_release(rep, t)
+
+    def _add_busy(self, start: float, end: float, instances: int) -> None:
+        s = start
+        while s < end - 1e-15:
+            step = self._step_of(s)
+            edge = min(end, (step + 1) * self.dt)
+            if edge <= s:
+                break
+            self.outputs.busy_s[step] += (edge - s) / instances
+            s = edge
+
+    def _done(self, rep: _Replica, t: float, payload: tuple[float, tuple[int, ...]]) -> None:
+        started, batch = payload
+        step = self._step_of(t)
+        o = self.outputs
+        o.execs[step] += 1
+        for i in batch:
+            arr = float(self.t_arr[i])
+            o.success[step] += 1
+            o.queue_ms[step] += (started - arr) * 1000.0
+            self.latencies_ms.append((t - arr) * 1000.0)
+            self._lat_step.append(self._step_of(arr))
+        rep.outstanding -= len(batch)
+        rep.free += 1
+        self._dispatch(rep, t)
+
+    def _maybe_release(self, rep: _Replica, t: float) -> None:
+        if rep.draining and rep.drain_done is None and not rep.queue and rep.free == rep.instances:
+            rep.drain_done = t
+
+    def add_ready(self, step: int, count: int) -> None:
+        self.advance_to(step)
+        for _ in range(count):
+            rep = _Replica(self._rid, self.spec.instances_per_replica)
+            rep.free = rep.instances
+            self._rid += 1
+            self._replicas.append(rep)
+            self._routing.append(rep)
+        self._set_ready(step)
+
+    def ready_count(self) -> int:
+        return len(self._routing)
+
+    def _set_ready(self, step: int) -> None:
+        if step < self.steps:
+            self.outputs.ready[step:] = len(self._routing)
+
+    def remove(self, step: int, count: int) -> list[float]:
+        """Stop routing to the ``count`` newest replicas. A draining replica gets no
+        new requests; its drain time is estimated from its queue (full batches over
+        its instances, plus the batch in flight)."""
+        self.advance_to(step)
+        t = step * self.dt
+        out = []
+        for _ in range(min(count, len(self._routing))):
+            rep = self._routing.pop()
+            rep.draining = True
+            rep.drain_started = t
+            self._maybe_release(rep, t)
+            out.append(self._drain_estimate(rep, t))
+        self._set_ready(step)
+        return out
+
+    def _drain_estimate(self, rep: _Replica, t: float) -> float:
+        if rep.drain_done is not None:
+            return rep.drain_done - t
+        full = float(self.spec.max_batch_items)
+        service = (self.spec.base_ms + self.spec.per_item_ms * full) / 1000.0
+        batches = math.ceil(rep.queued_items / full) if rep.queued_items > 0 else 0
+        rounds = math.ceil(batches / rep.instances) + 1
+        return rounds * service
+
+    def latency(self, slo_ms: float) -> LatencySummary:
+        self.advance_to(self.steps)
+        self._drain_tail()
+        lat = np.asarray(self.latencies_ms, dtype=np.float64)
+        steps = np.asarray(self._lat_step, dtype=np.int64)
+        hist = np.histogram(lat, bins=HIST_EDGES_MS)[0].astype(np.float64)
+        per_step = np.zeros(self.steps)
+        if len(lat):
+            order = np.lexsort((lat, steps))
+            s_sorted, l_sorted = steps[order], lat[order]
+            bounds = np.searchsorted(s_sorted, np.arange(self.steps + 1))
+            counts = np.diff(bounds)
+            has = counts > 0
+            pick = bounds[:-1] + np.floor(0.99 * np.maximum(counts - 1, 0)).astype(np.int64)
+            per_step[has] = l_sorted[pick[has]]
+        return LatencySummary(hist, float((lat <= slo_ms).sum()), float(len(lat)), per_step)
+
+    def _drain_tail(self) -> None:
+        """Finish work still queued or in flight at the end of the trace, so every
+        admitted request has a latency (as the fast fleet assigns one on arrival)."""
+        while self._heap:
+            t, kind, _, rid, payload = heapq.heappop(self._heap)
+            rep = self._replicas[rid]
+            if kind == _DONE:
+                assert isinstance(payload, tuple)
+                _, batch = payload
+                for i in batch:
+                    self.latencies_ms.append((t - float(self.t_arr[i])) * 1000.0)
+                    self._lat_step.append(self._step_of(float(self.t_arr[i])))
+                rep.outstanding -= len(batch)
+                rep.free += 1
+                self._dispatch(rep, t)
+            elif rep.timer_at is not None and abs(rep.timer_at - t) < 1e-12:
+                rep.timer_at = None
+                self._dispatch(rep, t)

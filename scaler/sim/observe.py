@@ -1,0 +1,87 @@
+"""What Prometheus would show the scaler, computed from the fleet's per-step output.
+
+Prometheus scrapes Triton every ``scrape_interval_s``; a query at ``now_s`` sees
+only samples scraped at or before it. A counter sampled at time s holds every
+completion of the steps before s (Triton's counters grow only when requests
+finish, so a surge shows up late). ``rate()`` over a window is the increase
+between the first and last sample inside it divided by their distance (no
+extrapolation). Gauges (pending requests, GPU busy fraction, ready replicas) are
+read at the last scrape.
+
+Signals match the PromQL the server uses (triton-metrics.md, supersonic-baseline.md):
+queue time per request = rate(queue_duration) / rate(request_success), 0 when no
+request completed in the window; per execution = SuperSONIC's
+rate(queue_duration) / (rate(exec_count) × 1000 + 0.001). With no ready replica
+the Triton series vanish (None); only the proxy's arrival rate remains.
+"""
+
+from __future__ import annotations
+
+import math
+
+from policies import Observation
+from scaler.sim.fleet import StepOutputs
+
+
+class PrometheusModel:
+    """Scrapes of one fleet's :class:`StepOutputs`; ``observe`` is a query at ``now_s``."""
+
+    def __init__(
+        self,
+        outputs: StepOutputs,
+        *,
+        step_s: float = 1.0,
+        scrape_interval_s: float = 5.0,
+        rate_window_s: float = 30.0,
+    ) -> None:
+        self.o = outputs
+        self.step_s = step_s
+        self.scrape_s = scrape_interval_s
+        self.window_s = rate_window_s
+
+    def _scrape_times(self, now_s: float) -> tuple[float, float] | None:
+        last = math.floor(now_s / self.scrape_s + 1e-9) * self.scrape_s
+        k = math.floor(self.window_s / self.scrape_s - 1e-9)
+        first = max(last - k * self.scrape_s, 0.0)
+        if last - first <= 0:
+            return None
+        return first, last
+
+    def _step(self, t: float) -> int:
+        return min(round(t / self.step_s), len(self.o.arrivals))
+
+    def observe(self, now_s: float, desired_replicas: int | None = None) -> Observation | None:
+        """The query result at ``now_s``; None before two scrapes exist."""
+        times = self._scrape_times(now_s)
+        if times is None:
+            return None
+        first, last = times
+        i0, i1 = self._step(first), self._step(last)
+        span = last - first
+        o = self.o
+        activation = float(o.arrivals[i0:i1].sum()) / span
+        ready = int(o.ready[i1 - 1]) if i1 > 0 else 0
+        if ready == 0:
+            return Observation(
+                time_s=last,
+                ready_replicas=0,
+                desired_replicas=desired_replicas,
+                activation_rps=activation,
+            )
+        success = float(o.success[i0:i1].sum()) / span
+        queue_ms = float(o.queue_ms[i0:i1].sum()) / span
+        execs = float(o.execs[i0:i1].sum()) / span
+        per_request = queue_ms / success if success > 0 else 0.0
+        per_exec = queue_ms / (execs + 1e-6)
+        busy = float(o.busy_s[i1 - 1]) / (ready * self.step_s) if i1 > 0 else 0.0
+        return Observation(
+            time_s=last,
+            ready_replicas=ready,
+            desired_replicas=desired_replicas,
+            request_rate_rps=success,
+            queue_time_per_request_ms=per_request,
+            queue_time_per_exec_ms=per_exec,
+            pending_requests=float(o.pending[i1 - 1]),
+            gpu_utilization=min(max(busy, 0.0), 1.0),
+            activation_rps=activation,
+        )

@@ -1,0 +1,281 @@
+"""What is simulated: the fleet, the SLO, what Prometheus shows and how KEDA and
+the HPA act. Loaded from YAML and validated once, here, at the edge.
+
+The ``scaledObject`` block uses the field names of a real ScaledObject
+(``pollingInterval``, ``cooldownPeriod``, ``minReplicaCount``, ``maxReplicaCount``,
+``advanced.horizontalPodAutoscalerConfig.behavior``, ``triggers[0].metricType`` and
+``metadata``) so a site can paste its own. Everything else carries its unit in its
+name.
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from scaler.metadata import MetadataError, ScalerConfig, parse_metadata
+
+
+class ScenarioError(ValueError):
+    """An invalid scenario; the message names the file, the field and what is allowed."""
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+
+class FleetSpec(_Strict):
+    """One Triton replica (one GPU) with dynamic batching.
+
+    A batch of ``b`` items takes ``base_ms + per_item_ms × b`` ms. The defaults fit
+    LIGO: a batch-128 offline request costs 0.5 + 128 × 0.092 ≈ 12.3 ms, so one GPU
+    serves ≈ 81 such requests per second (the 70–100 req/s per GPU of
+    ligo-workload.md), and the bundled LIGO day needs about 10 GPUs at its peak.
+    """
+
+    base_ms: float = Field(default=0.5, ge=0, description="Fixed cost of one batch execution.")
+    per_item_ms: float = Field(
+        default=0.092, gt=0, description="Cost of each batch item (1 / (128 × 85) s)."
+    )
+    max_batch_items: int = Field(
+        default=128, ge=1, description="Triton max_batch_size: most items in one execution."
+    )
+    max_queue_delay_ms: float = Field(
+        default=2.0, ge=0, description="Dynamic batcher's max_queue_delay: wait to fill a batch."
+    )
+    instances_per_replica: int = Field(
+        default=1, ge=1, le=64, description="Model instances per GPU, each running batches."
+    )
+    envoy_policy: Literal["least_request", "round_robin"] = Field(
+        default="least_request", description="How Envoy spreads requests over ready replicas."
+    )
+    timeout_ms: float = Field(
+        default=10_000.0,
+        gt=0,
+        description="Queue timeout: a request queued longer is rejected and counted as failed.",
+    )
+
+
+class ObservationSpec(_Strict):
+    """What Prometheus does: scrape Triton every ``scrape_interval_s``; queries use
+    ``rate()`` over ``rate_window_s`` unless the trigger metadata sets
+    ``rateWindowSeconds``."""
+
+    scrape_interval_s: float = Field(default=5.0, gt=0, le=300)
+    rate_window_s: float = Field(default=30.0, gt=0, le=3600)
+
+
+class StartupSpec(_Strict):
+    """Pod start-up: seconds from creation (the GPU is held) to ready.
+
+    ``fixed``: always ``seconds``. ``uniform``: between ``low_s`` and ``high_s``.
+    ``lognormal``: median ``seconds``, log-space spread ``sigma``. Draws are seeded.
+    """
+
+    kind: Literal["fixed", "uniform", "lognormal"] = "fixed"
+    seconds: float = Field(default=60.0, ge=0, le=86_400)
+    low_s: float = Field(default=30.0, ge=0)
+    high_s: float = Field(default=90.0, ge=0)
+    sigma: float = Field(default=0.3, ge=0, le=3)
+    seed: int = 0
+
+    @model_validator(mode="after")
+    def _range(self) -> StartupSpec:
+        if self.kind == "uniform" and self.high_s < self.low_s:
+            raise ValueError(f"high_s ({self.high_s}) must be ≥ low_s ({self.low_s})")
+        return self
+
+    @property
+    def nominal_s(self) -> float:
+        """The delay the oracle assumes: the fixed value, the mean (uniform) or median."""
+        if self.kind == "uniform":
+            return (self.low_s + self.high_s) / 2
+        return self.seconds
+
+
+class HpaSpec(_Strict):
+    """The Kubernetes controller's own settings (not in a ScaledObject)."""
+
+    sync_period_s: float = Field(default=15.0, gt=0, le=600)
+    tolerance: float = Field(default=0.1, ge=0, lt=1)
+
+
+class HpaPolicySpec(_Strict):
+    type: Literal["Pods", "Percent"]
+    value: int = Field(gt=0)
+    periodSeconds: int = Field(gt=0, le=1800)
+
+
+class HpaRulesSpec(_Strict):
+    stabilizationWindowSeconds: int | None = Field(default=None, ge=0, le=3600)
+    selectPolicy: Literal["Max", "Min", "Disabled"] = "Max"
+    policies: list[HpaPolicySpec] | None = None
+
+
+class BehaviorSpec(_Strict):
+    scaleUp: HpaRulesSpec | None = None
+    scaleDown: HpaRulesSpec | None = None
+
+
+class HpaConfigSpec(_Strict):
+    behavior: BehaviorSpec | None = None
+
+
+class AdvancedSpec(_Strict):
+    horizontalPodAutoscalerConfig: HpaConfigSpec | None = None
+
+
+class TriggerSpec(_Strict):
+    """The one trigger: ``metadata`` is exactly what KEDA forwards to the scaler.
+
+    ``AverageValue`` (our scaler's usual form): the HPA receives the decision's value
+    with target 1. ``Value`` (SuperSONIC's Prometheus trigger): the HPA receives the
+    policy's signal and its target and computes ceil(ready × signal / target).
+    """
+
+    type: Literal["external", "external-push"] = "external"
+    metricType: Literal["AverageValue", "Value"] = "AverageValue"
+    metadata: dict[str, str] = Field(
+        default_factory=lambda: {
+            "policy": "threshold",
+            "signal": "gpu_utilization",
+            "target": "0.7",
+        }
+    )
+
+
+class ScaledObjectSpec(_Strict):
+    """The ScaledObject fields the simulation uses, with KEDA's defaults."""
+
+    pollingInterval: int = Field(default=30, ge=1, le=3600)
+    cooldownPeriod: int = Field(default=300, ge=0, le=86_400)
+    minReplicaCount: int = Field(default=0, ge=0, le=10_000)
+    maxReplicaCount: int = Field(default=100, ge=1, le=10_000)
+    advanced: AdvancedSpec | None = None
+    triggers: list[TriggerSpec] = Field(default_factory=lambda: [TriggerSpec()])
+
+    @model_validator(mode="after")
+    def _check(self) -> ScaledObjectSpec:
+        if self.maxReplicaCount < self.minReplicaCount:
+            raise ValueError(
+                f"maxReplicaCount ({self.maxReplicaCount}) must be ≥ minReplicaCount "
+                f"({self.minReplicaCount})"
+            )
+        if len(self.triggers) != 1:
+            raise ValueError(f"exactly one trigger is simulated, got {len(self.triggers)}")
+        return self
+
+    @property
+    def trigger(self) -> TriggerSpec:
+        return self.triggers[0]
+
+    @property
+    def behavior(self) -> BehaviorSpec | None:
+        a = self.advanced
+        if a is None or a.horizontalPodAutoscalerConfig is None:
+            return None
+        return a.horizontalPodAutoscalerConfig.behavior
+
+
+class ExactSpec(_Strict):
+    """Only for ``--exact``: how single arrivals are drawn from a rate-series trace
+    (a trace of single requests is replayed as it is)."""
+
+    arrival_process: Literal["poisson", "uniform"] = "poisson"
+    seed: int = 0
+
+
+class Scenario(_Strict):
+    """Everything but the trace and the policy choice."""
+
+    slo_ms: float = Field(default=100.0, gt=0, description="Latency objective per request.")
+    fleet: FleetSpec = Field(default_factory=FleetSpec)
+    observation: ObservationSpec = Field(default_factory=ObservationSpec)
+    startup: StartupSpec = Field(default_factory=StartupSpec)
+    hpa: HpaSpec = Field(default_factory=HpaSpec)
+    scaledObject: ScaledObjectSpec = Field(default_factory=ScaledObjectSpec)
+    exact: ExactSpec = Field(default_factory=ExactSpec)
+
+    def scaler_config(self) -> ScalerConfig:
+        """The trigger metadata as the gRPC server would parse it."""
+        meta = self.scaledObject.trigger.metadata
+        try:
+            return parse_metadata("simulated", "default", meta)
+        except MetadataError as exc:
+            raise ScenarioError(f"scaledObject.triggers[0].metadata: {exc}") from None
+
+    def rate_window_s(self) -> float:
+        """``rateWindowSeconds`` from the metadata if set, else the observation default."""
+        if "rateWindowSeconds" in self.scaledObject.trigger.metadata:
+            return float(self.scaler_config().rate_window_s)
+        return self.observation.rate_window_s
+
+    def with_overrides(
+        self, *, startup_s: float | None = None, slo_ms: float | None = None
+    ) -> Scenario:
+        """A copy with the CLI's ``--startup-s`` / ``--slo-ms`` applied."""
+        out = self
+        if startup_s is not None:
+            out = out.model_copy(update={"startup": StartupSpec(kind="fixed", seconds=startup_s)})
+        if slo_ms is not None:
+            out = out.model_copy(update={"slo_ms": slo_ms})
+        return out
+
+
+def _field_path(loc: tuple[Any, ...]) -> str:
+    out = ""
+    for part in loc:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+    return out or "(top level)"
+
+
+def scenario_from_dict(data: Any, source: str = "scenario") -> Scenario:
+    """Validate a parsed mapping; errors name ``source``, the field path and the value."""
+    if data is None:
+        data = {}
+    if not isinstance(data, dict):
+        raise ScenarioError(f"{source}: expected a mapping at the top level")
+    try:
+        scenario = Scenario.model_validate(data)
+    except ValidationError as exc:
+        msgs = []
+        for e in exc.errors(include_url=False):
+            msgs.append(f"{_field_path(tuple(e['loc']))} = {e.get('input')!r}: {e['msg']}")
+        raise ScenarioError(f"{source}: " + "; ".join(msgs)) from None
+    scenario.scaler_config()
+    return scenario
+
+
+def load_scenario(path: Path | str | None) -> Scenario:
+    """The scenario in ``path`` (YAML), or the defaults when ``path`` is None."""
+    if path is None:
+        return Scenario()
+    p = Path(path)
+    try:
+        data = yaml.safe_load(p.read_text())
+    except OSError as exc:
+        raise ScenarioError(f"{p}: cannot read: {exc.strerror}") from None
+    except yaml.YAMLError as exc:
+        raise ScenarioError(f"{p}: not valid YAML: {exc}") from None
+    return scenario_from_dict(data, str(p))
+
+
+class StartupSampler:
+    """Seeded start-up delays in seconds, one per created pod, in creation order."""
+
+    def __init__(self, spec: StartupSpec) -> None:
+        self._spec = spec
+        self._rng = np.random.default_rng(spec.seed)
+
+    def draw(self) -> float:
+        spec = self._spec
+        if spec.kind == "fixed":
+            return spec.seconds
+        if spec.kind == "uniform":
+            return float(self._rng.uniform(spec.low_s, spec.high_s))
+        return float(self._rng.lognormal(math.log(max(spec.seconds, 1e-9)), spec.sigma))

@@ -1,0 +1,54 @@
+"""What the policy sees lags what happens, as with Prometheus."""
+
+from __future__ import annotations
+
+import pytest
+
+from scaler.sim.fleet import FastFleet
+from scaler.sim.observe import PrometheusModel
+from scaler.sim.scenario import FleetSpec
+from tests.sim._util import flat, step
+
+
+def _fleet(trace_replicas: int, trace: object) -> FastFleet:
+    fleet = FastFleet(trace, FleetSpec(timeout_ms=600_000))  # type: ignore[arg-type]
+    fleet.add_ready(0, trace_replicas)
+    fleet.advance_to(len(fleet.rps))
+    return fleet
+
+
+def test_counters_grow_only_as_requests_complete() -> None:
+    fleet = _fleet(1, flat(2000, 120, items=16))
+    obs = PrometheusModel(fleet.outputs).observe(100.0)
+    assert obs is not None
+    assert obs.activation_rps == pytest.approx(2000)
+    assert obs.request_rate_rps is not None and obs.request_rate_rps < 1000
+    assert obs.pending_requests is not None and obs.pending_requests > 10_000
+
+
+def test_rate_window_lags_a_step_in_load() -> None:
+    fleet = _fleet(10, step(100, 1000, 200, 100))
+    prom = PrometheusModel(fleet.outputs, scrape_interval_s=5, rate_window_s=30)
+    early = prom.observe(110.0)
+    late = prom.observe(140.0)
+    assert early is not None and late is not None
+    assert early.request_rate_rps is not None and 100 < early.request_rate_rps < 1000
+    assert late.request_rate_rps == pytest.approx(1000)
+
+
+def test_a_query_sees_only_the_last_scrape() -> None:
+    fleet = _fleet(10, step(100, 1000, 200, 100))
+    prom = PrometheusModel(fleet.outputs, scrape_interval_s=5, rate_window_s=30)
+    a, b = prom.observe(134.0), prom.observe(130.0)
+    assert a is not None and b is not None
+    assert a.time_s == 130.0
+    assert a.request_rate_rps == b.request_rate_rps
+
+
+def test_at_zero_replicas_only_the_proxy_rate_exists() -> None:
+    fleet = _fleet(0, flat(50, 60))
+    obs = PrometheusModel(fleet.outputs).observe(40.0)
+    assert obs is not None
+    assert obs.ready_replicas == 0
+    assert obs.request_rate_rps is None and obs.queue_time_per_request_ms is None
+    assert obs.activation_rps == pytest.approx(50)

@@ -1,0 +1,64 @@
+"""Presets mean what they say."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+
+from scaler.sim.engine import simulate
+from scaler.sim.hpa import Autoscaler, Behavior, RatePolicy, ScalingRules
+from scaler.sim.presets import PRESETS, preset_scaled_object, scenario_for
+from tests.sim._util import scenario, step
+
+
+@pytest.mark.parametrize(("ready", "metric"), [(2, 45.0), (3, 10.0), (5, 21.0), (4, 17.0)])
+def test_supersonic_hpa_asks_ceil_ready_times_metric_over_threshold(
+    ready: int, metric: float
+) -> None:
+    so = preset_scaled_object("supersonic")
+    threshold = float(so.trigger.metadata["target"])
+    unlimited = ScalingRules(0.0, (RatePolicy("Percent", 1000, 15.0),))
+    hpa = Autoscaler(
+        min_replicas=1,
+        max_replicas=1000,
+        replicas=ready,
+        behavior=Behavior(scale_up=unlimited, scale_down=unlimited),
+        metric_type="Value",
+    )
+    got = hpa.hpa_sync(0.0, metric, threshold, ready)
+    ratio = metric / threshold
+    expected = ready if abs(ratio - 1) <= 0.1 else math.ceil(ready * ratio)
+    assert got == expected
+
+
+def test_supersonic_presets_follow_the_chart_and_purdue_values() -> None:
+    default = preset_scaled_object("supersonic-default")
+    purdue = preset_scaled_object("supersonic-purdue")
+    assert default.trigger.metricType == "Value"
+    assert default.trigger.metadata["signal"] == "queue_time_per_exec_ms"
+    assert default.trigger.metadata["target"] == "100"
+    assert (default.minReplicaCount, default.maxReplicaCount) == (1, 2)
+    assert (default.pollingInterval, default.cooldownPeriod) == (30, 120)
+    assert purdue.trigger.metadata["target"] == "20"
+    assert purdue.maxReplicaCount == 11
+
+
+def test_supersonic_run_reports_the_metric_not_a_replica_count() -> None:
+    trace = step(300, 3000, 600, 120, items=16)
+    sc = scenario_for("supersonic", scenario(startup={"seconds": 20}))
+    result = simulate(trace, sc, initial_replicas=1)
+    assert result.desired.max() > 1
+    assert result.scores.scale_events > 0
+
+
+def test_static_preset_holds_its_size() -> None:
+    trace = step(100, 2000, 300, 100, items=16)
+    result = simulate(trace, scenario_for("static", scenario(), static_replicas=4))
+    assert result.desired.min() == result.desired.max() == 4
+    assert result.scores.scale_events == 0
+
+
+def test_every_preset_builds_a_valid_scenario() -> None:
+    for name in PRESETS:
+        scenario_for(name, scenario()).scaler_config()

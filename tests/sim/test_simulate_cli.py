@@ -1,0 +1,113 @@
+"""``scaler simulate`` end to end on a small trace."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import typer
+from typer.testing import CliRunner
+
+from scaler.commands import simulate
+
+
+def _app() -> typer.Typer:
+    app = typer.Typer()
+    simulate.register(app)
+
+    @app.command()
+    def noop() -> None:
+        """Keeps typer in multi-command mode, as in the real CLI."""
+
+    return app
+
+
+def _trace(tmp_path: Path) -> Path:
+    path = tmp_path / "trace.csv"
+    rows = ["time_s,rps,items_per_request"]
+    for t in range(1800):
+        rps = 300 if t < 600 else 1200
+        rows.append(f"{t},{rps},16")
+    path.write_text("\n".join(rows) + "\n")
+    return path
+
+
+def test_simulate_writes_a_summary_and_an_offline_report(tmp_path: Path) -> None:
+    out, page = tmp_path / "summary.json", tmp_path / "report.html"
+    result = CliRunner().invoke(
+        _app(),
+        ["simulate", "--trace", str(_trace(tmp_path)), "--json", str(out), "--report", str(page)],
+    )
+    assert result.exit_code == 0, result.output
+    summary = json.loads(out.read_text())
+    names = [p["name"] for p in summary["policies"]]
+    assert {"threshold", "supersonic", "static"} <= set(names)
+    assert summary["oracle"]["peak_replicas"] >= 1
+    assert summary["oracle_instant"]["gpu_hours"] <= summary["oracle"]["gpu_hours"]
+    for key in ("duration_s", "requests", "mean_rps", "peak_rps"):
+        assert summary[key] > 0
+    for p in summary["policies"]:
+        assert set(p) >= {
+            "gpu_hours",
+            "gpu_hours_vs_oracle",
+            "slo_attainment",
+            "latency_ms",
+            "failed_requests",
+            "scale_events",
+            "mean_gpu_utilization",
+        }
+    html = page.read_text()
+    assert "<svg" in html and "http://" not in html.replace("http://www.w3.org/2000/svg", "")
+    assert "<script" not in html
+
+
+def test_peak_replicas_rescales_the_trace_to_that_need(tmp_path: Path) -> None:
+    out = tmp_path / "s.json"
+    result = CliRunner().invoke(
+        _app(),
+        [
+            "simulate",
+            "--trace",
+            str(_trace(tmp_path)),
+            "--peak-replicas",
+            "7",
+            "--policy",
+            "static",
+            "--json",
+            str(out),
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    assert json.loads(out.read_text())["oracle"]["peak_replicas"] == 7
+
+
+def test_exact_mode_runs_from_the_cli(tmp_path: Path) -> None:
+    path = tmp_path / "short.csv"
+    path.write_text("time_s,rps\n" + "".join(f"{t},200\n" for t in range(120)))
+    out = tmp_path / "s.json"
+    result = CliRunner().invoke(
+        _app(),
+        ["simulate", "--trace", str(path), "--exact", "--policy", "threshold", "--json", str(out)],
+    )
+    assert result.exit_code == 0, result.output
+    summary = json.loads(out.read_text())
+    assert summary["mode"] == "exact"
+    assert summary["policies"][0]["name"] == "threshold"
+
+
+def test_a_bad_scenario_is_an_error_naming_the_field(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("observation:\n  scrape_interval_s: -5\n")
+    result = CliRunner().invoke(
+        _app(), ["simulate", "--trace", str(_trace(tmp_path)), "--scenario", str(bad)]
+    )
+    assert result.exit_code == 2
+    assert "observation.scrape_interval_s" in result.output
+
+
+def test_an_unknown_policy_lists_the_choices(tmp_path: Path) -> None:
+    result = CliRunner().invoke(
+        _app(), ["simulate", "--trace", str(_trace(tmp_path)), "--policy", "nope"]
+    )
+    assert result.exit_code == 2
+    assert "threshold" in result.output
