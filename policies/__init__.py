@@ -8,8 +8,8 @@ from policies.base import Policy, PolicyContext, PolicyParams
 from policies.decision import Decision, Recommendation, Status, ceil_replicas
 from policies.guardrails import Guardrails
 from policies.observation import SIGNAL_FIELDS, Observation
-from policies.pipeline import PipelineState, decide
 from policies.pid import PidParams, PidPolicy
+from policies.pipeline import PipelineState, decide
 from policies.predictive import PredictiveParams, PredictivePolicy
 from policies.static import StaticParams, StaticPolicy
 from policies.threshold import ThresholdParams, ThresholdPolicy

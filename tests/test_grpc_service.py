@@ -283,7 +283,8 @@ def _make_certs(tmp: Path) -> dict[str, Path]:
             "-keyout", f"{name}.key", "-out", f"{name}.csr")  # fmt: skip
         (tmp / f"{name}.ext").write_text("subjectAltName=DNS:localhost,IP:127.0.0.1\n")
         run("x509", "-req", "-in", f"{name}.csr", "-CA", "ca.pem", "-CAkey", "ca.key",
-            "-CAcreateserial", "-days", "1", "-out", f"{name}.pem", "-extfile", f"{name}.ext")  # fmt: skip
+            "-CAcreateserial", "-days", "1", "-out", f"{name}.pem",
+            "-extfile", f"{name}.ext")  # fmt: skip
     return {p.stem + p.suffix: p for p in tmp.iterdir()}
 
 
@@ -325,8 +326,10 @@ def test_tls_and_mtls(tmp_path: Path) -> None:
         with grpc.secure_channel(f"localhost:{mtls.port}", client) as ch:
             assert pb_grpc.ExternalScalerStub(ch).IsActive(ref, timeout=5).result is True
         anonymous = grpc.ssl_channel_credentials(root_certificates=ca)
-        with grpc.secure_channel(f"localhost:{mtls.port}", anonymous) as ch:
-            with pytest.raises(grpc.RpcError):
-                pb_grpc.ExternalScalerStub(ch).IsActive(ref, timeout=2)
+        with (
+            grpc.secure_channel(f"localhost:{mtls.port}", anonymous) as ch,
+            pytest.raises(grpc.RpcError),
+        ):
+            pb_grpc.ExternalScalerStub(ch).IsActive(ref, timeout=2)
     finally:
         mtls.stop(0)
