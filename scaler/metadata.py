@@ -86,6 +86,12 @@ class CommonMetadata(BaseModel):
     model: str | None = Field(
         default=None, pattern=LABEL_VALUE.pattern, description="Triton model name (`model`)."
     )
+    target_deployment: str | None = Field(
+        default=None,
+        pattern=LABEL_VALUE.pattern,
+        description="The scale target's Deployment (e.g. `<release>-triton`): its replica "
+        "counts are read from the Kubernetes API when Prometheus sees no replica.",
+    )
     rate_window_seconds: int = Field(
         default=30, ge=2, le=3_600, description="Seconds: the `rate()` window of every query."
     )
@@ -151,6 +157,7 @@ class ScalerConfig:
     rate_window_s: int
     gpu_metric: str
     activation_metric: str | None
+    target_deployment: str | None = None
 
     @property
     def key(self) -> str:
@@ -236,4 +243,5 @@ def parse_metadata(name: str, namespace: str, metadata: Mapping[str, str]) -> Sc
         rate_window_s=common.rate_window_seconds,
         gpu_metric=common.gpu_metric,
         activation_metric=common.activation_metric,
+        target_deployment=common.target_deployment,
     )

@@ -82,4 +82,9 @@ class ServerSettings(BaseSettings):
         default=None,
         description="NAMESPACE/NAME of a ConfigMap holding the overrides instead of a file.",
     )
+    kubernetes_api: bool = Field(
+        default=True,
+        description="Read replica counts from the Kubernetes API (in-cluster or kubeconfig) "
+        "when Prometheus sees none and the trigger names `targetDeployment`.",
+    )
     log_level: str = Field(default="INFO", description="Python logging level.")

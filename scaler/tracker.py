@@ -17,11 +17,15 @@ from collections import deque
 from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
+from typing import TYPE_CHECKING
 
 from policies import Decision, Observation, PipelineState, Status, decide
 from scaler.metadata import ScalerConfig, parse_metadata
 from scaler.observer import ObserveError, Observer
 from scaler.own_metrics import ScalerMetrics
+
+if TYPE_CHECKING:
+    from scaler.kube import ReplicaCount
 
 log = logging.getLogger("scaler.decisions")
 
@@ -38,6 +42,10 @@ dashboard's "apply"); read on every call so a change needs no restart."""
 
 def no_overrides(namespace: str, name: str) -> Mapping[str, str]:
     return {}
+
+
+ReplicaReader = Callable[[str, str], "ReplicaCount | None"]
+"""(namespace, deployment) → its replica counts from the Kubernetes API, or None."""
 
 
 @dataclass
@@ -78,6 +86,7 @@ class ObjectTracker:
         clock: Callable[[], float] = time.time,
         workers: int = 8,
         overrides: Overrides = no_overrides,
+        replica_reader: ReplicaReader | None = None,
     ) -> None:
         self._observer = observer
         self._metrics = metrics
@@ -85,6 +94,7 @@ class ObjectTracker:
         self._forget_after_s = forget_after_s
         self._clock = clock
         self._overrides = overrides
+        self._replica_reader = replica_reader
         self._objects: dict[str, TrackedObject] = {}
         self._parsed: dict[tuple[str, str, tuple[tuple[str, str], ...]], ScalerConfig] = {}
         self._raw: dict[str, Mapping[str, str]] = {}
@@ -168,7 +178,7 @@ class ObjectTracker:
                 obj.rebuilt = True
             observation: Observation | None
             try:
-                observation = self._observer.observe(cfg, now)
+                observation = self._with_kube_replicas(cfg, self._observer.observe(cfg, now))
                 obj.error = None
             except ObserveError as exc:
                 observation = None
@@ -185,6 +195,20 @@ class ObjectTracker:
         with self.changed:
             self.changed.notify_all()
         return decision
+
+    def _with_kube_replicas(self, cfg: ScalerConfig, obs: Observation) -> Observation:
+        """At zero replicas Prometheus cannot tell a fleet that is gone from one whose
+        metrics are missing; the scale subresource can (when a target is named)."""
+        if obs.ready_replicas > 0 or obs.desired_replicas is not None:
+            return obs
+        if self._replica_reader is None or cfg.target_deployment is None:
+            return obs
+        counts = self._replica_reader(cfg.namespace, cfg.target_deployment)
+        if counts is None:
+            return obs
+        return replace(
+            obs, ready_replicas=counts.ready_replicas, desired_replicas=counts.spec_replicas
+        )
 
     def _record(self, cfg: ScalerConfig, d: Decision) -> None:
         labels = {"namespace": cfg.namespace, "scaledobject": cfg.name}

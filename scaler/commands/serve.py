@@ -10,10 +10,27 @@ import typer
 from pydantic import ValidationError
 
 from scaler.settings import ServerSettings
+from scaler.tracker import ReplicaReader
 
 
 def _opt(help_: str) -> Any:
     return typer.Option(help=help_, show_default=False)
+
+
+def _replica_reader(enabled: bool) -> ReplicaReader | None:
+    """The Kubernetes API's replica counts, if a cluster (or kubeconfig) is reachable;
+    without one the scaler still decides, from Prometheus alone."""
+    if not enabled:
+        return None
+    from scaler.kube import KubeClient, KubeError
+
+    try:
+        return KubeClient.from_environment().read_replicas
+    except KubeError as exc:
+        logging.getLogger(__name__).warning(
+            "no Kubernetes API (%s): replica counts come from Prometheus only", exc
+        )
+        return None
 
 
 def register(app: typer.Typer) -> None:
@@ -72,6 +89,14 @@ def register(app: typer.Typer) -> None:
             str | None,
             _opt("Overrides ConfigMap NAMESPACE/NAME (env SCALER_OVERRIDES_CONFIGMAP)"),
         ] = None,
+        kubernetes_api: Annotated[
+            bool | None,
+            typer.Option(
+                "--kubernetes-api/--no-kubernetes-api",
+                help="Read replica counts from the Kubernetes API (env SCALER_KUBERNETES_API)",
+                show_default=False,
+            ),
+        ] = None,
         log_level: Annotated[str | None, _opt("Logging level (env SCALER_LOG_LEVEL)")] = None,
     ) -> None:
         """Run the KEDA external scaler: point a ScaledObject's `external` trigger at it.
@@ -105,6 +130,7 @@ def register(app: typer.Typer) -> None:
             refresh_interval_s=settings.refresh_interval_s,
             forget_after_s=settings.forget_after_s,
             overrides=store.overrides_for if store is not None else no_overrides,
+            replica_reader=_replica_reader(settings.kubernetes_api),
         )
         try:
             running = start_server(settings, observer, metrics=metrics, tracker=tracker)

@@ -1,0 +1,92 @@
+"""The tracker: background decisions per ScaledObject, overrides, and replica counts
+from the Kubernetes API when Prometheus sees no replica."""
+
+from __future__ import annotations
+
+from policies import Observation, Status
+from scaler.kube import ReplicaCount
+from scaler.metadata import parse_metadata
+from scaler.own_metrics import build_metrics
+from scaler.tracker import ObjectTracker
+from tests.scripted_observer import ManualClock, ScriptedObserver
+
+META = {"target": "50", "minReplicas": "0", "scaleDownStabilizationSeconds": "0"}
+
+
+def tracker_with(
+    observer: ScriptedObserver, counts: ReplicaCount | None, calls: list[str]
+) -> ObjectTracker:
+    def reader(namespace: str, name: str) -> ReplicaCount | None:
+        calls.append(f"{namespace}/{name}")
+        return counts
+
+    return ObjectTracker(
+        observer, build_metrics(), refresh_interval_s=5, clock=ManualClock(), replica_reader=reader
+    )
+
+
+def busy() -> Observation:
+    return Observation(
+        time_s=0, ready_replicas=3, request_rate_rps=300, queue_time_per_request_ms=100
+    )
+
+
+def invisible() -> Observation:
+    return Observation(time_s=0, ready_replicas=0)
+
+
+def test_kube_replicas_stop_a_scale_down_when_prometheus_sees_none() -> None:
+    observer = ScriptedObserver(busy())
+    calls: list[str] = []
+    tracker = tracker_with(observer, ReplicaCount(6, 6, 6), calls)
+    obj = tracker.track(parse_metadata("t", "cms", {**META, "targetDeployment": "sup-triton"}))
+    first = tracker.refresh_one(obj)
+    assert first.value == 6.0
+    observer.observation = invisible()
+    held = tracker.refresh_one(obj)
+    assert calls == ["cms/sup-triton"]
+    assert held.status is Status.HOLD
+    assert held.value == 6.0
+
+
+def test_kube_saying_zero_lets_the_fleet_rest_at_zero() -> None:
+    observer = ScriptedObserver(busy())
+    calls: list[str] = []
+    tracker = tracker_with(observer, ReplicaCount(0, 0, 0), calls)
+    obj = tracker.track(parse_metadata("t", "cms", {**META, "targetDeployment": "sup-triton"}))
+    tracker.refresh_one(obj)
+    observer.observation = invisible()
+    rest = tracker.refresh_one(obj)
+    assert rest.status is Status.OK
+    assert rest.value == 0.0
+    assert rest.active is False
+
+
+def test_kube_is_not_asked_without_a_target_or_when_replicas_are_seen() -> None:
+    observer = ScriptedObserver(busy())
+    calls: list[str] = []
+    tracker = tracker_with(observer, ReplicaCount(1, 1, 1), calls)
+    named = tracker.track(parse_metadata("t", "cms", {**META, "targetDeployment": "x"}))
+    unnamed = tracker.track(parse_metadata("u", "cms", META))
+    tracker.refresh_one(named)
+    observer.observation = invisible()
+    tracker.refresh_one(unnamed)
+    assert calls == []
+
+
+def test_an_override_changes_the_next_decision_without_restart() -> None:
+    observer = ScriptedObserver(busy())
+    override: dict[str, str] = {}
+    tracker = ObjectTracker(
+        observer,
+        build_metrics(),
+        clock=ManualClock(),
+        overrides=lambda ns, name: override,
+    )
+    cfg = tracker.config_for("t", "cms", META)
+    assert tracker.refresh_one(tracker.track(cfg)).value == 6.0
+    override["target"] = "100"
+    cfg = tracker.config_for("t", "cms", META)
+    obj = tracker.track(cfg)
+    assert obj.metadata == META
+    assert tracker.refresh_one(obj).value == 3.0
