@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 from typing import Annotated
 
@@ -100,7 +101,7 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Replay a load trace through KEDA, the HPA and a modelled Triton fleet, and
         score each policy against the oracle."""
-        console = Console()
+        console = Console(width=None if sys.stdout.isatty() else 140)
         try:
             sc = load_scenario(scenario).with_overrides(startup_s=startup_s, slo_ms=slo_ms)
             if time_unit is not None and time_unit not in ("s", "ms", "us"):
