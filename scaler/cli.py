@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from scaler.commands import dashboard, serve, simulate, trace
+from scaler.commands import dashboard, serve, simulate, testbed, trace
 
 app = typer.Typer(
     name="scaler",
@@ -16,6 +16,7 @@ app = typer.Typer(
 serve.register(app)
 trace.register(app)
 simulate.register(app)
+testbed.register(app)
 dashboard.register(app)
 
 

@@ -8,6 +8,7 @@ pytriton's Python backend needs). Stopping kills the whole group, so
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
 import sys
@@ -126,8 +127,11 @@ class TritonReplica:
         """
         if self.running:
             return
+        tmp = self.workdir / "tmp"
+        tmp.mkdir(parents=True, exist_ok=True)
+        child_env = {**(env if env is not None else os.environ), "TMPDIR": str(tmp)}
         for attempt in range(1, attempts + 1):
-            self._proc = start_group(self.argv(), log_path=self.log_path, env=env)
+            self._proc = start_group(self.argv(), log_path=self.log_path, env=child_env)
             try:
                 wait_http_ready(
                     f"{self.http_url}/v2/models/{self.model}/ready",

@@ -1,0 +1,298 @@
+"""An Envoy-like front for the testbed's Triton replicas, on one loopback port.
+
+Clients send KServe-v2 requests to the proxy; each goes to the READY replica with
+the fewest requests in flight (Envoy's ``LEAST_REQUEST``, ties round-robin). With
+no ready replica a request is *held* (queued) until one becomes ready or
+``hold_timeout_s`` passes (then 503), as Envoy holds requests for a cluster
+waking from zero: nothing is lost while the fleet scales from zero.
+
+``GET /metrics`` serves Envoy's counter ``envoy_cluster_upstream_rq_total`` (every
+request that reached the proxy, served or held) and the gauge
+``envoy_cluster_upstream_rq_pending_active`` (requests held now). Prometheus scrapes
+it, and the scaler's ``activationMetric`` reads the counter's rate: the one signal
+that exists while no Triton runs.
+
+Draining: :meth:`Proxy.remove` stops new requests to a replica at once and
+:meth:`Proxy.wait_drained` waits for its requests in flight to finish.
+"""
+
+from __future__ import annotations
+
+import http.client
+import threading
+import time
+from collections.abc import Sequence
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from types import TracebackType
+from urllib.parse import urlsplit
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, generate_latest
+from prometheus_client.exposition import CONTENT_TYPE_LATEST
+
+from scaler.testbed.procs import LOOPBACK
+
+ACTIVATION_METRIC = "envoy_cluster_upstream_rq_total"
+"""The proxy's request counter, as Envoy names it (``_total`` is the counter's sample)."""
+
+_HOP_HEADERS = frozenset({"connection", "keep-alive", "transfer-encoding", "content-length"})
+
+
+class _Backend:
+    def __init__(self, url: str) -> None:
+        parts = urlsplit(url.rstrip("/"))
+        self.url = url.rstrip("/")
+        self.host = parts.hostname or LOOPBACK
+        self.port = parts.port or 80
+        self.in_flight = 0
+
+
+class Proxy:
+    """Least-request spread over ready replicas, holding requests while none is ready.
+
+    ``hold_timeout_s``: seconds a request may wait for a ready replica.
+    ``upstream_timeout_s``: seconds a replica may take to answer.
+    """
+
+    def __init__(
+        self,
+        *,
+        hold_timeout_s: float = 60.0,
+        upstream_timeout_s: float = 30.0,
+        host: str = LOOPBACK,
+        port: int = 0,
+    ) -> None:
+        if hold_timeout_s < 0 or upstream_timeout_s <= 0:
+            raise ValueError("hold_timeout_s must be ≥ 0 and upstream_timeout_s > 0")
+        self.hold_timeout_s = hold_timeout_s
+        self.upstream_timeout_s = upstream_timeout_s
+        self.registry = CollectorRegistry()
+        self._requests = Counter(
+            "envoy_cluster_upstream_rq",
+            "Requests that reached the proxy (served, held or refused).",
+            registry=self.registry,
+        )
+        self._held = Gauge(
+            "envoy_cluster_upstream_rq_pending_active",
+            "Requests held now because no replica is ready.",
+            registry=self.registry,
+        )
+        self._cond = threading.Condition()
+        self._backends: dict[str, _Backend] = {}
+        self._order: list[str] = []
+        self._rr = 0
+        self._held_now = 0
+        self._closing = False
+        self._local = threading.local()
+        self._server = ThreadingHTTPServer((host, port), self._handler_class())
+        self._server.daemon_threads = True
+        self._thread: threading.Thread | None = None
+
+    @property
+    def port(self) -> int:
+        return int(self._server.server_address[1])
+
+    @property
+    def url(self) -> str:
+        """Base URL clients send KServe-v2 requests to."""
+        return f"http://{LOOPBACK}:{self.port}"
+
+    @property
+    def address(self) -> str:
+        """``host:port`` to give Prometheus as the scrape target."""
+        return f"{LOOPBACK}:{self.port}"
+
+    @property
+    def held(self) -> int:
+        """Requests waiting for a ready replica now."""
+        with self._cond:
+            return self._held_now
+
+    def add(self, url: str) -> None:
+        """Start sending requests to a ready replica (KServe-v2 base URL)."""
+        with self._cond:
+            if url.rstrip("/") not in self._backends:
+                b = _Backend(url)
+                self._backends[b.url] = b
+                self._order.append(b.url)
+            self._cond.notify_all()
+
+    def remove(self, url: str) -> None:
+        """Send no new request to ``url``; requests in flight there carry on."""
+        with self._cond:
+            key = url.rstrip("/")
+            if key in self._order:
+                self._order.remove(key)
+            self._cond.notify_all()
+
+    def in_flight(self, url: str) -> int:
+        with self._cond:
+            b = self._backends.get(url.rstrip("/"))
+            return b.in_flight if b is not None else 0
+
+    def wait_drained(self, url: str, timeout_s: float) -> bool:
+        """Wait until ``url`` (removed first) has no request in flight; True if drained."""
+        deadline = time.monotonic() + timeout_s
+        key = url.rstrip("/")
+        with self._cond:
+            while True:
+                b = self._backends.get(key)
+                if b is None or b.in_flight == 0:
+                    if key not in self._order:
+                        self._backends.pop(key, None)
+                    return True
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    return False
+                self._cond.wait(left)
+
+    def ready(self) -> list[str]:
+        with self._cond:
+            return list(self._order)
+
+    def set_ready(self, urls: Sequence[str]) -> None:
+        """Replace the ready set (removed ones keep their requests in flight)."""
+        keep = {u.rstrip("/") for u in urls}
+        for u in self.ready():
+            if u not in keep:
+                self.remove(u)
+        for u in keep:
+            self.add(u)
+
+    def _acquire(self) -> _Backend | None:
+        deadline = time.monotonic() + self.hold_timeout_s
+        with self._cond:
+            if not self._order:
+                self._held_now += 1
+                self._held.set(self._held_now)
+                try:
+                    while not self._order:
+                        left = deadline - time.monotonic()
+                        if left <= 0 or self._closing:
+                            return None
+                        self._cond.wait(left)
+                finally:
+                    self._held_now -= 1
+                    self._held.set(self._held_now)
+            n = len(self._order)
+            candidates = [self._backends[self._order[(self._rr + i) % n]] for i in range(n)]
+            self._rr = (self._rr + 1) % n
+            best = min(candidates, key=lambda b: b.in_flight)
+            best.in_flight += 1
+            return best
+
+    def _release(self, backend: _Backend) -> None:
+        with self._cond:
+            backend.in_flight -= 1
+            self._cond.notify_all()
+
+    def _connection(self, backend: _Backend) -> http.client.HTTPConnection:
+        pool: dict[str, http.client.HTTPConnection] | None = getattr(self._local, "pool", None)
+        if pool is None:
+            pool = {}
+            self._local.pool = pool
+        conn = pool.get(backend.url)
+        if conn is None:
+            conn = http.client.HTTPConnection(
+                backend.host, backend.port, timeout=self.upstream_timeout_s
+            )
+            pool[backend.url] = conn
+        return conn
+
+    def _drop_connection(self, backend: _Backend) -> None:
+        pool: dict[str, http.client.HTTPConnection] = getattr(self._local, "pool", {})
+        conn = pool.pop(backend.url, None)
+        if conn is not None:
+            conn.close()
+
+    def forward(
+        self, method: str, path: str, body: bytes, headers: dict[str, str]
+    ) -> tuple[int, bytes, dict[str, str]]:
+        """Send one request upstream: (status, body, headers). 503 if none became ready
+        in time; 502 if the replica did not answer."""
+        self._requests.inc()
+        backend = self._acquire()
+        if backend is None:
+            return 503, b'{"error":"no ready replica"}', {"Content-Type": "application/json"}
+        try:
+            for attempt in (1, 2):
+                conn = self._connection(backend)
+                try:
+                    conn.request(method, path, body=body, headers=headers)
+                    resp = conn.getresponse()
+                    data = resp.read()
+                    out = {k: v for k, v in resp.getheaders() if k.lower() not in _HOP_HEADERS}
+                    return resp.status, data, out
+                except (http.client.RemoteDisconnected, BrokenPipeError, ConnectionResetError):
+                    self._drop_connection(backend)
+                    if attempt == 2:
+                        break
+                except OSError:
+                    self._drop_connection(backend)
+                    break
+            return 502, b'{"error":"upstream did not answer"}', {}
+        finally:
+            self._release(backend)
+
+    def metrics_text(self) -> bytes:
+        return generate_latest(self.registry)
+
+    def _handler_class(self) -> type[BaseHTTPRequestHandler]:
+        proxy = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def _reply(self, status: int, body: bytes, headers: dict[str, str]) -> None:
+                self.send_response(status)
+                for k, v in headers.items():
+                    self.send_header(k, v)
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def do_GET(self) -> None:
+                if self.path.split("?")[0] == "/metrics":
+                    self._reply(200, proxy.metrics_text(), {"Content-Type": CONTENT_TYPE_LATEST})
+                else:
+                    self._reply(*proxy.forward("GET", self.path, b"", {}))
+
+            def do_POST(self) -> None:
+                length = int(self.headers.get("Content-Length") or 0)
+                body = self.rfile.read(length) if length else b""
+                ctype = self.headers.get("Content-Type", "application/json")
+                self._reply(*proxy.forward("POST", self.path, body, {"Content-Type": ctype}))
+
+            def log_message(self, format: str, *args: object) -> None:
+                return
+
+        return Handler
+
+    def start(self) -> None:
+        if self._thread is None:
+            self._thread = threading.Thread(
+                target=self._server.serve_forever, name="proxy", daemon=True
+            )
+            self._thread.start()
+
+    def stop(self) -> None:
+        """Stop serving; held requests are answered 503 by their timeout or at once."""
+        with self._cond:
+            self._closing = True
+            self._cond.notify_all()
+        if self._thread is not None:
+            self._server.shutdown()
+            self._thread.join(10.0)
+            self._thread = None
+        self._server.server_close()
+
+    def __enter__(self) -> Proxy:
+        self.start()
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()

@@ -1,0 +1,177 @@
+"""The whole loop with real parts: Triton replicas, Prometheus, the scaler's gRPC
+server, the KEDA + HPA actuator and the proxy, replaying short traces. Timers are
+shortened (scrape 1 s, polling and sync 2 s, start-up 3 s, windows of seconds) so
+each run takes about a minute on two cores."""
+
+from __future__ import annotations
+
+import copy
+import os
+import signal
+import socket
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+from policies import Status
+from scaler.sim.scenario import Scenario, scenario_from_dict
+from scaler.testbed.procs import group_members
+from scaler.testbed.runner import TESTBED_SCENARIO, Testbed, TestbedError, TestbedOptions
+from scaler.traces.model import Trace
+
+pytestmark = pytest.mark.realparts
+
+
+def scenario(**so: Any) -> Scenario:
+    data = copy.deepcopy(TESTBED_SCENARIO)
+    data["startup"] = {"kind": "fixed", "seconds": 3}
+    data["observation"] = {"scrape_interval_s": 1, "rate_window_s": 5}
+    data["hpa"] = {"sync_period_s": 2, "tolerance": 0.1}
+    s = data["scaledObject"]
+    s.update({"pollingInterval": 2, "cooldownPeriod": 20})
+    s["advanced"]["horizontalPodAutoscalerConfig"]["behavior"]["scaleDown"] = {
+        "stabilizationWindowSeconds": 6,
+        "policies": [{"type": "Percent", "value": 100, "periodSeconds": 2}],
+    }
+    s["triggers"][0]["metadata"]["scaleDownStabilizationSeconds"] = "4"
+    trigger = so.pop("trigger", None)
+    if trigger is not None:
+        s["triggers"][0]["type"] = trigger
+    s.update(so)
+    return scenario_from_dict(data, "test scenario")
+
+
+def trace(*segments: tuple[float, int]) -> Trace:
+    return Trace("test", np.concatenate([np.full(n, rate) for rate, n in segments]))
+
+
+class Children:
+    """Process groups and ports the testbed used, to check none is left behind."""
+
+    def __init__(self) -> None:
+        self.groups: set[int] = set()
+        self.ports: set[int] = set()
+
+    def record(self, tb: Testbed) -> None:
+        me = os.getpid()
+        for entry in Path("/proc").iterdir():
+            if not entry.name.isdigit():
+                continue
+            try:
+                stat = (entry / "stat").read_text()
+            except OSError:
+                continue
+            fields = stat[stat.rfind(")") + 2 :].split()
+            if int(fields[1]) == me:
+                self.groups.add(int(fields[2]))
+        self.groups.discard(os.getpgid(0))
+        assert tb.prometheus is not None and tb.proxy is not None and tb.exporter is not None
+        assert tb.deployment is not None
+        self.ports |= {tb.prometheus.port, tb.proxy.port, tb.exporter.port, tb.grpc_port}
+        for pod in tb.deployment.pods:
+            r = pod.replica
+            self.ports |= {r.http_port, r.metrics_port, r.grpc_port}  # type: ignore[attr-defined]
+
+    def assert_gone(self) -> None:
+        assert self.groups, "no child process groups were recorded"
+        for pgid in self.groups:
+            assert group_members(pgid) == [], f"process group {pgid} survived"
+        for port in self.ports:
+            with socket.socket() as s:
+                s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+                s.bind(("127.0.0.1", port))
+
+
+def test_a_load_step_scales_up_then_back_down_after_the_stabilisation_window() -> None:
+    children = Children()
+    history: list[tuple[float, int]] = []
+
+    def watch(tb: Testbed, t: float) -> None:
+        assert tb.actuator is not None
+        history.append((t, tb.actuator.autoscaler.replicas))
+        if t == 20:
+            children.record(tb)
+
+    with Testbed(scenario(), TestbedOptions(initial_replicas=1)) as tb:
+        result = tb.run(trace((10, 8), (70, 30), (0, 36)), during=watch)
+    children.assert_gone()
+    run = result.runs[0]
+    during_step = [n for t, n in history if 8 <= t < 38]
+    after = [n for t, n in history if t >= 68]
+    assert max(during_step) >= 2
+    assert after and after[-1] == 1
+    assert run.scores.failed_requests == 0
+    assert run.held.max() >= 2
+
+
+def test_scale_from_zero_holds_the_first_requests_until_a_replica_is_ready() -> None:
+    sc = scenario(
+        trigger="external-push", minReplicaCount=0, pollingInterval=600, cooldownPeriod=600
+    )
+    with Testbed(sc, TestbedOptions(initial_replicas=0)) as tb:
+        assert tb.deployment is not None and tb.actuator is not None
+        assert tb.deployment.holding() == 0
+        result = tb.run(trace((0, 2), (4, 14), (0, 4)))
+        events = [e.kind for e in tb.actuator.status.events]
+    run = result.runs[0]
+    assert "stream" in events
+    assert run.scores.requests > 40
+    assert run.scores.failed_requests == 0
+    assert run.ready[-1] >= 1
+    assert run.scores.p99_ms > sc.startup.nominal_s * 1000
+
+
+def test_faults_prometheus_restart_replica_kill_and_scaler_restart_keep_decisions_sane() -> None:
+    desired: dict[float, int] = {}
+    statuses: dict[float, Status | None] = {}
+    killed: list[str] = []
+
+    def faults(tb: Testbed, t: float) -> None:
+        assert tb.actuator is not None and tb.deployment is not None
+        desired[t] = tb.actuator.autoscaler.replicas
+        d = tb.decision()
+        statuses[t] = d.status if d is not None else None
+        if t == 20:
+            tb.kill_prometheus()
+        elif t == 34:
+            tb.restart_prometheus()
+        elif t == 50:
+            pod = tb.deployment.ready_pods()[0]
+            pid = pod.replica.pid  # type: ignore[attr-defined]
+            os.killpg(pid, signal.SIGKILL)
+            killed.append(pod.name)
+        elif t == 64:
+            tb.restart_scaler()
+
+    with Testbed(scenario(), TestbedOptions(initial_replicas=2)) as tb:
+        result = tb.run(trace((50, 80)), during=faults)
+        pods = {p.name: p for p in tb.deployment.pods} if tb.deployment else {}
+        ready_at_end = len(tb.deployment.ready_pods()) if tb.deployment else 0
+    run = result.runs[0]
+    gap = [desired[t] for t in desired if 20 <= t <= 36]
+    assert min(gap) >= desired[20], "scaled down while Prometheus was away"
+    assert statuses[79] is Status.OK, "no fresh decision after Prometheus came back"
+    assert killed and pods[killed[0]].crashed
+    assert ready_at_end >= 1
+    after_restart = [desired[t] for t in desired if 64 <= t <= 74]
+    assert min(after_restart) >= desired[63], "desired replicas dipped after the scaler restart"
+    assert run.scores.requests > 3000
+
+
+def test_a_failing_part_stops_everything_and_leaves_nothing_behind() -> None:
+    children = Children()
+
+    def break_prometheus(tb: Testbed, t: float) -> None:
+        if t == 2:
+            children.record(tb)
+            assert tb.prometheus is not None
+            tb.prometheus.stop()
+
+    with (
+        pytest.raises(TestbedError, match="Prometheus"),
+        Testbed(scenario(), TestbedOptions(initial_replicas=1)) as tb,
+    ):
+        tb.run(trace((5, 30)), during=break_prometheus)
+    children.assert_gone()
