@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from scaler.commands import dashboard, serve, simulate, testbed, trace
+from scaler.commands import dashboard, serve, simulate, testbed, trace, tune
 
 app = typer.Typer(
     name="scaler",
@@ -17,6 +17,7 @@ serve.register(app)
 trace.register(app)
 simulate.register(app)
 testbed.register(app)
+tune.register(app)
 dashboard.register(app)
 
 

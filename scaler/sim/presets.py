@@ -161,3 +161,42 @@ def scenario_for(name: str, base: Scenario, *, static_replicas: int = 1) -> Scen
     out = base.model_copy(update={"scaledObject": so})
     out.scaler_config()
     return out
+
+
+def recommended_scaled_object(
+    metadata: dict[str, str], *, min_replicas: int = 1, max_replicas: int = 100
+) -> ScaledObjectSpec:
+    """The ScaledObject our scaler is deployed with (as in ``manifests/examples``),
+    for ``scaler tune`` and the policy benchmark: KEDA polls every 15 s; the HPA adds
+    pods at once (the larger of doubling and 4 pods per 15 s, no up-window) and
+    removes them without a window of its own, because the scaler's
+    ``scaleDownStabilizationSeconds`` already holds the highest recommendation and
+    two windows would only add up. ``minReplicaCount`` 1 as SuperSONIC (its Helm
+    chart turns 0 into 1), so neither side pays a cold start the other does not."""
+    return ScaledObjectSpec.model_validate(
+        {
+            "pollingInterval": 15,
+            "cooldownPeriod": 300,
+            "minReplicaCount": min_replicas,
+            "maxReplicaCount": max_replicas,
+            "advanced": {
+                "horizontalPodAutoscalerConfig": {
+                    "behavior": {
+                        "scaleUp": {
+                            "stabilizationWindowSeconds": 0,
+                            "selectPolicy": "Max",
+                            "policies": [
+                                {"type": "Percent", "value": 100, "periodSeconds": 15},
+                                {"type": "Pods", "value": 4, "periodSeconds": 15},
+                            ],
+                        },
+                        "scaleDown": {
+                            "stabilizationWindowSeconds": 0,
+                            "policies": [{"type": "Percent", "value": 100, "periodSeconds": 15}],
+                        },
+                    }
+                }
+            },
+            "triggers": [{"type": "external", "metricType": "AverageValue", "metadata": metadata}],
+        }
+    )

@@ -1,0 +1,227 @@
+"""``scaler tune``: search a policy's parameters for the fewest GPU-hours at the SLO."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+from rich.table import Table
+
+from scaler.registry import get_policy
+from scaler.sim.oracle import rate_scale_for_peak
+from scaler.sim.presets import recommended_scaled_object
+from scaler.sim.scenario import Scenario, ScenarioError, load_scenario
+from scaler.traces.loader import load_trace
+from scaler.traces.model import Trace
+from scaler.traces.rescale import rescale
+from scaler.traces.sources import TraceError
+from scaler.tune import TuneResult, metadata_block, tune, write_json
+from scaler.tuning.search import Trial
+from scaler.tuning.space import SpaceError
+
+
+def _pairs(values: list[str] | None, what: str) -> dict[str, str]:
+    out = {}
+    for v in values or []:
+        key, sep, value = v.partition("=")
+        if not sep or not key:
+            raise typer.BadParameter(f"{what} takes KEY=VALUE, got {v!r}")
+        out[key.strip()] = value.strip()
+    return out
+
+
+def _ranges(values: list[str] | None) -> dict[str, tuple[float, float]]:
+    out = {}
+    for key, text in _pairs(values, "--range").items():
+        lo, sep, hi = text.partition(":")
+        try:
+            out[key] = (float(lo), float(hi))
+        except ValueError:
+            raise typer.BadParameter(f"--range takes KEY=LO:HI, got {key}={text!r}") from None
+        if not sep:
+            raise typer.BadParameter(f"--range takes KEY=LO:HI, got {key}={text!r}")
+    return out
+
+
+def _table(result: TuneResult) -> Table:
+    table = Table(
+        title=f"{result.policy}: {len(result.trials)} configurations, SLO {result.slo_ms:g} ms, "
+        f"attainment target {result.target * 100:g} %, start-up {result.startup_s:g} s"
+    )
+    table.add_column("trace")
+    table.add_column("oracle GPU-h", justify="right")
+    for col in ("start GPU-h", "start SLO met", "best GPU-h", "× oracle", "best SLO met"):
+        table.add_column(col, justify="right")
+    start, best = result.start, result.best
+    for i, name in enumerate(result.traces):
+        oracle = result.oracle_gpu_hours[i]
+        s = start.scores[i] if start.scores else None
+        b = best.scores[i] if best.scores else None
+        table.add_row(
+            name,
+            f"{oracle:.2f}",
+            f"{s.gpu_hours:.2f}" if s else "error",
+            f"{s.slo_attainment * 100:.2f} %" if s else "",
+            f"{b.gpu_hours:.2f}" if b else "error",
+            f"{b.gpu_hours / oracle:.2f}" if b and oracle > 0 else "",
+            f"{b.slo_attainment * 100:.2f} %" if b else "",
+        )
+    return table
+
+
+def _load(
+    paths: list[Path],
+    scenario: Scenario,
+    *,
+    time_column: str | None,
+    time_unit: str | None,
+    rate_scale: float,
+    time_scale: float,
+    peak_rps: float | None,
+    peak_replicas: int | None,
+) -> list[Trace]:
+    if time_unit is not None and time_unit not in ("s", "ms", "us"):
+        raise typer.BadParameter(f"--time-unit must be s, ms or us, got {time_unit!r}")
+    traces = []
+    for path in paths:
+        tr: Trace = load_trace(path, time_column=time_column, time_unit=time_unit)  # type: ignore[arg-type]
+        if rate_scale != 1.0 or time_scale != 1.0 or peak_rps is not None:
+            tr = rescale(tr, rate_scale=rate_scale, time_scale=time_scale, peak_rps=peak_rps)
+        if peak_replicas is not None:
+            factor = rate_scale_for_peak(tr, scenario.fleet, scenario.slo_ms, peak_replicas)
+            tr = rescale(tr, rate_scale=factor)
+        traces.append(tr)
+    return traces
+
+
+def register(app: typer.Typer) -> None:
+    @app.command(name="tune")
+    def tune_cmd(
+        trace: Annotated[
+            list[Path], typer.Option(help="Trace file (CSV or JSON Lines); repeat for several.")
+        ],
+        policy: Annotated[str, typer.Option(help="Registered policy (built-in or plug-in).")],
+        slo_ms: Annotated[
+            float | None, typer.Option(help="Latency SLO in ms (default: the scenario's).")
+        ] = None,
+        attainment: Annotated[
+            float, typer.Option(min=0.0, max=1.0, help="SLO attainment to reach on every trace.")
+        ] = 0.99,
+        budget: Annotated[int, typer.Option(min=1, help="Configurations to simulate.")] = 60,
+        scenario: Annotated[
+            Path | None,
+            typer.Option(
+                help="Scenario YAML: fleet, start-up and the ScaledObject to tune within "
+                "(default: built-in fleet with the recommended ScaledObject)."
+            ),
+        ] = None,
+        startup_s: Annotated[
+            float | None, typer.Option(help="Pod start-up seconds (overrides the scenario).")
+        ] = None,
+        json_out: Annotated[
+            Path | None, typer.Option("--json", help="Write the result and every trial here.")
+        ] = None,
+        seed: Annotated[int, typer.Option(help="Seed of the search.")] = 0,
+        workers: Annotated[
+            int | None, typer.Option(min=1, help="Processes (default: every core).")
+        ] = None,
+        set_: Annotated[
+            list[str] | None,
+            typer.Option("--set", help="Hold a metadata key at a value: KEY=VALUE (repeatable)."),
+        ] = None,
+        range_: Annotated[
+            list[str] | None,
+            typer.Option(
+                "--range", help="Search a metadata key within LO..HI: KEY=LO:HI (repeatable)."
+            ),
+        ] = None,
+        time_column: Annotated[str | None, typer.Option(help="Timestamp column.")] = None,
+        time_unit: Annotated[
+            str | None, typer.Option(help="Unit of numeric timestamps: s, ms or us.")
+        ] = None,
+        rate_scale: Annotated[float, typer.Option(help="Multiply the request rate.")] = 1.0,
+        time_scale: Annotated[float, typer.Option(help="Stretch time by this factor.")] = 1.0,
+        peak_rps: Annotated[
+            float | None, typer.Option(help="Scale the rate so the peak is this (req/s).")
+        ] = None,
+        peak_replicas: Annotated[
+            int | None,
+            typer.Option(help="Scale the rate so the oracle needs this many replicas at the peak."),
+        ] = None,
+    ) -> None:
+        """Search a policy's parameters for the fewest GPU-hours that keep SLO attainment
+        at the target on every trace; print them as ScaledObject trigger metadata."""
+        console = Console()
+        try:
+            get_policy(policy)
+            fixed = _pairs(set_, "--set")
+            ranges = _ranges(range_)
+            sc = load_scenario(scenario).with_overrides(startup_s=startup_s, slo_ms=slo_ms)
+            if scenario is None:
+                so = recommended_scaled_object({"policy": policy})
+                sc = sc.model_copy(update={"scaledObject": so})
+            traces = _load(
+                trace,
+                sc,
+                time_column=time_column,
+                time_unit=time_unit,
+                rate_scale=rate_scale,
+                time_scale=time_scale,
+                peak_rps=peak_rps,
+                peak_replicas=peak_replicas,
+            )
+            with Progress(
+                TextColumn("tuning {task.description}"),
+                BarColumn(),
+                MofNCompleteColumn(),
+                TextColumn("{task.fields[best]}"),
+                TimeRemainingColumn(),
+                console=console,
+                transient=True,
+            ) as bar:
+                task = bar.add_task(policy, total=budget, best="")
+
+                def progress(done: int, total: int, best: Trial | None) -> None:
+                    text = ""
+                    if best is not None and best.scores:
+                        text = (
+                            f"best {best.gpu_hours:.2f} GPU-h at {best.slo_attainment * 100:.2f} %"
+                        )
+                    bar.update(task, completed=done, total=total, best=text)
+
+                result = tune(
+                    traces,
+                    policy,
+                    scenario=sc,
+                    target=attainment,
+                    budget=budget,
+                    seed=seed,
+                    workers=workers,
+                    fixed=fixed,
+                    ranges=ranges,
+                    progress=progress,
+                )
+        except (ScenarioError, TraceError, SpaceError, ValueError, LookupError, OSError) as exc:
+            console.print(f"[red]error:[/red] {exc}")
+            raise typer.Exit(2) from None
+        console.print(_table(result))
+        best = result.best
+        if result.feasible:
+            console.print(
+                f"[green]meets {attainment * 100:g} % on every trace with "
+                f"{best.gpu_hours:.2f} GPU-h[/green]"
+            )
+        else:
+            console.print(
+                f"[yellow]no configuration met {attainment * 100:g} %: the closest reaches "
+                f"{best.slo_attainment * 100:.2f} % (short by "
+                f"{best.shortfall(attainment) * 100:.2f} points)[/yellow]"
+            )
+        console.print("Paste under the trigger of your ScaledObject:")
+        console.print(metadata_block(best.metadata), markup=False, highlight=False, end="")
+        if json_out is not None:
+            write_json(result, json_out)
+            console.print(f"result: {json_out}")

@@ -1,0 +1,279 @@
+"""Tune a policy's parameters on traces: the fewest GPU-hours at an SLO attainment.
+
+:func:`tune` searches any registered policy (built-in or plug-in) through the same
+simulator as ``scaler simulate``; :func:`metadata_block` prints the answer as a
+ScaledObject trigger ``metadata:`` block; :func:`dashboard_tune` is the dashboard's
+"tune for me".
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+import os
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from scaler.registry import get_policy
+from scaler.sim.engine import simulate
+from scaler.sim.oracle import compute_oracle
+from scaler.sim.presets import recommended_scaled_object
+from scaler.sim.scenario import Scenario
+from scaler.traces.model import Trace
+from scaler.tuning.search import (
+    Problem,
+    Trial,
+    inline_evaluator,
+    make_pool,
+    pool_evaluator,
+    run_search,
+    scenario_with,
+)
+from scaler.tuning.space import Space, build_space
+
+Progress = Callable[[int, int, Trial | None], None]
+"""Called with (candidates evaluated, budget, best so far)."""
+
+
+@dataclass(frozen=True, slots=True)
+class TuneResult:
+    """The search's answer: ``best`` (the start if nothing beat it) and every trial."""
+
+    policy: str
+    target: float
+    slo_ms: float
+    startup_s: float
+    space: Space
+    trials: tuple[Trial, ...]
+    traces: tuple[str, ...]
+    oracle_gpu_hours: tuple[float, ...]
+
+    @property
+    def best(self) -> Trial:
+        return min(self.trials, key=lambda t: t.rank(self.target))
+
+    @property
+    def start(self) -> Trial:
+        return self.trials[0]
+
+    @property
+    def feasible(self) -> bool:
+        return self.best.feasible(self.target)
+
+    def as_dict(self) -> dict[str, Any]:
+        best = self.best
+        return {
+            "policy": self.policy,
+            "slo_ms": self.slo_ms,
+            "attainment_target": self.target,
+            "startup_s": self.startup_s,
+            "traces": list(self.traces),
+            "oracle_gpu_hours": list(self.oracle_gpu_hours),
+            "feasible": self.feasible,
+            "best": {"metadata": best.metadata, **trial_scores(best, self.target)},
+            "start": {"metadata": self.start.metadata, **trial_scores(self.start, self.target)},
+            "searched": [
+                dataclasses.asdict(d) | {"kind": type(d).__name__.lower()}
+                for d in self.space.dimensions
+            ],
+            "trials": [
+                {"index": t.index, "label": t.label, "metadata": t.metadata}
+                | trial_scores(t, self.target)
+                for t in self.trials
+            ],
+        }
+
+
+def trial_scores(trial: Trial, target: float) -> dict[str, Any]:
+    """A trial's scores for JSON: totals and per trace."""
+    return {
+        "gpu_hours": trial.gpu_hours if trial.scores else None,
+        "slo_attainment": trial.slo_attainment if trial.scores else None,
+        "feasible": trial.feasible(target),
+        "shortfall": trial.shortfall(target) if trial.scores else None,
+        "error": trial.error,
+        "per_trace": [dataclasses.asdict(s) for s in trial.scores],
+    }
+
+
+def default_scenario(policy: str) -> Scenario:
+    """The built-in scenario with the recommended ScaledObject (see
+    :func:`scaler.sim.presets.recommended_scaled_object`)."""
+    return Scenario().model_copy(
+        update={"scaledObject": recommended_scaled_object({"policy": policy})}
+    )
+
+
+def make_problem(
+    traces: Sequence[Trace], scenario: Scenario, *, warm_start_s: float = 0.0
+) -> Problem:
+    """Oracles per trace, and the replicas booted at t = 0: the oracle's need at t = 0
+    (as ``scaler simulate``), or with ``warm_start_s`` > 0 its highest need over that
+    many first seconds, which is what a fleet already running before the trace began
+    would hold (the oracle itself has those replicas booted in time)."""
+    oracles = [
+        compute_oracle(t, scenario.fleet, scenario.slo_ms, scenario.startup.nominal_s)
+        for t in traces
+    ]
+    return Problem(
+        traces=tuple(traces),
+        scenario=scenario,
+        initial_replicas=tuple(
+            int(o.need[: max(1, math.ceil(warm_start_s / o.step_s))].max()) if len(o.need) else 0
+            for o in oracles
+        ),
+        oracle_gpu_hours=tuple(o.gpu_hours for o in oracles),
+    )
+
+
+def tune(
+    traces: Sequence[Trace],
+    policy: str,
+    *,
+    scenario: Scenario | None = None,
+    target: float = 0.99,
+    budget: int = 60,
+    seed: int = 0,
+    workers: int | None = None,
+    start: Mapping[str, str] | None = None,
+    fixed: Mapping[str, str] | None = None,
+    ranges: Mapping[str, tuple[float, float]] | None = None,
+    common: Mapping[str, tuple[float, float]] | None = None,
+    warm_start_s: float = 0.0,
+    progress: Progress | None = None,
+) -> TuneResult:
+    """Search ``policy``'s parameters for the fewest GPU-hours summed over ``traces``
+    with SLO attainment ≥ ``target`` on each.
+
+    ``scenario``: fleet, SLO, start-up and the ScaledObject whose trigger metadata each
+    candidate replaces (default :func:`default_scenario`). ``start``: metadata to
+    start from (default: the scenario's trigger metadata if it names ``policy``).
+    ``workers``: processes (default: every core; 1 runs in this process).
+    See :func:`scaler.tuning.space.build_space` for ``fixed``, ``ranges``, ``common``
+    and :func:`make_problem` for ``warm_start_s``.
+    """
+    if not traces:
+        raise ValueError("tune needs at least one trace")
+    params_model = get_policy(policy).params_model
+    sc = scenario if scenario is not None else default_scenario(policy)
+    if start is None:
+        meta = dict(sc.scaledObject.trigger.metadata)
+        start = meta if meta.get("policy", "threshold") == policy else {}
+    space = build_space(
+        policy, params_model, start=start, fixed=fixed, ranges=ranges, common=common
+    )
+    scenario_with(sc, space.decode(space.start_point()))
+    problem = make_problem(traces, sc, warm_start_s=warm_start_s)
+    n = max(1, workers if workers is not None else (os.cpu_count() or 1))
+    if n == 1:
+        trials = run_search(
+            space,
+            inline_evaluator(problem),
+            budget=budget,
+            target=target,
+            seed=seed,
+            progress=progress,
+        )
+    else:
+        with make_pool(problem, n) as pool:
+            trials = run_search(
+                space,
+                pool_evaluator(pool),
+                budget=budget,
+                target=target,
+                seed=seed,
+                progress=progress,
+            )
+    return TuneResult(
+        policy=policy,
+        target=target,
+        slo_ms=sc.slo_ms,
+        startup_s=sc.startup.nominal_s,
+        space=space,
+        trials=tuple(trials),
+        traces=tuple(t.name for t in traces),
+        oracle_gpu_hours=problem.oracle_gpu_hours,
+    )
+
+
+def metadata_block(metadata: Mapping[str, str]) -> str:
+    """A ready-to-paste ScaledObject trigger ``metadata:`` block (every value a string)."""
+    ordered = {"policy": metadata["policy"]} if "policy" in metadata else {}
+    ordered.update({k: str(v) for k, v in metadata.items() if k != "policy"})
+    lines = ["metadata:"] + [f"  {k}: {json.dumps(v)}" for k, v in ordered.items()]
+    return "\n".join(lines) + "\n"
+
+
+def write_json(result: TuneResult, path: Path) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(result.as_dict(), indent=2) + "\n")
+
+
+def dashboard_tune(
+    *,
+    trace: Trace,
+    metadata: Mapping[str, str],
+    budget: int,
+    progress: Callable[[float, str | None], None] | None = None,
+    slo_target: float = 0.99,
+    seed: int = 0,
+    options: Any = None,
+) -> dict[str, Any]:
+    """The dashboard's "tune for me": search from ``metadata`` on ``trace`` in this
+    process (the dashboard runs one job at a time beside the scaler), ``budget``
+    simulator runs in all. Returns the best metadata, the trials and a comparison of
+    the start and the best run in the dashboard's what-if format. ``progress`` gets a
+    fraction 0–1 and a message; an exception it raises (a cancelled job) ends the
+    search. ``options``: the request's ``WhatIfOptions`` (SLO, start-up, scenario), when
+    the caller passes them; the simulator defaults otherwise."""
+    from scaler.dashboard.whatif import WhatIfOptions, build_scenario, comparison, run_summary
+
+    start = dict(metadata)
+    policy = start.get("policy", "threshold")
+    opts = options if options is not None else WhatIfOptions(slo_target=slo_target)
+    scenario = build_scenario(start, opts)
+    problem = dataclasses.replace(
+        make_problem([trace], scenario),
+        initial_replicas=(scenario.scaledObject.minReplicaCount,),
+    )
+    space = build_space(policy, get_policy(policy).params_model, start=start, common={})
+
+    def report(done: int, total: int, best: Trial | None) -> None:
+        if progress is not None:
+            progress(done / max(total, 1), f"tried {done} of {total} configurations")
+
+    trials = run_search(
+        space,
+        inline_evaluator(problem),
+        budget=max(budget, 1),
+        target=slo_target,
+        seed=seed,
+        progress=report,
+    )
+    best = min(trials, key=lambda t: t.rank(slo_target))
+    start_run = simulate(trace, scenario, name="current", initial_replicas=None)
+    best_scenario = build_scenario(best.metadata, opts)
+    best_run = simulate(trace, best_scenario, name="candidate", initial_replicas=None)
+    return {
+        "best": best.metadata,
+        "slo_target": slo_target,
+        "runs": len(trials),
+        "trials": [{"metadata": t.metadata, "label": t.label, **run_like(t)} for t in trials],
+        "comparison": comparison(trace, start_run, best_run, best_scenario),
+        "start_summary": run_summary(start_run),
+    }
+
+
+def run_like(trial: Trial) -> dict[str, Any]:
+    """A trial's scores in the dashboard's run-summary shape."""
+    s = trial.scores[0] if trial.scores else None
+    return {
+        "gpu_hours": s.gpu_hours if s else None,
+        "slo_attainment": s.slo_attainment if s else None,
+        "latency_ms": {"p99": s.p99_ms if s else None},
+        "failed_requests": s.failed_requests if s else None,
+        "error": trial.error,
+    }
