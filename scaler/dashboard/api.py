@@ -533,9 +533,7 @@ def whatif(namespace: str, name: str, body: WhatIfBody, ctx: Ctx) -> JobOut:
 )
 def tune(namespace: str, name: str, body: TuneBody, ctx: Ctx) -> JobOut:
     key = f"{namespace}/{name}"
-    current_meta, candidate_meta, options, _, _ = _scenarios(ctx, namespace, name, body)
-    policy = available_policies()[candidate_meta.get("policy", "threshold")]
-    schema = policy.params_model.model_json_schema(by_alias=True)
+    _, candidate_meta, options, _, _ = _scenarios(ctx, namespace, name, body)
     load = _trace_loader(ctx, body.trace, key)
     override = dict(body.override)
     budget = body.budget
@@ -543,7 +541,7 @@ def tune(namespace: str, name: str, body: TuneBody, ctx: Ctx) -> JobOut:
     def job(jc: JobContext) -> dict[str, Any]:
         jc.progress(0.0, "loading the trace")
         trace = load()
-        result = run_tune(trace, current_meta, candidate_meta, schema, options, budget, jc)
+        result = run_tune(trace, candidate_meta, options, budget, jc)
         best = result.get("best", candidate_meta)
         result["override"] = _policy_override(dict(best), override)
         return result

@@ -9,10 +9,8 @@ progress and stops when cancelled.
 
 from __future__ import annotations
 
-import importlib
-import importlib.util
 import math
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -201,82 +199,20 @@ def _fmt(v: float, integer: bool) -> str:
 
 def run_tune(
     trace: Trace,
-    current_metadata: Mapping[str, str],
     start: Mapping[str, str],
-    schema: Mapping[str, Any],
     options: WhatIfOptions,
     budget: int,
     ctx: JobContext,
 ) -> dict[str, Any]:
-    """Coordinate search from ``start`` (the candidate's metadata): each numeric
-    parameter in turn is scaled by :data:`MULTIPLIERS` around the best so far; the
-    best run meets ``slo_target`` with the fewest GPU-hours (or, if none does, has
-    the highest attainment). ``budget`` counts simulator runs, the baseline included."""
-    external = _external_tuner()
-    if external is not None:
-        result: dict[str, Any] = external(
-            trace=trace, metadata=dict(start), budget=budget, progress=ctx.progress
-        )
-        return result
-    params = numeric_params(schema)
-    total = max(budget, 2)
-    runs = 0
+    """ "Tune for me": :func:`scaler.tune.dashboard_tune` from ``start`` (the candidate's
+    metadata) on ``trace``, ``budget`` simulator runs, reporting progress to the job."""
+    from scaler.tune import dashboard_tune
 
-    def evaluate(meta: Mapping[str, str], label: str) -> tuple[RunResult, Scenario] | None:
-        nonlocal runs
-        try:
-            scenario = build_scenario(meta, options)
-        except ScenarioError:
-            return None
-        result = _run(trace, scenario, label, ctx, runs / total, 1 / total, label)
-        runs += 1
-        return result, scenario
-
-    baseline = evaluate(current_metadata, "the current configuration")
-    assert baseline is not None
-    best_meta = dict(start)
-    first = evaluate(best_meta, "the starting point") if runs < total else None
-    best = first if first is not None else baseline
-    trials: list[dict[str, Any]] = [
-        {"metadata": dict(current_metadata), "label": "current", **run_summary(baseline[0])}
-    ]
-    if first is not None:
-        trials.append({"metadata": dict(best_meta), "label": "start", **run_summary(first[0])})
-    best_score = _objective(run_summary(best[0]), options.slo_target)
-    for p in params:
-        raw = best_meta.get(p.key)
-        if raw is None:
-            continue
-        value = float(raw)
-        for m in MULTIPLIERS:
-            if runs >= total:
-                break
-            v = value * m
-            if value == 0 or not (p.lo <= v <= p.hi):
-                continue
-            trial_meta = {**best_meta, p.key: _fmt(v, p.integer)}
-            out = evaluate(trial_meta, f"{p.key}={trial_meta[p.key]}")
-            if out is None:
-                continue
-            summary = run_summary(out[0])
-            trials.append({"metadata": trial_meta, "label": f"{p.key}×{m:g}", **summary})
-            score = _objective(summary, options.slo_target)
-            if score < best_score:
-                best, best_meta, best_score = out, trial_meta, score
-    ctx.progress(1.0, f"best of {runs} runs")
-    return {
-        "best": best_meta,
-        "slo_target": options.slo_target,
-        "runs": runs,
-        "trials": trials,
-        "comparison": comparison(trace, baseline[0], best[0], best[1]),
-    }
-
-
-def _external_tuner() -> Callable[..., dict[str, Any]] | None:
-    """``scaler.tune.dashboard_tune(trace=, metadata=, budget=, progress=)`` when the
-    ``scaler tune`` package provides it; otherwise the built-in search is used."""
-    if importlib.util.find_spec("scaler.tune") is None:
-        return None
-    fn = getattr(importlib.import_module("scaler.tune"), "dashboard_tune", None)
-    return fn if callable(fn) else None
+    return dashboard_tune(
+        trace=trace,
+        metadata=dict(start),
+        budget=budget,
+        progress=ctx.progress,
+        slo_target=options.slo_target,
+        options=options,
+    )
