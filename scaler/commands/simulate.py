@@ -11,15 +11,20 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
+from scaler.commands.trace_options import (
+    PeakReplicas,
+    PeakRps,
+    RateScale,
+    TimeColumn,
+    TimeScale,
+    TimeUnit,
+    load_scaled_trace,
+)
 from scaler.sim.compare import Comparison, compare
-from scaler.sim.oracle import rate_scale_for_peak
 from scaler.sim.presets import PRESETS
 from scaler.sim.report import write_report
 from scaler.sim.scenario import ScenarioError, load_scenario
 from scaler.sim.summary import summary, write_summary
-from scaler.traces.loader import load_trace
-from scaler.traces.model import Trace
-from scaler.traces.rescale import rescale
 from scaler.traces.sources import TraceError
 
 _PROGRESS_MIN_STEPS = 200_000
@@ -85,33 +90,28 @@ def register(app: typer.Typer) -> None:
             Path | None, typer.Option("--json", help="Write the JSON summary here.")
         ] = None,
         report: Annotated[Path | None, typer.Option(help="Write an HTML report here.")] = None,
-        time_column: Annotated[str | None, typer.Option(help="Timestamp column.")] = None,
-        time_unit: Annotated[
-            str | None, typer.Option(help="Unit of numeric timestamps: s, ms or us.")
-        ] = None,
-        rate_scale: Annotated[float, typer.Option(help="Multiply the request rate.")] = 1.0,
-        time_scale: Annotated[float, typer.Option(help="Stretch time by this factor.")] = 1.0,
-        peak_rps: Annotated[
-            float | None, typer.Option(help="Scale the rate so the peak is this (req/s).")
-        ] = None,
-        peak_replicas: Annotated[
-            int | None,
-            typer.Option(help="Scale the rate so the oracle needs this many replicas at the peak."),
-        ] = None,
+        time_column: TimeColumn = None,
+        time_unit: TimeUnit = None,
+        rate_scale: RateScale = 1.0,
+        time_scale: TimeScale = 1.0,
+        peak_rps: PeakRps = None,
+        peak_replicas: PeakReplicas = None,
     ) -> None:
         """Replay a load trace through KEDA, the HPA and a modelled Triton fleet, and
         score each policy against the oracle."""
         console = Console(width=None if sys.stdout.isatty() else 140)
         try:
             sc = load_scenario(scenario).with_overrides(startup_s=startup_s, slo_ms=slo_ms)
-            if time_unit is not None and time_unit not in ("s", "ms", "us"):
-                raise typer.BadParameter(f"--time-unit must be s, ms or us, got {time_unit!r}")
-            tr: Trace = load_trace(trace, time_column=time_column, time_unit=time_unit)  # type: ignore[arg-type]
-            if rate_scale != 1.0 or time_scale != 1.0 or peak_rps is not None:
-                tr = rescale(tr, rate_scale=rate_scale, time_scale=time_scale, peak_rps=peak_rps)
-            if peak_replicas is not None:
-                factor = rate_scale_for_peak(tr, sc.fleet, sc.slo_ms, peak_replicas)
-                tr = rescale(tr, rate_scale=factor)
+            tr = load_scaled_trace(
+                trace,
+                sc,
+                time_column=time_column,
+                time_unit=time_unit,
+                rate_scale=rate_scale,
+                time_scale=time_scale,
+                peak_rps=peak_rps,
+                peak_replicas=peak_replicas,
+            )
             names = list(policy) if policy else list(PRESETS)
             for name, count in tr.skipped.items():
                 console.print(f"[yellow]{trace}: skipped {count} rows: {name}[/yellow]")

@@ -10,13 +10,18 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
+from scaler.commands.trace_options import (
+    PeakReplicas,
+    PeakRps,
+    RateScale,
+    TimeColumn,
+    TimeScale,
+    TimeUnit,
+    load_scaled_trace,
+)
 from scaler.registry import get_policy
-from scaler.sim.oracle import rate_scale_for_peak
 from scaler.sim.presets import recommended_scaled_object
-from scaler.sim.scenario import Scenario, ScenarioError, load_scenario
-from scaler.traces.loader import load_trace
-from scaler.traces.model import Trace
-from scaler.traces.rescale import rescale
+from scaler.sim.scenario import ScenarioError, load_scenario
 from scaler.traces.sources import TraceError
 from scaler.tune import TuneResult, metadata_block, tune, write_json
 from scaler.tuning.search import Trial
@@ -72,31 +77,6 @@ def _table(result: TuneResult) -> Table:
     return table
 
 
-def _load(
-    paths: list[Path],
-    scenario: Scenario,
-    *,
-    time_column: str | None,
-    time_unit: str | None,
-    rate_scale: float,
-    time_scale: float,
-    peak_rps: float | None,
-    peak_replicas: int | None,
-) -> list[Trace]:
-    if time_unit is not None and time_unit not in ("s", "ms", "us"):
-        raise typer.BadParameter(f"--time-unit must be s, ms or us, got {time_unit!r}")
-    traces = []
-    for path in paths:
-        tr: Trace = load_trace(path, time_column=time_column, time_unit=time_unit)  # type: ignore[arg-type]
-        if rate_scale != 1.0 or time_scale != 1.0 or peak_rps is not None:
-            tr = rescale(tr, rate_scale=rate_scale, time_scale=time_scale, peak_rps=peak_rps)
-        if peak_replicas is not None:
-            factor = rate_scale_for_peak(tr, scenario.fleet, scenario.slo_ms, peak_replicas)
-            tr = rescale(tr, rate_scale=factor)
-        traces.append(tr)
-    return traces
-
-
 def register(app: typer.Typer) -> None:
     @app.command(name="tune")
     def tune_cmd(
@@ -138,19 +118,12 @@ def register(app: typer.Typer) -> None:
                 "--range", help="Search a metadata key within LO..HI: KEY=LO:HI (repeatable)."
             ),
         ] = None,
-        time_column: Annotated[str | None, typer.Option(help="Timestamp column.")] = None,
-        time_unit: Annotated[
-            str | None, typer.Option(help="Unit of numeric timestamps: s, ms or us.")
-        ] = None,
-        rate_scale: Annotated[float, typer.Option(help="Multiply the request rate.")] = 1.0,
-        time_scale: Annotated[float, typer.Option(help="Stretch time by this factor.")] = 1.0,
-        peak_rps: Annotated[
-            float | None, typer.Option(help="Scale the rate so the peak is this (req/s).")
-        ] = None,
-        peak_replicas: Annotated[
-            int | None,
-            typer.Option(help="Scale the rate so the oracle needs this many replicas at the peak."),
-        ] = None,
+        time_column: TimeColumn = None,
+        time_unit: TimeUnit = None,
+        rate_scale: RateScale = 1.0,
+        time_scale: TimeScale = 1.0,
+        peak_rps: PeakRps = None,
+        peak_replicas: PeakReplicas = None,
     ) -> None:
         """Search a policy's parameters for the fewest GPU-hours that keep SLO attainment
         at the target on every trace; print them as ScaledObject trigger metadata."""
@@ -163,16 +136,19 @@ def register(app: typer.Typer) -> None:
             if scenario is None:
                 so = recommended_scaled_object({"policy": policy})
                 sc = sc.model_copy(update={"scaledObject": so})
-            traces = _load(
-                trace,
-                sc,
-                time_column=time_column,
-                time_unit=time_unit,
-                rate_scale=rate_scale,
-                time_scale=time_scale,
-                peak_rps=peak_rps,
-                peak_replicas=peak_replicas,
-            )
+            traces = [
+                load_scaled_trace(
+                    path,
+                    sc,
+                    time_column=time_column,
+                    time_unit=time_unit,
+                    rate_scale=rate_scale,
+                    time_scale=time_scale,
+                    peak_rps=peak_rps,
+                    peak_replicas=peak_replicas,
+                )
+                for path in trace
+            ]
             with Progress(
                 TextColumn("tuning {task.description}"),
                 BarColumn(),
