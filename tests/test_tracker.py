@@ -3,6 +3,11 @@ from the Kubernetes API when Prometheus sees no replica."""
 
 from __future__ import annotations
 
+import json
+import logging
+
+import pytest
+
 from policies import Observation, Status
 from scaler.kube import ReplicaCount
 from scaler.metadata import parse_metadata
@@ -90,3 +95,21 @@ def test_an_override_changes_the_next_decision_without_restart() -> None:
     obj = tracker.track(cfg)
     assert obj.metadata == META
     assert tracker.refresh_one(obj).value == 3.0
+
+
+def test_each_decision_is_one_json_log_line_with_inputs_and_outputs(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    tracker = ObjectTracker(ScriptedObserver(busy()), build_metrics(), clock=ManualClock())
+    obj = tracker.track(parse_metadata("t", "cms", META))
+    with caplog.at_level(logging.INFO, logger="scaler.decisions"):
+        decision = tracker.refresh_one(obj)
+    lines = [r.getMessage() for r in caplog.records if r.name == "scaler.decisions"]
+    assert len(lines) == 1
+    record = json.loads(lines[0])
+    assert record["object"] == "cms/t"
+    assert record["value"] == decision.value
+    assert record["status"] == "ok"
+    assert record["reason"] == decision.reason
+    assert record["inputs"]["queue_time_per_request_ms"] == 100
+    assert record["inputs"]["ready_replicas"] == 3
