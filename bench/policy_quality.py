@@ -52,9 +52,13 @@ PRESETS = ("threshold", "supersonic", "supersonic-purdue", "supersonic-default",
 BASELINE = "supersonic"
 SEED = 0
 
+TUNE_MARGIN = 0.003
+"""Attainment the search must reach on the first half above the target: a point that
+only just meets it there is likely to miss on the second half."""
+
 BUDGETS: dict[str, dict[str, int]] = {
-    "ligo": {"pid": 120, "predictive": 40, "threshold": 40},
-    "azure": {"pid": 240, "predictive": 160, "threshold": 96},
+    "ligo": {"pid": 40, "predictive": 24, "threshold": 24},
+    "azure": {"pid": 96, "predictive": 96, "threshold": 48},
 }
 """Configurations simulated per tuned policy: the LIGO half-day takes ≈ 1 s per run
 (predictive ≈ 4 s, its windows limited to an hour of history), an Azure half-hour a
@@ -101,40 +105,66 @@ def capacity_rps(trace: Trace, scenario: Scenario) -> float:
 def tuning_setup(
     policy: str, train: Trace, scenario: Scenario
 ) -> tuple[dict[str, str], dict[str, str], dict[str, tuple[float, float]]]:
-    """(start, fixed, ranges) for ``policy``: the documented defaults, with the
-    ranges a site would search for its start-up and model."""
+    """(start, fixed, ranges) for ``policy``: sensible fixed defaults for most keys and
+    two or three searched ones, so the search has little room to fit the first half's
+    accidents (a wide search found points that were 3–7× the oracle on the second)."""
     startup = scenario.startup.nominal_s
-    common = {"scaleDownStabilizationSeconds": (0.0, 900.0)}
     if policy == "pid":
         return (
-            {"policy": "pid", "scaleDownStabilizationSeconds": "300"},
-            {"intervalS": "15", "derivativeFilterS": "30", "errorCap": "3"},
-            {"kd": (0.0, 30.0), **common},
+            {
+                "policy": "pid",
+                "targetMs": "50",
+                "ki": "0.02",
+                "scaleDownStabilizationSeconds": "300",
+            },
+            {
+                "signal": "queue_time_per_request_ms",
+                "kp": "0.5",
+                "kd": "0",
+                "intervalS": "15",
+                "derivativeFilterS": "30",
+                "errorCap": "3",
+                "maxDownFraction": "0.5",
+            },
+            {
+                "targetMs": (10.0, 90.0),
+                "ki": (0.002, 0.05),
+                "scaleDownStabilizationSeconds": (60.0, 900.0),
+            },
         )
     if policy == "predictive":
         cap = capacity_rps(train, scenario)
-        lead = startup + 45
         return (
             {
                 "policy": "predictive",
-                "leadTimeS": f"{lead:g}",
+                "headroom": "1.3",
+                "capacityBlend": "0.5",
+                "peakWindowS": "900",
+            },
+            {
+                "signal": "queue_time_per_request_ms",
+                "targetMs": "50",
+                "leadTimeS": f"{startup + 45:g}",
+                "quantile": "0.99",
+                "trendWindowS": "600",
+                "trendWeight": "1",
                 "capacityRpsPrior": f"{cap * 0.8:.4g}",
+                "capacityWindowS": "1800",
+                "reactiveCap": "2",
+                "seasonality": "false",
+                "seasonalWeight": "0.5",
                 "scaleDownStabilizationSeconds": "300",
             },
-            {"seasonality": "false", "seasonalWeight": "0.5"},
             {
-                "leadTimeS": (startup, startup + 300),
-                "capacityRpsPrior": (cap * 0.3, cap * 1.2),
-                "trendWindowS": (60.0, 1800.0),
-                "peakWindowS": (0.0, 900.0),
-                "capacityWindowS": (300.0, 3600.0),
-                **common,
+                "headroom": (1.0, 2.5),
+                "capacityBlend": (0.0, 1.0),
+                "peakWindowS": (startup, 1800.0),
             },
         )
     return (
         {"policy": "threshold", "target": "20", "scaleDownStabilizationSeconds": "300"},
         {"signal": "queue_time_per_exec_ms"},
-        {"target": (1.0, 500.0), **common},
+        {"target": (1.0, 100.0), "scaleDownStabilizationSeconds": (60.0, 900.0)},
     )
 
 
@@ -203,7 +233,7 @@ def run_case(trace: Trace, kind: str, startup: float) -> dict[str, Any]:
             [train],
             policy,
             scenario=sc,
-            target=ATTAINMENT,
+            target=ATTAINMENT + TUNE_MARGIN,
             budget=budget,
             seed=SEED,
             start=start,
@@ -313,6 +343,7 @@ def main() -> None:
         "attainment_target": ATTAINMENT,
         "gpu_hours_over_oracle_target": OVER_ORACLE,
         "budgets": BUDGETS,
+        "tune_margin": TUNE_MARGIN,
         "seed": SEED,
         "seconds": round(elapsed, 1),
         "all_targets_met": all(c["targets"]["all"] for c in cases),

@@ -11,8 +11,12 @@ sync), so each decision asks for the replicas the *forecast* rate needs::
   learned from the history, starting from ``capacity_rps_prior``;
 - known campaigns (:mod:`policies.schedule`) are added before they start;
 - a reactive floor: whenever the latency signal is over ``target_ms`` the answer is at
-  least the threshold policy's (current × latency / target), which catches what the
-  forecast could not foresee or a capacity that was guessed too high.
+  least the threshold policy's (current × latency / target, the ratio counted up to
+  ``reactive_cap``), which catches what the forecast could not foresee or a capacity
+  that was guessed too high;
+- until the history covers the peak window (or the lead time) the answer is never
+  below the ready count: a restarted scaler, or one handed a warm fleet, does not yet
+  know what that fleet was sized for.
 
 History: ``history_s`` is the larger of the trend, peak and capacity windows (1 h by
 default, ≈ 720 observations at a 5 s refresh, ≈ 120 kB per ScaledObject); with
@@ -23,9 +27,10 @@ from Prometheus range queries after a restart, so the answer does not change.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from dataclasses import dataclass
-from typing import ClassVar
+from typing import Any, ClassVar
 
 import numpy as np
 from pydantic import Field
@@ -108,6 +113,14 @@ class PredictiveParams(PolicyParams):
     headroom: float = Field(
         default=1.0, ge=1, le=3, description="Multiplier on the forecast replicas (spare)."
     )
+    reactive_cap: float = Field(
+        default=4.0,
+        ge=1,
+        le=100,
+        description="Largest latency / target ratio the reactive floor counts (4: it asks "
+        "for at most 4× the ready replicas), so a queue left from a burst does not send "
+        "the fleet to its maximum.",
+    )
     schedule: Schedule = Field(
         default=(), description="Known campaigns: START/DURATION/RATE;… or JSON."
     )
@@ -129,12 +142,13 @@ class _Samples:
     pair_times: FloatArray
     per_replica: FloatArray
     latency: FloatArray
+    busy: FloatArray
 
 
 def _samples(history: tuple[Observation, ...], signal: str) -> _Samples:
     times: list[float] = []
     rates: list[float] = []
-    pairs: list[tuple[float, float, float]] = []
+    pairs: list[tuple[float, float, float, float]] = []
     for o in history:
         r = observed_rate(o)
         if r is None or (times and o.time_s <= times[-1]):
@@ -143,14 +157,17 @@ def _samples(history: tuple[Observation, ...], signal: str) -> _Samples:
         rates.append(r)
         lat = o.value(signal)
         if o.ready_replicas > 0 and r > 0 and lat is not None and math.isfinite(lat):
-            pairs.append((o.time_s, r / o.ready_replicas, lat))
-    cols = np.asarray(pairs, dtype=np.float64).reshape(-1, 3)
+            u = o.gpu_utilization
+            busy = u if u is not None and math.isfinite(u) else math.nan
+            pairs.append((o.time_s, r / o.ready_replicas, lat, busy))
+    cols = np.asarray(pairs, dtype=np.float64).reshape(-1, 4)
     return _Samples(
         times=np.asarray(times, dtype=np.float64),
         rates=np.asarray(rates, dtype=np.float64),
         pair_times=cols[:, 0],
         per_replica=cols[:, 1],
         latency=cols[:, 2],
+        busy=cols[:, 3],
     )
 
 
@@ -201,6 +218,7 @@ class PredictivePolicy:
             p.target_ms,
             p.capacity_rps_prior,
             p.capacity_blend,
+            data.busy[keep],
         )
         level_now = float(data.rates[-1]) if data.rates.size else 0.0
         load = scheduled_load(
@@ -217,11 +235,23 @@ class PredictivePolicy:
             + (f" + {load.describe()}" if load.extra_rps > 0 else "")
             + f"; {capacity.describe()} → {predicted:.2f} replicas in {p.lead_time_s:g} s"
         )
+        seen_s = now - float(data.times[0]) if data.times.size else 0.0
+        if seen_s < min(p.peak_window_s, p.lead_time_s) and ctx.current_replicas > predicted:
+            predicted = float(ctx.current_replicas)
+            reason += (
+                f"; only {seen_s:.0f} s of history (less than the peak window or lead time): "
+                f"keep the {ctx.current_replicas} ready"
+            )
+        signal = ctx.observation.value(p.signal) if ctx.current_replicas > 0 else None
+        floor_ctx = ctx
+        if signal is not None and signal > p.reactive_cap * p.target_ms:
+            cap: dict[str, Any] = {p.signal: p.reactive_cap * p.target_ms}
+            capped = dataclasses.replace(ctx.observation, **cap)
+            floor_ctx = dataclasses.replace(ctx, observation=capped)
         floor = ThresholdPolicy().recommend(
-            ctx,
+            floor_ctx,
             ThresholdParams(signal=p.signal, target=p.target_ms, activation_rps=p.activation_rps),
         )
-        signal = ctx.observation.value(p.signal) if ctx.current_replicas > 0 else None
         desired = predicted
         over_target = signal is not None and signal > p.target_ms
         if (over_target or ctx.current_replicas == 0) and floor.replicas > desired:

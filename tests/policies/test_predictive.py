@@ -254,3 +254,28 @@ def test_predictive_never_scales_down_on_invalid_rate(
         t,
     )
     assert d.status is Status.HOLD and d.value >= decisions[-1].value
+
+
+def test_predictive_learns_from_gpu_busy_that_a_smaller_fleet_would_do() -> None:
+    # 400 req/s on 10 replicas at 20 % busy: a replica serves ~200 at full busy.
+    cautious = params(capacity_rps_prior=40.0, capacity_blend=1.0)
+    history = [
+        obs(
+            i * 5.0, 10, request_rate_rps=400.0, queue_time_per_request_ms=10.0, gpu_utilization=0.2
+        )
+        for i in range(300)
+    ]
+    assert recommend(history, cautious) < 10 / 2
+
+
+def test_predictive_reactive_floor_is_capped() -> None:
+    optimistic = params(capacity_rps_prior=1000.0, capacity_blend=0.0, reactive_cap=2.0)
+    history = series([400.0] * 20, ready=4, latency=5000.0)
+    assert recommend(history, optimistic) == pytest.approx(8.0)
+
+
+def test_predictive_keeps_the_ready_fleet_until_it_has_seen_a_peak_window() -> None:
+    # A restarted scaler with 20 s of history must not cut a fleet sized for what it
+    # has not seen yet.
+    assert recommend(series([100.0] * 4, ready=8)) >= 8
+    assert recommend(series([100.0] * 60, ready=8)) < 8
