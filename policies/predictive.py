@@ -46,7 +46,6 @@ from policies.schedule import (
     SETTLE_S,
     Schedule,
     level_before_from,
-    observed_rate,
     scheduled_load,
 )
 from policies.threshold import ThresholdParams, ThresholdPolicy
@@ -145,29 +144,44 @@ class _Samples:
     busy: FloatArray
 
 
+def _column(history: tuple[Observation, ...], name: str) -> FloatArray:
+    """One Observation field over the history as floats, NaN where absent."""
+    values = (getattr(o, name) for o in history)
+    return np.fromiter(
+        (math.nan if v is None else v for v in values), dtype=np.float64, count=len(history)
+    )
+
+
 def _samples(history: tuple[Observation, ...], signal: str) -> _Samples:
-    times: list[float] = []
-    rates: list[float] = []
-    pairs: list[tuple[float, float, float, float]] = []
-    for o in history:
-        r = observed_rate(o)
-        if r is None or (times and o.time_s <= times[-1]):
-            continue
-        times.append(o.time_s)
-        rates.append(r)
-        lat = o.value(signal)
-        if o.ready_replicas > 0 and r > 0 and lat is not None and math.isfinite(lat):
-            u = o.gpu_utilization
-            busy = u if u is not None and math.isfinite(u) else math.nan
-            pairs.append((o.time_s, r / o.ready_replicas, lat, busy))
-    cols = np.asarray(pairs, dtype=np.float64).reshape(-1, 4)
+    """Rates (the served rate, else the one in front of the fleet) at strictly
+    increasing times, and (time, rate per replica, latency, busy) where replicas served."""
+    times = _column(history, "time_s")
+    served = _column(history, "request_rate_rps")
+    front = _column(history, "activation_rps")
+    ready = _column(history, "ready_replicas")
+    latency = _column(history, signal)
+    busy = _column(history, "gpu_utilization")
+    with np.errstate(invalid="ignore"):
+        served_ok = np.isfinite(served) & (served >= 0)
+        front_ok = np.isfinite(front) & (front >= 0)
+    rate = np.where(served_ok, served, np.where(front_ok, front, np.nan))
+    valid = np.flatnonzero(served_ok | front_ok)
+    t = times[valid]
+    later = np.ones(len(t), dtype=bool)
+    if len(t) > 1:
+        later[1:] = t[1:] > np.maximum.accumulate(t)[:-1]
+    kept = valid[later]
+    r = rate[kept]
+    with np.errstate(invalid="ignore"):
+        paired = kept[(ready[kept] > 0) & (r > 0) & np.isfinite(latency[kept])]
+    b = busy[paired]
     return _Samples(
-        times=np.asarray(times, dtype=np.float64),
-        rates=np.asarray(rates, dtype=np.float64),
-        pair_times=cols[:, 0],
-        per_replica=cols[:, 1],
-        latency=cols[:, 2],
-        busy=cols[:, 3],
+        times=times[kept],
+        rates=r,
+        pair_times=times[paired],
+        per_replica=rate[paired] / ready[paired],
+        latency=latency[paired],
+        busy=np.where(np.isfinite(b), b, np.nan),
     )
 
 

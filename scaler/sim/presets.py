@@ -33,6 +33,8 @@ PRESETS: tuple[str, ...] = (
     "supersonic-purdue",
     "supersonic-default",
     "static",
+    "pid",
+    "predictive",
 )
 
 
@@ -120,6 +122,8 @@ def preset_scaled_object(name: str, *, static_replicas: int = 1) -> ScaledObject
         spec = _supersonic(20, 11, _PURDUE_BEHAVIOR)
     elif name == "supersonic-default":
         spec = _supersonic(100, 2, _CHART_BEHAVIOR)
+    elif name in ("pid", "predictive"):
+        return recommended_scaled_object({"policy": name})
     elif name == "static":
         n = max(static_replicas, 1)
         spec = {
