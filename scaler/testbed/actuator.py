@@ -162,7 +162,8 @@ def autoscaler_for(scenario: Scenario, replicas: int) -> Autoscaler:
 
 @dataclass
 class Pod:
-    """One replica's life (run seconds). ``released_s``: its server stopped (GPU freed)."""
+    """One replica's life (run seconds). ``stopping_s``: its server was told to stop
+    (after draining); ``released_s``: the server has exited."""
 
     name: str
     replica: Replica
@@ -170,6 +171,7 @@ class Pod:
     started_s: float | None = None
     ready_s: float | None = None
     deleting_s: float | None = None
+    stopping_s: float | None = None
     released_s: float | None = None
     crashed: bool = False
     booted: threading.Event = field(default_factory=threading.Event)
@@ -334,6 +336,9 @@ class Deployment:
     def _release(self, pod: Pod, *, crashed: bool = False) -> None:
         if pod.released_s is not None:
             return
+        with self._lock:
+            if pod.stopping_s is None:
+                pod.stopping_s = self.now()
         try:
             pod.replica.close()
         except Exception as exc:

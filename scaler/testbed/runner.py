@@ -14,7 +14,9 @@ cannot be replaced) fails the run, and :meth:`close` — also on Ctrl-C — stop
 process group and deletes the work dir.
 
 Trace time 0 is the start of the replay. The pods present at the start are
-charged ``startup_s`` before it, as the simulator charges its initial pods.
+charged ``startup_s`` before it, as the simulator charges its initial pods. A
+pod's GPU counts as freed when its server is told to stop after draining, as the
+simulator frees it: pytriton's own few seconds of shutdown are not charged.
 """
 
 from __future__ import annotations
@@ -594,7 +596,8 @@ def _score_pod(p: Pod, t0: float, startup_s: float, end_s: float) -> ScorePod:
     created = p.created_s - t0
     if created <= 0 and p.ready_s is not None and p.ready_s - t0 <= 0:
         created = min(created, -startup_s)
-    released = p.released_s - t0 if p.released_s is not None else end_s
+    freed = p.stopping_s if p.stopping_s is not None else p.released_s
+    released = freed - t0 if freed is not None else end_s
     return ScorePod(
         created, p.ready_s - t0 if p.ready_s is not None else None, min(released, end_s)
     )

@@ -1,0 +1,87 @@
+"""``scaler testbed`` and ``scaler demo`` from the command line: the options are
+documented, and a bad trace path fails fast with a clear message, exit code 2 and
+no servers left behind."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import typer
+from typer.testing import CliRunner
+
+from scaler.commands import testbed
+
+SCALER = Path(sys.executable).parent / "scaler"
+
+
+def scaler_app() -> typer.Typer:
+    app = typer.Typer()
+
+    @app.callback()
+    def main() -> None:
+        """Test harness for the testbed commands."""
+
+    testbed.register(app)
+    return app
+
+
+def _processes_mentioning(text: str) -> list[int]:
+    """Live processes whose command line contains ``text``."""
+    out = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            cmdline = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode()
+        except OSError:
+            continue
+        if text in cmdline:
+            out.append(int(entry.name))
+    return out
+
+
+def test_testbed_help_lists_the_trace_scenario_policy_and_output_options() -> None:
+    result = CliRunner().invoke(scaler_app(), ["testbed", "--help"], env={"COLUMNS": "200"})
+    assert result.exit_code == 0
+    for option in (
+        "--trace",
+        "--scenario",
+        "--policy",
+        "--metadata",
+        "--time-scale",
+        "--duration-s",
+        "--initial-replicas",
+        "--json",
+        "--report",
+        "--live",
+    ):
+        assert option in result.stdout
+
+
+def test_demo_help_offers_a_shorter_run() -> None:
+    result = CliRunner().invoke(scaler_app(), ["demo", "--help"], env={"COLUMNS": "200"})
+    assert result.exit_code == 0
+    assert "--seconds" in result.stdout
+    assert "--peak-rps" in result.stdout
+
+
+def test_a_missing_trace_file_exits_2_with_its_name_and_leaves_nothing(tmp_path: Path) -> None:
+    missing = tmp_path / "no-such-trace.csv"
+    scratch = tmp_path / "tmp"
+    scratch.mkdir()
+    proc = subprocess.run(
+        [str(SCALER), "testbed", "--trace", str(missing)],
+        capture_output=True,
+        env={**os.environ, "COLUMNS": "200", "TMPDIR": str(scratch)},
+        timeout=120,
+        check=False,
+    )
+    text = (proc.stdout + proc.stderr).decode()
+    assert proc.returncode == 2, text
+    assert "error" in text
+    assert "no-such-trace.csv" in text
+    assert list(scratch.iterdir()) == []
+    assert _processes_mentioning(str(scratch)) == []
