@@ -241,6 +241,9 @@ class Proxy:
 
         class Handler(BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
+            disable_nagle_algorithm = True
+            """Headers and body go out in separate writes; with Nagle on, a keep-alive
+            client waits ~40 ms for the delayed ACK on every response."""
 
             def _reply(self, status: int, body: bytes, headers: dict[str, str]) -> None:
                 self.send_response(status)
