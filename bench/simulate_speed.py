@@ -13,6 +13,7 @@ import json
 import os
 import platform
 import time
+import tracemalloc
 from pathlib import Path
 
 import numpy as np
@@ -50,6 +51,35 @@ def timed(trace: Trace, scenario: Scenario, exact: bool) -> float:
     return time.perf_counter() - start
 
 
+def peak_extra_bytes(trace: Trace, scenario: Scenario) -> int:
+    """Peak memory a run allocates beyond the trace it is given (tracemalloc sees
+    numpy's buffers too)."""
+    tracemalloc.start()
+    tracemalloc.reset_peak()
+    base, _ = tracemalloc.get_traced_memory()
+    simulate(trace, scenario, name="threshold", initial_replicas=2)
+    _, peak = tracemalloc.get_traced_memory()
+    tracemalloc.stop()
+    return peak - base
+
+
+def memory(scenario: Scenario) -> dict[str, object]:
+    """Memory against trace length: the per-second arrays a run must hold (load in,
+    replicas and latency out) grow with it; nothing per request should."""
+    out: dict[str, object] = {}
+    per_s = []
+    for days in (1, 7):
+        trace = week_trace(days)
+        extra = peak_extra_bytes(trace, scenario)
+        out[f"peak_extra_mb_{days}d"] = round(extra / 2**20, 1)
+        out[f"requests_{days}d"] = trace.requests
+        per_s.append(extra / trace.duration_s)
+    out["bytes_per_simulated_s_1d"] = round(per_s[0])
+    out["bytes_per_simulated_s_7d"] = round(per_s[1])
+    out["flat_in_trace_length"] = per_s[1] <= 1.2 * per_s[0]
+    return out
+
+
 def main() -> None:
     sc = scenario_for("threshold", Scenario())
     week = week_trace()
@@ -78,6 +108,7 @@ def main() -> None:
         "exact_short_wall_s": round(exact_short, 3),
         "fast_speedup_over_exact": round(exact_short / fast_short, 1),
         "policy": "threshold",
+        "memory": memory(sc),
         "machine": {"cpus": os.cpu_count(), "python": platform.python_version()},
     }
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
