@@ -126,6 +126,7 @@ def test_scale_from_zero_holds_the_first_requests_until_a_replica_is_ready() -> 
 def test_faults_prometheus_restart_replica_kill_and_scaler_restart_keep_decisions_sane() -> None:
     desired: dict[float, int] = {}
     statuses: dict[float, Status | None] = {}
+    values: dict[float, float] = {}
     killed: list[str] = []
 
     def faults(tb: Testbed, t: float) -> None:
@@ -133,6 +134,8 @@ def test_faults_prometheus_restart_replica_kill_and_scaler_restart_keep_decision
         desired[t] = tb.actuator.autoscaler.replicas
         d = tb.decision()
         statuses[t] = d.status if d is not None else None
+        if d is not None:
+            values[t] = d.value
         if t == 20:
             tb.kill_prometheus()
         elif t == 34:
@@ -150,8 +153,14 @@ def test_faults_prometheus_restart_replica_kill_and_scaler_restart_keep_decision
         pods = {p.name: p for p in tb.deployment.pods} if tb.deployment else {}
         ready_at_end = len(tb.deployment.ready_pods()) if tb.deployment else 0
     run = result.runs[0]
-    gap = [desired[t] for t in desired if 20 <= t <= 36]
-    assert min(gap) >= desired[20], "scaled down while Prometheus was away"
+    last_good = values[max(t for t in values if t <= 20 and statuses[t] is Status.OK)]
+    held = [values[t] for t in values if 20 < t <= 34 and statuses[t] is not Status.OK]
+    assert held, "the scaler never noticed Prometheus was gone"
+    assert min(held) >= last_good, "the scaler lowered its decision while Prometheus was away"
+    gap = [desired[t] for t in desired if 20 <= t <= 34]
+    assert min(gap) * 1.1 >= last_good, (
+        "scaled below the held decision (beyond the HPA's 10 % tolerance) while Prometheus was away"
+    )
     assert statuses[79] is Status.OK, "no fresh decision after Prometheus came back"
     assert killed and pods[killed[0]].crashed
     assert ready_at_end >= 1
