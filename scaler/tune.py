@@ -22,6 +22,7 @@ from scaler.sim.engine import simulate
 from scaler.sim.oracle import compute_oracle
 from scaler.sim.presets import recommended_scaled_object
 from scaler.sim.scenario import Scenario
+from scaler.sim.whatif import WhatIfOptions, build_scenario, comparison, run_summary
 from scaler.traces.model import Trace
 from scaler.tuning.search import (
     Problem,
@@ -220,7 +221,7 @@ def dashboard_tune(
     progress: Callable[[float, str | None], None] | None = None,
     slo_target: float = 0.99,
     seed: int = 0,
-    options: Any = None,
+    options: WhatIfOptions | None = None,
 ) -> dict[str, Any]:
     """The dashboard's "tune for me": search from ``metadata`` on ``trace`` in this
     process (the dashboard runs one job at a time beside the scaler), ``budget``
@@ -229,8 +230,6 @@ def dashboard_tune(
     fraction 0–1 and a message; an exception it raises (a cancelled job) ends the
     search. ``options``: the request's ``WhatIfOptions`` (SLO, start-up, scenario), when
     the caller passes them; the simulator defaults otherwise."""
-    from scaler.dashboard.whatif import WhatIfOptions, build_scenario, comparison, run_summary
-
     start = dict(metadata)
     policy = start.get("policy", "threshold")
     opts = options if options is not None else WhatIfOptions(slo_target=slo_target)

@@ -1,6 +1,6 @@
-"""What-if runs for the tuning page: the candidate configuration and the current
-one on the same trace through the simulator, side by side with the oracle bound,
-and "tune for me" (a budgeted search over the policy's numeric parameters).
+"""What-if runs for the tuning page, as background jobs: the candidate configuration
+and the current one on the same trace through the simulator, side by side with the
+oracle bound (:mod:`scaler.sim.whatif`), and "tune for me" (:func:`scaler.tune.dashboard_tune`).
 
 Scenarios are built and validated when the job is submitted, so bad input is a
 4xx at once; the runs themselves happen in a background job that reports
@@ -9,98 +9,23 @@ progress and stops when cancelled.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping
-from dataclasses import dataclass
 from typing import Any
 
-import numpy as np
-
 from scaler.dashboard.jobs import JobContext
-from scaler.metadata import MetadataError, parse_metadata
 from scaler.sim.engine import RunResult, simulate
-from scaler.sim.oracle import compute_oracle
-from scaler.sim.scenario import Scenario, ScenarioError, scenario_from_dict
-from scaler.traces.model import FloatArray, Trace
+from scaler.sim.scenario import Scenario
+from scaler.sim.whatif import WhatIfOptions, build_scenario, comparison, trace_summary
+from scaler.traces.model import Trace
+from scaler.tune import dashboard_tune
 
-PLOT_POINTS = 1200
-"""Points per plotted series: enough for a day at ~1 min resolution."""
-
-MULTIPLIERS = (0.5, 0.75, 1.25, 1.5, 2.0)
-"""Steps tried around the best value so far, per numeric parameter."""
-
-
-@dataclass(frozen=True)
-class WhatIfOptions:
-    """Scenario knobs a what-if may set; anything unset keeps the simulator default."""
-
-    slo_ms: float | None = None
-    startup_s: float | None = None
-    scenario: Mapping[str, Any] | None = None
-    slo_target: float = 0.99
-    """Tuning: the SLO attainment (fraction of requests) a candidate must reach."""
-
-
-def build_scenario(metadata: Mapping[str, str], options: WhatIfOptions) -> Scenario:
-    """The simulated ScaledObject with this trigger metadata; raises ScenarioError."""
-    try:
-        cfg = parse_metadata("simulated", "default", metadata)
-    except MetadataError as exc:
-        raise ScenarioError(str(exc)) from None
-    data: dict[str, Any] = dict(options.scenario or {})
-    so = dict(data.get("scaledObject") or {})
-    so.setdefault("minReplicaCount", cfg.guardrails.min_replicas)
-    so.setdefault("maxReplicaCount", cfg.guardrails.max_replicas)
-    so["triggers"] = [{"type": "external", "metadata": dict(metadata)}]
-    data["scaledObject"] = so
-    scenario = scenario_from_dict(data, "what-if scenario")
-    return scenario.with_overrides(startup_s=options.startup_s, slo_ms=options.slo_ms)
-
-
-def _finite(x: float) -> float | None:
-    return float(x) if math.isfinite(x) else None
-
-
-def _bucket(values: FloatArray, size: int, how: str) -> list[float | None]:
-    if size <= 1:
-        return [_finite(float(v)) for v in values]
-    pad = (-len(values)) % size
-    padded = np.concatenate((values, np.full(pad, np.nan)))
-    blocks = padded.reshape(-1, size)
-    with np.errstate(all="ignore"):
-        out = np.nanmax(blocks, axis=1) if how == "max" else np.nanmean(blocks, axis=1)
-    return [_finite(float(v)) for v in out]
-
-
-def trace_summary(trace: Trace) -> dict[str, Any]:
-    return {
-        "name": trace.name,
-        "duration_s": trace.duration_s,
-        "step_s": trace.step_s,
-        "requests": trace.requests,
-        "mean_rps": trace.mean_rps,
-        "peak_rps": trace.peak_rps,
-        "notes": list(trace.notes),
-        "skipped": dict(trace.skipped),
-    }
-
-
-def run_summary(run: RunResult) -> dict[str, Any]:
-    s = run.scores
-    return {
-        "gpu_hours": s.gpu_hours,
-        "slo_attainment": s.slo_attainment,
-        "latency_ms": {
-            "p50": _finite(s.p50_ms),
-            "p95": _finite(s.p95_ms),
-            "p99": _finite(s.p99_ms),
-        },
-        "failed_requests": s.failed_requests,
-        "requests": s.requests,
-        "scale_events": s.scale_events,
-        "mean_gpu_utilization": s.mean_gpu_utilization,
-        "decisions": run.decisions,
-    }
+__all__ = [
+    "WhatIfOptions",
+    "build_scenario",
+    "run_tune",
+    "run_whatif",
+    "trace_summary",
+]
 
 
 def _run(
@@ -120,37 +45,6 @@ def _run(
     return simulate(trace, scenario, name=name, progress=progress)
 
 
-def comparison(
-    trace: Trace, current: RunResult, candidate: RunResult, scenario: Scenario
-) -> dict[str, Any]:
-    """Scores of both runs, the oracle bound and down-sampled plot series."""
-    oracle = compute_oracle(trace, scenario.fleet, scenario.slo_ms, scenario.startup.nominal_s)
-    size = max(1, math.ceil(len(trace.rps) / PLOT_POINTS))
-    times = trace.times_s[::size]
-    return {
-        "trace": trace_summary(trace),
-        "slo_ms": scenario.slo_ms,
-        "current": run_summary(current),
-        "candidate": run_summary(candidate),
-        "oracle": {
-            "gpu_hours": oracle.gpu_hours,
-            "instant_gpu_hours": oracle.instant_gpu_hours,
-            "peak_replicas": oracle.peak_replicas,
-        },
-        "series": {
-            "time_s": [float(t) for t in times],
-            "rps": _bucket(trace.rps, size, "mean"),
-            "current_ready": _bucket(current.ready, size, "mean"),
-            "candidate_ready": _bucket(candidate.ready, size, "mean"),
-            "current_held": _bucket(current.held, size, "mean"),
-            "candidate_held": _bucket(candidate.held, size, "mean"),
-            "current_p99_ms": _bucket(current.latency_p99_ms, size, "max"),
-            "candidate_p99_ms": _bucket(candidate.latency_p99_ms, size, "max"),
-            "oracle_need": _bucket(oracle.need.astype(np.float64), size, "max"),
-        },
-    }
-
-
 def run_whatif(
     trace: Trace,
     current: Scenario,
@@ -162,41 +56,6 @@ def run_whatif(
     return comparison(trace, base, cand, candidate)
 
 
-@dataclass(frozen=True)
-class NumericParam:
-    key: str
-    lo: float
-    hi: float
-    integer: bool
-
-
-def numeric_params(schema: Mapping[str, Any]) -> list[NumericParam]:
-    """The parameters a search can move: numbers and integers, with their bounds."""
-    out = []
-    for key, prop in schema.get("properties", {}).items():
-        kind = prop.get("type")
-        if kind not in ("number", "integer"):
-            continue
-        lo = float(prop.get("minimum", prop.get("exclusiveMinimum", 0.0)))
-        if "exclusiveMinimum" in prop:
-            lo = math.nextafter(lo, math.inf)
-        hi = float(prop.get("maximum", prop.get("exclusiveMaximum", math.inf)))
-        out.append(NumericParam(key, lo, hi, kind == "integer"))
-    return out
-
-
-def _objective(s: dict[str, Any], slo_target: float) -> tuple[int, float]:
-    if s["slo_attainment"] >= slo_target:
-        return (0, s["gpu_hours"])
-    return (1, -s["slo_attainment"])
-
-
-def _fmt(v: float, integer: bool) -> str:
-    if integer:
-        return str(round(v))
-    return f"{v:.6g}"
-
-
 def run_tune(
     trace: Trace,
     start: Mapping[str, str],
@@ -206,8 +65,6 @@ def run_tune(
 ) -> dict[str, Any]:
     """ "Tune for me": :func:`scaler.tune.dashboard_tune` from ``start`` (the candidate's
     metadata) on ``trace``, ``budget`` simulator runs, reporting progress to the job."""
-    from scaler.tune import dashboard_tune
-
     return dashboard_tune(
         trace=trace,
         metadata=dict(start),
