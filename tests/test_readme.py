@@ -29,3 +29,21 @@ def test_every_server_setting_is_in_the_readme() -> None:
 def test_readme_gives_the_two_commands() -> None:
     assert "make run" in README
     assert "make test" in README
+
+
+def test_the_readme_scaledobject_is_valid_for_keda_and_the_scaler() -> None:
+    import jsonschema
+    import yaml
+
+    from scaler.metadata import parse_metadata
+
+    block = README.split("### A complete ScaledObject", 1)[1].split("```yaml", 1)[1]
+    so = yaml.safe_load(block.split("```", 1)[0])
+    crd_path = Path(__file__).resolve().parents[2] / "shared/reference/keda-scaledobject-crd.yaml"
+    assert crd_path.exists(), f"this test needs KEDA's CRD at {crd_path}"
+    crd = yaml.safe_load(crd_path.read_text())
+    schema = crd["spec"]["versions"][0]["schema"]["openAPIV3Schema"]
+    jsonschema.validate(so, schema)
+    trigger = so["spec"]["triggers"][0]
+    cfg = parse_metadata(so["metadata"]["name"], so["metadata"]["namespace"], trigger["metadata"])
+    assert cfg.target_deployment == so["spec"]["scaleTargetRef"]["name"]
