@@ -28,13 +28,12 @@ import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from types import TracebackType
 from typing import Any
 
 import requests
 from prometheus_client import CollectorRegistry, Gauge, start_http_server
 
-from scaler.testbed.procs import LOOPBACK
+from scaler.testbed.procs import LOOPBACK, Managed
 
 log = logging.getLogger(__name__)
 
@@ -72,7 +71,7 @@ class _Last:
     counters: dict[str, float]
 
 
-class GpuExporter:
+class GpuExporter(Managed):
     """Serves ``nv_gpu_utilization{pod,gpu_uuid}`` on ``http://127.0.0.1:<port>/metrics``.
 
     ``replicas`` maps a pod name to its Triton metrics URL. A replica whose
@@ -176,16 +175,8 @@ class GpuExporter:
             self._server = None
         self._session.close()
 
-    def __enter__(self) -> GpuExporter:
-        self.start()
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
+    def close(self) -> None:
+        """Stop; nothing else to release."""
         self.stop()
 
 

@@ -20,9 +20,10 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from types import TracebackType
 
 import requests
+
+from scaler.testbed.procs import Managed
 
 INFER_BODY = {"inputs": [{"name": "x", "shape": [1, 1], "datatype": "FP32", "data": [0.5]}]}
 """One item for the testbed model (``scaler.testbed.triton_model``)."""
@@ -59,7 +60,7 @@ class LoadSummary:
     mean_latency_s: float | None
 
 
-class LoadGenerator:
+class LoadGenerator(Managed):
     """Sends ``rate_rps`` requests per second to ``replicas`` (KServe-v2 base URLs).
 
     ``threads`` bounds the requests in flight; ``timeout_s`` is per request.
@@ -154,16 +155,8 @@ class LoadGenerator:
             t.join(timeout_s)
         self._threads = []
 
-    def __enter__(self) -> LoadGenerator:
-        self.start()
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
+    def close(self) -> None:
+        """Stop; nothing else to release."""
         self.stop()
 
     def records(self) -> list[RequestRecord]:

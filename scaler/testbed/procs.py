@@ -15,8 +15,11 @@ import subprocess
 import time
 import urllib.error
 import urllib.request
+from abc import ABC, abstractmethod
 from collections.abc import Mapping, Sequence
 from pathlib import Path
+from types import TracebackType
+from typing import Self
 
 LOOPBACK = "127.0.0.1"
 
@@ -161,3 +164,28 @@ def stop_group(proc: subprocess.Popen[bytes], *, term_timeout_s: float = 10.0) -
         time.sleep(0.05)
     if proc.returncode is None or group_members(pgid):
         raise ChildError(f"process group {pgid} of {proc.args!r} survived SIGKILL")
+
+
+class Managed(ABC):
+    """A part of the testbed that is started and closed; usable as a context manager
+    (``with Part(...) as part:``) so it is closed even when a test or run fails."""
+
+    @abstractmethod
+    def start(self) -> None:
+        """Start the part and return once it is ready."""
+
+    @abstractmethod
+    def close(self) -> None:
+        """Stop the part and release what it holds (ports, processes, temp files)."""
+
+    def __enter__(self) -> Self:
+        self.start()
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()

@@ -18,7 +18,6 @@ import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from types import TracebackType
 from typing import Any
 
 import requests
@@ -26,6 +25,7 @@ import requests
 from scaler.testbed.procs import (
     LOOPBACK,
     ChildError,
+    Managed,
     free_port,
     port_clash,
     start_group,
@@ -49,7 +49,7 @@ def _duration(seconds: float) -> str:
     return f"{max(1, round(seconds * 1000))}ms"
 
 
-class PrometheusServer:
+class PrometheusServer(Managed):
     """A Prometheus child process with its own config, data dir and port.
 
     ``scrape_interval_s`` and ``evaluation_interval_s`` are in seconds (tests use
@@ -184,18 +184,6 @@ class PrometheusServer:
         self.stop()
         if self._own_workdir:
             shutil.rmtree(self.workdir, ignore_errors=True)
-
-    def __enter__(self) -> PrometheusServer:
-        self.start()
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
 
     def query(self, promql: str) -> list[dict[str, Any]]:
         """The raw ``result`` of an instant query (a convenience for tests and the testbed)."""

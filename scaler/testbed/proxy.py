@@ -23,13 +23,12 @@ import threading
 import time
 from collections.abc import Sequence
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from types import TracebackType
 from urllib.parse import urlsplit
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
-from scaler.testbed.procs import LOOPBACK
+from scaler.testbed.procs import LOOPBACK, Managed
 
 ACTIVATION_METRIC = "envoy_cluster_upstream_rq_total"
 """The proxy's request counter, as Envoy names it (``_total`` is the counter's sample)."""
@@ -46,7 +45,7 @@ class _Backend:
         self.in_flight = 0
 
 
-class Proxy:
+class Proxy(Managed):
     """Least-request spread over ready replicas, holding requests while none is ready.
 
     ``hold_timeout_s``: seconds a request may wait for a ready replica.
@@ -288,14 +287,6 @@ class Proxy:
             self._thread = None
         self._server.server_close()
 
-    def __enter__(self) -> Proxy:
-        self.start()
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
+    def close(self) -> None:
+        """Stop; nothing else to release."""
         self.stop()

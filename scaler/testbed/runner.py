@@ -31,7 +31,6 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from pathlib import Path
-from types import TracebackType
 from typing import Any
 
 import numpy as np
@@ -58,6 +57,7 @@ from scaler.testbed.actuator import (
 )
 from scaler.testbed.gpu_exporter import GpuExporter
 from scaler.testbed.loadgen import LoadGenerator, RequestRecord
+from scaler.testbed.procs import Managed
 from scaler.testbed.prometheus_server import PrometheusServer, ScrapeTarget
 from scaler.testbed.proxy import ACTIVATION_METRIC, Proxy
 from scaler.testbed.triton_replica import ServiceLaw, TritonReplica
@@ -193,7 +193,7 @@ class TestbedError(RuntimeError):
     __test__ = False
 
 
-class Testbed:
+class Testbed(Managed):
     """The live loop for one scenario. Use as a context manager: ``with Testbed(sc) as tb``."""
 
     __test__ = False
@@ -563,18 +563,6 @@ class Testbed:
                 log.exception("testbed shutdown step failed")
         if self._own_workdir:
             shutil.rmtree(self.workdir, ignore_errors=True)
-
-    def __enter__(self) -> Testbed:
-        self.start()
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
 
 
 def _latency_s(r: RequestRecord) -> float:

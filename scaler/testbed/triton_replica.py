@@ -16,11 +16,11 @@ import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from types import TracebackType
 
 from scaler.testbed.procs import (
     LOOPBACK,
     ChildError,
+    Managed,
     free_ports,
     port_clash,
     start_group,
@@ -50,7 +50,7 @@ class ServiceLaw:
             raise ValueError("max_queue_delay_us must be ≥ 0")
 
 
-class TritonReplica:
+class TritonReplica(Managed):
     """A Triton server child serving ``model``; :meth:`start` returns once the model is ready."""
 
     def __init__(
@@ -164,15 +164,3 @@ class TritonReplica:
         self.stop()
         if self._own_workdir:
             shutil.rmtree(self.workdir, ignore_errors=True)
-
-    def __enter__(self) -> TritonReplica:
-        self.start()
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
