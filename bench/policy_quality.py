@@ -38,7 +38,7 @@ from scaler.sim.scenario import Scenario
 from scaler.traces.loader import load_trace
 from scaler.traces.model import Trace
 from scaler.traces.rescale import rescale
-from scaler.tune import make_problem, tune
+from scaler.tuning.run import make_problem, tune
 from scaler.tuning.search import evaluate
 
 REPO = Path(__file__).resolve().parents[1]

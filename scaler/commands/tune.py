@@ -23,7 +23,7 @@ from scaler.registry import get_policy
 from scaler.sim.presets import recommended_scaled_object
 from scaler.sim.scenario import ScenarioError, load_scenario
 from scaler.traces.sources import TraceError
-from scaler.tune import TuneResult, metadata_block, tune, write_json
+from scaler.tuning.run import TuneResult, metadata_block, tune, write_json
 from scaler.tuning.search import Trial
 from scaler.tuning.space import SpaceError
 

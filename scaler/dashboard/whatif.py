@@ -1,6 +1,7 @@
 """What-if runs for the tuning page, as background jobs: the candidate configuration
 and the current one on the same trace through the simulator, side by side with the
-oracle bound (:mod:`scaler.sim.whatif`), and "tune for me" (:func:`scaler.tune.dashboard_tune`).
+oracle bound (:mod:`scaler.sim.whatif`), and "tune for me"
+(:func:`scaler.tuning.compare.tune_and_compare`).
 
 Scenarios are built and validated when the job is submitted, so bad input is a
 4xx at once; the runs themselves happen in a background job that reports
@@ -17,7 +18,7 @@ from scaler.sim.engine import RunResult, simulate
 from scaler.sim.scenario import Scenario
 from scaler.sim.whatif import WhatIfOptions, build_scenario, comparison, trace_summary
 from scaler.traces.model import Trace
-from scaler.tune import dashboard_tune
+from scaler.tuning.compare import tune_and_compare
 
 __all__ = [
     "WhatIfOptions",
@@ -63,9 +64,10 @@ def run_tune(
     budget: int,
     ctx: JobContext,
 ) -> dict[str, Any]:
-    """ "Tune for me": :func:`scaler.tune.dashboard_tune` from ``start`` (the candidate's
-    metadata) on ``trace``, ``budget`` simulator runs, reporting progress to the job."""
-    return dashboard_tune(
+    """ "Tune for me": :func:`scaler.tuning.compare.tune_and_compare` from ``start``
+    (the candidate's metadata) on ``trace``, ``budget`` simulator runs, reporting
+    progress to the job."""
+    return tune_and_compare(
         trace=trace,
         metadata=dict(start),
         budget=budget,

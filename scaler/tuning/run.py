@@ -2,8 +2,8 @@
 
 :func:`tune` searches any registered policy (built-in or plug-in) through the same
 simulator as ``scaler simulate``; :func:`metadata_block` prints the answer as a
-ScaledObject trigger ``metadata:`` block; :func:`dashboard_tune` is the dashboard's
-"tune for me".
+ScaledObject trigger ``metadata:`` block. The dashboard's "tune for me" is
+:func:`scaler.tuning.compare.tune_and_compare`, built on the same pieces.
 """
 
 from __future__ import annotations
@@ -18,11 +18,9 @@ from pathlib import Path
 from typing import Any
 
 from scaler.registry import get_policy
-from scaler.sim.engine import simulate
 from scaler.sim.oracle import compute_oracle
 from scaler.sim.presets import recommended_scaled_object
 from scaler.sim.scenario import Scenario
-from scaler.sim.whatif import WhatIfOptions, build_scenario, comparison, run_summary
 from scaler.traces.model import Trace
 from scaler.tuning.search import (
     Problem,
@@ -211,68 +209,3 @@ def metadata_block(metadata: Mapping[str, str]) -> str:
 def write_json(result: TuneResult, path: Path) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(result.as_dict(), indent=2) + "\n")
-
-
-def dashboard_tune(
-    *,
-    trace: Trace,
-    metadata: Mapping[str, str],
-    budget: int,
-    progress: Callable[[float, str | None], None] | None = None,
-    slo_target: float = 0.99,
-    seed: int = 0,
-    options: WhatIfOptions | None = None,
-) -> dict[str, Any]:
-    """The dashboard's "tune for me": search from ``metadata`` on ``trace`` in this
-    process (the dashboard runs one job at a time beside the scaler), ``budget``
-    simulator runs in all. Returns the best metadata, the trials and a comparison of
-    the start and the best run in the dashboard's what-if format. ``progress`` gets a
-    fraction 0–1 and a message; an exception it raises (a cancelled job) ends the
-    search. ``options``: the request's ``WhatIfOptions`` (SLO, start-up, scenario), when
-    the caller passes them; the simulator defaults otherwise."""
-    start = dict(metadata)
-    policy = start.get("policy", "threshold")
-    opts = options if options is not None else WhatIfOptions(slo_target=slo_target)
-    scenario = build_scenario(start, opts)
-    problem = dataclasses.replace(
-        make_problem([trace], scenario),
-        initial_replicas=(scenario.scaledObject.minReplicaCount,),
-    )
-    space = build_space(policy, get_policy(policy).params_model, start=start, common={})
-
-    def report(done: int, total: int, best: Trial | None) -> None:
-        if progress is not None:
-            progress(done / max(total, 1), f"tried {done} of {total} configurations")
-
-    trials = run_search(
-        space,
-        inline_evaluator(problem),
-        budget=max(budget, 1),
-        target=slo_target,
-        seed=seed,
-        progress=report,
-    )
-    best = min(trials, key=lambda t: t.rank(slo_target))
-    start_run = simulate(trace, scenario, name="current", initial_replicas=None)
-    best_scenario = build_scenario(best.metadata, opts)
-    best_run = simulate(trace, best_scenario, name="candidate", initial_replicas=None)
-    return {
-        "best": best.metadata,
-        "slo_target": slo_target,
-        "runs": len(trials),
-        "trials": [{"metadata": t.metadata, "label": t.label, **run_like(t)} for t in trials],
-        "comparison": comparison(trace, start_run, best_run, best_scenario),
-        "start_summary": run_summary(start_run),
-    }
-
-
-def run_like(trial: Trial) -> dict[str, Any]:
-    """A trial's scores in the dashboard's run-summary shape."""
-    s = trial.scores[0] if trial.scores else None
-    return {
-        "gpu_hours": s.gpu_hours if s else None,
-        "slo_attainment": s.slo_attainment if s else None,
-        "latency_ms": {"p99": s.p99_ms if s else None},
-        "failed_requests": s.failed_requests if s else None,
-        "error": trial.error,
-    }

@@ -1,4 +1,4 @@
-"""``scaler.tune``: the budgeted search finds cheaper configurations that meet the SLO,
+"""``scaler.tuning``: the budgeted search finds cheaper configurations that meet the SLO,
 is deterministic for a seed, reports infeasibility and prints pasteable metadata."""
 
 from __future__ import annotations
@@ -12,7 +12,8 @@ from scaler.metadata import parse_metadata
 from scaler.sim.presets import recommended_scaled_object
 from scaler.sim.scenario import Scenario
 from scaler.traces.model import Trace
-from scaler.tune import TuneResult, dashboard_tune, metadata_block, tune
+from scaler.tuning.compare import tune_and_compare
+from scaler.tuning.run import TuneResult, metadata_block, tune
 from scaler.tuning.space import Choice, Numeric, SpaceError, build_space
 
 
@@ -132,9 +133,9 @@ def test_out_of_bounds_range_is_refused_with_the_bounds() -> None:
         build_space("pid", PidParams, ranges={"nope": (0, 1)})
 
 
-def test_dashboard_tune_returns_the_best_metadata_trials_and_comparison() -> None:
+def test_tune_and_compare_returns_the_best_metadata_trials_and_comparison() -> None:
     fractions: list[float] = []
-    out = dashboard_tune(
+    out = tune_and_compare(
         trace=step_trace(),
         metadata={"policy": "threshold", "signal": "gpu_utilization", "target": "0.3"},
         budget=4,
