@@ -15,7 +15,6 @@ WORKDIR /src
 RUN python -m venv /opt/venv
 ENV PATH=/opt/venv/bin:$PATH
 COPY pyproject.toml README.md ./
-COPY proto ./proto
 COPY policies ./policies
 COPY scaler ./scaler
 # The same install step as CI (`pip install -e '.[dev]'` in the Makefile) minus the

@@ -20,8 +20,8 @@ from pathlib import Path
 import grpc
 
 from policies import Observation
-from proto import externalscaler_pb2 as pb
-from proto import externalscaler_pb2_grpc as pb_grpc
+from scaler.keda_proto import externalscaler_pb2 as pb
+from scaler.keda_proto import externalscaler_pb2_grpc as pb_grpc
 from scaler.metadata import ScalerConfig
 from scaler.own_metrics import build_metrics
 from scaler.server import start_server

@@ -16,8 +16,8 @@ from typing import TypeVar
 import grpc
 
 from policies import Decision, Status, ceil_replicas
-from proto import externalscaler_pb2 as pb
-from proto import externalscaler_pb2_grpc as pb_grpc
+from scaler.keda_proto import externalscaler_pb2 as pb
+from scaler.keda_proto import externalscaler_pb2_grpc as pb_grpc
 from scaler.metadata import MetadataError
 from scaler.own_metrics import ScalerMetrics
 from scaler.tracker import ObjectTracker, TrackedObject

@@ -1,4 +1,4 @@
-"""Regenerate the committed gRPC stubs from ``proto/externalscaler.proto``.
+"""Regenerate the committed gRPC stubs in ``scaler/keda_proto/`` from ``proto/*.proto``.
 
 The stubs are committed so the package installs without grpcio-tools; a test
 regenerates them into a temporary folder and fails if they drift.
@@ -10,6 +10,7 @@ import sys
 from pathlib import Path
 
 PROTO_DIR = Path(__file__).resolve().parent.parent / "proto"
+STUB_DIR = Path(__file__).resolve().parent / "keda_proto"
 PROTO_FILE = "externalscaler.proto"
 GENERATED = ("externalscaler_pb2.py", "externalscaler_pb2.pyi", "externalscaler_pb2_grpc.py")
 
@@ -37,8 +38,8 @@ def generate(out_dir: Path) -> None:
 
 
 def main() -> None:
-    generate(PROTO_DIR)
-    print(f"regenerated {', '.join(GENERATED)} in {PROTO_DIR}", file=sys.stderr)
+    generate(STUB_DIR)
+    print(f"regenerated {', '.join(GENERATED)} in {STUB_DIR}", file=sys.stderr)
 
 
 if __name__ == "__main__":

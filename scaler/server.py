@@ -14,8 +14,8 @@ import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from prometheus_client import start_http_server
 
-from proto import externalscaler_pb2_grpc as pb_grpc
 from scaler.grpc_service import ExternalScalerService
+from scaler.keda_proto import externalscaler_pb2_grpc as pb_grpc
 from scaler.observer import Observer
 from scaler.own_metrics import ScalerMetrics, build_metrics
 from scaler.settings import ServerSettings

@@ -10,8 +10,8 @@ from collections.abc import Callable, Iterator
 import grpc
 import pytest
 
-from proto import externalscaler_pb2 as pb
-from proto import externalscaler_pb2_grpc as pb_grpc
+from scaler.keda_proto import externalscaler_pb2 as pb
+from scaler.keda_proto import externalscaler_pb2_grpc as pb_grpc
 from scaler.own_metrics import build_metrics
 from scaler.prometheus_observer import PrometheusObserver
 from scaler.server import RunningServer, start_server

@@ -4,19 +4,19 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from scaler.protogen import GENERATED, PROTO_DIR, generate
+from scaler.protogen import GENERATED, STUB_DIR, generate
 
 
 def test_committed_stubs_match_the_proto(tmp_path: Path) -> None:
     generate(tmp_path)
     for name in GENERATED:
-        assert (tmp_path / name).read_text() == (PROTO_DIR / name).read_text(), (
-            f"proto/{name} is stale: run `make proto` and commit"
+        assert (tmp_path / name).read_text() == (STUB_DIR / name).read_text(), (
+            f"scaler/keda_proto/{name} is stale: run `make proto` and commit"
         )
 
 
 def test_proto_is_wire_exact_with_keda() -> None:
-    from proto import externalscaler_pb2 as pb
+    from scaler.keda_proto import externalscaler_pb2 as pb
 
     d = pb.DESCRIPTOR
     assert d.package == "externalscaler"

@@ -38,8 +38,8 @@ from typing import Any, Literal, Protocol
 
 import grpc
 
-from proto import externalscaler_pb2 as pb
-from proto import externalscaler_pb2_grpc as pb_grpc
+from scaler.keda_proto import externalscaler_pb2 as pb
+from scaler.keda_proto import externalscaler_pb2_grpc as pb_grpc
 from scaler.sim.hpa import Autoscaler, Behavior
 from scaler.sim.scenario import Scenario
 
