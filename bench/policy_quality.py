@@ -1,6 +1,6 @@
 """Policy quality: every built-in policy against SuperSONIC and the clairvoyant oracle.
 
-Traces: the bundled LIGO day and both Azure LLM traces of ``../shared/traces``,
+Traces: the bundled LIGO day and both Azure LLM traces of ``simulations/traces``,
 rescaled so the oracle needs 20 GPUs at the peak; pod start-up 60 s and 240 s.
 ``pid``, ``predictive`` and ``threshold`` are tuned with ``scaler tune``'s search on
 the FIRST half of each trace and scored on the SECOND half, so no number is fitted
@@ -42,7 +42,7 @@ from scaler.tuning.run import make_problem, tune
 from scaler.tuning.search import evaluate
 
 REPO = Path(__file__).resolve().parents[1]
-SHARED = REPO.parent / "shared" / "traces"
+TRACES = REPO / "simulations" / "traces"
 RESULTS = REPO / "bench" / "results"
 STARTUPS_S = (60.0, 240.0)
 PEAK_REPLICAS = 20
@@ -68,7 +68,7 @@ few hundredths."""
 def load_traces(scenario: Scenario) -> dict[str, Trace]:
     out = {"ligo": load_trace(REPO / "simulations" / "traces" / "ligo.csv")}
     for kind in ("code", "conv"):
-        raw = load_trace(SHARED / f"azure2023_AzureLLMInferenceTrace_{kind}.csv")
+        raw = load_trace(TRACES / f"azure2023_AzureLLMInferenceTrace_{kind}.csv")
         factor = rate_scale_for_peak(raw, scenario.fleet, scenario.slo_ms, PEAK_REPLICAS)
         out[f"azure-{kind}"] = rescale(raw, rate_scale=factor)
     return out

@@ -6,7 +6,6 @@ from __future__ import annotations
 import shlex
 from pathlib import Path
 
-import pytest
 import typer
 from typer.main import get_command
 from typer.testing import CliRunner
@@ -15,7 +14,6 @@ from scaler.commands import trace
 from scaler.traces.ligo import LigoParams
 
 REPO = Path(__file__).parents[2]
-SHARED_TRACES = REPO.parent / "shared" / "traces"
 TRACES_DIR = REPO / "simulations" / "traces"
 
 
@@ -36,9 +34,7 @@ def run(*args: str) -> tuple[int, str, str]:
 
 
 def test_info_prints_duration_requests_and_rates_of_an_azure_trace() -> None:
-    path = SHARED_TRACES / "azure2023_AzureLLMInferenceTrace_conv.csv"
-    if not path.exists():
-        pytest.fail(f"this test needs ../shared/traces next to the repository: {path} is missing")
+    path = TRACES_DIR / "azure2023_AzureLLMInferenceTrace_conv.csv"
 
     code, out, _ = run("trace", "info", str(path))
 

@@ -18,7 +18,7 @@ MANIFESTS = ROOT / "manifests"
 OVERLAYS = tuple(sorted(p.name for p in (MANIFESTS / "overlays").iterdir() if p.is_dir()))
 EXAMPLES = tuple(sorted(p.name for p in (MANIFESTS / "examples").iterdir() if p.is_dir()))
 BUILTIN_POLICIES = ("pid", "predictive", "static", "threshold")
-KEDA_CRD = ROOT.parent / "shared" / "reference" / "keda-scaledobject-crd.yaml"
+KEDA_CRD = ROOT / "tests" / "reference" / "keda-scaledobject-crd.yaml"
 KUBECTL = shutil.which("kubectl") or "/usr/bin/kubectl"
 
 Obj = dict[str, Any]
@@ -72,8 +72,7 @@ def keda_scaledobject_schema() -> Obj:
     if not KEDA_CRD.is_file():
         pytest.fail(
             f"these tests need KEDA's ScaledObject CRD at {KEDA_CRD} "
-            "(shared/reference/keda-scaledobject-crd.yaml, kedacore/keda "
-            "config/crd/bases/keda.sh_scaledobjects.yaml)"
+            "(kedacore/keda config/crd/bases/keda.sh_scaledobjects.yaml, see tests/reference)"
         )
     crd = yaml.safe_load(KEDA_CRD.read_text())
     versions = [v for v in crd["spec"]["versions"] if v.get("served")]

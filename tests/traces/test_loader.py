@@ -11,7 +11,7 @@ import pytest
 
 from scaler.traces.loader import TraceError, load_trace
 
-SHARED_TRACES = Path(__file__).parents[2].parent / "shared" / "traces"
+TRACES = Path(__file__).parents[2] / "simulations" / "traces"
 
 
 def write(tmp_path: Path, name: str, text: str) -> Path:
@@ -21,10 +21,7 @@ def write(tmp_path: Path, name: str, text: str) -> Path:
 
 
 def azure(kind: str) -> Path:
-    path = SHARED_TRACES / f"azure2023_AzureLLMInferenceTrace_{kind}.csv"
-    if not path.exists():
-        pytest.fail(f"this test needs ../shared/traces next to the repository: {path} is missing")
-    return path
+    return TRACES / f"azure2023_AzureLLMInferenceTrace_{kind}.csv"
 
 
 @pytest.mark.parametrize(

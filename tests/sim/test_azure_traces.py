@@ -1,4 +1,5 @@
-"""`scaler simulate` reads both real public traces in ../shared/traces, rescaled to a fleet."""
+"""`scaler simulate` reads both real Azure traces bundled in simulations/traces, rescaled to a
+fleet."""
 
 from __future__ import annotations
 
@@ -11,16 +12,15 @@ from typer.testing import CliRunner
 
 from scaler.commands import simulate
 
-SHARED = Path(__file__).resolve().parents[2].parent / "shared" / "traces"
+TRACES = Path(__file__).resolve().parents[2] / "simulations" / "traces"
 
 
 @pytest.mark.parametrize(
     "name",
     ["azure2023_AzureLLMInferenceTrace_code.csv", "azure2023_AzureLLMInferenceTrace_conv.csv"],
 )
-def test_simulate_reads_a_shared_trace_rescaled_to_a_fleet(name: str, tmp_path: Path) -> None:
-    path = SHARED / name
-    assert path.exists(), f"this test needs the shared traces: {path} is missing"
+def test_simulate_reads_a_bundled_azure_trace_rescaled(name: str, tmp_path: Path) -> None:
+    path = TRACES / name
     app = typer.Typer()
     simulate.register(app)
     app.command("noop")(lambda: None)
