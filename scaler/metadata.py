@@ -14,17 +14,19 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 from pydantic.alias_generators import to_camel
 
 from policies import Guardrails, Policy, PolicyParams
 from scaler.registry import UnknownPolicyError, get_policy
+from scaler.selector import SelectorError, parse_selector
 
 LABEL_VALUE = re.compile(r"^[A-Za-z0-9]([A-Za-z0-9._-]{0,251}[A-Za-z0-9])?$")
 """Kubernetes-style names: letters, digits, ``.``, ``_``, ``-``. Nothing that could
 close a PromQL string or matcher (quotes, braces, backslashes, commas)."""
 
-METRIC_NAME = re.compile(r"^[a-zA-Z_:][a-zA-Z0-9_:]{0,199}$")
+ACTIVATION_SCOPE_LABELS = frozenset({"namespace", "release"})
+"""Labels the scaler adds to the activation selector itself, from the trigger's keys."""
 
 KEDA_KEYS = frozenset(
     {"scalerAddress", "enableTLS", "unsafeSsl", "caCert", "tlsClientCert", "tlsClientKey"}
@@ -101,10 +103,22 @@ class CommonMetadata(BaseModel):
     )
     activation_metric: str | None = Field(
         default=None,
-        pattern=METRIC_NAME.pattern,
-        description="Counter in front of the fleet (e.g. the proxy's request total) whose "
-        "rate wakes it from zero; scoped by namespace and release.",
+        max_length=1000,
+        description="Counter in front of the fleet whose rate wakes it from zero: a metric "
+        'name with optional equality matchers, metric{label="value",...} (no other PromQL), '
+        "scoped by namespace and release; for SuperSONIC's Envoy "
+        'envoy_cluster_upstream_cx_none_healthy{envoy_cluster_name="triton_grpc_service"}.',
     )
+
+    @field_validator("activation_metric")
+    @classmethod
+    def _activation_selector(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        try:
+            return parse_selector(value, reserved=ACTIVATION_SCOPE_LABELS).text()
+        except SelectorError as exc:
+            raise ValueError(str(exc)) from None
 
     @model_validator(mode="after")
     def _bounds(self) -> CommonMetadata:

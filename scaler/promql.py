@@ -22,11 +22,11 @@ can ever leave its matcher.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from scaler.metadata import METRIC_NAME, LabelScope, ScalerConfig
+from scaler.metadata import ACTIVATION_SCOPE_LABELS, LabelScope, ScalerConfig
+from scaler.selector import LABEL_NAME, METRIC_NAME, parse_selector
 
 REQUEST_SUCCESS = "nv_inference_request_success"
 QUEUE_DURATION_US = "nv_inference_queue_duration_us"
@@ -35,8 +35,6 @@ PENDING = "nv_inference_pending_request_count"
 
 GPU_METRIC_SCALE: Mapping[str, float] = {"nv_gpu_utilization": 1.0, "DCGM_FI_DEV_GPU_UTIL": 100.0}
 """Divisor that turns each supported GPU gauge into a busy fraction 0–1."""
-
-_LABEL_NAME = re.compile(r"^[a-zA-Z_][a-zA-Z0-9_]*$")
 
 
 def escape_label_value(value: str) -> str:
@@ -47,7 +45,7 @@ def escape_label_value(value: str) -> str:
 def matchers(labels: Mapping[str, str]) -> str:
     """``{a="x",b="y"}`` (equality matchers, sorted by name), or ``""`` when empty."""
     for name in labels:
-        if not _LABEL_NAME.match(name):
+        if not LABEL_NAME.match(name):
             raise ValueError(f"invalid label name {name!r}")
     if not labels:
         return ""
@@ -125,8 +123,9 @@ def build_queries(
     scale = GPU_METRIC_SCALE[gpu_metric]
     activation = None
     if activation_metric is not None:
-        front = {k: v for k, v in target.items() if k in ("namespace", "release")}
-        activation = _rate_sum(activation_metric, front, w)
+        wake = parse_selector(activation_metric, reserved=ACTIVATION_SCOPE_LABELS)
+        front = {k: v for k, v in target.items() if k in ACTIVATION_SCOPE_LABELS}
+        activation = _rate_sum(wake.metric, {**wake.label_dict(), **front}, w)
     return Queries(
         ready_replicas=(
             f"count(({selector('up', target)} == 1) "

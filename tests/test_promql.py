@@ -192,8 +192,14 @@ def test_every_query_is_valid_promql_for_promtool(tmp_path: Path) -> None:
     ]
     exprs = []
     for scope in scopes:
-        for gpu in ("nv_gpu_utilization", "DCGM_FI_DEV_GPU_UTIL"):
-            exprs += all_queries(build_queries(scope, 30, gpu, "proxy_requests_total"))
+        for gpu, wake in (
+            ("nv_gpu_utilization", "proxy_requests_total"),
+            (
+                "DCGM_FI_DEV_GPU_UTIL",
+                'envoy_cluster_upstream_cx_none_healthy{envoy_cluster_name="t"}',
+            ),
+        ):
+            exprs += all_queries(build_queries(scope, 30, gpu, wake))
     rules = {
         "groups": [
             {
