@@ -17,6 +17,9 @@ SIGNAL_FIELDS: tuple[str, ...] = (
     "pending_requests",
     "gpu_utilization",
     "activation_rps",
+    "items_per_s",
+    "execs_per_s",
+    "compute_time_per_request_ms",
 )
 
 
@@ -40,6 +43,14 @@ class Observation:
     activation_rps: float | None = None
     """Request rate seen in front of the fleet (e.g. at the Envoy proxy): the only
     signal that exists at zero replicas, so it is what wakes a fleet from 0."""
+    items_per_s: float | None = None
+    """Batch items completed per second (Triton's ``nv_inference_count``): the work,
+    where a batch-128 request counts 128."""
+    execs_per_s: float | None = None
+    """Batch executions per second (``nv_inference_exec_count``)."""
+    compute_time_per_request_ms: float | None = None
+    """Mean GPU compute time per request, ms (``nv_inference_compute_infer_duration_us``
+    over request successes): the execution time of the batch each request rode in."""
 
     def value(self, name: str) -> float | None:
         """The named signal, or None if absent."""

@@ -355,6 +355,9 @@ def _observation(time_s: float, ready: int, values: Mapping[str, float | None]) 
         pending_requests=values.get("pending_requests"),
         gpu_utilization=values.get("gpu_utilization"),
         activation_rps=values.get("activation_rps"),
+        items_per_s=values.get("items_per_s"),
+        execs_per_s=values.get("execs_per_s"),
+        compute_time_per_request_ms=values.get("compute_time_per_request_ms"),
     )
 
 

@@ -31,6 +31,8 @@ from scaler.selector import LABEL_NAME, METRIC_NAME, parse_selector
 REQUEST_SUCCESS = "nv_inference_request_success"
 QUEUE_DURATION_US = "nv_inference_queue_duration_us"
 EXEC_COUNT = "nv_inference_exec_count"
+INFERENCE_COUNT = "nv_inference_count"
+COMPUTE_INFER_US = "nv_inference_compute_infer_duration_us"
 PENDING = "nv_inference_pending_request_count"
 
 GPU_METRIC_SCALE: Mapping[str, float] = {"nv_gpu_utilization": 1.0, "DCGM_FI_DEV_GPU_UTIL": 100.0}
@@ -82,6 +84,9 @@ class Queries:
     pending_requests: str
     gpu_utilization: str
     activation_rps: str | None
+    items_per_s: str
+    execs_per_s: str
+    compute_time_per_request_ms: str
 
     def signals(self) -> tuple[tuple[str, str], ...]:
         """(Observation field, query) for every optional signal that has a query."""
@@ -92,6 +97,9 @@ class Queries:
             ("pending_requests", self.pending_requests),
             ("gpu_utilization", self.gpu_utilization),
             ("activation_rps", self.activation_rps),
+            ("items_per_s", self.items_per_s),
+            ("execs_per_s", self.execs_per_s),
+            ("compute_time_per_request_ms", self.compute_time_per_request_ms),
         )
         return tuple((name, q) for name, q in pairs if q is not None)
 
@@ -137,6 +145,9 @@ def build_queries(
         pending_requests=f"sum({selector(PENDING, model)})",
         gpu_utilization=gpu if scale == 1.0 else f"{gpu} / {scale:g}",
         activation_rps=activation,
+        items_per_s=_rate_sum(INFERENCE_COUNT, model, w),
+        execs_per_s=execs,
+        compute_time_per_request_ms=_ratio_ms(_rate_sum(COMPUTE_INFER_US, model, w), success),
     )
 
 

@@ -67,9 +67,27 @@ def fleet(prometheus: PrometheusServer) -> Iterator[Fleet]:
     - ``nan``: one replica whose GPU gauge is NaN.
     """
     a, b, gpu, idle, s1, s2, nan = (KnownExporter() for _ in range(7))
-    triton_series(a, model="m", rps=10, queue_ms_per_request=2, batch=2, pending=3)
+    triton_series(
+        a,
+        model="m",
+        rps=10,
+        queue_ms_per_request=2,
+        batch=2,
+        pending=3,
+        items_per_request=3,
+        compute_ms_per_request=4,
+    )
     triton_series(a, model="other", rps=100, queue_ms_per_request=50, batch=1, pending=9)
-    triton_series(b, model="m", rps=30, queue_ms_per_request=6, batch=5, pending=4)
+    triton_series(
+        b,
+        model="m",
+        rps=30,
+        queue_ms_per_request=6,
+        batch=5,
+        pending=4,
+        items_per_request=8,
+        compute_ms_per_request=10,
+    )
     gpu.gauge("nv_gpu_utilization", 0.2, pod="a")
     gpu.gauge("nv_gpu_utilization", 0.6, pod="b")
     gpu.gauge("DCGM_FI_DEV_GPU_UTIL", 10, pod="a")
@@ -151,9 +169,12 @@ def test_reads_exact_signals_of_a_fleet_from_scraped_counters(fleet: Fleet) -> N
     assert obs.pending_requests == 7
     assert obs.gpu_utilization == pytest.approx(0.4)
     assert obs.activation_rps == pytest.approx(55, rel=0.03)
+    assert obs.items_per_s == pytest.approx(10 * 3 + 30 * 8, rel=0.03)
+    assert obs.execs_per_s == pytest.approx(10 / 2 + 30 / 5, rel=0.03)
+    assert obs.compute_time_per_request_ms == pytest.approx((10 * 4 + 30 * 10) / 40, rel=0.03)
     assert obs.desired_replicas is None
     timed = metrics.registry.get_sample_value("sonic_scaler_prometheus_query_seconds_count")
-    assert timed == 7
+    assert timed == 10
 
 
 def test_dcgm_gpu_utilisation_is_read_as_a_fraction(fleet: Fleet) -> None:
@@ -264,13 +285,13 @@ def test_configs_sharing_a_scope_query_prometheus_once_per_signal_per_window(
         assert len({o.ready_replicas for o in results}) == 1
 
     observe_all()
-    assert len(session.calls) == 7
+    assert len(session.calls) == 10
     clock.advance(0.5)
     observe_all()
-    assert len(session.calls) == 7
+    assert len(session.calls) == 10
     clock.advance(0.5)
     observe_all()
-    assert len(session.calls) == 14
+    assert len(session.calls) == 20
 
 
 def test_bearer_token_or_auth_header_is_sent(fleet: Fleet) -> None:

@@ -115,6 +115,15 @@ def test_queue_time_per_request_divides_by_requests_and_per_exec_by_executions()
     )
 
 
+def test_work_signals_count_items_executions_and_compute_per_request() -> None:
+    q = build_queries(LabelScope(namespace="a"), 30, "nv_gpu_utilization", None)
+    assert q.items_per_s == 'sum(rate(nv_inference_count{namespace="a"}[30s]))'
+    assert q.execs_per_s == 'sum(rate(nv_inference_exec_count{namespace="a"}[30s]))'
+    compute = 'sum(rate(nv_inference_compute_infer_duration_us{namespace="a"}[30s]))'
+    reqs = 'sum(rate(nv_inference_request_success{namespace="a"}[30s]))'
+    assert q.compute_time_per_request_ms.startswith(f"({compute} / ({reqs} > 0) / 1000)")
+
+
 def test_an_empty_scope_selects_by_metric_name_alone() -> None:
     q = build_queries(LabelScope(namespace=None), 30, "nv_gpu_utilization", None)
     assert q.pending_requests == "sum(nv_inference_pending_request_count)"

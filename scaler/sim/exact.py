@@ -217,6 +217,8 @@ class ExactFleet:
         step = self._step_of(t)
         o = self.outputs
         o.execs[step] += 1
+        o.items[step] += float(self.items[list(batch)].sum())
+        o.compute_ms[step] += len(batch) * (t - started) * 1000.0
         for i in batch:
             arr = float(self.t_arr[i])
             o.success[step] += 1

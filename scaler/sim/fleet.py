@@ -23,6 +23,7 @@ import numpy as np
 from scaler.sim.batching import (
     burst_state,
     instance_capacity_items_s,
+    service_s,
     split_burst,
     steady_state,
 )
@@ -47,7 +48,9 @@ class StepOutputs:
     Counters (``success``, ``failed``, ``queue_ms``, ``execs``) count at completion;
     ``arrivals`` counts at the proxy on arrival. ``busy_s`` is replica-seconds busy
     (averaged over a replica's model instances),
-    ``pending`` requests queued at the end of the step, ``ready`` ready replicas.
+    ``pending`` requests queued at the end of the step, ``ready`` ready replicas,
+    ``items`` batch items completed and ``compute_ms`` the compute time of the batch
+    each completed request rode in, summed over requests (Triton's counters).
     """
 
     arrivals: FloatArray
@@ -58,10 +61,12 @@ class StepOutputs:
     busy_s: FloatArray
     pending: FloatArray
     ready: FloatArray
+    items: FloatArray
+    compute_ms: FloatArray
 
     @staticmethod
     def zeros(steps: int) -> StepOutputs:
-        return StepOutputs(*(np.zeros(steps) for _ in range(8)))
+        return StepOutputs(*(np.zeros(steps) for _ in range(10)))
 
 
 @dataclass(frozen=True, slots=True)
@@ -201,7 +206,8 @@ class FastFleet:
         o.ready[t0:t1] = n
         if n == 0:
             o.failed[t0:t1] = r * dt
-            for arr in (o.execs, o.busy_s, o.pending, self._served, self._bserved):
+            zeroed = (o.execs, o.busy_s, o.pending, o.items, o.compute_ms)
+            for arr in (*zeroed, self._served, self._bserved):
                 arr[t0:t1] = 0.0
             o.success[t0:t1] = self._drain_success[t0:t1]
             o.queue_ms[t0:t1] = self._drain_queue_ms[t0:t1]
@@ -253,6 +259,10 @@ class FastFleet:
         o.queue_ms[t0:t1] = served_req * self._queue_arr_ms[src] + self._drain_queue_ms[t0:t1]
         with np.errstate(divide="ignore", invalid="ignore"):
             o.execs[t0:t1] = np.where(batch > 0, served_items / batch, 0.0)
+        o.items[t0:t1] = served_items
+        full_s = float(service_s(self.spec, float(self.spec.max_batch_items)))
+        per_request_s = np.where(backlogged, full_s, (1 - f) * ss.service_s + f * bs.service_s)
+        o.compute_ms[t0:t1] = served_req * per_request_s * 1000.0
         busy_frac = np.where(backlogged, 1.0, np.minimum(ss.busy + bs.busy_s / (k * dt), 1.0))
         o.busy_s[t0:t1] = busy_frac * n * dt
         o.pending[t0:t1] = q_end / m + r * (1 - f) * (ss.wait_lo_s + ss.wait_hi_s) / 2

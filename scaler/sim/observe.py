@@ -11,7 +11,9 @@ read at the last scrape.
 Signals match the PromQL the server uses (triton-metrics.md, supersonic-baseline.md):
 queue time per request = rate(queue_duration) / rate(request_success), 0 when no
 request completed in the window; per execution = SuperSONIC's
-rate(queue_duration) / (rate(exec_count) × 1000 + 0.001). With no ready replica
+rate(queue_duration) / (rate(exec_count) × 1000 + 0.001); items and executions per
+second are rates of Triton's inference and execution counts, and compute time per
+request = rate(compute_infer_duration) / rate(request_success). With no ready replica
 the Triton series vanish (None); only the proxy's arrival rate remains.
 """
 
@@ -72,6 +74,8 @@ class PrometheusModel:
         queue_ms = float(o.queue_ms[i0:i1].sum()) / span
         execs = float(o.execs[i0:i1].sum()) / span
         per_request = queue_ms / success if success > 0 else 0.0
+        compute_ms = float(o.compute_ms[i0:i1].sum()) / span
+        items = float(o.items[i0:i1].sum()) / span
         per_exec = queue_ms / (execs + 1e-6)
         busy = float(o.busy_s[i1 - 1]) / (ready * self.step_s) if i1 > 0 else 0.0
         return Observation(
@@ -84,4 +88,7 @@ class PrometheusModel:
             pending_requests=float(o.pending[i1 - 1]),
             gpu_utilization=min(max(busy, 0.0), 1.0),
             activation_rps=activation,
+            items_per_s=items,
+            execs_per_s=execs,
+            compute_time_per_request_ms=compute_ms / success if success > 0 else 0.0,
         )

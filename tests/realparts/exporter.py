@@ -112,10 +112,17 @@ def triton_series(
     batch: float,
     pending: float,
     extra: Mapping[str, str] | None = None,
+    items_per_request: float = 1.0,
+    compute_ms_per_request: float = 1.0,
 ) -> None:
-    """Triton's per-model counters for a replica serving ``rps`` requests per second."""
+    """Triton's per-model counters for a replica serving ``rps`` requests per second
+    of ``items_per_request`` batch items, each computed in ``compute_ms_per_request``."""
     labels = {"model": model, "version": "1", **(extra or {})}
     exporter.counter("nv_inference_request_success", rps, **labels)
     exporter.counter("nv_inference_queue_duration_us", rps * queue_ms_per_request * 1000, **labels)
     exporter.counter("nv_inference_exec_count", rps / batch, **labels)
     exporter.gauge("nv_inference_pending_request_count", pending, **labels)
+    exporter.counter("nv_inference_count", rps * items_per_request, **labels)
+    exporter.counter(
+        "nv_inference_compute_infer_duration_us", rps * compute_ms_per_request * 1000, **labels
+    )

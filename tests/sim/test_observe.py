@@ -52,3 +52,16 @@ def test_at_zero_replicas_only_the_proxy_rate_exists() -> None:
     assert obs.ready_replicas == 0
     assert obs.request_rate_rps is None and obs.queue_time_per_request_ms is None
     assert obs.activation_rps == pytest.approx(50)
+
+
+def test_work_signals_count_items_executions_and_compute_as_triton_does() -> None:
+    spec = FleetSpec(timeout_ms=600_000)
+    fleet = FastFleet(flat(400, 120, items=128), spec)
+    fleet.add_ready(0, 10)
+    fleet.advance_to(120)
+    obs = PrometheusModel(fleet.outputs).observe(100.0)
+    assert obs is not None
+    assert obs.items_per_s == pytest.approx(400 * 128)
+    assert obs.execs_per_s == pytest.approx(400, rel=0.01)
+    full_batch_ms = spec.base_ms + spec.per_item_ms * 128
+    assert obs.compute_time_per_request_ms == pytest.approx(full_batch_ms, rel=0.01)
