@@ -65,6 +65,15 @@ def _problem(
     return None
 
 
+def _seen_replicas(obs: Observation | None, known: int | None) -> int | None:
+    """The fleet's replica count as far as it is known without a decision: what the
+    observation shows (if it shows any replica or the target's count) or ``known``."""
+    counts = [] if known is None else [known]
+    if obs is not None and (obs.ready_replicas > 0 or obs.desired_replicas is not None):
+        counts += [max(obs.ready_replicas, 0), obs.desired_replicas or 0]
+    return max(counts) if counts else None
+
+
 def _trim_history(
     history: tuple[Observation, ...], obs: Observation, keep_s: float
 ) -> tuple[Observation, ...]:
@@ -80,28 +89,39 @@ def decide(
     observation: Observation | None,
     state: PipelineState,
     now_s: float,
+    *,
+    known_replicas: int | None = None,
 ) -> tuple[Decision, PipelineState]:
     """One decision for one ScaledObject at ``now_s`` (seconds).
 
     Missing, stale, NaN or Inf inputs never lower the fleet: the last good value
     is held (status ``hold``), and after ``fail_after_s`` of bad data the status
     becomes ``fail`` so the server can return an error and KEDA's fallback applies.
+
+    With no last good decision (a cold start) there is nothing to hold: the count
+    held is the replica count the observation shows, or ``known_replicas`` (read
+    elsewhere, e.g. the Kubernetes API); if neither is known the status is ``fail``
+    at once, so the server answers an error and the HPA keeps its current count,
+    instead of reporting 0.
     """
     g = guardrails
     problem = _problem(observation, policy.required_signals(params), now_s, g, state.last_good)
     inputs: dict[str, Any] = observation.as_dict() if observation is not None else {}
     if problem is not None:
         bad_since = state.bad_since_s if state.bad_since_s is not None else now_s
+        cold = False
         if state.last_good is not None:
             held = state.last_good.value
             active = state.last_good.active
         else:
-            ready = observation.ready_replicas if observation is not None else 0
-            desired = observation.desired_replicas if observation is not None else None
-            held = float(max(ready, desired or 0))
+            seen = _seen_replicas(observation, known_replicas)
+            cold = seen is None
+            held = float(seen or 0)
             active = held > 0
+            if cold:
+                problem += "; cold start: no last good decision and no known replica count"
         held = min(max(held, float(g.min_replicas)), float(g.max_replicas))
-        failing = now_s - bad_since >= g.fail_after_s
+        failing = cold or now_s - bad_since >= g.fail_after_s
         status = Status.FAIL if failing else Status.HOLD
         verb = "failing" if failing else "holding"
         decision = Decision(

@@ -137,7 +137,7 @@ class ObjectTracker:
                     fresh.ready.set()
                 obj = fresh
                 self._objects[config.key] = obj
-                self._pool.submit(self.refresh_one, obj)
+                self._pool.submit(self._refresh_logged, obj)
             obj.last_asked_s = now
             obj.metadata = self._raw.get(config.key, obj.metadata)
         return obj
@@ -150,11 +150,13 @@ class ObjectTracker:
         with self._lock:
             return list(self._objects.values())
 
-    def _rebuild(self, obj: TrackedObject, now: float) -> None:
+    def _rebuild(self, obj: TrackedObject, now: float) -> bool:
+        """Replay the history window into the object's state; False (logged) if the
+        history could not be read, so the next refresh tries again."""
         cfg = obj.config
         window = _window_s(cfg)
         if window <= 0:
-            return
+            return True
         step = max(window / MAX_REBUILD_POINTS, min(self.refresh_interval_s, window / 10))
         try:
             past = self._observer.history(cfg, now - window, now - step, step)
@@ -162,30 +164,70 @@ class ObjectTracker:
             log.warning(
                 json.dumps({"event": "rebuild_failed", "object": cfg.key, "error": str(exc)})
             )
-            return
+            return False
         state = obj.state
         for o in past:
             _, state = decide(cfg.policy, cfg.params, cfg.guardrails, o, state, o.time_s)
         obj.state = state
+        return True
+
+    def _refresh_logged(self, obj: TrackedObject) -> None:
+        """``refresh_one`` for the pool, where an exception would vanish in its future."""
+        try:
+            self.refresh_one(obj)
+        except Exception:
+            log.exception(json.dumps({"event": "refresh_crashed", "object": obj.config.key}))
 
     def refresh_one(self, obj: TrackedObject) -> Decision:
-        """Observe, decide, record. Serialised per object; safe to call from any thread."""
+        """Observe, decide, record. Serialised per object; safe to call from any thread.
+
+        The history rebuild is retried on every refresh until it succeeds or a good
+        decision exists (replaying it later would overwrite live state). An error
+        the observer did not expect is logged and treated as missing data (hold)."""
         with obj.lock:
             now = self._clock()
             cfg = obj.config
             if not obj.rebuilt:
-                self._rebuild(obj, now)
-                obj.rebuilt = True
+                obj.rebuilt = self._rebuild(obj, now) or obj.state.last_good is not None
             observation: Observation | None
+            previous_error = obj.error
             try:
                 observation = self._with_kube_replicas(cfg, self._observer.observe(cfg, now))
                 obj.error = None
             except ObserveError as exc:
                 observation = None
                 obj.error = str(exc)
-            decision, obj.state = decide(
-                cfg.policy, cfg.params, cfg.guardrails, observation, obj.state, now
-            )
+            except Exception as exc:  # a bug must not stop this object's decisions
+                log.exception(json.dumps({"event": "observe_crashed", "object": cfg.key}))
+                observation = None
+                obj.error = f"{type(exc).__name__}: {exc}"
+            if obj.error is not None and previous_error is None:
+                log.warning(
+                    json.dumps({"event": "refresh_failed", "object": cfg.key, "error": obj.error})
+                )
+            known = self._cold_start_replicas(obj, observation)
+            try:
+                decision, obj.state = decide(
+                    cfg.policy,
+                    cfg.params,
+                    cfg.guardrails,
+                    observation,
+                    obj.state,
+                    now,
+                    known_replicas=known,
+                )
+            except Exception as exc:  # e.g. arithmetic overflow in a plug-in policy
+                log.exception(json.dumps({"event": "decide_crashed", "object": cfg.key}))
+                obj.error = f"policy {cfg.policy.name} failed: {type(exc).__name__}: {exc}"
+                decision, obj.state = decide(
+                    cfg.policy,
+                    cfg.params,
+                    cfg.guardrails,
+                    None,
+                    obj.state,
+                    now,
+                    known_replicas=known,
+                )
             if obj.error is not None:
                 decision = _with_reason(decision, f"{decision.reason} ({obj.error})")
             obj.decision = decision
@@ -195,6 +237,23 @@ class ObjectTracker:
         with self.changed:
             self.changed.notify_all()
         return decision
+
+    def _cold_start_replicas(self, obj: TrackedObject, obs: Observation | None) -> int | None:
+        """On a cold start with no usable observation, the target's replica count from
+        the Kubernetes API (when a target is named), so the hold has a real count."""
+        if obj.state.last_good is not None or obs is not None:
+            return None
+        cfg = obj.config
+        if self._replica_reader is None or cfg.target_deployment is None:
+            return None
+        try:
+            counts = self._replica_reader(cfg.namespace, cfg.target_deployment)
+        except Exception:
+            log.exception(json.dumps({"event": "kube_read_failed", "object": cfg.key}))
+            return None
+        if counts is None:
+            return None
+        return max(counts.spec_replicas, counts.ready_replicas)
 
     def _with_kube_replicas(self, cfg: ScalerConfig, obs: Observation) -> Observation:
         """At zero replicas Prometheus cannot tell a fleet that is gone from one whose
@@ -241,8 +300,13 @@ class ObjectTracker:
                 del self._objects[key]
                 self._raw.pop(key, None)
             objs = list(self._objects.values())
-        for f in [self._pool.submit(self.refresh_one, o) for o in objs]:
-            f.result()
+        futures = [(o, self._pool.submit(self.refresh_one, o)) for o in objs]
+        for o, f in futures:
+            try:
+                f.result()
+            except Exception:
+                # One object's failure must not end the wait for the others.
+                log.exception(json.dumps({"event": "refresh_crashed", "object": o.config.key}))
 
     def start(self) -> None:
         """Refresh in a background thread every ``refresh_interval_s`` until :meth:`stop`."""

@@ -333,3 +333,59 @@ def test_tls_and_mtls(tmp_path: Path) -> None:
             pb_grpc.ExternalScalerStub(ch).IsActive(ref, timeout=2)
     finally:
         mtls.stop(0)
+
+
+@pytest.mark.parametrize(
+    "fault",
+    ["error", "nan", "stale"],
+)
+def test_cold_start_during_an_outage_answers_unavailable_never_zero(fault: str) -> None:
+    """A new or restarted scaler with no last good decision has nothing to hold: it
+    answers UNAVAILABLE (the HPA keeps its count, KEDA's fallback applies), not 0."""
+    observer = ScriptedObserver(busy(ready=0, queue_ms=0.0))
+    if fault == "error":
+        observer.error = "connection refused"
+    elif fault == "nan":
+        observer.observation = busy(ready=3, queue_ms=float("nan"))
+    observer_clock = ManualClock()
+    server = _start(observer, observer_clock)
+    try:
+        with grpc.insecure_channel(f"127.0.0.1:{server.port}") as ch:
+            stub = pb_grpc.ExternalScalerStub(ch)
+            ref = pb.ScaledObjectRef(name="t", namespace="cms", scalerMetadata=META)
+            if fault == "stale":
+                # An observation whose samples are far older than staleAfterSeconds.
+                observer.observation = Observation(time_s=0.0, ready_replicas=0)
+                ref = pb.ScaledObjectRef(
+                    name="t", namespace="cms", scalerMetadata={**META, "staleAfterSeconds": "5"}
+                )
+                server.tracker._observer = _Stale(observer)  # type: ignore[attr-defined]
+            if fault == "nan":
+                resp = stub.GetMetrics(pb.GetMetricsRequest(scaledObjectRef=ref), timeout=5)
+                assert resp.metricValues[0].metricValueFloat == 3.0  # the count it sees
+                return
+            for call in (
+                lambda: stub.GetMetrics(pb.GetMetricsRequest(scaledObjectRef=ref), timeout=5),
+                lambda: stub.IsActive(ref, timeout=5),
+            ):
+                with pytest.raises(grpc.RpcError) as err:
+                    call()
+                assert err.value.code() == grpc.StatusCode.UNAVAILABLE
+                assert "cold start" in (err.value.details() or "")
+    finally:
+        server.stop(0)
+
+
+class _Stale:
+    """Observations stamped a day before the clock."""
+
+    def __init__(self, inner: ScriptedObserver) -> None:
+        self.inner = inner
+
+    def observe(self, config: object, now_s: float) -> Observation:
+        from dataclasses import replace
+
+        return replace(self.inner.observe(config, now_s), time_s=now_s - 86_400)  # type: ignore[arg-type]
+
+    def history(self, *args: object) -> list[Observation]:
+        return []

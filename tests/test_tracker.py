@@ -113,3 +113,71 @@ def test_each_decision_is_one_json_log_line_with_inputs_and_outputs(
     assert record["reason"] == decision.reason
     assert record["inputs"]["queue_time_per_request_ms"] == 100
     assert record["inputs"]["ready_replicas"] == 3
+
+
+def test_cold_start_outage_holds_the_kubernetes_count_not_zero() -> None:
+    observer = ScriptedObserver(busy())
+    observer.error = "connection refused"
+    calls: list[str] = []
+    tracker = tracker_with(observer, ReplicaCount(5, 5, 4), calls)
+    obj = tracker.track(parse_metadata("t", "cms", {**META, "targetDeployment": "sup-triton"}))
+    d = tracker.refresh_one(obj)
+    assert d.status is Status.HOLD
+    assert d.value == 5.0
+
+
+def test_cold_start_outage_without_a_known_count_fails_at_once() -> None:
+    observer = ScriptedObserver(busy())
+    observer.error = "connection refused"
+    tracker = tracker_with(observer, None, [])
+    d = tracker.refresh_one(tracker.track(parse_metadata("t", "cms", META)))
+    assert d.status is Status.FAIL
+    assert "cold start" in d.reason
+
+
+class _FlakyHistory(ScriptedObserver):
+    def __init__(self) -> None:
+        super().__init__(busy())
+        self.history_calls = 0
+
+    def history(
+        self, config: object, start_s: float, end_s: float, step_s: float
+    ) -> list[Observation]:  # type: ignore[override]
+        from scaler.observer import ObserveError
+
+        self.history_calls += 1
+        raise ObserveError("history: connection refused")
+
+
+def test_a_failed_history_rebuild_is_logged_and_retried(caplog: pytest.LogCaptureFixture) -> None:
+    observer = _FlakyHistory()
+    observer.error = "connection refused"
+    tracker = ObjectTracker(observer, build_metrics(), clock=ManualClock())
+    obj = tracker.track(parse_metadata("t", "cms", {**META, "scaleDownStabilizationSeconds": "60"}))
+    with caplog.at_level(logging.WARNING, logger="scaler.decisions"):
+        tracker.refresh_one(obj)
+        tracker.refresh_one(obj)
+    assert observer.history_calls >= 2  # retried on every refresh until it succeeds
+    assert any("rebuild_failed" in r.getMessage() for r in caplog.records)
+    assert any("refresh_failed" in r.getMessage() for r in caplog.records)
+
+
+class _Broken(ScriptedObserver):
+    def observe(self, config: object, now_s: float) -> Observation:  # type: ignore[override]
+        if getattr(config, "name", "") == "bad":
+            raise OverflowError("int too large to convert to float")
+        return super().observe(config, now_s)  # type: ignore[arg-type]
+
+
+def test_one_crashing_object_does_not_end_the_cycle_and_is_logged(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    tracker = ObjectTracker(_Broken(busy()), build_metrics(), clock=ManualClock())
+    bad = tracker.track(parse_metadata("bad", "cms", META))
+    good = tracker.track(parse_metadata("good", "cms", META))
+    with caplog.at_level(logging.WARNING, logger="scaler.decisions"):
+        tracker.refresh_all()
+    assert good.decision is not None and good.decision.status is Status.OK
+    assert bad.decision is not None and bad.decision.status is Status.FAIL
+    assert "OverflowError" in bad.decision.reason
+    assert any("observe_crashed" in r.getMessage() for r in caplog.records)
