@@ -124,9 +124,10 @@ def register(app: typer.Typer) -> None:
                 help="Overrides JSON file [env SCALER_OVERRIDES_FILE]", show_default=False
             ),
         ] = None,
-        traces_dir: Annotated[Path, typer.Option(help="Directory of bundled traces")] = Path(
-            "simulations/traces"
-        ),
+        traces_dir: Annotated[
+            Path | None,
+            typer.Option(help="Directory of traces to offer [default: the bundled traces]"),
+        ] = None,
     ) -> None:
         """Run the tuning dashboard alone, deciding for the listed ScaledObjects from
         Prometheus exactly as `scaler serve` would (without answering KEDA)."""

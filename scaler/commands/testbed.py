@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import signal
 from dataclasses import replace
@@ -12,6 +13,7 @@ from typing import Annotated, Any
 import typer
 from rich.console import Console, Group
 from rich.live import Live
+from rich.markup import escape
 from rich.panel import Panel
 from rich.table import Table
 
@@ -27,12 +29,13 @@ from scaler.testbed.runner import (
     one_item_requests,
     testbed_scenario,
 )
+from scaler.traces.bundled import LIGO, bundled_trace
 from scaler.traces.loader import load_trace
 from scaler.traces.model import Trace
 from scaler.traces.rescale import rescale
 from scaler.traces.sources import TraceError
 
-BUNDLED_LIGO = Path(__file__).resolve().parents[2] / "simulations" / "traces" / "ligo.csv"
+BUNDLED_LIGO = bundled_trace(LIGO)
 DEMO_SECONDS = 240.0
 """The demo plays the LIGO day in four minutes."""
 DEMO_PEAK_RPS = 110.0
@@ -78,6 +81,19 @@ def with_metadata(scenario: Scenario, pairs: list[str]) -> Scenario:
     out = scenario.model_copy(update={"scaledObject": so})
     out.scaler_config()
     return out
+
+
+TESTBED_EXTRA_MISSING = (
+    "the live testbed needs Triton's Python server (nvidia-pytriton), which is not "
+    "installed: pip install 'sonic-scaler[testbed]' (Linux x86-64 or arm64, Python 3.11+)"
+)
+
+
+def require_testbed_extra() -> None:
+    """Stop with one clear line, before anything starts, when the ``testbed`` extra is missing."""
+    if importlib.util.find_spec("pytriton") is None:
+        Console(stderr=True).print(f"[red]error:[/red] {escape(TESTBED_EXTRA_MISSING)}")
+        raise typer.Exit(2)
 
 
 def _on_sigterm(signum: int, frame: FrameType | None) -> None:
@@ -187,6 +203,7 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Run the trace against real Triton servers, Prometheus, the scaler and a
         KEDA + HPA actuator on loopback; write the same summary as `scaler simulate`."""
+        require_testbed_extra()
         console = Console()
         try:
             sc = load_scenario(scenario) if scenario is not None else testbed_scenario()
@@ -225,6 +242,7 @@ def register(app: typer.Typer) -> None:
         report: Annotated[Path | None, typer.Option(help="Write an HTML report here.")] = None,
     ) -> None:
         """The testbed on the bundled LIGO day, compressed to a few minutes, with a live view."""
+        require_testbed_extra()
         console = Console()
         try:
             tr = load_trace(BUNDLED_LIGO)

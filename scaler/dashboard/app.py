@@ -15,9 +15,10 @@ from scaler.dashboard.jobs import JobRunner
 from scaler.dashboard.security import GuardMiddleware, TokenAuth
 from scaler.dashboard.store import OverrideStore
 from scaler.settings import ServerSettings
+from scaler.traces.bundled import bundled_traces_dir
 from scaler.tracker import ObjectTracker
 
-DEFAULT_TRACES_DIR = Path("simulations/traces")
+DEFAULT_TRACES_DIR = bundled_traces_dir()
 
 
 def create_app(

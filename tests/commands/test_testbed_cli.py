@@ -9,6 +9,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 import typer
 from typer.testing import CliRunner
 
@@ -85,3 +86,28 @@ def test_a_missing_trace_file_exits_2_with_its_name_and_leaves_nothing(tmp_path:
     assert "no-such-trace.csv" in text
     assert list(scratch.iterdir()) == []
     assert _processes_mentioning(str(scratch)) == []
+
+
+def test_without_the_testbed_extra_both_commands_say_how_to_install_it(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    real = testbed.importlib.util.find_spec
+    monkeypatch.setattr(
+        testbed.importlib.util,
+        "find_spec",
+        lambda name, *a: None if name == "pytriton" else real(name, *a),
+    )
+    for args in (["demo"], ["testbed", "--trace", str(tmp_path / "t.csv")]):
+        result = CliRunner().invoke(scaler_app(), args, env={"COLUMNS": "200"})
+        assert result.exit_code == 2, result.output
+        assert "pip install 'sonic-scaler[testbed]'" in result.stderr
+        assert "nvidia-pytriton" in result.stderr
+        assert result.exception is None or isinstance(result.exception, SystemExit)
+
+
+def test_the_demo_finds_the_bundled_ligo_day_from_any_directory(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    assert testbed.BUNDLED_LIGO.is_file()
+    assert testbed.BUNDLED_LIGO.read_text()[:6] == "time_s"
