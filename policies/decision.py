@@ -38,6 +38,9 @@ class Recommendation:
     active: bool | None = None
     """Whether the fleet should be awake (0↔1). None lets the pipeline infer it
     from ``replicas > 0``."""
+    details: dict[str, float] = field(default_factory=dict)
+    """Named numbers behind the answer (e.g. a leading indicator's contribution in
+    replicas), merged into the decision's ``inputs`` for logs and the dashboard."""
 
 
 @dataclass(frozen=True, slots=True)

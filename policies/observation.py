@@ -51,6 +51,11 @@ class Observation:
     compute_time_per_request_ms: float | None = None
     """Mean GPU compute time per request, ms (``nv_inference_compute_infer_duration_us``
     over request successes): the execution time of the batch each request rode in."""
+    indicators: tuple[float | None, ...] = ()
+    """Leading indicators, in the order the ScaledObject lists them (``indicator1…``):
+    counts of client work that will soon send requests, such as a batch system's
+    pending or running jobs. Units are the indicator's own (jobs); ``None`` where the
+    series was absent. Empty when none is configured."""
 
     def value(self, name: str) -> float | None:
         """The named signal, or None if absent."""
@@ -62,6 +67,19 @@ class Observation:
         v = self.value(name)
         return v is not None and math.isfinite(v)
 
+    def indicator(self, index: int) -> float | None:
+        """Leading indicator ``index`` (0-based), or None if absent, not finite or not set."""
+        if index >= len(self.indicators):
+            return None
+        v = self.indicators[index]
+        return v if v is not None and math.isfinite(v) else None
+
     def as_dict(self) -> dict[str, float | int | None]:
-        """Plain mapping of every field, for logs and the decision record."""
-        return {f.name: getattr(self, f.name) for f in fields(self)}
+        """Plain mapping of every field, for logs and the decision record; leading
+        indicators are flattened to ``indicator1``, ``indicator2``…"""
+        out: dict[str, float | int | None] = {
+            f.name: getattr(self, f.name) for f in fields(self) if f.name != "indicators"
+        }
+        for i, v in enumerate(self.indicators, start=1):
+            out[f"indicator{i}"] = v
+        return out

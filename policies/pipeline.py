@@ -7,6 +7,7 @@ clock or does I/O, so the same inputs always give the same decision.
 
 from __future__ import annotations
 
+from bisect import bisect_left
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -77,9 +78,14 @@ def _seen_replicas(obs: Observation | None, known: int | None) -> int | None:
 def _trim_history(
     history: tuple[Observation, ...], obs: Observation, keep_s: float
 ) -> tuple[Observation, ...]:
+    """The observations of the last ``keep_s`` seconds plus ``obs``. History is oldest
+    first, so the cut is found by bisection: O(log n), not a scan of a day of history."""
     if keep_s <= 0:
         return ()
-    return tuple(o for o in history if obs.time_s - o.time_s <= keep_s and o is not obs) + (obs,)
+    if history and history[-1] is obs:
+        history = history[:-1]
+    start = bisect_left(history, obs.time_s - keep_s, key=lambda o: o.time_s)
+    return (*history[start:], obs)
 
 
 def decide(
@@ -165,7 +171,7 @@ def decide(
         recommended=raw,
         signal=rec.signal,
         target=rec.target,
-        inputs=inputs,
+        inputs=inputs | rec.details,
         guardrails=guarded.applied,
     )
     return decision, PipelineState(

@@ -1,0 +1,231 @@
+"""Learn what a leading indicator announces: how much load one unit brings, and when.
+
+A leading indicator counts client work that will soon send requests, such as a batch
+system's queued or staging jobs. Two numbers tie it to the arrival rate:
+
+- **lag** (seconds): how long after a unit appears its requests arrive. Learned by
+  cross-correlating the *rises* of the indicator with the rises of the arrival rate,
+  over lags from 0 to ``max_lag_s``. Rises only, because a job leaves the count when
+  it stops sending: the fall has no lag, and correlating levels would split the
+  difference between the two.
+- **load per unit** (the rate's own unit per indicator unit, e.g. req/s per job): the
+  least-squares slope of each rate signal on the units *in force*,
+  ``min(I(t − lag), I(t))`` — units announced at least ``lag`` seconds ago and still
+  counted, which are the ones that should be sending now.
+
+Both need evidence: the indicator must have risen in the history, and the
+correlations must reach ``min_correlation``. Without it the fit is ``None`` and the
+indicator contributes nothing, so an indicator that is pure noise costs nothing.
+
+Everything here is a pure function of arrays built from the history it is handed;
+series are put on a regular grid holding the last sample (Prometheus gauges).
+"""
+
+from __future__ import annotations
+
+import math
+from bisect import bisect_left, bisect_right
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import numpy.typing as npt
+
+from policies.observation import Observation
+
+FloatArray = npt.NDArray[np.float64]
+
+
+@dataclass(frozen=True, slots=True)
+class IndicatorSettings:
+    """One leading indicator as a policy sees it; ``None`` means: learn it online.
+
+    ``load_per_unit`` is in requests per second that one unit (one job) brings;
+    ``lead_s`` is the seconds from a unit appearing in the count to its first requests.
+    """
+
+    name: str
+    load_per_unit: float | None = None
+    lead_s: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class IndicatorFit:
+    """What the history says about one indicator.
+
+    ``lag_s``: seconds from a unit appearing to its load arriving; ``per_unit``: slope of
+    each rate signal (by Observation field name, in that field's unit) per unit in force;
+    ``lag_correlation`` and ``load_correlation``: the evidence (Pearson r of the rises
+    at the lag, and of the primary rate against the units in force).
+    """
+
+    lag_s: float
+    per_unit: Mapping[str, float]
+    lag_correlation: float
+    load_correlation: float
+
+
+def rate_fields(observation: Observation) -> tuple[str, ...]:
+    """Observation fields that are arrival or work rates (``*_rps``, ``*_ips``,
+    ``*_per_s``): the ones an indicator's announced load is added to."""
+    return tuple(
+        name
+        for name in observation.__dataclass_fields__
+        if name.endswith(("_rps", "_ips", "_per_s"))
+    )
+
+
+def primary_rate(history: Sequence[Observation]) -> str:
+    """The arrival rate to learn from: the rate in front of the fleet when the history
+    has it (it does not sag while the fleet is short), else the served rate."""
+    if any(o.is_usable("activation_rps") for o in history[-16:]):
+        return "activation_rps"
+    return "request_rate_rps"
+
+
+def window(history: Sequence[Observation], start_s: float, end_s: float) -> Sequence[Observation]:
+    """Observations with ``start_s <= time_s <= end_s``, found by bisection (history is
+    oldest first), so a long history costs O(log n) to cut."""
+    lo = bisect_left(history, start_s, key=lambda o: o.time_s)
+    hi = bisect_right(history, end_s, key=lambda o: o.time_s)
+    return history[lo:hi]
+
+
+def value_at(history: Sequence[Observation], index: int, t_s: float) -> float | None:
+    """Indicator ``index`` as last seen at or before ``t_s`` (the oldest value when
+    ``t_s`` is before the history; None if it was absent then)."""
+    if not history:
+        return None
+    i = bisect_right(history, t_s, key=lambda o: o.time_s) - 1
+    return history[max(i, 0)].indicator(index)
+
+
+def held(times: FloatArray, values: FloatArray, grid: FloatArray) -> FloatArray:
+    """Value of the last finite sample at or before each grid time (NaN before any)."""
+    ok = np.isfinite(values)
+    t, v = times[ok], values[ok]
+    if t.size == 0:
+        return np.full(grid.shape, np.nan)
+    idx = np.searchsorted(t, grid, side="right") - 1
+    out: FloatArray = np.where(idx >= 0, v[np.maximum(idx, 0)], np.nan)
+    return out
+
+
+def _rises(x: FloatArray, smooth: int) -> FloatArray:
+    """Positive increments, box-smoothed over ``smooth`` grid steps (tolerates jitter)."""
+    d = np.diff(x, prepend=x[:1])
+    d = np.where(np.isfinite(d) & (d > 0), d, 0.0)
+    if smooth > 1:
+        d = np.convolve(d, np.ones(smooth) / smooth, mode="same")
+    return d
+
+
+def pearson(x: FloatArray, y: FloatArray) -> float:
+    """Pearson correlation of two equal-length arrays; 0 when either is constant."""
+    if x.size < 3:
+        return 0.0
+    xc, yc = x - x.mean(), y - y.mean()
+    den = math.sqrt(float(np.dot(xc, xc)) * float(np.dot(yc, yc)))
+    return float(np.dot(xc, yc)) / den if den > 0 else 0.0
+
+
+def learn_lag(
+    indicator: FloatArray, rate: FloatArray, step_s: float, max_lag_s: float, smooth_s: float
+) -> tuple[float, float]:
+    """(lag in seconds, correlation) maximising the correlation of the indicator's rises
+    with the rate's rises ``lag`` later, for lags 0 … ``max_lag_s`` on a ``step_s`` grid."""
+    smooth = max(1, round(smooth_s / step_s))
+    a, b = _rises(indicator, smooth), _rises(rate, smooth)
+    n = a.size
+    best_k, best_r = 0, 0.0
+    for k in range(min(int(max_lag_s / step_s), n - 3) + 1):
+        r = pearson(a[: n - k], b[k:])
+        if r > best_r:
+            best_k, best_r = k, r
+    return best_k * step_s, best_r
+
+
+def in_force(indicator: FloatArray, lag_steps: int) -> FloatArray:
+    """Units announced at least ``lag_steps`` grid steps ago and still counted."""
+    lagged = np.full(indicator.shape, np.nan)
+    if lag_steps < indicator.size:
+        lagged[lag_steps:] = indicator[: indicator.size - lag_steps]
+    out: FloatArray = np.minimum(lagged, indicator)
+    return out
+
+
+def learn_load(
+    indicator: FloatArray,
+    rates: Mapping[str, FloatArray],
+    primary: str,
+    lag_steps: int,
+) -> tuple[dict[str, float], float] | None:
+    """(slope of each rate on the units in force, correlation of the primary rate), or
+    None when the units in force never varied (nothing to learn from)."""
+    units = in_force(indicator, lag_steps)
+    ok = np.isfinite(units) & np.isfinite(rates[primary])
+    u = units[ok]
+    if u.size < 3 or float(u.var()) <= 0:
+        return None
+    slopes: dict[str, float] = {}
+    for name, series in rates.items():
+        both = ok & np.isfinite(series)
+        uu, rr = units[both], series[both]
+        var = float(uu.var()) if uu.size >= 3 else 0.0
+        if var > 0:
+            slope = float(np.mean((uu - uu.mean()) * (rr - rr.mean()))) / var
+            slopes[name] = max(0.0, slope)
+    return slopes, pearson(u, rates[primary][ok])
+
+
+def fit_indicator(
+    history: Sequence[Observation],
+    index: int,
+    fields: Sequence[str],
+    primary: str,
+    *,
+    step_s: float,
+    max_lag_s: float,
+    smooth_s: float,
+    lag_s: float | None = None,
+) -> IndicatorFit | None:
+    """Fit indicator ``index`` (0-based) against the rate ``fields`` of ``history``.
+
+    ``lag_s`` given: only the loads are fitted. None when the history has fewer than
+    three grid points or the indicator never varied. The caller judges the evidence.
+    """
+    if len(history) < 3:
+        return None
+    times = np.fromiter((o.time_s for o in history), dtype=np.float64, count=len(history))
+    if not np.all(np.diff(times) > 0):
+        keep = np.concatenate(([True], np.diff(times) > 0))
+        history = [o for o, k in zip(history, keep.tolist(), strict=True) if k]
+        times = times[keep]
+    grid = np.arange(times[0], times[-1] + step_s / 2, step_s)
+    if grid.size < 3:
+        return None
+
+    def column(get: str | int) -> FloatArray:
+        if isinstance(get, int):
+            raw = (o.indicator(get) for o in history)
+        else:
+            raw = (o.value(get) for o in history)
+        values = np.fromiter(
+            (math.nan if v is None else v for v in raw), dtype=np.float64, count=len(history)
+        )
+        return held(times, values, grid)
+
+    ind = column(index)
+    rates = {name: column(name) for name in fields}
+    if primary not in rates:
+        return None
+    lag_corr = 1.0
+    if lag_s is None:
+        lag_s, lag_corr = learn_lag(ind, rates[primary], step_s, max_lag_s, smooth_s)
+    loads = learn_load(ind, rates, primary, round(lag_s / step_s))
+    if loads is None:
+        return None
+    per_unit, load_corr = loads
+    return IndicatorFit(
+        lag_s=lag_s, per_unit=per_unit, lag_correlation=lag_corr, load_correlation=load_corr
+    )

@@ -1,0 +1,310 @@
+"""Leading indicators around any policy: provision for work the batch system announces.
+
+:func:`with_indicators` wraps a policy. At each decision, for every indicator
+(``Observation.indicators``, settings in ``params.indicators``) it counts the units
+*announced and not yet due*::
+
+    announced = min(I(t_h), I(now)) − I(now − lag − grace),   t_h = min(now, now + horizon − lag)
+
+— units that appeared in the last ``lag + grace`` seconds whose load arrives within the
+provisioning ``horizon`` (``indicatorHorizonS``), less any that left the count. Their load
+(``announced × load per unit``, added to every rate signal of the observation) is shown
+to the wrapped policy, which sizes the fleet for it with its own capacity and headroom;
+the difference is the indicator's contribution, named in the decision's explanation.
+
+Give-back: ``lag + grace`` seconds after units appear they are no longer "announced":
+if their work arrived, the wrapped policy sees it and keeps the replicas; if it did
+not (a cancelled campaign, jobs that failed while staging), the contribution is gone
+and the fleet shrinks after the stabilisation window, like any other drop. Units that
+leave the count earlier (cancelled) stop counting at once.
+
+Load per unit and lag come from the ScaledObject (``indicator<N>LoadPerUnit``,
+``indicator<N>LeadSeconds``) or are learned from the history (:mod:`policies.indicators`)
+when absent; without enough evidence the indicator adds nothing. Learning runs only
+while something is announced, so an idle indicator costs a bisection per decision.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any, ClassVar, cast
+
+from pydantic import Field, create_model
+
+from policies.base import Policy, PolicyContext, PolicyParams
+from policies.decision import Recommendation
+from policies.indicators import (
+    IndicatorSettings,
+    fit_indicator,
+    primary_rate,
+    rate_fields,
+    value_at,
+    window,
+)
+from policies.observation import Observation
+
+LEADING_FIELDS: dict[str, Any] = {
+    "indicators": (
+        tuple[IndicatorSettings, ...],
+        Field(
+            default=(),
+            description="Leading indicators, filled from the indicator<N>… metadata keys.",
+        ),
+    ),
+    "indicator_horizon_s": (
+        float,
+        Field(
+            default=300.0,
+            ge=0,
+            le=7_200,
+            description="Seconds ahead to provision announced load for: the provisioning "
+            "lead time (pod start-up + KEDA poll + HPA sync), 300 covers a 240 s start-up.",
+        ),
+    ),
+    "indicator_grace_s": (
+        float,
+        Field(
+            default=60.0,
+            ge=0,
+            le=3_600,
+            description="Seconds announced units keep counting after they are due, for "
+            "jobs that start late (jitter).",
+        ),
+    ),
+    "indicator_max_lag_s": (
+        float,
+        Field(
+            default=1_800.0,
+            gt=0,
+            le=86_400,
+            description="Longest lag, s, searched when the lead is learned.",
+        ),
+    ),
+    "indicator_history_s": (
+        float,
+        Field(
+            default=90_000.0,
+            ge=600,
+            le=8 * 86_400,
+            description="Seconds of history the load per unit and the lag are learned from "
+            "(a day and a bit: at least one campaign).",
+        ),
+    ),
+    "indicator_step_s": (
+        float,
+        Field(
+            default=15.0,
+            gt=0,
+            le=600,
+            description="Grid step, s, the history is resampled to for learning.",
+        ),
+    ),
+    "indicator_min_correlation": (
+        float,
+        Field(
+            default=0.3,
+            ge=0,
+            le=1,
+            description="Evidence needed before a learned value is used: correlation of "
+            "the rises (lag) and of the rate with the units in force (load).",
+        ),
+    ),
+}
+"""Parameters every wrapped policy gains (metadata keys: ``indicatorHorizonS`` …)."""
+
+INDICATORS_FIELD = "indicators"
+"""The parameter the metadata layer fills from ``indicator<N>…`` keys (not a key itself)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Contribution:
+    """One indicator's part in a decision: units now and announced, what one unit
+    brings (req/s of the primary rate), the lag, and whence they came."""
+
+    name: str
+    units: float | None
+    announced: float
+    per_unit: dict[str, float]
+    lag_s: float | None
+    source: str
+    primary: str
+
+    @property
+    def extra_rps(self) -> float:
+        return self.announced * self.per_unit.get(self.primary, 0.0)
+
+    def describe(self) -> str:
+        if self.units is None:
+            return f"{self.name}: no value"
+        head = f"{self.name}={self.units:g}"
+        if self.lag_s is None or self.primary not in self.per_unit:
+            return f"{head} ({self.source})"
+        load = self.per_unit[self.primary]
+        return (
+            f"{head}, {self.announced:g} announced × {load:.3g} req/s, "
+            f"lead {self.lag_s:.0f} s ({self.source}) → +{self.extra_rps:.4g} req/s"
+        )
+
+
+def _leading_params(base: type[PolicyParams]) -> type[PolicyParams]:
+    model = create_model(f"Leading{base.__name__}", __base__=base, **LEADING_FIELDS)
+    return cast(type[PolicyParams], model)
+
+
+def _contribution(
+    index: int,
+    setting: IndicatorSettings,
+    ctx: PolicyContext,
+    history: Sequence[Observation],
+    fields: tuple[str, ...],
+    primary: str,
+    p: Any,
+) -> Contribution:
+    now = ctx.observation.time_s
+    name = setting.name or f"indicator{index + 1}"
+    units = ctx.observation.indicator(index)
+
+    def result(
+        announced: float, per: dict[str, float], lag: float | None, src: str
+    ) -> Contribution:
+        return Contribution(name, units, announced, per, lag, src, primary)
+
+    if units is None:
+        return result(0.0, {}, None, "absent")
+    bound = setting.lead_s if setting.lead_s is not None else p.indicator_max_lag_s
+    recent = window(history, now - bound - p.indicator_grace_s, now)
+    low = min((v for o in recent if (v := o.indicator(index)) is not None), default=units)
+    if units <= low:
+        return result(0.0, {}, setting.lead_s, "nothing new announced")
+    fit = None
+    if setting.lead_s is None or setting.load_per_unit is None:
+        learn_from = window(history, now - p.indicator_history_s, now)
+        fit = fit_indicator(
+            learn_from,
+            index,
+            fields,
+            primary,
+            step_s=p.indicator_step_s,
+            max_lag_s=p.indicator_max_lag_s,
+            smooth_s=max(60.0, 4 * p.indicator_step_s),
+            lag_s=setting.lead_s,
+        )
+        weak = fit is None or min(fit.lag_correlation, fit.load_correlation) < (
+            p.indicator_min_correlation
+        )
+        if weak:
+            r = "" if fit is None else f": r={min(fit.lag_correlation, fit.load_correlation):.2f}"
+            return result(0.0, {}, setting.lead_s, f"not learned yet{r}")
+    assert fit is not None or (setting.lead_s is not None and setting.load_per_unit is not None)
+    lag = setting.lead_s if setting.lead_s is not None else fit.lag_s  # type: ignore[union-attr]
+    per_unit: dict[str, float] = dict(fit.per_unit) if fit is not None else {}
+    if setting.load_per_unit is not None:
+        for f in fields:
+            if f.endswith("_rps"):
+                per_unit[f] = setting.load_per_unit
+    sources = []
+    sources.append("lead given" if setting.lead_s is not None else "lead learned")
+    if setting.load_per_unit is not None:
+        sources.append("load given")
+    else:
+        assert fit is not None
+        sources.append(f"load learned, r={fit.load_correlation:.2f}")
+    t_h = min(now, now + p.indicator_horizon_s - lag)
+    due = value_at(history, index, t_h)
+    before = value_at(history, index, now - lag - p.indicator_grace_s)
+    if due is None or before is None:
+        return result(0.0, per_unit, lag, ", ".join(sources))
+    announced = max(0.0, min(due, units) - before)
+    return result(announced, per_unit, lag, ", ".join(sources))
+
+
+class LeadingPolicy:
+    """A policy plus the load its leading indicators announce (see the module doc)."""
+
+    name: ClassVar[str] = "leading"
+    params_model: ClassVar[type[PolicyParams]] = PolicyParams
+
+    def __init__(self, base: Policy) -> None:
+        self.base = base
+
+    def required_signals(self, params: Any) -> tuple[str, ...]:
+        return self.base.required_signals(params)
+
+    def history_s(self, params: Any) -> float:
+        own = params.indicator_history_s if params.indicators else 0.0
+        return max(self.base.history_s(params), own)
+
+    def recommend(self, ctx: PolicyContext, params: Any) -> Recommendation:
+        rec = self.base.recommend(ctx, params)
+        settings: tuple[IndicatorSettings, ...] = params.indicators
+        if not settings:
+            return rec
+        obs = ctx.observation
+        history: Sequence[Observation] = ctx.history
+        if not history or history[-1] is not obs:
+            history = (*history, obs)
+        fields = rate_fields(obs)
+        primary = primary_rate(history)
+        parts = [
+            _contribution(i, s, ctx, history, fields, primary, params)
+            for i, s in enumerate(settings)
+        ]
+        extra: dict[str, float] = {}
+        for c in parts:
+            for f, per in c.per_unit.items():
+                extra[f] = extra.get(f, 0.0) + c.announced * per
+        details: dict[str, float] = dict(rec.details)
+        for i, c in enumerate(parts, start=1):
+            details[f"indicator{i}_announced"] = c.announced
+            details[f"indicator{i}_extra_rps"] = c.extra_rps
+            if c.lag_s is not None:
+                details[f"indicator{i}_lead_s"] = c.lag_s
+            if primary in c.per_unit:
+                details[f"indicator{i}_load_per_unit"] = c.per_unit[primary]
+        changes: dict[str, Any] = {
+            f: v + extra[f]
+            for f in fields
+            if extra.get(f, 0.0) > 0 and (v := obs.value(f)) is not None
+        }
+        text = "; ".join(c.describe() for c in parts)
+        if not changes:
+            details["indicator_replicas"] = 0.0
+            return dataclasses.replace(
+                rec, reason=f"{rec.reason}; indicators: {text}", details=details
+            )
+        shown = dataclasses.replace(obs, **changes)
+        ctx2 = dataclasses.replace(ctx, observation=shown, history=(*history[:-1], shown))
+        ahead = self.base.recommend(ctx2, params)
+        added = ahead.replicas - rec.replicas
+        details["indicator_replicas"] = added
+        if added <= 0:
+            return dataclasses.replace(
+                rec,
+                reason=f"{rec.reason}; indicators: {text} → no more replicas "
+                f"({self.base.name} does not size from the arrival rate, or already has them)",
+                details=details,
+            )
+        active = True if rec.active or ahead.active else rec.active
+        return Recommendation(
+            replicas=ahead.replicas,
+            reason=f"{rec.reason}; indicators: {text} → +{added:.2f} replicas "
+            f"({rec.replicas:.2f} → {ahead.replicas:.2f})",
+            signal=rec.signal,
+            target=rec.target,
+            active=active,
+            details=details,
+        )
+
+
+def with_indicators(policy: Policy) -> Policy:
+    """``policy`` plus leading indicators, registered as ``leading-<name>``; its
+    parameters are the policy's own plus ``indicatorHorizonS`` and friends."""
+    cls = type(
+        f"Leading{type(policy).__name__}",
+        (LeadingPolicy,),
+        {"name": f"leading-{policy.name}", "params_model": _leading_params(policy.params_model)},
+    )
+    leading: Policy = cls(policy)
+    return leading

@@ -1,0 +1,143 @@
+"""Learning a leading indicator's lag and load per unit from synthetic history."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from policies import Observation
+from policies.indicators import fit_indicator, in_force, learn_lag, rate_fields, window
+
+STEP = 15.0
+
+
+def campaign_history(
+    *,
+    lag_s: float = 180.0,
+    per_job: float = 50.0,
+    jobs: int = 16,
+    base_rps: float = 1536.0,
+    noise_rps: float = 5.0,
+    ghosts: int = 0,
+    seed: int = 0,
+    hours: float = 8.0,
+) -> list[Observation]:
+    """Observations every 15 s: ``jobs`` jobs appear between 1 h and 1 h + 60 s, each
+    starts sending ``lag_s`` after it appears and stops (and leaves the count) 3 h
+    later; ``ghosts`` more appear with them and leave when they should have started
+    (failed while staging). A short burst of 4 jobs at 5 h does the same."""
+    rng = np.random.default_rng(seed)
+    appear = 3600 + rng.uniform(0, 60, jobs)
+    stop = appear + lag_s + 3 * 3600
+    ghost_appear = 3600 + rng.uniform(0, 60, ghosts)
+    burst = 5 * 3600 + rng.uniform(0, 30, 4)
+    out = []
+    for t in np.arange(0, hours * 3600, STEP):
+        counted = np.sum((appear <= t) & (t < stop)) + np.sum(
+            (ghost_appear <= t) & (t < ghost_appear + lag_s)
+        )
+        counted += np.sum((burst <= t) & (t < burst + lag_s + 600))
+        sending = np.sum((appear + lag_s <= t) & (t < stop))
+        sending += np.sum((burst + lag_s <= t) & (t < burst + lag_s + 600))
+        rate = base_rps + per_job * sending + rng.normal(0, noise_rps)
+        out.append(
+            Observation(
+                time_s=float(t),
+                ready_replicas=4,
+                request_rate_rps=rate,
+                activation_rps=rate,
+                indicators=(float(counted),),
+            )
+        )
+    return out
+
+
+def test_lag_and_load_per_unit_are_learned_from_a_campaign() -> None:
+    history = campaign_history()
+    fit = fit_indicator(
+        history,
+        0,
+        rate_fields(history[-1]),
+        "activation_rps",
+        step_s=STEP,
+        max_lag_s=1800,
+        smooth_s=60,
+    )
+    assert fit is not None
+    assert abs(fit.lag_s - 180) <= 30
+    assert abs(fit.per_unit["activation_rps"] - 50) / 50 < 0.1
+    assert fit.lag_correlation > 0.5
+    assert fit.load_correlation > 0.9
+
+
+def test_a_different_lag_is_found() -> None:
+    history = campaign_history(lag_s=600.0, per_job=20.0)
+    fit = fit_indicator(
+        history, 0, ("activation_rps",), "activation_rps", step_s=STEP, max_lag_s=1800, smooth_s=60
+    )
+    assert fit is not None
+    assert abs(fit.lag_s - 600) <= 30
+    assert abs(fit.per_unit["activation_rps"] - 20) / 20 < 0.1
+
+
+def test_jobs_that_never_send_lower_the_load_per_unit_only_while_counted() -> None:
+    """Ghost jobs leave the count when due, so the units in force are the real jobs."""
+    history = campaign_history(ghosts=5)
+    fit = fit_indicator(
+        history, 0, ("activation_rps",), "activation_rps", step_s=STEP, max_lag_s=1800, smooth_s=60
+    )
+    assert fit is not None
+    assert abs(fit.per_unit["activation_rps"] - 50) / 50 < 0.15
+
+
+def test_a_pure_noise_indicator_shows_no_evidence() -> None:
+    history = campaign_history()
+    rng = np.random.default_rng(1)
+    noise = np.cumsum(rng.choice([-1.0, 0.0, 1.0], size=len(history))).clip(0)
+    noisy = [
+        Observation(
+            time_s=o.time_s,
+            ready_replicas=o.ready_replicas,
+            request_rate_rps=o.request_rate_rps,
+            activation_rps=o.activation_rps,
+            indicators=(float(n),),
+        )
+        for o, n in zip(history, noise, strict=True)
+    ]
+    fit = fit_indicator(
+        noisy, 0, ("activation_rps",), "activation_rps", step_s=STEP, max_lag_s=1800, smooth_s=60
+    )
+    assert fit is None or min(fit.lag_correlation, fit.load_correlation) < 0.3
+
+
+def test_lag_by_cross_correlation_of_rises() -> None:
+    x = np.zeros(400)
+    x[100:] = 10.0
+    y = np.zeros(400)
+    y[112:] = 500.0
+    lag, r = learn_lag(x, y, step_s=15.0, max_lag_s=900, smooth_s=15)
+    assert lag == 12 * 15.0
+    assert r > 0.99
+
+
+def test_units_in_force_are_those_announced_a_lag_ago_and_still_counted() -> None:
+    ind = np.array([0, 5, 5, 5, 0, 0], dtype=float)
+    got = in_force(ind, 2)
+    assert np.isnan(got[:2]).all()
+    assert got[2:].tolist() == [0.0, 5.0, 0.0, 0.0]
+
+
+def test_window_bisects_history() -> None:
+    history = [Observation(time_s=float(t), ready_replicas=1) for t in range(0, 100, 10)]
+    got = window(history, 25, 60)
+    assert [o.time_s for o in got] == [30.0, 40.0, 50.0, 60.0]
+
+
+def test_observation_flattens_indicators_for_the_record() -> None:
+    o = Observation(time_s=0, ready_replicas=1, indicators=(3.0, None))
+    record = o.as_dict()
+    assert record["indicator1"] == 3.0
+    assert record["indicator2"] is None
+    assert "indicators" not in record
+    assert o.indicator(0) == 3.0
+    assert o.indicator(1) is None
+    assert o.indicator(5) is None

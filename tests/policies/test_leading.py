@@ -1,0 +1,129 @@
+"""Leading indicators around a policy: provision ahead of announced work, give it back
+when the work does not come."""
+
+from __future__ import annotations
+
+import dataclasses
+
+from policies import Guardrails, Observation, PipelineState, decide
+from policies.indicators import IndicatorSettings
+from policies.leading import with_indicators
+from policies.predictive import PredictivePolicy
+from tests.policies.test_indicators import campaign_history
+
+LEADING = with_indicators(PredictivePolicy())
+BASE = {
+    "capacity_rps_prior": 80.0,
+    "capacity_blend": 0.0,
+    "lead_time_s": 105.0,
+    "peak_window_s": 120.0,
+    "quantile": 0.9,
+    "trend_weight": 0.0,
+}
+G = Guardrails(max_replicas=1000, scale_down_stabilization_s=300)
+
+
+def params(**indicator: float | None) -> object:
+    return LEADING.params_model.model_validate(
+        BASE | {"indicators": (IndicatorSettings("jobs", **indicator),)}  # type: ignore[arg-type]
+    )
+
+
+def quiet(t0: float, t1: float, jobs: float, rate: float = 160.0) -> list[Observation]:
+    return [
+        Observation(
+            time_s=float(t),
+            ready_replicas=3,
+            request_rate_rps=rate,
+            queue_time_per_request_ms=5.0,
+            activation_rps=rate,
+            indicators=(jobs,),
+        )
+        for t in range(int(t0), int(t1), 15)
+    ]
+
+
+def run(observations: list[Observation], p: object) -> list[tuple[float, float, str]]:
+    state = PipelineState()
+    out = []
+    for o in observations:
+        d, state = decide(LEADING, p, G, o, state, o.time_s)
+        out.append((o.time_s, d.value, d.reason))
+    return out
+
+
+def test_the_registry_name_and_params() -> None:
+    assert LEADING.name == "leading-predictive"
+    p = params(load_per_unit=50.0, lead_s=180.0)
+    assert p.indicator_horizon_s == 300.0  # type: ignore[attr-defined]
+    assert p.capacity_rps_prior == 80.0  # type: ignore[attr-defined]
+
+
+def test_announced_jobs_are_provisioned_before_their_first_request() -> None:
+    before = quiet(0, 1800, 0.0)
+    announced = quiet(1800, 1980, 16.0)
+    decisions = run(before + announced, params(load_per_unit=50.0, lead_s=180.0))
+    at_quiet = decisions[len(before) - 1][1]
+    at_announce = decisions[len(before) + 1]
+    # 160 req/s at 80 req/s per replica is 2; 16 jobs × 50 req/s add 800 req/s → +10.
+    assert at_quiet <= 3
+    assert at_announce[1] >= at_quiet + 9
+    assert "jobs=16" in at_announce[2] and "+800 req/s" in at_announce[2]
+
+
+def test_a_cancelled_campaign_is_given_back_after_the_stabilisation_window() -> None:
+    """16 jobs appear, their work never comes: the extra replicas last lag + grace, then
+    the stabilisation window, then the fleet is back where it was."""
+    p = params(load_per_unit=50.0, lead_s=180.0)
+    obs = quiet(0, 1800, 0.0) + quiet(1800, 7200, 16.0)
+    decisions = run(obs, p)
+    value = {t: v for t, v, _ in decisions}
+    assert value[1815.0] >= 12
+    due_back = 1800 + 180 + 60 + G.scale_down_stabilization_s + 30
+    assert all(v <= 3 for t, v in value.items() if t >= due_back)
+    assert value[1800 + 180 + 60 - 15] >= 12
+
+
+def test_jobs_leaving_the_count_stop_counting_at_once() -> None:
+    p = params(load_per_unit=50.0, lead_s=240.0)
+    obs = quiet(0, 1800, 0.0) + quiet(1800, 1860, 16.0) + quiet(1860, 4000, 0.0)
+    decisions = run(obs, p)
+    reasons = {t: r for t, _, r in decisions}
+    assert "+800 req/s" in reasons[1845.0]
+    assert "nothing new announced" in reasons[1875.0]
+
+
+def test_learned_when_not_given_and_explained() -> None:
+    history = campaign_history(hours=8.0)
+    base = [
+        dataclasses.replace(o, ready_replicas=20, queue_time_per_request_ms=5.0) for o in history
+    ]
+    last = base[-1].time_s
+    again = [
+        dataclasses.replace(o, time_s=last + 15 * (i + 1), indicators=(16.0,))
+        for i, o in enumerate(base[-8:])
+    ]
+    decisions = run(base + again, params())
+    _, _, reason = decisions[-1]
+    assert "lead learned" in reason and "load learned" in reason
+    assert "+" in reason.split("indicators:")[1]
+
+
+def test_no_indicators_is_the_wrapped_policy() -> None:
+    p = LEADING.params_model.model_validate(BASE)
+    plain = PredictivePolicy().params_model.model_validate(BASE)
+    obs = quiet(0, 900, 0.0)
+    state_a, state_b = PipelineState(), PipelineState()
+    for o in obs:
+        a, state_a = decide(LEADING, p, G, o, state_a, o.time_s)
+        b, state_b = decide(PredictivePolicy(), plain, G, o, state_b, o.time_s)
+        assert a.value == b.value
+
+
+def test_work_due_beyond_the_horizon_waits_until_it_is_within_it() -> None:
+    """A 10-minute lead with a 5-minute horizon: nothing ordered for the first 5 minutes."""
+    p = params(load_per_unit=50.0, lead_s=600.0)
+    obs = quiet(0, 1800, 0.0) + quiet(1800, 2700, 16.0)
+    value = {t: v for t, v, _ in run(obs, p)}
+    assert value[1800 + 285.0] <= 3
+    assert value[1800 + 315.0] >= 12
