@@ -24,43 +24,60 @@ from scaler.sim.compare import Comparison, compare
 from scaler.sim.presets import PRESETS
 from scaler.sim.report import write_report
 from scaler.sim.scenario import ScenarioError, load_scenario
-from scaler.sim.summary import summary, write_summary
+from scaler.sim.summary import duration_text, summary, write_summary
 from scaler.traces.sources import TraceError
 
 _PROGRESS_MIN_STEPS = 200_000
 
 
+def _pct(x: float | None) -> str:
+    return "" if x is None else f"{x * 100:.2f} %"
+
+
+def _ms(x: float | None) -> str:
+    return "" if x is None else f"{x:.1f}"
+
+
 def _table(c: Comparison) -> Table:
     s = summary(c)
     table = Table(
-        title=f"{c.trace.name}: {s['duration_s'] / 3600:.3g} h, {s['requests']:.4g} requests, "
+        title=f"{c.trace.name}: {duration_text(s['duration_s'])}, {s['requests']:,.0f} requests, "
         f"peak {s['peak_rps']:.4g} req/s, SLO {s['slo_ms']:g} ms, start-up {s['startup_s']:g} s"
     )
     table.add_column("policy", no_wrap=True)
-    for col in ("GPU-h", "× oracle", "SLO met", "p50 ms", "p95 ms", "p99 ms"):
-        table.add_column(col, justify="right")
-    for col in ("failed", "scale events", "GPU util"):
+    for col in (
+        "GPU-h",
+        "× oracle",
+        "SLO met",
+        "1-min windows met",
+        "p99 ms",
+        "worst 5-min p99 ms",
+        "failed",
+        "scale events/h",
+        "max overshoot",
+        "GPU util",
+    ):
         table.add_column(col, justify="right")
     table.add_row(
         f"oracle (peak {c.oracle.peak_replicas})",
         f"{c.oracle.gpu_hours:.2f}",
         "1.00",
-        *[""] * 7,
+        *[""] * 8,
     )
-    table.add_row("oracle_instant", f"{c.oracle.instant_gpu_hours:.2f}", *[""] * 8)
+    table.add_row("oracle_instant", f"{c.oracle.instant_gpu_hours:.2f}", *[""] * 9)
     for p in s["policies"]:
-        lat = p["latency_ms"]
         vs = p["gpu_hours_vs_oracle"]
         table.add_row(
             p["name"],
             f"{p['gpu_hours']:.2f}",
             "" if vs is None else f"{vs:.2f}",
             f"{p['slo_attainment'] * 100:.2f} %",
-            f"{lat['p50']:.1f}",
-            f"{lat['p95']:.1f}",
-            f"{lat['p99']:.1f}",
+            _pct(p["windows_met"]),
+            f"{p['latency_ms']['p99']:.1f}",
+            _ms(p["worst_5min_p99_ms"]),
             f"{p['failed_requests']:.0f}",
-            str(p["scale_events"]),
+            f"{p['scale_events_per_hour']:.1f}",
+            f"{p['max_overshoot_replicas']:.0f}",
             f"{p['mean_gpu_utilization']:.2f}",
         )
     return table

@@ -25,6 +25,7 @@ from scaler.sim.hpa import Autoscaler, Behavior
 from scaler.sim.observe import PrometheusModel
 from scaler.sim.scenario import Scenario, StartupSampler
 from scaler.sim.scores import Pod, Scores, held_series, score
+from scaler.sim.windows import window_slo
 from scaler.traces.model import FloatArray, Trace
 
 Progress = Callable[[float], None]
@@ -196,11 +197,19 @@ def simulate(
     if progress is not None:
         progress(end_s)
     latency = fleet.latency(scenario.slo_ms)
+    windows = window_slo(
+        fleet,
+        fleet.outputs.arrivals,
+        fleet.outputs.failed,
+        dt,
+        scenario.slo_ms,
+        scenario.fleet.timeout_ms,
+    )
     pods = cluster.final_pods(end_s)
     desired = _step_series(desired_changes, steps)
     return RunResult(
         name=name or cfg.policy.name,
-        scores=score(fleet.outputs, latency, pods, scale_events, dt),
+        scores=score(fleet.outputs, latency, pods, scale_events, dt, windows),
         ready=fleet.outputs.ready.copy(),
         desired=desired,
         held=held_series(pods, steps, dt),

@@ -292,6 +292,18 @@ class ExactFleet:
             per_step[has] = l_sorted[pick[has]]
         return LatencySummary(hist, float((lat <= slo_ms).sum()), float(len(lat)), per_step)
 
+    def within_per_step(self, limit_ms: FloatArray) -> FloatArray:
+        """Requests of each step (by arrival) answered within ``limit_ms[step]`` ms."""
+        self.advance_to(self.steps)
+        self._drain_tail()
+        lat = np.asarray(self.latencies_ms, dtype=np.float64)
+        steps = np.asarray(self._lat_step, dtype=np.int64)
+        ok = lat <= limit_ms[steps] if len(lat) else np.zeros(0, dtype=bool)
+        counts: FloatArray = np.bincount(steps[ok], minlength=self.steps)[: self.steps].astype(
+            np.float64
+        )
+        return counts
+
     def _drain_tail(self) -> None:
         """Finish work still queued or in flight at the end of the trace, so every
         admitted request has a latency (as the fast fleet assigns one on arrival)."""

@@ -106,6 +106,11 @@ class FleetModel(Protocol):
         """Latency results once the run is over."""
         ...
 
+    def within_per_step(self, limit_ms: FloatArray) -> FloatArray:
+        """Once the run is over: requests of each step (by arrival) served within
+        ``limit_ms[step]`` ms."""
+        ...
+
 
 def percentile_from_histogram(hist: FloatArray, q: float) -> float:
     """The q-quantile (0–1) in ms, interpolated inside the bin; 0 with no data."""
@@ -269,6 +274,15 @@ class FastFleet:
         self._backlog[t0 + 1 : t1 + 1] = q_end
         self.computed_to = t1
 
+    def within_per_step(self, limit_ms: FloatArray) -> FloatArray:
+        """Served requests of each step answered within ``limit_ms`` (one limit per
+        step), from the same uniform spreads as the histogram."""
+        self.advance_to(self.steps)
+        spread = self._served * _share_within(self._lat_lo, self._lat_hi, limit_ms)
+        burst = self._bserved * _share_within(self._blo, self._bhi, limit_ms)
+        out: FloatArray = spread + burst
+        return out
+
     def latency(self, slo_ms: float) -> LatencySummary:
         self.advance_to(self.steps)
         hist = np.zeros(len(HIST_EDGES_MS) - 1)
@@ -289,6 +303,14 @@ class FastFleet:
         p99 = np.where(self._bserved > 0, np.maximum(p99_spread, p99_burst), p99_spread)
         p99 = np.where(served > 0, p99, 0.0)
         return LatencySummary(hist, within, float(served.sum()), p99)
+
+
+def _share_within(lo: FloatArray, hi: FloatArray, limit_ms: FloatArray) -> FloatArray:
+    """Share of requests spread uniformly over [lo, hi] ms that take at most ``limit_ms``."""
+    span = hi - lo
+    with np.errstate(divide="ignore", invalid="ignore"):
+        frac = np.where(span > 0, (limit_ms - lo) / span, (lo <= limit_ms).astype(float))
+    return np.clip(frac, 0.0, 1.0)
 
 
 def _uniform_histogram(

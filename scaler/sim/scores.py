@@ -2,19 +2,27 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
 
 from scaler.sim.fleet import LatencySummary, StepOutputs, percentile_from_histogram
+from scaler.sim.windows import WindowSlo
 from scaler.traces.model import FloatArray
+
+OVERSHOOT_WINDOW_S = 300.0
+"""The HPA's default scale-down stabilisation window, s: how long a fleet may keep a
+peak's replicas before what it keeps counts as overshoot."""
 
 
 @dataclass(frozen=True, slots=True)
 class Scores:
     """``gpu_hours`` counts every second a pod holds its GPU: booting, serving and
     draining. ``slo_attainment`` is the fraction of all requests (failed ones count
-    as misses) answered within the SLO. Latencies are in ms over served requests."""
+    as misses) answered within the SLO. Latencies are in ms over served requests.
+    ``windows_met`` and ``worst_window_p99_ms``: see :mod:`scaler.sim.windows` (NaN
+    where a run has no per-second latency data); ``duration_s``: the run's length."""
 
     gpu_hours: float
     slo_attainment: float
@@ -25,6 +33,14 @@ class Scores:
     requests: float
     scale_events: int
     mean_gpu_utilization: float
+    windows_met: float = math.nan
+    worst_window_p99_ms: float = math.nan
+    duration_s: float = 0.0
+
+    @property
+    def scale_events_per_hour(self) -> float:
+        """Replica-count changes per hour of trace: how restless the fleet is."""
+        return self.scale_events / (self.duration_s / 3600.0) if self.duration_s > 0 else 0.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,12 +70,40 @@ def gpu_seconds(pods: list[Pod]) -> float:
     return float(sum(max(p.released_s - p.created_s, 0.0) for p in pods))
 
 
+def overshoot_replicas(
+    ready: FloatArray, need: FloatArray, step_s: float, window_s: float = OVERSHOOT_WINDOW_S
+) -> float:
+    """The largest overshoot above the oracle's need: ready replicas minus the highest
+    need of the last ``window_s`` seconds (a fleet may keep a peak's replicas for a
+    stabilisation window; beyond that, what it keeps is waste or a ratchet)."""
+    n = min(len(ready), len(need))
+    if n == 0:
+        return 0.0
+    per = max(1, round(window_s / step_s))
+    recent = _rolling_max(np.asarray(need[:n], dtype=np.float64), per)
+    return float(max(np.max(np.asarray(ready[:n]) - recent), 0.0))
+
+
+def _rolling_max(x: FloatArray, width: int) -> FloatArray:
+    """max(x[i - width + 1 .. i]) for every i, by doubling (log2(width) passes)."""
+    out = x.copy()
+    span = 1
+    width = min(width, len(x))
+    while span < width:
+        step = min(span, width - span)
+        shifted = np.concatenate((np.full(step, -np.inf), out[:-step]))
+        out = np.maximum(out, shifted)
+        span += step
+    return out
+
+
 def score(
     outputs: StepOutputs,
     latency: LatencySummary,
     pods: list[Pod],
     scale_events: int,
     step_s: float,
+    windows: WindowSlo | None = None,
 ) -> Scores:
     requests = float(outputs.arrivals.sum())
     ready_s = float(outputs.ready.sum()) * step_s
@@ -74,4 +118,7 @@ def score(
         requests=requests,
         scale_events=scale_events,
         mean_gpu_utilization=min(util, 1.0),
+        windows_met=windows.windows_met if windows is not None else math.nan,
+        worst_window_p99_ms=windows.worst_p99_ms if windows is not None else math.nan,
+        duration_s=len(outputs.arrivals) * step_s,
     )

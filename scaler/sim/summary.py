@@ -7,25 +7,56 @@ Shape (every number rounded to 6 significant digits so golden files are stable):
      "oracle": {"gpu_hours", "peak_replicas"}, "oracle_instant": {"gpu_hours"},
      "policies": [{"name", "gpu_hours", "gpu_hours_vs_oracle", "slo_attainment",
                    "latency_ms": {"p50", "p95", "p99"}, "failed_requests",
-                   "scale_events", "mean_gpu_utilization"}, ...]}
+                   "scale_events", "mean_gpu_utilization",
+                   "windows_met", "worst_5min_p99_ms", "scale_events_per_hour",
+                   "max_overshoot_replicas"}, ...],
+     "recommendation": see :mod:`scaler.sim.recommend`}
+
+``windows_met``: share of 1-minute windows whose p99 meets the SLO;
+``worst_5min_p99_ms``: the worst 5-minute window's p99 (:mod:`scaler.sim.windows`);
+``max_overshoot_replicas``: ready replicas above the oracle's need of the last
+5 minutes, at worst (:func:`scaler.sim.scores.overshoot_replicas`). A figure the run
+cannot give (a live testbed run has no per-second spreads) is null.
 """
 
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from scaler.sim.compare import Comparison
 from scaler.sim.engine import RunResult
+from scaler.sim.oracle import OracleResult
+from scaler.sim.scores import overshoot_replicas
 
 
 def _r(x: float) -> float:
     return float(f"{x:.6g}")
 
 
-def policy_summary(run: RunResult, oracle_gpu_hours: float) -> dict[str, Any]:
+def duration_text(seconds: float) -> str:
+    """A trace's length for a heading: "90 s", "36 min", "24 h", "1,135 h (47.3 days)"."""
+    if seconds < 120:
+        return f"{seconds:.0f} s"
+    if seconds < 2 * 3600:
+        return f"{seconds / 60:.0f} min"
+    hours = seconds / 3600
+    text = f"{hours:,.1f} h" if hours < 48 else f"{hours:,.0f} h"
+    return text if hours < 48 else f"{text} ({hours / 24:.1f} days)"
+
+
+def _maybe(x: float) -> float | None:
+    return None if math.isnan(x) else _r(x)
+
+
+def policy_summary(run: RunResult, oracle: OracleResult) -> dict[str, Any]:
     s = run.scores
+    oracle_gpu_hours = oracle.gpu_hours
+    overshoot = overshoot_replicas(run.ready, oracle.need.astype(np.float64), oracle.step_s)
     return {
         "name": run.name,
         "gpu_hours": _r(s.gpu_hours),
@@ -35,6 +66,10 @@ def policy_summary(run: RunResult, oracle_gpu_hours: float) -> dict[str, Any]:
         "failed_requests": _r(s.failed_requests),
         "scale_events": s.scale_events,
         "mean_gpu_utilization": _r(s.mean_gpu_utilization),
+        "windows_met": _maybe(s.windows_met),
+        "worst_5min_p99_ms": _maybe(s.worst_window_p99_ms),
+        "scale_events_per_hour": _r(s.scale_events_per_hour),
+        "max_overshoot_replicas": _r(overshoot),
     }
 
 
@@ -51,7 +86,7 @@ def summary(c: Comparison) -> dict[str, Any]:
         "startup_s": _r(c.scenario.startup.nominal_s),
         "oracle": {"gpu_hours": _r(c.oracle.gpu_hours), "peak_replicas": c.oracle.peak_replicas},
         "oracle_instant": {"gpu_hours": _r(c.oracle.instant_gpu_hours)},
-        "policies": [policy_summary(r, c.oracle.gpu_hours) for r in c.runs],
+        "policies": [policy_summary(r, c.oracle) for r in c.runs],
     }
 
 

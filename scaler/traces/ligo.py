@@ -20,6 +20,12 @@ campaign at 800 req/s from 6 h, a 30 min lock loss of one stream at 14 h, two
 bursts. Everything random comes from ``seed``: the same parameters give the
 same trace, bit for bit.
 
+``days`` > 1 strings days of ``duration_s`` together, each drawn afresh from the
+seed: the campaign starts at a random time (its length ×0.5–1.5 and its rate
+×0.75–1.25 of the parameters), the lock loss falls at a random time, and the
+bursts at random times, so a policy tuned on the first days meets a campaign
+and a lock loss at hours it has not seen (the policy benchmark's train/test split).
+
 The online requests of a bin arrive together at its start; the trace says so
 in ``burst_fraction`` (online requests / all requests), and how a burst queues
 is left to the fleet model. Mixed request sizes are folded into the mean
@@ -52,6 +58,15 @@ class LigoParams(BaseModel):
     )
     duration_s: float = Field(
         default=86_400.0, gt=0, le=366 * 86_400, description="Length of the trace, s."
+    )
+    days: int = Field(
+        default=1,
+        ge=1,
+        le=366,
+        description="Days to generate, each duration_s long. With more than one, every day "
+        "draws its own campaign start, length (×0.5–1.5) and rate (×0.75–1.25), lock-loss "
+        "start and burst times from the seed; campaign_start_s and lock_loss_start_s then "
+        "only set day 1.",
     )
     step_s: float = Field(
         default=1.0,
@@ -169,6 +184,54 @@ def generate_ligo(params: LigoParams | None = None) -> Trace:
     ``items_per_request`` is 1 outside the campaign and bursts.
     """
     params = params or LigoParams()
+    if params.days == 1:
+        return _generate_day(params)
+    days = [_generate_day(p) for p in day_params(params)]
+    notes = tuple(f"day {i + 1}: {note}" for i, day in enumerate(days) for note in day.notes[1:])
+    return Trace(
+        name=f"ligo-seed{params.seed}-{params.days}d",
+        rps=np.concatenate([d.rps for d in days]),
+        step_s=params.step_s,
+        items_per_request=np.concatenate([_need(d.items_per_request) for d in days]),
+        burst_fraction=np.concatenate([_need(d.burst_fraction) for d in days]),
+        notes=days[0].notes[:1] + notes,
+    )
+
+
+def _need(a: FloatArray | None) -> FloatArray:
+    assert a is not None, "a generated day always has items and burst fractions"
+    return a
+
+
+def day_params(params: LigoParams) -> list[LigoParams]:
+    """One single-day parameter set per day of a multi-day trace: day 1 as given,
+    later days with the campaign and lock loss moved and resized from the seed."""
+    rng = np.random.default_rng([params.seed, params.days])
+    seeds = rng.integers(0, 2**31 - 1, params.days)
+    day = params.duration_s
+    out = [params.model_copy(update={"days": 1, "seed": int(seeds[0])})]
+    for i in range(1, params.days):
+        length = float(round(min(params.campaign_duration_s * rng.uniform(0.5, 1.5), day / 2)))
+        start = float(np.floor(rng.uniform(0, max(day - length - params.campaign_ramp_s, 0))))
+        loss = float(np.floor(rng.uniform(0, max(day - params.lock_loss_duration_s, 0))))
+        rate = float(round(params.campaign_rps * rng.uniform(0.75, 1.25)))
+        out.append(
+            params.model_copy(
+                update={
+                    "days": 1,
+                    "seed": int(seeds[i]),
+                    "campaign_start_s": start,
+                    "campaign_duration_s": length,
+                    "campaign_rps": rate,
+                    "lock_loss_start_s": loss,
+                }
+            )
+        )
+    return out
+
+
+def _generate_day(params: LigoParams) -> Trace:
+    """One day (``duration_s``) of :func:`generate_ligo`."""
     rng = np.random.default_rng(params.seed)
     layout = _draw_layout(params, rng)
     bins = math.ceil(params.duration_s / params.step_s - 1e-9)

@@ -55,7 +55,13 @@ def test_simulate_writes_a_summary_and_an_offline_report(tmp_path: Path) -> None
             "failed_requests",
             "scale_events",
             "mean_gpu_utilization",
+            "windows_met",
+            "worst_5min_p99_ms",
+            "scale_events_per_hour",
+            "max_overshoot_replicas",
         }
+        assert 0 <= p["windows_met"] <= 1
+        assert p["worst_5min_p99_ms"] >= p["latency_ms"]["p50"]
     html = page.read_text()
     assert "<svg" in html and "http://" not in html.replace("http://www.w3.org/2000/svg", "")
     assert "<script" not in html
@@ -111,3 +117,21 @@ def test_an_unknown_policy_lists_the_choices(tmp_path: Path) -> None:
     )
     assert result.exit_code == 2
     assert "threshold" in result.output
+
+
+def test_table_shows_window_slo_and_restlessness_with_readable_hours(tmp_path: Path) -> None:
+    result = CliRunner().invoke(
+        _app(), ["simulate", "--trace", str(_trace(tmp_path)), "--policy", "supersonic"]
+    )
+    assert result.exit_code == 0, result.output
+    for heading in ("windows", "worst", "events/h", "overshoot"):
+        assert heading in result.output
+    assert "30 min" in result.output
+
+
+def test_durations_are_headed_in_plain_units() -> None:
+    from scaler.sim.summary import duration_text
+
+    assert duration_text(86_400) == "24.0 h"
+    assert duration_text(4_086_000) == "1,135 h (47.3 days)"
+    assert "e+" not in duration_text(4_086_000)

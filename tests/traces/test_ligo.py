@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 from pydantic import ValidationError
 
-from scaler.traces.ligo import LigoParams, generate_ligo, ligo_layout
+from scaler.traces.ligo import LigoParams, day_params, generate_ligo, ligo_layout
 
 HOUR = 3600
 
@@ -122,3 +122,33 @@ def test_every_parameter_is_documented_with_a_description() -> None:
 def test_inconsistent_parameters_are_refused(changes: dict[str, float], message: str) -> None:
     with pytest.raises(ValidationError, match=message):
         LigoParams(**changes)
+
+
+def _campaign_hours(day_rps: np.ndarray) -> np.ndarray:
+    """Hours of a day whose mean rate shows the campaign (well above the 1,536 baseline)."""
+    hourly = day_rps[: 24 * HOUR].reshape(24, HOUR).mean(axis=1)
+    return np.flatnonzero(hourly > 1_536 + 300)
+
+
+def test_days_strings_days_together_with_features_at_other_times() -> None:
+    trace = generate_ligo(LigoParams(seed=3, days=3))
+
+    assert len(trace.rps) == 3 * 24 * HOUR
+    days = trace.rps.reshape(3, 24 * HOUR)
+    hours = [tuple(_campaign_hours(d)) for d in days]
+    assert all(hours), "every day has a campaign"
+    assert len(set(hours)) == 3, "each day's campaign falls at other hours"
+    quiet_days = LigoParams(seed=3, days=3, bursts=0, campaign_rps=0)
+    losses = [p.lock_loss_start_s for p in day_params(quiet_days)]
+    assert len(set(losses)) == 3, "each day's lock loss starts at another time"
+    online = generate_ligo(quiet_days).rps.reshape(3, 24 * HOUR)
+    for day, start in zip(online, losses, strict=True):
+        assert day[int(start) + 60] == 1_024
+
+
+def test_days_are_reproducible_and_day_one_is_the_single_day() -> None:
+    a = generate_ligo(LigoParams(seed=5, days=2))
+    b = generate_ligo(LigoParams(seed=5, days=2))
+    np.testing.assert_array_equal(a.rps, b.rps)
+    assert a.name == "ligo-seed5-2d"
+    assert any(note.startswith("day 2: campaign") for note in a.notes)
