@@ -12,9 +12,11 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
 from scaler.commands.trace_options import (
+    CountColumn,
     PeakReplicas,
     PeakRps,
     RateScale,
+    SizeColumn,
     TimeColumn,
     TimeScale,
     TimeUnit,
@@ -86,7 +88,13 @@ def _table(c: Comparison) -> Table:
 def register(app: typer.Typer) -> None:
     @app.command()
     def simulate(
-        trace: Annotated[Path, typer.Option(help="Trace file (CSV or JSON Lines).")],
+        trace: Annotated[
+            Path,
+            typer.Option(
+                help="Trace file (CSV or JSON Lines), or the name of a bundled trace "
+                "(`scaler trace list`)."
+            ),
+        ],
         policy: Annotated[
             list[str] | None,
             typer.Option(
@@ -109,6 +117,8 @@ def register(app: typer.Typer) -> None:
         report: Annotated[Path | None, typer.Option(help="Write an HTML report here.")] = None,
         time_column: TimeColumn = None,
         time_unit: TimeUnit = None,
+        size_column: SizeColumn = None,
+        count_column: CountColumn = None,
         rate_scale: RateScale = 1.0,
         time_scale: TimeScale = 1.0,
         peak_rps: PeakRps = None,
@@ -128,6 +138,8 @@ def register(app: typer.Typer) -> None:
                 time_scale=time_scale,
                 peak_rps=peak_rps,
                 peak_replicas=peak_replicas,
+                size_column=size_column,
+                count_column=count_column,
             )
             names = list(policy) if policy else list(PRESETS)
             for name, count in tr.skipped.items():

@@ -17,6 +17,13 @@ from rich.markup import escape
 from rich.panel import Panel
 from rich.table import Table
 
+from scaler.commands.trace_options import (
+    CountColumn,
+    SizeColumn,
+    TimeColumn,
+    TimeUnit,
+    read_trace,
+)
 from scaler.sim.compare import Comparison
 from scaler.sim.presets import PRESETS, scenario_for
 from scaler.sim.report import render
@@ -169,11 +176,18 @@ def _print_result(console: Console, c: Comparison) -> None:
 def register(app: typer.Typer) -> None:
     @app.command()
     def testbed(
-        trace: Annotated[Path, typer.Option(help="Trace file (CSV or JSON Lines).")],
+        trace: Annotated[
+            Path,
+            typer.Option(help="Trace file (CSV or JSON Lines), or a bundled trace's name."),
+        ],
         scenario: Annotated[
             Path | None,
             typer.Option(help="Scenario YAML (default: the built-in testbed scenario)."),
         ] = None,
+        time_column: TimeColumn = None,
+        time_unit: TimeUnit = None,
+        size_column: SizeColumn = None,
+        count_column: CountColumn = None,
         policy: Annotated[
             str | None,
             typer.Option(help="Preset (" + ", ".join(PRESETS) + ") or registered policy."),
@@ -211,7 +225,13 @@ def register(app: typer.Typer) -> None:
             if policy is not None:
                 sc = scenario_for(policy, sc, static_replicas=sc.scaledObject.maxReplicaCount)
             sc = with_metadata(sc, list(metadata or []))
-            tr = load_trace(trace)
+            tr = read_trace(
+                trace,
+                time_column=time_column,
+                time_unit=time_unit,
+                size_column=size_column,
+                count_column=count_column,
+            )
             tr = _shape(tr, time_scale=time_scale, rate_scale=rate_scale, duration_s=duration_s)
             options = TestbedOptions(initial_replicas=initial_replicas)
             result = run_testbed(tr, sc, options, console, live=live)

@@ -1,4 +1,5 @@
-"""``scaler trace``: look at a trace file, or generate a LIGO-like day.
+"""``scaler trace``: look at a trace file, list the bundled traces, or generate a
+LIGO-like day.
 
 ``scaler trace ligo`` has one ``--flag`` per :class:`LigoParams` field, made
 from the model, so the options, their help and their defaults cannot drift
@@ -8,7 +9,6 @@ from the generator's documentation.
 from __future__ import annotations
 
 import inspect
-from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -17,19 +17,18 @@ from pydantic import ValidationError
 from rich.console import Console
 from rich.table import Table
 
+from scaler.commands.trace_options import (
+    CountColumn,
+    SizeColumn,
+    TimeColumn,
+    TimeUnit,
+    read_trace,
+    trace_errors,
+)
+from scaler.traces.bundled import bundled_traces
 from scaler.traces.ligo import LigoParams, generate_ligo
-from scaler.traces.loader import TraceError, load_trace
 from scaler.traces.model import Trace
 from scaler.traces.writer import write_trace_csv
-
-
-class TimeUnitChoice(StrEnum):
-    """Units a numeric time column can be in."""
-
-    s = "s"
-    ms = "ms"
-    us = "us"
-    ns = "ns"
 
 
 def register(app: typer.Typer) -> None:
@@ -40,39 +39,47 @@ def register(app: typer.Typer) -> None:
         no_args_is_help=True,
     )
     group.command("info")(info)
+    group.command("list")(list_traces)
     group.command("ligo")(_ligo_command())
     app.add_typer(group, name="trace")
 
 
 def info(
     file: Annotated[
-        Path, typer.Argument(help="Trace file: .csv/.tsv or JSON Lines (.jsonl/.ndjson/.json).")
+        Path,
+        typer.Argument(
+            help="Trace file: .csv/.tsv or JSON Lines (.jsonl/.ndjson/.json), or the name "
+            "of a bundled trace (`scaler trace list`)."
+        ),
     ],
-    time_column: Annotated[
-        str | None, typer.Option(help="Column holding the time (default: detected by name).")
-    ] = None,
-    time_unit: Annotated[
-        TimeUnitChoice | None,
-        typer.Option(help="Unit of a numeric time column (default: from its name or magnitude)."),
-    ] = None,
-    size_column: Annotated[
-        str | None, typer.Option(help="Column of batch items per request (default: by name).")
-    ] = None,
+    time_column: TimeColumn = None,
+    time_unit: TimeUnit = None,
+    size_column: SizeColumn = None,
+    count_column: CountColumn = None,
     step_s: Annotated[float, typer.Option(min=1e-6, help="Bin width, s.")] = 1.0,
 ) -> None:
     """Print a trace's duration, requests, mean and peak rate, and skipped rows."""
-    try:
-        trace = load_trace(
+    with trace_errors():
+        trace = read_trace(
             file,
             time_column=time_column,
-            time_unit=None if time_unit is None else time_unit.value,
+            time_unit=time_unit,
             size_column=size_column,
+            count_column=count_column,
             step_s=step_s,
         )
-    except TraceError as error:
-        Console(stderr=True).print(f"[red]error:[/red] {error}", highlight=False)
-        raise typer.Exit(1) from None
     Console().print(summary_table(trace, title=str(file)))
+
+
+def list_traces() -> None:
+    """List the traces shipped with scaler, with where they come from and their
+    licence; pass a name to --trace (or `trace info`) from any directory."""
+    console = Console()
+    for t in bundled_traces():
+        console.print(f"[bold]{t.name}[/bold]  {t.file}", highlight=False)
+        console.print(f"  {t.description}", highlight=False, markup=False)
+        console.print(f"  source: {t.source}", highlight=False, markup=False)
+        console.print(f"  licence: {t.licence}", highlight=False, markup=False)
 
 
 def summary_table(trace: Trace, *, title: str) -> Table:
@@ -99,6 +106,8 @@ def summary_table(trace: Trace, *, title: str) -> Table:
     table.add_row("skipped rows", skipped or "none")
     for note in trace.notes:
         table.add_row("note", note)
+    for warning in trace.warnings:
+        table.add_row("[yellow]warning[/yellow]", warning)
     return table
 
 

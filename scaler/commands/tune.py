@@ -11,9 +11,11 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from scaler.commands.trace_options import (
+    CountColumn,
     PeakReplicas,
     PeakRps,
     RateScale,
+    SizeColumn,
     TimeColumn,
     TimeScale,
     TimeUnit,
@@ -120,6 +122,8 @@ def register(app: typer.Typer) -> None:
         ] = None,
         time_column: TimeColumn = None,
         time_unit: TimeUnit = None,
+        size_column: SizeColumn = None,
+        count_column: CountColumn = None,
         rate_scale: RateScale = 1.0,
         time_scale: TimeScale = 1.0,
         peak_rps: PeakRps = None,
@@ -146,6 +150,8 @@ def register(app: typer.Typer) -> None:
                     time_scale=time_scale,
                     peak_rps=peak_rps,
                     peak_replicas=peak_replicas,
+                    size_column=size_column,
+                    count_column=count_column,
                 )
                 for path in trace
             ]

@@ -7,6 +7,12 @@ Two shapes are recognised from the columns:
   the next row's time (the last row lasts the median spacing), then the series
   is re-binned to ``step_s`` keeping the number of requests. Optional columns
   ``items_per_request`` (or another size name below) and ``burst_fraction``.
+* **counts per bin**: a count column (``count``, ``requests``, ``n_requests``,
+  ``request_count``, ``hits``, ``invocations``, or any column named by
+  ``count_column``) next to a time column; each row's requests fall evenly
+  over one bin from its time, the bin width being the smallest row spacing (any
+  width: a minute, an hour), so missing rows are empty bins. Then re-binned to
+  ``step_s`` keeping the number of requests.
 * **one row per request**: a time column and optionally a size column (batch
   items: ``items``, ``batch_items``, ``batch_size``, ``items_per_request``,
   ``size``, ``n_items``, or any column named by ``size_column``); the arrivals
@@ -20,22 +26,37 @@ milliseconds, 1e14–1e16 epoch microseconds, 1e17–1e19 epoch nanoseconds, bel
 1e8 seconds from an arbitrary origin (stated in the trace's notes). Magnitudes
 between those ranges are ambiguous and need ``time_unit``.
 
+Time columns are found by name (``timestamp``, ``time``, ``gmt_create``,
+``created_at``, ``arrival_ms``… see ``TIME_NAMES``), else as the one column
+whose name ends in a time unit (``*_s``, ``*_ms``, ``*_us``, ``*_ns``) and is no
+duration (``latency_ms`` is not a time).
+
+What looks implausible for the unit (a span of years, one request a minute
+over days, evenly spaced one-request rows that look like counts) is stated in
+``Trace.warnings`` with the flag that fixes it. A span of more than
+``max_bins`` bins is refused while reading, at the row that makes it so,
+before anything that size is allocated.
+
 Nothing is dropped silently: blank lines, ``#`` comment lines and rows with an
 empty time, size or rate are counted in ``Trace.skipped`` by reason (a skipped
 rate row lets the previous rate hold); per-request rows out of time order are
 sorted and the notes say how many; anything else
 that cannot be read raises :class:`TraceError` naming ``file:line:column``
-(1-based; the column is the character where the offending field starts).
+(1-based; the column is the character where the offending field starts);
+so do text that is not UTF-8, truncated gzip data and running out of memory.
 Values are streamed into compact arrays, never one Python object per request.
 """
 
 from __future__ import annotations
 
 import functools
+import gzip
 import math
 import re
+import zlib
 from array import array
 from collections.abc import Callable
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Literal
@@ -44,7 +65,13 @@ import numpy as np
 
 from scaler.traces.model import FloatArray, Trace
 from scaler.traces.rescale import rebin
-from scaler.traces.sources import CellError, Source, TraceError, open_source
+from scaler.traces.sources import (
+    CellError,
+    Source,
+    TraceError,
+    locate_undecodable,
+    open_source,
+)
 
 __all__ = ["TimeUnit", "TraceError", "load_trace"]
 
@@ -52,6 +79,7 @@ TimeUnit = Literal["s", "ms", "us", "ns"]
 UNIT_SECONDS: dict[str, float] = {"s": 1.0, "ms": 1e-3, "us": 1e-6, "ns": 1e-9}
 
 RATE_NAMES = ("rps", "rate", "requests_per_second", "req_per_s", "qps")
+COUNT_NAMES = ("count", "requests", "n_requests", "request_count", "hits", "invocations")
 TIME_NAMES = (
     "timestamp",
     "time",
@@ -59,15 +87,39 @@ TIME_NAMES = (
     "time_ms",
     "time_us",
     "time_ns",
+    "timestamp_s",
+    "timestamp_ms",
+    "timestamp_us",
+    "timestamp_ns",
     "t",
     "ts",
+    "ts_s",
+    "ts_ms",
+    "ts_us",
+    "ts_ns",
     "datetime",
     "date",
+    "arrival",
     "arrival_time",
     "arrival_s",
+    "arrival_ms",
+    "arrival_us",
+    "arrival_ns",
     "start_time",
+    "start_ms",
     "seconds",
+    "epoch",
+    "unix_time",
+    "event_time",
+    "request_time",
+    "created",
+    "created_at",
+    "gmt_create",
+    "gmt_created",
 )
+_DURATION_WORDS = re.compile(r"latency|duration|delay|elapsed|wait|ttft|tbt|took|runtime")
+MAX_BINS = 40_000_000
+"""Largest trace the loader builds: 463 days at 1 s, 320 MB per float64 series."""
 SIZE_NAMES = ("items_per_request", "items", "batch_items", "batch_size", "size", "n_items")
 BURST_NAMES = ("burst_fraction",)
 
@@ -92,6 +144,14 @@ _SUFFIX_UNIT: dict[str, TimeUnit] = {
     "nsec": "ns",
 }
 _LONG_FRACTION = re.compile(r"([.,]\d{6})\d+")
+_MAX_RATE = 1e9
+"""Largest request rate (req/s), count or items per request read: anything above
+is a corrupt value, not load a fleet could see."""
+_PLAUSIBLE_SPAN_S = 2 * 365 * 86_400.0
+_SPARSE_RPS = 1 / 60
+_DENSE_RPS = 1e6
+_SMALLER: dict[str, TimeUnit] = {"s": "ms", "ms": "us", "us": "ns"}
+_LARGER: dict[str, TimeUnit] = {"ns": "us", "us": "ms", "ms": "s"}
 
 
 def load_trace(
@@ -100,35 +160,117 @@ def load_trace(
     time_column: str | None = None,
     time_unit: TimeUnit | None = None,
     size_column: str | None = None,
+    count_column: str | None = None,
     step_s: float = 1.0,
+    max_bins: int = MAX_BINS,
 ) -> Trace:
     """Read ``path`` (``.csv``/``.tsv``, or ``.jsonl``/``.ndjson``/``.json`` with
     one object per line; ``.gz`` compressed too) into a trace binned at ``step_s``.
 
     ``time_column`` and ``time_unit`` override the detection when a file is
     ambiguous; ``size_column`` names the column of batch items per request
-    (per-request files) or mean items per request (rate series).
+    (per-request files) or mean items per request (rate and count series);
+    ``count_column`` names a column of requests per bin (read as counts per bin).
     """
     path = Path(path)
     if not (math.isfinite(step_s) and step_s > 0):
         raise ValueError(f"step_s must be a finite number > 0, got {step_s}")
     if time_unit is not None and time_unit not in UNIT_SECONDS:
         raise ValueError(f"time_unit must be one of s, ms, us, ns, got {time_unit!r}")
-    source = open_source(path)
+    source: Source | None = None
     try:
-        columns = source.columns
-        lowered = {name.strip().lower(): name for name in columns}
-        rate_col = _find(lowered, RATE_NAMES)
-        time_col = _time_column(source, lowered, time_column, rate_col)
-        size_col = _size_column(source, lowered, size_column, exclude={time_col, rate_col})
-        if rate_col is not None:
-            burst_col = _find(lowered, BURST_NAMES)
-            return _read_rate_series(
-                source, time_col, rate_col, size_col, burst_col, time_unit, step_s
-            )
-        return _read_requests(source, time_col, size_col, time_unit, step_s)
+        source = open_source(path)
+        return _load(source, time_column, time_unit, size_column, count_column, step_s, max_bins)
+    except UnicodeDecodeError as error:
+        line, column = locate_undecodable(path)
+        raise TraceError(
+            path, line, column, f"not UTF-8 text (byte {error.object[error.start]:#04x})"
+        ) from None
+    except (EOFError, gzip.BadGzipFile, zlib.error) as error:
+        line = 1 if source is None else source.line + 1
+        raise TraceError(path, line, 1, f"truncated or corrupt gzip data ({error})") from None
+    except MemoryError:
+        line = 1 if source is None else source.line
+        raise TraceError(
+            path, line, 1, "out of memory reading the trace: pass a larger --step-s"
+        ) from None
     finally:
-        source.close()
+        if source is not None:
+            source.close()
+
+
+def _load(
+    source: Source,
+    time_column: str | None,
+    time_unit: TimeUnit | None,
+    size_column: str | None,
+    count_column: str | None,
+    step_s: float,
+    max_bins: int,
+) -> Trace:
+    columns = source.columns
+    lowered = {name.strip().lower(): name for name in columns}
+    kind: Literal["rate", "count"] = "rate"
+    rate_col: str | None
+    if count_column is not None:
+        _require_column(source, count_column)
+        rate_col, kind = count_column, "count"
+    elif (rate_col := _find(lowered, RATE_NAMES)) is not None:
+        pass
+    elif (rate_col := _find(lowered, COUNT_NAMES)) is not None:
+        kind = "count"
+    time_col = _time_column(source, lowered, time_column, rate_col)
+    size_col = _size_column(source, lowered, size_column, exclude={time_col, rate_col})
+    parse_time = _TimeParser(time_col, time_unit)
+    limit = _SpanLimit(source, time_col, step_s, max_bins)
+    if rate_col is not None:
+        burst_col = _find(lowered, BURST_NAMES)
+        trace = _read_series(source, parse_time, rate_col, kind, size_col, burst_col, step_s, limit)
+    else:
+        trace = _read_requests(source, parse_time, size_col, step_s, limit)
+    return replace(trace, warnings=tuple(_plausibility(trace, parse_time, rate_col, source)))
+
+
+def _require_column(source: Source, name: str) -> None:
+    if name not in source.columns:
+        source.fail_header(f"no column {name!r} (columns: {_listing(source.columns)})")
+
+
+class _SpanLimit:
+    """Refuses, at the row that does it, a time span of more than ``max_bins`` bins:
+    a stray epoch value among relative seconds would otherwise ask for terabytes."""
+
+    def __init__(self, source: Source, column: str, step_s: float, max_bins: int) -> None:
+        self.source = source
+        self.column = column
+        self.max_span_s = max_bins * step_s
+        self.step_s = step_s
+        self.max_bins = max_bins
+        self.lo = math.inf
+        self.hi = -math.inf
+
+    def __call__(self, moment: float) -> None:
+        if moment < self.lo:
+            self.lo = moment
+        if moment > self.hi:
+            self.hi = moment
+        if self.hi - self.lo > self.max_span_s:
+            self.source.fail(
+                self.column,
+                f"this time makes the trace span {_span_text(self.hi - self.lo)}, more than "
+                f"{self.max_bins:,} bins of {self.step_s:g} s: check --time-unit, or pass a "
+                "larger --step-s",
+            )
+
+
+def _span_text(seconds: float) -> str:
+    if seconds >= 2 * 365 * 86_400:
+        return f"{seconds / (365 * 86_400):,.3g} years"
+    if seconds >= 2 * 86_400:
+        return f"{seconds / 86_400:,.3g} days"
+    if seconds >= 2 * 3600:
+        return f"{seconds / 3600:,.3g} h"
+    return f"{seconds:,.6g} s"
 
 
 def _find(lowered: dict[str, str], names: tuple[str, ...]) -> str | None:
@@ -142,10 +284,18 @@ def _time_column(
     source: Source, lowered: dict[str, str], given: str | None, rate_col: str | None
 ) -> str:
     if given is not None:
-        if given not in source.columns:
-            source.fail_header(f"no column {given!r} (columns: {_listing(source.columns)})")
+        _require_column(source, given)
         return given
     found = [lowered[name] for name in TIME_NAMES if name in lowered]
+    if not found:
+        found = [
+            original
+            for name, original in lowered.items()
+            if _UNIT_SUFFIX.search(name)
+            and not _DURATION_WORDS.search(name)
+            and original != rate_col
+            and name not in SIZE_NAMES
+        ]
     if len(found) > 1:
         source.fail_header(f"several possible time columns ({_listing(found)}): pass --time-column")
     if not found:
@@ -162,8 +312,7 @@ def _size_column(
     source: Source, lowered: dict[str, str], given: str | None, exclude: set[str | None]
 ) -> str | None:
     if given is not None:
-        if given not in source.columns:
-            source.fail_header(f"no column {given!r} (columns: {_listing(source.columns)})")
+        _require_column(source, given)
         return given
     for name in SIZE_NAMES:
         if name in lowered and lowered[name] not in exclude:
@@ -184,6 +333,7 @@ class _TimeParser:
         self.given_unit = unit
         self.kind: Literal["iso", "number"] | None = None
         self.scale = 1.0
+        self.unit: TimeUnit = "s"
         self.bounds = (-math.inf, math.inf)
         self.description = ""
 
@@ -225,6 +375,7 @@ class _TimeParser:
             self.description = f"{unit} (from the column name)"
         else:
             unit, self.bounds, self.description = _unit_from_magnitude(first, self.column)
+        self.unit = unit
         self.scale = UNIT_SECONDS[unit]
 
 
@@ -278,18 +429,21 @@ def _parse_iso(text: str, column: str) -> float:
     return moment.timestamp()
 
 
-def _non_negative(cell: object, column: str, upper: float = math.inf) -> float:
+def _non_negative(cell: object, column: str, upper: float = _MAX_RATE) -> float:
     value = _number(cell, column)
     if not 0 <= value <= upper:
-        limit = "" if upper == math.inf else f" and <= {upper:g}"
-        raise CellError(f"{value:g} in column {column!r} must be >= 0{limit}")
+        raise CellError(f"{value:g} in column {column!r} must be >= 0 and <= {upper:g}")
     return value
 
 
 def _read_requests(
-    source: Source, time_col: str, size_col: str | None, unit: TimeUnit | None, step_s: float
+    source: Source,
+    parse_time: _TimeParser,
+    size_col: str | None,
+    step_s: float,
+    limit: _SpanLimit,
 ) -> Trace:
-    parse_time = _TimeParser(time_col, unit)
+    time_col = parse_time.column
     times = array("d")
     sizes = array("d")
     wanted = [time_col] if size_col is None else [time_col, size_col]
@@ -305,6 +459,7 @@ def _read_requests(
         except CellError as error:
             _skip_if_empty(source, column, cells[wanted.index(column)], error)
             continue
+        limit(moment)
         times.append(moment)
         if size_col is not None:
             sizes.append(size)
@@ -346,29 +501,32 @@ def _read_requests(
     )
 
 
-def _read_rate_series(
+def _read_series(
     source: Source,
-    time_col: str,
-    rate_col: str,
+    parse_time: _TimeParser,
+    value_col: str,
+    kind: Literal["rate", "count"],
     size_col: str | None,
     burst_col: str | None,
-    unit: TimeUnit | None,
     step_s: float,
+    limit: _SpanLimit,
 ) -> Trace:
-    parse_time = _TimeParser(time_col, unit)
-    times, rates, sizes, bursts = array("d"), array("d"), array("d"), array("d")
-    wanted = [time_col, rate_col]
+    """A rate series (``value_col`` in req/s, each row holding until the next) or
+    a count series (``value_col`` requests in one bin of the median row spacing)."""
+    time_col = parse_time.column
+    times, values_out, sizes, bursts = array("d"), array("d"), array("d"), array("d")
     optional = [c for c in (size_col, burst_col) if c is not None]
-    columns = wanted + optional
+    columns = [time_col, value_col, *optional]
+    upper = _MAX_RATE * 1e3 if kind == "count" else _MAX_RATE
     readers: list[Callable[[object], float]] = [
         parse_time,
-        functools.partial(_non_negative, column=rate_col),
+        functools.partial(_non_negative, column=value_col, upper=upper),
         *(
-            functools.partial(_non_negative, column=c, upper=1.0 if c == burst_col else math.inf)
+            functools.partial(_non_negative, column=c, upper=1.0 if c == burst_col else _MAX_RATE)
             for c in optional
         ),
     ]
-    outputs = [times, rates, *(sizes if c == size_col else bursts for c in optional)]
+    outputs = [times, values_out, *(sizes if c == size_col else bursts for c in optional)]
     for cells in source.rows(columns):
         values: list[float] = []
         try:
@@ -382,26 +540,48 @@ def _read_rate_series(
             source.fail(column, str(error))
         if times and values[0] <= times[-1]:
             source.fail(time_col, f"time {cells[0]!r} is not after the previous row's")
+        limit(values[0])
         for out, value in zip(outputs, values, strict=True):
             out.append(value)
     source.require_rows(len(times))
 
     t: FloatArray = np.frombuffer(times, dtype=np.float64)
-    rate: FloatArray = np.frombuffer(rates, dtype=np.float64)
+    amount: FloatArray = np.frombuffer(values_out, dtype=np.float64)
     items = np.frombuffer(sizes, dtype=np.float64) if size_col else None
     burst = np.frombuffer(bursts, dtype=np.float64) if burst_col else None
     spacing = np.diff(t)
-    last = float(np.median(spacing)) if len(spacing) else step_s
-    notes = [f"rate series: {len(t)} rows, column {rate_col!r} in req/s"]
-    if len(spacing) == 0 or np.allclose(spacing, step_s, rtol=0, atol=1e-6 * step_s):
-        rps, per_bin, frac = rate.copy(), items, burst
+    width = (
+        float(np.median(spacing) if kind == "rate" else spacing.min()) if len(spacing) else step_s
+    )
+    on_grid = len(spacing) == 0 or np.allclose(spacing, step_s, rtol=0, atol=1e-6 * step_s)
+    if kind == "rate":
+        notes = [f"rate series: {len(t)} rows, column {value_col!r} in req/s"]
+        if on_grid:
+            rps, per_bin, frac = amount.copy(), items, burst
+        else:
+            edges = np.concatenate((t, [t[-1] + width]))
+            rps, per_bin, frac = rebin(
+                edges, amount * np.diff(edges), step_s, items=items, bursts=burst
+            )
+            notes.append(
+                f"rows {width:g} s apart (median) re-binned to {step_s:g} s; "
+                "each row's rate holds until the next row"
+            )
     else:
-        edges = np.concatenate((t, [t[-1] + last]))
-        rps, per_bin, frac = rebin(edges, rate * np.diff(edges), step_s, items=items, bursts=burst)
-        notes.append(
-            f"rows {last:g} s apart (median) re-binned to {step_s:g} s; "
-            "each row's rate holds until the next row"
-        )
+        notes = [
+            f"counts per bin: {len(t)} rows, column {value_col!r} = requests in the "
+            f"{width:g} s from the row's time (the smallest row spacing)"
+            + (" (one row: bin width taken as the step)" if len(spacing) == 0 else "")
+        ]
+        if on_grid and (len(spacing) == 0 or width == step_s):
+            rps, per_bin, frac = amount / step_s, items, burst
+        else:
+            edges, requests, seg_items, seg_bursts = _count_segments(t, amount, width, items, burst)
+            rps, per_bin, frac = rebin(edges, requests, step_s, items=seg_items, bursts=seg_bursts)
+            notes.append(
+                f"re-binned to {step_s:g} s, each row's requests spread evenly over its bin; "
+                "missing rows are empty bins"
+            )
     notes.append(f"time column {time_col!r}: {parse_time.description}")
     if parse_time.kind == "iso" or parse_time.bounds[0] > 0:
         notes.append(f"starts {_iso(float(t[0]))}")
@@ -418,6 +598,84 @@ def _read_rate_series(
         skipped=dict(source.skipped),
         notes=tuple(notes),
     )
+
+
+def _count_segments(
+    t: FloatArray,
+    counts: FloatArray,
+    width: float,
+    items: FloatArray | None,
+    bursts: FloatArray | None,
+) -> tuple[FloatArray, FloatArray, FloatArray | None, FloatArray | None]:
+    """Segments for :func:`rebin`: each row's count over [t, t + width) (cut at the
+    next row), with an empty segment wherever rows are further apart than that."""
+    ends = np.minimum(t + width, np.concatenate((t[1:], [t[-1] + width])))
+    gap = np.concatenate((t[1:] > ends[:-1], [False]))
+    n = len(t) + int(gap.sum())
+    slot = np.arange(len(t)) + np.concatenate(([0], np.cumsum(gap)[:-1]))
+    edges = np.empty(n + 1)
+    edges[slot] = t
+    edges[slot[gap] + 1] = ends[gap]
+    edges[-1] = ends[-1]
+    requests = np.zeros(n)
+    requests[slot] = counts
+
+    def spread(values: FloatArray | None) -> FloatArray | None:
+        if values is None:
+            return None
+        out = np.full(n, float(values.mean()))
+        out[slot] = values
+        return out
+
+    return edges, requests, spread(items), spread(bursts)
+
+
+def _plausibility(
+    trace: Trace, parse_time: _TimeParser, value_col: str | None, source: Source
+) -> list[str]:
+    """Warnings about a span or rate that the time unit makes implausible, each
+    naming the flag that fixes it."""
+    out: list[str] = []
+    if parse_time.kind != "number":
+        return out
+    unit = parse_time.unit
+    span = trace.duration_s
+    how = parse_time.description
+    smaller, larger = _SMALLER.get(unit), _LARGER.get(unit)
+    if span > _PLAUSIBLE_SPAN_S and smaller is not None:
+        out.append(
+            f"the trace spans {_span_text(span)} with times read as {how}: "
+            f"if they are {smaller}, pass --time-unit {smaller}"
+        )
+    elif trace.arrivals_s is not None:
+        n = len(trace.arrivals_s)
+        rate = n / max(span, trace.step_s)
+        dense = n / max(float(trace.arrivals_s[-1] - trace.arrivals_s[0]), 1e-12)
+        if span > 86_400 and rate < _SPARSE_RPS and smaller is not None:
+            out.append(
+                f"{n:,} requests over {_span_text(span)} (one every {1 / rate:,.0f} s) with "
+                f"times read as {how}: if they are {smaller}, pass --time-unit {smaller}"
+            )
+        elif n >= 100 and dense > _DENSE_RPS and larger is not None:
+            out.append(
+                f"{n:,} requests in {n / dense:.3g} s ({dense:,.3g} req/s) with times read as "
+                f"{how}: "
+                f"if they are {larger}, pass --time-unit {larger}"
+            )
+        gaps = np.diff(trace.arrivals_s)
+        if n >= 10 and gaps.min() > 0 and np.ptp(gaps) <= 1e-9 * max(float(gaps[0]), 1.0):
+            others = [c for c in source.columns if c != parse_time.column]
+            named = f"--count-column {others[0]}" if len(others) == 1 else "--count-column NAME"
+            out.append(
+                f"rows are evenly spaced {float(gaps[0]):g} s apart and read as one request "
+                f"each: if each row counts the requests of a bin, pass {named}"
+            )
+    elif value_col is not None and trace.peak_rps > _DENSE_RPS and larger is not None:
+        out.append(
+            f"peak {trace.peak_rps:,.3g} req/s with times read as {how}: "
+            f"if they are {larger}, pass --time-unit {larger}"
+        )
+    return out
 
 
 def _skip_if_empty(source: Source, column: str, cell: object, error: CellError) -> None:

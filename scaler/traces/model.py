@@ -39,7 +39,9 @@ class Trace:
     ``arrivals_s`` (seconds from the start, sorted) and ``arrival_items`` are
     kept when the file listed single requests, for the per-request ``--exact``
     simulator. ``skipped`` counts rows left out, by stated reason; ``notes``
-    says how the file was read (columns, time unit, assumptions).
+    says how the file was read (columns, time unit, assumptions); ``warnings``
+    says what looks implausible (a span of years, one request a minute) and which
+    flag would fix it, for the commands to print.
 
     Example: ``Trace("flat", np.full(60, 10.0))`` is a minute at 10 req/s,
     600 requests.
@@ -54,6 +56,7 @@ class Trace:
     skipped: dict[str, int] = field(default_factory=dict)
     burst_fraction: FloatArray | None = None
     notes: tuple[str, ...] = ()
+    warnings: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         if not self.step_s > 0:

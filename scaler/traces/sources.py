@@ -213,6 +213,9 @@ class JsonLinesSource(Source):
                 value = json.loads(raw)
             except json.JSONDecodeError as error:
                 raise TraceError(self.path, self.line, error.colno, error.msg) from None
+            except (ValueError, RecursionError) as error:
+                where = len(raw) - len(raw.lstrip()) + 1
+                raise TraceError(self.path, self.line, where, f"bad JSON: {error}") from None
             if not isinstance(value, dict):
                 where = len(raw) - len(raw.lstrip()) + 1
                 hint = " (one object per line; a JSON array is not read)" * isinstance(value, list)
@@ -228,6 +231,24 @@ class JsonLinesSource(Source):
 
     def column_of(self, name: str) -> tuple[int, int]:
         return self.line, self._raw.find(json.dumps(name)) + 1 or 1
+
+
+def locate_undecodable(path: Path) -> tuple[int, int]:
+    """(line, column) of the first byte that is not UTF-8 in ``path``, read again
+    as bytes (the text decoder reads ahead, so its position is not the line's);
+    (1, 1) when the bytes cannot be read again."""
+    opener = gzip.open if path.suffix.lower() == ".gz" else open
+    try:
+        with opener(path, "rb") as raw:
+            for number, line in enumerate(raw, start=1):
+                try:
+                    line.decode("utf-8")
+                except UnicodeDecodeError as error:
+                    prefix = line[: error.start].decode("utf-8", errors="replace")
+                    return number, len(prefix.removeprefix("\ufeff")) + 1
+    except (OSError, EOFError, ValueError):
+        pass
+    return 1, 1
 
 
 def open_source(path: Path) -> Source:

@@ -62,7 +62,7 @@ def test_info_on_a_malformed_file_names_file_line_and_column(tmp_path: Path) -> 
 
     code, out, err = run("trace", "info", str(path))
 
-    assert code == 1
+    assert code == 2
     assert out == ""
     assert f"{path}:3:3:" in err.replace("\n", "")
 
@@ -71,7 +71,7 @@ def test_info_time_unit_and_column_overrides_resolve_an_ambiguous_file(tmp_path:
     path = tmp_path / "odd.csv"
     path.write_text("stamp,other\n50000000000,1\n50000002000,1\n")
 
-    assert run("trace", "info", str(path))[0] == 1
+    assert run("trace", "info", str(path))[0] == 2
     code, out, _ = run("trace", "info", str(path), "--time-column", "stamp", "--time-unit", "ms")
 
     assert code == 0

@@ -1,0 +1,1 @@
+"""Reliability: fuzzers and fault tests that assert clean errors, never tracebacks."""
