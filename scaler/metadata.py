@@ -18,6 +18,13 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from pydantic.alias_generators import to_camel
 
 from policies import Guardrails, Policy, PolicyParams
+from policies.leading import INDICATORS_FIELD
+from scaler.indicator_metadata import (
+    IndicatorMetadataError,
+    IndicatorQuery,
+    is_indicator_key,
+    parse_indicators,
+)
 from scaler.registry import UnknownPolicyError, get_policy
 from scaler.selector import SelectorError, parse_selector
 
@@ -172,6 +179,8 @@ class ScalerConfig:
     gpu_metric: str
     activation_metric: str | None
     target_deployment: str | None = None
+    indicators: tuple[IndicatorQuery, ...] = ()
+    """Leading indicators (``indicator<N>…`` keys), in order: Observation.indicators[i]."""
 
     @property
     def key(self) -> str:
@@ -216,6 +225,11 @@ def parse_metadata(name: str, namespace: str, metadata: Mapping[str, str]) -> Sc
     if namespace and not LABEL_VALUE.match(namespace):
         raise MetadataError(f"ScaledObject namespace {namespace!r} is not a valid name")
     kept = {k: v for k, v in metadata.items() if k not in KEDA_KEYS and not k.endswith("FromEnv")}
+    try:
+        indicators = parse_indicators(kept)
+    except IndicatorMetadataError as exc:
+        raise MetadataError(str(exc)) from None
+    kept = {k: v for k, v in kept.items() if not is_indicator_key(k)}
     common_values = {k: v for k, v in kept.items() if k in COMMON_KEYS}
     common: CommonMetadata = _validate(CommonMetadata, common_values)
     try:
@@ -223,7 +237,16 @@ def parse_metadata(name: str, namespace: str, metadata: Mapping[str, str]) -> Sc
     except UnknownPolicyError as exc:
         raise MetadataError(f"scalerMetadata key 'policy' = {common.policy!r}: {exc}") from None
     params_model = policy.params_model
-    policy_keys = {(f.alias or n) for n, f in params_model.model_fields.items()}
+    policy_keys = {
+        (f.alias or n) for n, f in params_model.model_fields.items() if n != INDICATORS_FIELD
+    }
+    takes_indicators = INDICATORS_FIELD in params_model.model_fields
+    if indicators and not takes_indicators:
+        raise MetadataError(
+            f"scalerMetadata key 'indicator1Metric': policy {policy.name!r} does not use "
+            f"leading indicators; use policy 'leading-{policy.name}' if it exists, or a "
+            "leading-* policy"
+        )
     unknown = sorted(set(kept) - COMMON_KEYS - policy_keys)
     if unknown:
         allowed = ", ".join(sorted(COMMON_KEYS | policy_keys))
@@ -232,6 +255,9 @@ def parse_metadata(name: str, namespace: str, metadata: Mapping[str, str]) -> Sc
             f"scaler or policy {policy.name!r}; allowed keys: {allowed}"
         )
     params: PolicyParams = _validate(params_model, {k: kept[k] for k in kept if k in policy_keys})
+    if takes_indicators:
+        settings = tuple(q.settings for q in indicators)
+        params = params.model_copy(update={INDICATORS_FIELD: settings})
     guardrails = Guardrails(
         min_replicas=common.min_replicas,
         max_replicas=common.max_replicas,
@@ -258,4 +284,5 @@ def parse_metadata(name: str, namespace: str, metadata: Mapping[str, str]) -> Sc
         gpu_metric=common.gpu_metric,
         activation_metric=common.activation_metric,
         target_deployment=common.target_deployment,
+        indicators=indicators,
     )

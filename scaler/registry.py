@@ -7,6 +7,7 @@ from functools import cache
 from importlib.metadata import entry_points
 
 from policies import PidPolicy, Policy, PredictivePolicy, StaticPolicy, ThresholdPolicy
+from policies.leading import with_indicators
 from policies.schedule import ScheduledThresholdPolicy
 
 ENTRY_POINT_GROUP = "sonic_scaler.policies"
@@ -23,6 +24,7 @@ def _builtins() -> dict[str, Policy]:
         PredictivePolicy(),
         StaticPolicy(),
         ScheduledThresholdPolicy(),
+        with_indicators(PredictivePolicy()),
     )
     return {p.name: p for p in builtins}
 

@@ -1,0 +1,76 @@
+"""The indicator<N>… metadata keys: validated, errors name the key."""
+
+from __future__ import annotations
+
+import pytest
+
+from policies.indicators import IndicatorSettings
+from scaler.indicator_metadata import parse_indicators
+from scaler.metadata import MetadataError, parse_metadata
+
+SLURM = 'slurm_account_jobs_pending{account="ligo"}'
+
+
+def parse(**keys: str) -> object:
+    return parse_metadata("so", "ns", {"policy": "leading-predictive", **keys})
+
+
+def test_indicators_reach_the_policy_and_the_query() -> None:
+    cfg = parse(
+        indicator1Metric=SLURM,
+        indicator1LoadPerUnit="50",
+        indicator1LeadSeconds="180",
+        indicator2Metric="condor_schedd_jobs_idle",
+    )
+    assert [q.promql for q in cfg.indicators] == [  # type: ignore[attr-defined]
+        'sum(slurm_account_jobs_pending{account="ligo"})',
+        "sum(condor_schedd_jobs_idle)",
+    ]
+    assert cfg.params.indicators == (  # type: ignore[attr-defined]
+        IndicatorSettings("slurm_account_jobs_pending", 50.0, 180.0),
+        IndicatorSettings("condor_schedd_jobs_idle", None, None),
+    )
+
+
+def test_policy_parameters_of_the_wrapper_are_keys() -> None:
+    cfg = parse(indicator1Metric=SLURM, indicatorHorizonS="420")
+    assert cfg.params.indicator_horizon_s == 420.0  # type: ignore[attr-defined]
+
+
+def test_no_indicators_is_fine() -> None:
+    cfg = parse()
+    assert cfg.indicators == ()  # type: ignore[attr-defined]
+
+
+@pytest.mark.parametrize(
+    ("keys", "message"),
+    [
+        ({"indicator1Metric": "sum(rate(x[5m]))"}, "'indicator1Metric'"),
+        ({"indicator1Metric": 'jobs{account=~"l.*"}'}, "only equality matchers"),
+        ({"indicator1Metric": 'jobs{account="a\\"}'}, "'indicator1Metric'"),
+        ({"indicator1Metric": "jobs", "indicator1LoadPerUnit": "-3"}, "'indicator1LoadPerUnit'"),
+        ({"indicator1Metric": "jobs", "indicator1LoadPerUnit": "many"}, "not a number"),
+        ({"indicator1Metric": "jobs", "indicator1LoadPerUnit": "nan"}, "finite"),
+        ({"indicator1Metric": "jobs", "indicator1LeadSeconds": "-1"}, "'indicator1LeadSeconds'"),
+        ({"indicator1Metric": "jobs", "indicator1LeadSeconds": "1e9"}, "≤ 86400"),
+        ({"indicator1LoadPerUnit": "5"}, "needs indicator1Metric"),
+        ({"indicator2Metric": "jobs"}, "indicator1Metric is missing"),
+        ({"indicator1Metric": "jobs", "indicator1Lag": "5"}, "'indicator1Lag' is not an"),
+        ({"indicator9Metric": "jobs"}, "numbered 1 to 8"),
+        ({"indicator01Metric": "jobs"}, "numbered 1 to 8"),
+        ({"indicators": "x"}, "'indicators'"),
+    ],
+)
+def test_bad_keys_are_named(keys: dict[str, str], message: str) -> None:
+    with pytest.raises(MetadataError, match="scalerMetadata key") as err:
+        parse(**keys)
+    assert message in str(err.value)
+
+
+def test_a_policy_without_indicators_refuses_them() -> None:
+    with pytest.raises(MetadataError, match=r"'indicator1Metric'.*leading-threshold"):
+        parse_metadata("so", "ns", {"policy": "threshold", "indicator1Metric": "jobs"})
+
+
+def test_other_keys_are_ignored_by_the_indicator_parser() -> None:
+    assert parse_indicators({"policy": "x", "indicatorHorizonS": "5"}) == ()
