@@ -40,7 +40,7 @@ unit: setup
 test: lint typecheck contracts unit
 
 run: setup
-	$(VENV)/bin/scaler simulate --trace simulations/traces/ligo.csv --report simulations/report.html --json simulations/summary.json
+	$(VENV)/bin/scaler simulate --trace simulations/traces/ligo.csv --scaled-object simulations/scenarios/readme-scaledobject.yaml --policy presets --report simulations/report.html --json simulations/summary.json
 
 bench: setup
 	$(PY) bench/grpc_latency.py

@@ -48,7 +48,13 @@ STARTUPS_S = (60.0, 240.0)
 PEAK_REPLICAS = 20
 ATTAINMENT = 0.99
 OVER_ORACLE = 1.2
-PRESETS = ("threshold", "supersonic", "supersonic-purdue", "supersonic-default", "static")
+PRESETS = (
+    "threshold-gpu70",
+    "supersonic",
+    "supersonic-purdue",
+    "supersonic-default",
+    "static-peak",
+)
 BASELINE = "supersonic"
 SEED = 0
 

@@ -41,6 +41,10 @@ KEDA_KEYS = frozenset(
 """Keys KEDA itself uses or forwards; accepted and ignored (as is any ``*FromEnv``)."""
 
 
+DEFAULT_POLICY = "threshold"
+"""The policy of a ScaledObject whose metadata names none."""
+
+
 class MetadataError(ValueError):
     """Invalid ScaledObject metadata; the message names key, value and what is allowed."""
 
@@ -55,7 +59,7 @@ class CommonMetadata(BaseModel):
         alias_generator=to_camel, populate_by_name=True, extra="forbid", frozen=True
     )
 
-    policy: str = Field(default="threshold", description="Registered policy name.")
+    policy: str = Field(default=DEFAULT_POLICY, description="Registered policy name.")
     min_replicas: int = Field(default=0, ge=0, le=10_000, description="Lowest replica count.")
     max_replicas: int = Field(default=100, ge=1, le=10_000, description="Highest replica count.")
     max_step_up: int | None = Field(
@@ -139,6 +143,11 @@ class CommonMetadata(BaseModel):
 COMMON_KEYS: frozenset[str] = frozenset(
     (f.alias or n) for n, f in CommonMetadata.model_fields.items()
 )
+
+
+def is_common_key(key: str) -> bool:
+    """Whether ``key`` means the same to every policy: a common key or one of KEDA's."""
+    return key in COMMON_KEYS or key in KEDA_KEYS or key.endswith("FromEnv")
 
 
 @dataclass(frozen=True, slots=True)

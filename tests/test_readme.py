@@ -46,3 +46,21 @@ def test_the_readme_scaledobject_is_valid_for_keda_and_the_scaler() -> None:
     trigger = so["spec"]["triggers"][0]
     cfg = parse_metadata(so["metadata"]["name"], so["metadata"]["namespace"], trigger["metadata"])
     assert cfg.target_deployment == so["spec"]["scaleTargetRef"]["name"]
+
+
+def test_the_simulated_readme_scaledobject_is_the_readme_block() -> None:
+    import yaml
+
+    from scaler.sim.scenario import load_scaled_object
+
+    block = README.split("### A complete ScaledObject", 1)[1].split("```yaml", 1)[1]
+    path = Path(__file__).resolve().parent.parent / "simulations/scenarios/readme-scaledobject.yaml"
+    assert yaml.safe_load(path.read_text()) == yaml.safe_load(block.split("```", 1)[0])
+    assert load_scaled_object(path).name == "supersonic-triton"
+
+
+def test_make_run_simulates_the_readme_scaledobject_and_the_presets() -> None:
+    makefile = (Path(__file__).resolve().parent.parent / "Makefile").read_text()
+    run = makefile.split("\nrun:", 1)[1].split("\n\n", 1)[0]
+    assert "--scaled-object simulations/scenarios/readme-scaledobject.yaml" in run
+    assert "--policy presets" in run

@@ -22,10 +22,10 @@ from scaler.commands.trace_options import (
     TimeUnit,
     load_scaled_trace,
 )
-from scaler.sim.compare import Comparison, compare
-from scaler.sim.presets import PRESETS
+from scaler.sim.compare import Comparison, Entry, compare
+from scaler.sim.presets import ALL_PRESETS, PRESETS, expand_names
 from scaler.sim.report import write_report
-from scaler.sim.scenario import ScenarioError, load_scenario
+from scaler.sim.scenario import ScenarioError, load_scaled_object, load_scenario
 from scaler.sim.summary import duration_text, summary, write_summary
 from scaler.traces.sources import TraceError
 
@@ -46,7 +46,8 @@ def _table(c: Comparison) -> Table:
         title=f"{c.trace.name}: {duration_text(s['duration_s'])}, {s['requests']:,.0f} requests, "
         f"peak {s['peak_rps']:.4g} req/s, SLO {s['slo_ms']:g} ms, start-up {s['startup_s']:g} s"
     )
-    table.add_column("policy", no_wrap=True)
+    table.add_column("run", no_wrap=True)
+    table.add_column("ScaledObject (policy)", no_wrap=True)
     for col in (
         "GPU-h",
         "× oracle",
@@ -62,15 +63,18 @@ def _table(c: Comparison) -> Table:
         table.add_column(col, justify="right")
     table.add_row(
         f"oracle (peak {c.oracle.peak_replicas})",
+        "",
         f"{c.oracle.gpu_hours:.2f}",
         "1.00",
         *[""] * 8,
     )
-    table.add_row("oracle_instant", f"{c.oracle.instant_gpu_hours:.2f}", *[""] * 9)
+    table.add_row("oracle_instant", "", f"{c.oracle.instant_gpu_hours:.2f}", *[""] * 9)
     for p in s["policies"]:
         vs = p["gpu_hours_vs_oracle"]
+        so = p["scaled_object"]
         table.add_row(
             p["name"],
+            f"{so['name']} ({so['metadata'].get('policy', 'threshold')})",
             f"{p['gpu_hours']:.2f}",
             "" if vs is None else f"{vs:.2f}",
             f"{p['slo_attainment'] * 100:.2f} %",
@@ -98,9 +102,19 @@ def register(app: typer.Typer) -> None:
         policy: Annotated[
             list[str] | None,
             typer.Option(
-                help="Preset or registered policy to run (repeatable). Default: "
+                help="Preset or registered policy to run (repeatable). Presets: "
                 + ", ".join(PRESETS)
-                + ". A registered policy name runs with the scenario's ScaledObject."
+                + f" ('{ALL_PRESETS}': all of them, the default without --scaled-object). "
+                "A registered policy name runs on the scenario's ScaledObject with its "
+                "trigger metadata."
+            ),
+        ] = None,
+        scaled_object: Annotated[
+            list[Path] | None,
+            typer.Option(
+                "--scaled-object",
+                help="A KEDA ScaledObject manifest (YAML) to run exactly as written "
+                "(repeatable); its row is named after metadata.name.",
             ),
         ] = None,
         scenario: Annotated[
@@ -141,7 +155,9 @@ def register(app: typer.Typer) -> None:
                 size_column=size_column,
                 count_column=count_column,
             )
-            names = list(policy) if policy else list(PRESETS)
+            entries: list[Entry] = [load_scaled_object(p) for p in scaled_object or []]
+            entries += expand_names(policy or ([] if entries else [ALL_PRESETS]))
+            names = [e if isinstance(e, str) else e.name for e in entries]
             for name, count in tr.skipped.items():
                 console.print(f"[yellow]{trace}: skipped {count} rows: {name}[/yellow]")
             if len(tr.rps) * len(names) >= _PROGRESS_MIN_STEPS:
@@ -158,9 +174,9 @@ def register(app: typer.Typer) -> None:
                     def progress(name: str, t: float) -> None:
                         bar.update(tasks[name], completed=t)
 
-                    result = compare(tr, sc, names, exact=exact, progress=progress)
+                    result = compare(tr, sc, entries, exact=exact, progress=progress)
             else:
-                result = compare(tr, sc, names, exact=exact)
+                result = compare(tr, sc, entries, exact=exact)
         except (ScenarioError, TraceError, ValueError, LookupError, OSError) as exc:
             console.print(f"[red]error:[/red] {exc}")
             raise typer.Exit(2) from None

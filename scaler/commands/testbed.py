@@ -27,7 +27,7 @@ from scaler.commands.trace_options import (
 from scaler.sim.compare import Comparison
 from scaler.sim.presets import PRESETS, scenario_for
 from scaler.sim.report import render
-from scaler.sim.scenario import Scenario, ScenarioError, load_scenario
+from scaler.sim.scenario import Scenario, ScenarioError, load_scaled_object, load_scenario
 from scaler.sim.summary import summary
 from scaler.testbed.runner import (
     Snapshot,
@@ -192,6 +192,13 @@ def register(app: typer.Typer) -> None:
             str | None,
             typer.Option(help="Preset (" + ", ".join(PRESETS) + ") or registered policy."),
         ] = None,
+        scaled_object: Annotated[
+            Path | None,
+            typer.Option(
+                "--scaled-object",
+                help="A KEDA ScaledObject manifest (YAML) to run exactly as written.",
+            ),
+        ] = None,
         metadata: Annotated[
             list[str] | None,
             typer.Option(help="Trigger metadata KEY=VALUE (repeatable), over the scenario's."),
@@ -222,6 +229,8 @@ def register(app: typer.Typer) -> None:
         try:
             sc = load_scenario(scenario) if scenario is not None else testbed_scenario()
             sc = sc.with_overrides(startup_s=startup_s)
+            if scaled_object is not None:
+                sc = sc.model_copy(update={"scaledObject": load_scaled_object(scaled_object)})
             if policy is not None:
                 sc = scenario_for(policy, sc, static_replicas=sc.scaledObject.maxReplicaCount)
             sc = with_metadata(sc, list(metadata or []))

@@ -10,11 +10,24 @@ from dataclasses import dataclass
 from scaler.sim.engine import RunResult, simulate
 from scaler.sim.oracle import OracleResult, compute_oracle
 from scaler.sim.presets import PRESETS, scenario_for
-from scaler.sim.scenario import Scenario
+from scaler.sim.scenario import ScaledObjectSpec, Scenario
 from scaler.traces.model import Trace
 
 RunProgress = Callable[[str, float], None]
-"""Called with the policy name and its simulated seconds done."""
+"""Called with the run's name and its simulated seconds done."""
+
+Entry = str | ScaledObjectSpec
+"""What one row runs: a preset or registered policy name (see
+:func:`scaler.sim.presets.scenario_for`), or a ScaledObject as given (row named after it)."""
+
+
+def entry_scenario(entry: Entry, base: Scenario, *, static_replicas: int) -> tuple[str, Scenario]:
+    """The row name and the scenario for ``entry`` on ``base``'s fleet, SLO and start-up."""
+    if isinstance(entry, ScaledObjectSpec):
+        out = base.model_copy(update={"scaledObject": entry})
+        out.scaler_config()
+        return entry.name, out
+    return entry, scenario_for(entry, base, static_replicas=static_replicas)
 
 
 @dataclass(frozen=True, slots=True)
@@ -29,21 +42,23 @@ class Comparison:
 def compare(
     trace: Trace,
     scenario: Scenario,
-    names: Sequence[str] = PRESETS,
+    entries: Sequence[Entry] = PRESETS,
     *,
     exact: bool = False,
     progress: RunProgress | None = None,
     workers: int | None = None,
 ) -> Comparison:
-    """Every named policy from the same start: the oracle's need at t = 0 already
-    booted (clamped to each ScaledObject's bounds), so no policy pays for a cold start
-    another does not.
+    """Every entry (preset, registered policy or ScaledObject) from the same start: the
+    oracle's need at t = 0 already booted (clamped to each ScaledObject's bounds), so no
+    run pays for a cold start another does not.
 
     Policies run side by side in ``workers`` processes (default: one per core); a
     policy's progress is then reported when it finishes rather than as it goes."""
     oracle = compute_oracle(trace, scenario.fleet, scenario.slo_ms, scenario.startup.nominal_s)
     first = int(oracle.need[0]) if len(oracle.need) else 0
-    scenarios = [scenario_for(n, scenario, static_replicas=oracle.peak_replicas) for n in names]
+    planned = [entry_scenario(e, scenario, static_replicas=oracle.peak_replicas) for e in entries]
+    names = [n for n, _ in planned]
+    scenarios = [sc for _, sc in planned]
     n_workers = min(len(names), workers if workers is not None else os.cpu_count() or 1)
     if n_workers <= 1:
         runs = []

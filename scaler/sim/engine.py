@@ -34,9 +34,12 @@ Progress = Callable[[float], None]
 
 @dataclass(frozen=True, slots=True)
 class RunResult:
-    """A run's scores and its per-step series (for the report)."""
+    """A run's scores and its per-step series (for the report), and what ran: the
+    ScaledObject's name and its trigger metadata exactly as given."""
 
     name: str
+    scaled_object: str
+    metadata: dict[str, str]
     scores: Scores
     ready: FloatArray
     desired: FloatArray
@@ -209,6 +212,8 @@ def simulate(
     desired = _step_series(desired_changes, steps)
     return RunResult(
         name=name or cfg.policy.name,
+        scaled_object=so.name,
+        metadata=dict(trig.metadata),
         scores=score(fleet.outputs, latency, pods, scale_events, dt, windows),
         ready=fleet.outputs.ready.copy(),
         desired=desired,

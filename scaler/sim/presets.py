@@ -1,7 +1,10 @@
 """The built-in comparison set: each preset is a ScaledObject (trigger metadata,
 timers, behavior) applied to the scenario's fleet, SLO and start-up.
 
-* ``threshold`` — our threshold policy holding mean GPU busy fraction at 0.7, woken
+Preset names are never policy names, so ``--policy threshold`` (the registered
+policy on the scenario's own ScaledObject) cannot be mistaken for a preset:
+
+* ``threshold-gpu70`` — our threshold policy holding mean GPU busy fraction at 0.7, woken
   from zero by the proxy's request rate; polling 15 s; scale up at most doubling
   per 15 s, scale down after a 120 s window, at most half per minute.
 * ``supersonic`` — SuperSONIC's trigger and Purdue production timers (threshold 20
@@ -13,7 +16,9 @@ timers, behavior) applied to the scenario's fleet, SLO and start-up.
 * ``supersonic-default`` — the Helm chart's defaults exactly: threshold 100, min 1,
   max 2, scaleUp 60 s window / 1 pod per 60 s, scaleDown 600 s window / 1 pod per
   120 s. On a fleet that needs more than 2 GPUs this misses the SLO by design.
-* ``static`` — the static policy at the oracle's peak need, all day.
+* ``static-peak`` — the static policy at the oracle's peak need, all day.
+* ``pid-defaults``, ``predictive-defaults`` — those policies with their default
+  parameters on :func:`recommended_scaled_object`.
 
 SuperSONIC's Prometheus query is KEDA's trigger, not a policy; it is modelled by
 the threshold policy on ``queue_time_per_exec_ms`` whose signal and target the
@@ -23,19 +28,24 @@ Helm turns ``minReplicaCount: 0`` into 1, so every SuperSONIC preset has min 1.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
+from scaler.metadata import DEFAULT_POLICY, is_common_key
 from scaler.sim.scenario import ScaledObjectSpec, Scenario
 
 PRESETS: tuple[str, ...] = (
-    "threshold",
+    "threshold-gpu70",
     "supersonic",
     "supersonic-purdue",
     "supersonic-default",
-    "static",
-    "pid",
-    "predictive",
+    "static-peak",
+    "pid-defaults",
+    "predictive-defaults",
 )
+
+ALL_PRESETS = "presets"
+"""What ``--policy presets`` stands for: every name of :data:`PRESETS`."""
 
 
 def _behavior(up: tuple[int, str, int, int], down: tuple[int, str, int, int]) -> dict[str, Any]:
@@ -82,8 +92,13 @@ _CHART_BEHAVIOR = _behavior((60, "Pods", 1, 60), (600, "Pods", 1, 120))
 
 
 def preset_scaled_object(name: str, *, static_replicas: int = 1) -> ScaledObjectSpec:
-    """The ScaledObject of preset ``name``; ``static_replicas`` sizes ``static``."""
-    if name == "threshold":
+    """The ScaledObject of preset ``name`` (named after it); ``static_replicas`` sizes
+    ``static-peak``."""
+    return _preset(name, static_replicas).model_copy(update={"name": name})
+
+
+def _preset(name: str, static_replicas: int) -> ScaledObjectSpec:
+    if name == "threshold-gpu70":
         spec: dict[str, Any] = {
             "pollingInterval": 15,
             "cooldownPeriod": 300,
@@ -122,9 +137,9 @@ def preset_scaled_object(name: str, *, static_replicas: int = 1) -> ScaledObject
         spec = _supersonic(20, 11, _PURDUE_BEHAVIOR)
     elif name == "supersonic-default":
         spec = _supersonic(100, 2, _CHART_BEHAVIOR)
-    elif name in ("pid", "predictive"):
-        return recommended_scaled_object({"policy": name})
-    elif name == "static":
+    elif name in ("pid-defaults", "predictive-defaults"):
+        return recommended_scaled_object({"policy": name.removesuffix("-defaults")})
+    elif name == "static-peak":
         n = max(static_replicas, 1)
         spec = {
             "pollingInterval": 30,
@@ -149,16 +164,28 @@ def preset_scaled_object(name: str, *, static_replicas: int = 1) -> ScaledObject
     return ScaledObjectSpec.model_validate(spec)
 
 
+def expand_names(names: Sequence[str]) -> list[str]:
+    """``names`` with ``presets`` replaced by every preset, in order."""
+    out: list[str] = []
+    for n in names:
+        out.extend(PRESETS if n == ALL_PRESETS else (n,))
+    return out
+
+
 def scenario_for(name: str, base: Scenario, *, static_replicas: int = 1) -> Scenario:
-    """``base`` running preset ``name``; any other name is a registered policy run with
-    the scenario's own ScaledObject and ``policy: <name>`` in its trigger metadata."""
+    """``base`` running preset ``name``; any other name is a registered policy run on
+    the scenario's own ScaledObject: its trigger metadata as given (guardrails, scope,
+    the policy's own parameters), with ``policy: <name>``. When the scenario names a
+    different policy, that policy's parameter keys are dropped (they mean nothing to
+    ``name``) and every common key is kept."""
     if name in PRESETS:
         so = preset_scaled_object(name, static_replicas=static_replicas)
         return base.model_copy(update={"scaledObject": so})
     trig = base.scaledObject.trigger
     meta = dict(trig.metadata)
-    if meta.get("policy", "threshold") != name:
-        meta = {"policy": name}
+    if meta.get("policy", DEFAULT_POLICY) != name:
+        meta = {k: v for k, v in meta.items() if is_common_key(k)}
+        meta["policy"] = name
     so = base.scaledObject.model_copy(
         update={"triggers": [trig.model_copy(update={"metadata": meta})]}
     )
@@ -179,6 +206,7 @@ def recommended_scaled_object(
     chart turns 0 into 1), so neither side pays a cold start the other does not."""
     return ScaledObjectSpec.model_validate(
         {
+            "name": "recommended",
             "pollingInterval": 15,
             "cooldownPeriod": 300,
             "minReplicaCount": min_replicas,

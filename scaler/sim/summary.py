@@ -5,7 +5,8 @@ Shape (every number rounded to 6 significant digits so golden files are stable):
     {"trace": name, "duration_s", "requests", "mean_rps", "peak_rps",
      "mode": "fast" | "exact", "slo_ms", "startup_s",
      "oracle": {"gpu_hours", "peak_replicas"}, "oracle_instant": {"gpu_hours"},
-     "policies": [{"name", "gpu_hours", "gpu_hours_vs_oracle", "slo_attainment",
+     "policies": [{"name", "scaled_object": {"name", "metadata"},
+                   "gpu_hours", "gpu_hours_vs_oracle", "slo_attainment",
                    "latency_ms": {"p50", "p95", "p99"}, "failed_requests",
                    "scale_events", "mean_gpu_utilization",
                    "windows_met", "worst_5min_p99_ms", "scale_events_per_hour",
@@ -59,6 +60,7 @@ def policy_summary(run: RunResult, oracle: OracleResult) -> dict[str, Any]:
     overshoot = overshoot_replicas(run.ready, oracle.need.astype(np.float64), oracle.step_s)
     return {
         "name": run.name,
+        "scaled_object": {"name": run.scaled_object, "metadata": dict(run.metadata)},
         "gpu_hours": _r(s.gpu_hours),
         "gpu_hours_vs_oracle": _r(s.gpu_hours / oracle_gpu_hours) if oracle_gpu_hours > 0 else None,
         "slo_attainment": _r(s.slo_attainment),

@@ -508,6 +508,8 @@ class Testbed(Managed):
         )
         run = RunResult(
             name=cfg.policy.name if cfg is not None else "testbed",
+            scaled_object=sc.scaledObject.name,
+            metadata=dict(sc.scaledObject.trigger.metadata),
             scores=scores,
             ready=ready,
             desired=_step_series(desired, steps, dt),

@@ -34,4 +34,4 @@ def test_simulate_reads_a_bundled_azure_trace_rescaled(name: str, tmp_path: Path
     assert summary["oracle"]["peak_replicas"] == pytest.approx(20, abs=1)
     assert summary["requests"] > 0
     names = {p["name"] for p in summary["policies"]}
-    assert {"threshold", "supersonic", "static"} <= names
+    assert {"threshold-gpu70", "supersonic", "static-peak"} <= names

@@ -15,7 +15,7 @@ from scaler.traces.model import Trace
 from tests.sim._util import flat, scenario, step
 
 CASES: dict[str, tuple[Trace, str, dict[str, Any]]] = {
-    "steady batching, static fleet": (flat(800, 300, items=8), "static", {}),
+    "steady batching, static fleet": (flat(800, 300, items=8), "static-peak", {}),
     "load step under supersonic": (
         step(300, 1500, 600, 200, items=8),
         "supersonic",
@@ -23,7 +23,7 @@ CASES: dict[str, tuple[Trace, str, dict[str, Any]]] = {
     ),
     "frame-synchronous bursts": (
         Trace("burst", np.full(300, 1000.0), 1.0, np.ones(300), burst_fraction=np.ones(300)),
-        "static",
+        "static-peak",
         {},
     ),
 }

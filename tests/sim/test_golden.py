@@ -31,7 +31,7 @@ def _trace() -> Trace:
 
 def test_summary_matches_the_golden_file() -> None:
     sc = scenario(startup={"kind": "lognormal", "seconds": 45, "sigma": 0.3, "seed": 3})
-    got = summary(compare(_trace(), sc, ("threshold", "supersonic", "static")))
+    got = summary(compare(_trace(), sc, ("threshold-gpu70", "supersonic", "static-peak")))
     if os.environ.get("SONIC_SCALER_UPDATE_GOLDEN"):
         GOLDEN.write_text(json.dumps(got, indent=2) + "\n")
     assert got == json.loads(GOLDEN.read_text())

@@ -54,7 +54,7 @@ def test_supersonic_run_reports_the_metric_not_a_replica_count() -> None:
 
 def test_static_preset_holds_its_size() -> None:
     trace = step(100, 2000, 300, 100, items=16)
-    result = simulate(trace, scenario_for("static", scenario(), static_replicas=4))
+    result = simulate(trace, scenario_for("static-peak", scenario(), static_replicas=4))
     assert result.desired.min() == result.desired.max() == 4
     assert result.scores.scale_events == 0
 
@@ -62,3 +62,46 @@ def test_static_preset_holds_its_size() -> None:
 def test_every_preset_builds_a_valid_scenario() -> None:
     for name in PRESETS:
         scenario_for(name, scenario()).scaler_config()
+
+
+def test_no_preset_is_named_like_a_policy() -> None:
+    from scaler.registry import available_policies
+
+    assert not set(PRESETS) & set(available_policies())
+
+
+def test_a_registered_policy_runs_the_scenarios_own_trigger_metadata() -> None:
+    """The issue's case: a scenario asking for 70 req/s per replica, run with
+    ``--policy threshold``, is not the GPU-utilisation preset."""
+    base = scenario(
+        scaledObject={
+            "triggers": [
+                {
+                    "metadata": {
+                        "policy": "threshold",
+                        "signal": "rps_per_replica",
+                        "target": "70",
+                        "maxReplicas": "7",
+                    }
+                }
+            ]
+        }
+    )
+    sc = scenario_for("threshold", base)
+    assert sc.scaledObject.trigger.metadata == base.scaledObject.trigger.metadata
+    trace = step(100, 600, 600, 120, items=16)
+    mine = simulate(trace, sc, initial_replicas=1)
+    preset = simulate(trace, scenario_for("threshold-gpu70", base), initial_replicas=1)
+    assert mine.scores != preset.scores
+    assert mine.metadata["signal"] == "rps_per_replica"
+    assert preset.scaled_object == "threshold-gpu70"
+
+
+def test_switching_policy_keeps_the_common_keys() -> None:
+    base = scenario(
+        scaledObject={
+            "triggers": [{"metadata": {"policy": "threshold", "target": "30", "maxReplicas": "9"}}]
+        }
+    )
+    meta = scenario_for("pid", base).scaledObject.trigger.metadata
+    assert meta == {"policy": "pid", "maxReplicas": "9"}

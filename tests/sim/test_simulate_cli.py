@@ -41,7 +41,7 @@ def test_simulate_writes_a_summary_and_an_offline_report(tmp_path: Path) -> None
     assert result.exit_code == 0, result.output
     summary = json.loads(out.read_text())
     names = [p["name"] for p in summary["policies"]]
-    assert {"threshold", "supersonic", "static"} <= set(names)
+    assert {"threshold-gpu70", "supersonic", "static-peak"} <= set(names)
     assert summary["oracle"]["peak_replicas"] >= 1
     assert summary["oracle_instant"]["gpu_hours"] <= summary["oracle"]["gpu_hours"]
     for key in ("duration_s", "requests", "mean_rps", "peak_rps"):
@@ -78,7 +78,7 @@ def test_peak_replicas_rescales_the_trace_to_that_need(tmp_path: Path) -> None:
             "--peak-replicas",
             "7",
             "--policy",
-            "static",
+            "static-peak",
             "--json",
             str(out),
         ],
@@ -135,3 +135,26 @@ def test_durations_are_headed_in_plain_units() -> None:
     assert duration_text(86_400) == "24.0 h"
     assert duration_text(4_086_000) == "1,135 h (47.3 days)"
     assert "e+" not in duration_text(4_086_000)
+
+
+def test_scaled_object_runs_as_written_and_rows_say_what_ran(tmp_path: Path) -> None:
+    manifest = tmp_path / "so.yaml"
+    manifest.write_text(
+        "apiVersion: keda.sh/v1alpha1\nkind: ScaledObject\n"
+        "metadata: {name: mine, namespace: cms}\n"
+        "spec:\n  scaleTargetRef: {name: triton}\n  maxReplicaCount: 8\n"
+        "  triggers:\n    - type: external\n      metadata:\n"
+        "        scalerAddress: sonic-scaler:9100\n        policy: threshold\n"
+        '        signal: rps_per_replica\n        target: "70"\n'
+    )
+    out = tmp_path / "s.json"
+    result = CliRunner().invoke(
+        _app(),
+        ["simulate", "--trace", str(_trace(tmp_path)), "--scaled-object", str(manifest)]
+        + ["--policy", "static-peak", "--json", str(out)],
+    )
+    assert result.exit_code == 0, result.output
+    rows = json.loads(out.read_text())["policies"]
+    assert [r["name"] for r in rows] == ["mine", "static-peak"]
+    assert rows[0]["scaled_object"]["metadata"]["target"] == "70"
+    assert rows[1]["scaled_object"]["name"] == "static-peak"
