@@ -46,8 +46,7 @@ def _table(c: Comparison) -> Table:
         title=f"{c.trace.name}: {duration_text(s['duration_s'])}, {s['requests']:,.0f} requests, "
         f"peak {s['peak_rps']:.4g} req/s, SLO {s['slo_ms']:g} ms, start-up {s['startup_s']:g} s"
     )
-    table.add_column("run", no_wrap=True)
-    table.add_column("ScaledObject (policy)", no_wrap=True)
+    table.add_column("run (ScaledObject)", no_wrap=True)
     for col in (
         "GPU-h",
         "× oracle",
@@ -63,18 +62,16 @@ def _table(c: Comparison) -> Table:
         table.add_column(col, justify="right")
     table.add_row(
         f"oracle (peak {c.oracle.peak_replicas})",
-        "",
         f"{c.oracle.gpu_hours:.2f}",
         "1.00",
         *[""] * 8,
     )
-    table.add_row("oracle_instant", "", f"{c.oracle.instant_gpu_hours:.2f}", *[""] * 9)
+    table.add_row("oracle_instant", f"{c.oracle.instant_gpu_hours:.2f}", *[""] * 9)
     for p in s["policies"]:
         vs = p["gpu_hours_vs_oracle"]
-        so = p["scaled_object"]
+        so = p["scaled_object"]["name"]
         table.add_row(
-            p["name"],
-            f"{so['name']} ({so['metadata'].get('policy', 'threshold')})",
+            p["name"] if so == p["name"] else f"{p['name']} ({so})",
             f"{p['gpu_hours']:.2f}",
             "" if vs is None else f"{vs:.2f}",
             f"{p['slo_attainment'] * 100:.2f} %",
