@@ -23,7 +23,11 @@ class PolicyParams(BaseModel):
     (``targetMs``), or by field name in Python and scenario files."""
 
     model_config = ConfigDict(
-        alias_generator=to_camel, populate_by_name=True, extra="forbid", frozen=True
+        alias_generator=to_camel,
+        populate_by_name=True,
+        extra="forbid",
+        frozen=True,
+        allow_inf_nan=False,
     )
 
 

@@ -63,10 +63,16 @@ class Campaign(BaseModel):
     """One known burst of load: from ``start_s`` for ``duration_s``, adding ``rate_rps``."""
 
     model_config = ConfigDict(
-        alias_generator=to_camel, populate_by_name=True, extra="forbid", frozen=True
+        alias_generator=to_camel,
+        populate_by_name=True,
+        extra="forbid",
+        frozen=True,
+        allow_inf_nan=False,
     )
 
-    start_s: float = Field(description="Start, seconds since the epoch (or a simulation's start).")
+    start_s: float = Field(
+        ge=-1e11, le=1e11, description="Start, seconds since the epoch (or a simulation's start)."
+    )
     duration_s: float = Field(gt=0, le=366 * 86_400.0, description="Length in seconds.")
     rate_rps: float = Field(ge=0, le=1e9, description="Request rate it adds, req/s.")
 
@@ -90,7 +96,7 @@ def parse_duration_s(text: str) -> float:
         pass
     parts = _DURATION_PART.findall(t)
     if not parts or "".join(n + u for n, u in parts) != t:
-        raise ValueError(f"duration {text!r} is not seconds or a sum like 4h, 1h30m, 90s, 2d")
+        raise ValueError(f"duration {_short(text)} is not seconds or a sum like 4h, 1h30m, 90s, 2d")
     return sum(float(n) * _UNIT_S[u] for n, u in parts)
 
 
@@ -105,10 +111,10 @@ def parse_start_s(text: str) -> float:
         when = datetime.fromisoformat(t)
     except ValueError:
         raise ValueError(
-            f"start {text!r} is not an ISO-8601 time (e.g. 2026-12-01T06:00:00Z) or seconds"
+            f"start {_short(text)} is not an ISO-8601 time (e.g. 2026-12-01T06:00:00Z) or seconds"
         ) from None
     if when.tzinfo is None:
-        raise ValueError(f"start {text!r} has no UTC offset: add Z or +HH:MM")
+        raise ValueError(f"start {_short(text)} has no UTC offset: add Z or +HH:MM")
     return when.timestamp()
 
 
@@ -120,7 +126,7 @@ def _campaign(i: int, raw: Any) -> Campaign:
         if isinstance(raw, str):
             bits = [b.strip() for b in raw.split("/")]
             if len(bits) != 3:
-                raise ValueError(f"{raw!r} is not START/DURATION/RATE")
+                raise ValueError(f"{_short(raw)} is not START/DURATION/RATE")
             start, duration, rate = bits
             return Campaign(
                 start_s=parse_start_s(start),
@@ -138,17 +144,53 @@ def _campaign(i: int, raw: Any) -> Campaign:
             return Campaign.model_validate(d)
     except ValidationError as exc:
         problems = "; ".join(
-            f"{'.'.join(str(x) for x in e['loc'])} = {e.get('input')!r}: {e['msg']}"
+            f"{'.'.join(str(x) for x in e['loc'])} = {_short(e.get('input'))}: {e['msg']}"
             for e in exc.errors(include_url=False)
         )
         raise ValueError(f"{where}: {problems}") from None
     except ValueError as exc:
         raise ValueError(f"{where}: {exc}") from None
-    raise ValueError(f"{where}: expected START/DURATION/RATE or an object, got {raw!r}")
+    raise ValueError(f"{where}: expected START/DURATION/RATE or an object, got {_short(raw)}")
+
+
+def _nesting(text: str) -> int:
+    """Deepest bracket nesting of a JSON text (strings skipped), without parsing it."""
+    depth = deepest = 0
+    in_string = escaped = False
+    for ch in text:
+        if in_string:
+            if escaped:
+                escaped = False
+            elif ch == "\\":
+                escaped = True
+            elif ch == '"':
+                in_string = False
+        elif ch == '"':
+            in_string = True
+        elif ch in "[{":
+            depth += 1
+            deepest = max(deepest, depth)
+        elif ch in "]}":
+            depth -= 1
+    return deepest
+
+
+MAX_CAMPAIGNS = 500
+"""Most campaigns in one schedule: each decision looks at all of them."""
+
+
+def _short(raw: Any) -> str:
+    """A bounded description of a client value (a deep list is not repr'd)."""
+    if isinstance(raw, list | tuple | dict):
+        return f"a {type(raw).__name__} of {len(raw)} items"
+    text = repr(raw)
+    return text if len(text) <= 80 else f"{text[:80]}…"
 
 
 def parse_schedule(value: Any) -> tuple[Campaign, ...]:
-    """Campaigns from a metadata string (compact or JSON) or a list; sorted by start."""
+    """Campaigns from a metadata string (compact or JSON) or a list; sorted by start.
+
+    At most :data:`MAX_CAMPAIGNS`; JSON nested deeper than a campaign object is refused."""
     if value is None:
         return ()
     items: list[Any]
@@ -157,6 +199,8 @@ def parse_schedule(value: Any) -> tuple[Campaign, ...]:
         if not text:
             return ()
         if text.startswith("["):
+            if _nesting(text) > 3:
+                raise ValueError("schedule JSON is nested too deeply (a list of campaign objects)")
             try:
                 loaded = json.loads(text)
             except json.JSONDecodeError as exc:
@@ -170,6 +214,8 @@ def parse_schedule(value: Any) -> tuple[Campaign, ...]:
         items = list(value)
     else:
         raise ValueError(f"schedule must be a string or a list, got {type(value).__name__}")
+    if len(items) > MAX_CAMPAIGNS:
+        raise ValueError(f"schedule has {len(items)} campaigns (at most {MAX_CAMPAIGNS})")
     campaigns = tuple(_campaign(i, raw) for i, raw in enumerate(items))
     return tuple(sorted(campaigns, key=lambda c: c.start_s))
 

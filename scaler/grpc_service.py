@@ -18,6 +18,7 @@ import grpc
 from policies import Decision, Status, ceil_replicas
 from scaler.keda_proto import externalscaler_pb2 as pb
 from scaler.keda_proto import externalscaler_pb2_grpc as pb_grpc
+from scaler.limits import clean_message
 from scaler.metadata import MetadataError
 from scaler.own_metrics import ScalerMetrics
 from scaler.tracker import ObjectTracker, TrackedObject
@@ -31,7 +32,11 @@ under the HPA's ~3 s deadline. Later calls never wait."""
 
 
 class RpcError(Exception):
+    """An RPC answered with an error; the message is bounded (gRPC's metadata soft
+    limit is 8 KiB) and stripped of URL credentials before it leaves."""
+
     def __init__(self, code: grpc.StatusCode, message: str) -> None:
+        message = clean_message(message)
         super().__init__(message)
         self.code = code
         self.message = message

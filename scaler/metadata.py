@@ -25,6 +25,12 @@ from scaler.indicator_metadata import (
     is_indicator_key,
     parse_indicators,
 )
+from scaler.limits import (
+    HARD_MAX_METADATA_BYTES,
+    metadata_size_problem,
+    number_problem,
+    short,
+)
 from scaler.registry import UnknownPolicyError, get_policy
 from scaler.selector import SelectorError, parse_selector
 
@@ -56,17 +62,27 @@ class CommonMetadata(BaseModel):
     """Keys every ScaledObject may set, whatever its policy (camelCase in metadata)."""
 
     model_config = ConfigDict(
-        alias_generator=to_camel, populate_by_name=True, extra="forbid", frozen=True
+        alias_generator=to_camel,
+        populate_by_name=True,
+        extra="forbid",
+        frozen=True,
+        allow_inf_nan=False,
     )
 
     policy: str = Field(default=DEFAULT_POLICY, description="Registered policy name.")
     min_replicas: int = Field(default=0, ge=0, le=10_000, description="Lowest replica count.")
     max_replicas: int = Field(default=100, ge=1, le=10_000, description="Highest replica count.")
     max_step_up: int | None = Field(
-        default=None, ge=1, description="Most replicas added per decision (unset: no limit)."
+        default=None,
+        ge=1,
+        le=10_000,
+        description="Most replicas added per decision (unset: no limit).",
     )
     max_step_down: int | None = Field(
-        default=None, ge=1, description="Most replicas removed per decision (unset: no limit)."
+        default=None,
+        ge=1,
+        le=10_000,
+        description="Most replicas removed per decision (unset: no limit).",
     )
     scale_down_stabilization_seconds: float = Field(
         default=300.0,
@@ -214,10 +230,26 @@ def _describe(err: dict[str, Any], model: type[BaseModel]) -> str:
         allowed = f" (allowed: {'; '.join(bits)})" if bits else ""
     if not loc:
         return f"scalerMetadata: {err.get('msg')}"
-    return f"scalerMetadata key {key!r} = {err.get('input')!r}: {err.get('msg')}{allowed}"
+    return f"scalerMetadata key {key!r} = {short(err.get('input'))}: {err.get('msg')}{allowed}"
+
+
+def _numeric_problems(model: type[BaseModel], values: Mapping[str, str]) -> str | None:
+    """NaN, ±Inf or absurd magnitudes in numeric fields, named (pydantic would take
+    ``inf`` for a float and a 400-digit int that overflows later)."""
+    for name, f in model.model_fields.items():
+        key = f.alias or name
+        raw = values.get(key, values.get(name))
+        if isinstance(raw, str) and re.search(r"\b(int|float)\b", str(f.annotation)):
+            problem = number_problem(key, raw)
+            if problem is not None:
+                return problem
+    return None
 
 
 def _validate(model: type[BaseModel], values: Mapping[str, str]) -> Any:
+    problem = _numeric_problems(model, values)
+    if problem is not None:
+        raise MetadataError(problem)
     try:
         return model.model_validate(dict(values))
     except ValidationError as exc:
@@ -231,8 +263,11 @@ def parse_metadata(name: str, namespace: str, metadata: Mapping[str, str]) -> Sc
 
     Raises :class:`MetadataError` naming the first problems found.
     """
+    too_big = metadata_size_problem(metadata, HARD_MAX_METADATA_BYTES)
+    if too_big is not None:
+        raise MetadataError(too_big)
     if namespace and not LABEL_VALUE.match(namespace):
-        raise MetadataError(f"ScaledObject namespace {namespace!r} is not a valid name")
+        raise MetadataError(f"ScaledObject namespace {short(namespace)} is not a valid name")
     kept = {k: v for k, v in metadata.items() if k not in KEDA_KEYS and not k.endswith("FromEnv")}
     try:
         indicators = parse_indicators(kept)
@@ -260,8 +295,8 @@ def parse_metadata(name: str, namespace: str, metadata: Mapping[str, str]) -> Sc
     if unknown:
         allowed = ", ".join(sorted(COMMON_KEYS | policy_keys))
         raise MetadataError(
-            f"scalerMetadata key {unknown[0]!r} = {kept[unknown[0]]!r} is not known to the "
-            f"scaler or policy {policy.name!r}; allowed keys: {allowed}"
+            f"scalerMetadata key {short(unknown[0])} = {short(kept[unknown[0]])} is not known "
+            f"to the scaler or policy {policy.name!r}; allowed keys: {allowed}"
         )
     params: PolicyParams = _validate(params_model, {k: kept[k] for k in kept if k in policy_keys})
     if takes_indicators:

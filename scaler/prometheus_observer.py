@@ -43,6 +43,7 @@ from prometheus_api_client.exceptions import PrometheusApiClientException
 from urllib3.util.retry import Retry
 
 from policies import Observation
+from scaler.limits import clean_message, strip_url_credentials
 from scaler.metadata import ScalerConfig
 from scaler.observer import ObserveError
 from scaler.own_metrics import ScalerMetrics
@@ -172,6 +173,8 @@ class PrometheusObserver:
         self._clock = clock
         self._timeout_s = settings.prometheus_timeout_s
         self.url = settings.prometheus_url.rstrip("/")
+        self.shown_url = strip_url_credentials(self.url)
+        """The URL as messages show it: without any ``user:password@``."""
         self._session = session if session is not None else requests.Session()
         if not settings.prometheus_verify_tls:
             self._session.verify = False
@@ -318,10 +321,12 @@ class PrometheusObserver:
             return fn()
         except requests.Timeout as exc:
             raise self._failed(
-                "timeout", f"no answer within {self._timeout_s:g} s ({exc})"
+                "timeout", f"no answer within {self._timeout_s:g} s ({_brief(exc)})"
             ) from None
         except requests.ConnectionError as exc:
-            raise self._failed("connection", f"cannot reach {self.url}: {exc}") from None
+            raise self._failed(
+                "connection", f"cannot reach {self.shown_url}: {_brief(exc)}"
+            ) from None
         except PrometheusApiClientException as exc:
             m = _STATUS.search(str(exc))
             problem = f"HTTP {m.group(1)}: {m.group(2)[:300]}" if m else str(exc)[:300]
@@ -329,7 +334,7 @@ class PrometheusObserver:
         except (ValueError, KeyError, TypeError) as exc:
             raise self._failed("malformed", f"answer is not Prometheus JSON: {exc}") from None
         except requests.RequestException as exc:
-            raise self._failed("request", f"{type(exc).__name__}: {exc}") from None
+            raise self._failed("request", f"{type(exc).__name__}: {_brief(exc)}") from None
         finally:
             self._metrics.query_seconds.observe(time.perf_counter() - started)
 
@@ -343,6 +348,15 @@ class PrometheusObserver:
     def _failed(self, reason: str, problem: str) -> _QueryFailed:
         self._metrics.query_errors.labels(reason=reason).inc()
         return _QueryFailed(_Failure(reason, problem))
+
+
+_WITH_URL = re.compile(r"(with url: |url: )\S+")
+
+
+def _brief(exc: BaseException) -> str:
+    """A transport error without the request's URL (credentials, the long encoded
+    query) and at most 300 characters."""
+    return clean_message(_WITH_URL.sub(r"\1…", str(exc)), 300)
 
 
 def _observation(time_s: float, ready: int, values: Mapping[str, float | None]) -> Observation:

@@ -3,6 +3,7 @@ entry-point group (a class implementing :class:`policies.Policy`)."""
 
 from __future__ import annotations
 
+import logging
 from functools import cache
 from importlib.metadata import entry_points
 
@@ -11,6 +12,8 @@ from policies.leading import with_indicators
 from policies.schedule import ScheduledThresholdPolicy
 
 ENTRY_POINT_GROUP = "sonic_scaler.policies"
+
+log = logging.getLogger(__name__)
 
 
 class UnknownPolicyError(LookupError):
@@ -31,8 +34,9 @@ def _builtins() -> dict[str, Policy]:
 
 @cache
 def available_policies() -> dict[str, Policy]:
-    """Every policy by name; plug-ins that fail to load are skipped, not fatal,
-    so one broken package cannot stop the scaler deciding for everyone else."""
+    """Every policy by name; plug-ins that fail to load are skipped (logged with
+    their traceback), not fatal, so one broken package cannot stop the scaler
+    deciding for everyone else."""
     found = _builtins()
     for ep in entry_points(group=ENTRY_POINT_GROUP):
         if ep.name in found:
@@ -41,9 +45,17 @@ def available_policies() -> dict[str, Policy]:
             obj = ep.load()
             policy = obj() if isinstance(obj, type) else obj
         except Exception:
+            log.exception("policy plug-in %r (%s) failed to load; skipped", ep.name, ep.value)
             continue
         if isinstance(policy, Policy):
             found[ep.name] = policy
+        else:
+            log.error(
+                "policy plug-in %r (%s) is a %s, not a policies.Policy; skipped",
+                ep.name,
+                ep.value,
+                type(policy).__name__,
+            )
     return found
 
 

@@ -89,6 +89,7 @@ def start_server(
             metrics,
             refresh_interval_s=settings.refresh_interval_s,
             forget_after_s=settings.forget_after_s,
+            max_metadata_bytes=settings.max_metadata_bytes,
         )
     server = grpc.server(
         ThreadPoolExecutor(max_workers=MAX_STREAMS, thread_name_prefix="grpc"),

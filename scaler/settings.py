@@ -54,6 +54,13 @@ class ServerSettings(BaseSettings):
         gt=0,
         description="Seconds after KEDA last asked about a ScaledObject before it is dropped.",
     )
+    max_metadata_bytes: int = Field(
+        default=65_536,
+        ge=1_024,
+        le=1_048_576,
+        description="Bytes of one request's trigger metadata (keys plus values); more is "
+        "refused with INVALID_ARGUMENT before anything is stored.",
+    )
     tls_cert_file: Path | None = Field(
         default=None, description="Server certificate (PEM) for gRPC TLS."
     )

@@ -9,18 +9,25 @@ history from Prometheus, so a restart never dips the replica count.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import threading
 import time
-from collections import deque
+from collections import OrderedDict, deque
 from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING
 
 from policies import Decision, Observation, PipelineState, Status, decide
-from scaler.metadata import ScalerConfig, parse_metadata
+from scaler.limits import (
+    DEFAULT_MAX_METADATA_BYTES,
+    clean_message,
+    metadata_size_problem,
+    redact,
+)
+from scaler.metadata import MetadataError, ScalerConfig, parse_metadata
 from scaler.observer import ObserveError, Observer
 from scaler.own_metrics import ScalerMetrics
 
@@ -34,6 +41,9 @@ MAX_REBUILD_POINTS = 720
 
 DECISION_LOG_SIZE = 4320
 """Decisions kept per object for the dashboard: 6 h at the default 5 s refresh."""
+
+PARSE_CACHE_ENTRIES = 4096
+"""Parsed configs kept (keyed by a digest of the metadata, so each costs one config)."""
 
 Overrides = Callable[[str, str], Mapping[str, str]]
 """(namespace, name) → metadata keys that override the ScaledObject's own (the
@@ -87,6 +97,7 @@ class ObjectTracker:
         workers: int = 8,
         overrides: Overrides = no_overrides,
         replica_reader: ReplicaReader | None = None,
+        max_metadata_bytes: int = DEFAULT_MAX_METADATA_BYTES,
     ) -> None:
         self._observer = observer
         self._metrics = metrics
@@ -96,7 +107,8 @@ class ObjectTracker:
         self._overrides = overrides
         self._replica_reader = replica_reader
         self._objects: dict[str, TrackedObject] = {}
-        self._parsed: dict[tuple[str, str, tuple[tuple[str, str], ...]], ScalerConfig] = {}
+        self._max_metadata_bytes = max_metadata_bytes
+        self._parsed: OrderedDict[bytes, ScalerConfig] = OrderedDict()
         self._raw: dict[str, Mapping[str, str]] = {}
         self._lock = threading.Lock()
         self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="refresh")
@@ -107,19 +119,29 @@ class ObjectTracker:
 
     def config_for(self, name: str, namespace: str, metadata: Mapping[str, str]) -> ScalerConfig:
         """Validated config for this metadata plus any override (cached); raises
-        MetadataError."""
-        self._raw[f"{namespace}/{name}"] = dict(metadata)
+        MetadataError.
+
+        The size bound is checked before anything is kept; what is kept is redacted
+        (no TLS keys or tokens); the parse cache is keyed by a digest and holds at
+        most :data:`PARSE_CACHE_ENTRIES` configs, least recently used dropped."""
+        too_big = metadata_size_problem(metadata, self._max_metadata_bytes)
+        if too_big is not None:
+            raise MetadataError(too_big)
         override = self._overrides(namespace, name)
-        if override:
-            metadata = {**metadata, **override}
-        key = (namespace, name, tuple(sorted(metadata.items())))
-        cfg = self._parsed.get(key)
+        merged = {**metadata, **override} if override else metadata
+        key = _digest(namespace, name, merged)
+        with self._lock:
+            cfg = self._parsed.get(key)
+            if cfg is not None:
+                self._parsed.move_to_end(key)
         if cfg is None:
-            cfg = parse_metadata(name, namespace, metadata)
+            cfg = parse_metadata(name, namespace, merged)
             with self._lock:
-                if len(self._parsed) > 10_000:
-                    self._parsed.clear()
                 self._parsed[key] = cfg
+                while len(self._parsed) > PARSE_CACHE_ENTRIES:
+                    self._parsed.popitem(last=False)
+        with self._lock:
+            self._raw[cfg.key] = redact(metadata)
         return cfg
 
     def track(self, config: ScalerConfig) -> TrackedObject:
@@ -162,7 +184,9 @@ class ObjectTracker:
             past = self._observer.history(cfg, now - window, now - step, step)
         except ObserveError as exc:
             log.warning(
-                json.dumps({"event": "rebuild_failed", "object": cfg.key, "error": str(exc)})
+                json.dumps(
+                    {"event": "rebuild_failed", "object": cfg.key, "error": clean_message(str(exc))}
+                )
             )
             return False
         state = obj.state
@@ -196,11 +220,11 @@ class ObjectTracker:
                 obj.error = None
             except ObserveError as exc:
                 observation = None
-                obj.error = str(exc)
+                obj.error = clean_message(str(exc))
             except Exception as exc:  # a bug must not stop this object's decisions
                 log.exception(json.dumps({"event": "observe_crashed", "object": cfg.key}))
                 observation = None
-                obj.error = f"{type(exc).__name__}: {exc}"
+                obj.error = clean_message(f"{type(exc).__name__}: {exc}")
             if obj.error is not None and previous_error is None:
                 log.warning(
                     json.dumps({"event": "refresh_failed", "object": cfg.key, "error": obj.error})
@@ -218,7 +242,9 @@ class ObjectTracker:
                 )
             except Exception as exc:  # e.g. arithmetic overflow in a plug-in policy
                 log.exception(json.dumps({"event": "decide_crashed", "object": cfg.key}))
-                obj.error = f"policy {cfg.policy.name} failed: {type(exc).__name__}: {exc}"
+                obj.error = clean_message(
+                    f"policy {cfg.policy.name} failed: {type(exc).__name__}: {exc}"
+                )
                 decision, obj.state = decide(
                     cfg.policy,
                     cfg.params,
@@ -335,6 +361,15 @@ class ObjectTracker:
 
     def now(self) -> float:
         return self._clock()
+
+
+def _digest(namespace: str, name: str, metadata: Mapping[str, str]) -> bytes:
+    h = hashlib.blake2b(digest_size=16)
+    for part in (namespace, name, *(x for kv in sorted(metadata.items()) for x in kv)):
+        raw = part.encode("utf-8", "surrogatepass")
+        h.update(len(raw).to_bytes(8, "little"))
+        h.update(raw)
+    return h.digest()
 
 
 def _with_reason(d: Decision, reason: str) -> Decision:

@@ -389,3 +389,42 @@ class _Stale:
 
     def history(self, *args: object) -> list[Observation]:
         return []
+
+
+def test_a_huge_value_is_invalid_argument_with_a_short_message(harness: Harness) -> None:
+    """A 10 KB value used to trip gRPC's 8 KB metadata limit (RESOURCE_EXHAUSTED)."""
+    for meta in ({"target": "x" * 10_000}, {"unknownKey": "v" * 10_000}):
+        with pytest.raises(grpc.RpcError) as err:
+            harness.stub.IsActive(harness.ref(**meta), timeout=5)
+        assert err.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+        assert len(err.value.details() or "") < 1024
+
+
+def test_refused_metadata_is_not_kept_and_the_parse_cache_is_bounded(harness: Harness) -> None:
+    big = {f"k{i}FromEnv": "c" * 15_000 for i in range(5)}
+    with pytest.raises(grpc.RpcError) as err:
+        harness.stub.IsActive(harness.ref(**big), timeout=5)
+    assert err.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert "SCALER_MAX_METADATA_BYTES" in (err.value.details() or "")
+    tracker = harness.server.tracker
+    assert all(
+        sum(len(v) for v in raw.values()) < 10_000
+        for raw in tracker._raw.values()  # type: ignore[attr-defined]
+    )
+    accepted = {"caCert": "c" * 15_000}
+    harness.stub.IsActive(harness.ref(**accepted), timeout=5)
+    kept = tracker.get("cms/triton")
+    assert kept is not None and kept.metadata["caCert"] == "<redacted>"
+    assert all(len(k) == 16 for k in tracker._parsed)  # type: ignore[attr-defined]
+
+
+def test_credentials_in_the_prometheus_url_never_reach_the_client(harness: Harness) -> None:
+    harness.observer.error = "cannot reach http://admin:s3cret@prom:9090: refused"
+    harness.refresh()
+    harness.clock.advance(600)
+    harness.refresh()
+    with pytest.raises(grpc.RpcError) as err:
+        harness.stub.GetMetrics(pb.GetMetricsRequest(scaledObjectRef=harness.ref()), timeout=5)
+    assert err.value.code() == grpc.StatusCode.UNAVAILABLE
+    assert "s3cret" not in (err.value.details() or "")
+    assert "http://prom:9090" in (err.value.details() or "")

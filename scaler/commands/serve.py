@@ -131,6 +131,7 @@ def register(app: typer.Typer) -> None:
             forget_after_s=settings.forget_after_s,
             overrides=store.overrides_for if store is not None else no_overrides,
             replica_reader=_replica_reader(settings.kubernetes_api),
+            max_metadata_bytes=settings.max_metadata_bytes,
         )
         try:
             running = start_server(settings, observer, metrics=metrics, tracker=tracker)

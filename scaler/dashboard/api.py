@@ -24,6 +24,7 @@ from scaler.dashboard.whatif import (
     run_whatif,
     trace_summary,
 )
+from scaler.limits import redact
 from scaler.metadata import COMMON_KEYS, KEDA_KEYS, MetadataError
 from scaler.registry import available_policies
 from scaler.sim.scenario import ScenarioError
@@ -198,9 +199,9 @@ def get_object(namespace: str, name: str, ctx: Ctx) -> dict[str, Any]:
     return {
         "summary": _summary(ctx, namespace, name),
         "metadata": views.config_metadata(obj.config),
-        "base_metadata": base,
+        "base_metadata": redact(base),
         "base_metadata_exact": exact,
-        "override": override,
+        "override": redact(override),
         "policy": obj.config.policy.name,
         "params": obj.config.params.model_dump(by_alias=True, mode="json"),
     }

@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 import requests
 
+from scaler.limits import clean_message, strip_url_credentials
 from scaler.metadata import ScalerConfig
 from scaler.promql import build_queries, selector
 from scaler.settings import ServerSettings
@@ -61,7 +62,9 @@ def _range(
             verify=verify,
         )
     except requests.RequestException as exc:
-        raise HistoryError(f"Prometheus at {settings.prometheus_url}: {exc}") from None
+        raise HistoryError(
+            clean_message(f"Prometheus at {settings.prometheus_url}: {exc}")
+        ) from None
     try:
         body: dict[str, Any] = resp.json()
     except ValueError:
@@ -129,7 +132,7 @@ def prometheus_trace(
         items_per_request=per_request[first:] if items else None,
         skipped=skipped,
         notes=(
-            f"last {hours:g} h of {cfg.key} from {settings.prometheus_url}",
+            f"last {hours:g} h of {cfg.key} from {strip_url_credentials(settings.prometheus_url)}",
             f"request rate: {rate_query} at {step_s:g} s steps",
             f"items per request: {items_query} ÷ request rate" if items else "1 item per request",
         ),

@@ -15,6 +15,7 @@ from typing import Any
 import yaml
 
 from policies import Decision, Status
+from scaler.limits import redact
 from scaler.metadata import MetadataError, ScalerConfig, parse_metadata
 from scaler.tracker import TrackedObject
 
@@ -276,7 +277,8 @@ def series(obj: TrackedObject, limit: int = 2000) -> dict[str, list[Any]]:
 
 
 def scaled_object_yaml(cfg: ScalerConfig, metadata: Mapping[str, str]) -> str:
-    """A ScaledObject trigger block with this metadata, for GitOps users to paste."""
+    """A ScaledObject trigger block with this metadata, for GitOps users to paste
+    (secrets such as ``tlsClientKey`` shown as ``<redacted>``)."""
     doc = {
         "apiVersion": "keda.sh/v1alpha1",
         "kind": "ScaledObject",
@@ -286,7 +288,7 @@ def scaled_object_yaml(cfg: ScalerConfig, metadata: Mapping[str, str]) -> str:
                 {
                     "type": "external",
                     "metricType": "AverageValue",
-                    "metadata": dict(sorted(metadata.items())),
+                    "metadata": dict(sorted(redact(metadata).items())),
                 }
             ],
         },
