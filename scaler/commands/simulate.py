@@ -27,6 +27,7 @@ from scaler.sim.presets import ALL_PRESETS, PRESETS, expand_names
 from scaler.sim.report import write_report
 from scaler.sim.scenario import ScenarioError, load_scaled_object, load_scenario
 from scaler.sim.summary import duration_text, summary, write_summary
+from scaler.sim.ties import tie_hint
 from scaler.traces.sources import TraceError
 
 _PROGRESS_MIN_STEPS = 200_000
@@ -178,6 +179,9 @@ def register(app: typer.Typer) -> None:
             console.print(f"[red]error:[/red] {exc}")
             raise typer.Exit(2) from None
         console.print(_table(result))
+        hint = tie_hint(result)
+        if hint is not None:
+            console.print(f"[yellow]note:[/yellow] {hint}", highlight=False)
         if json_out is not None:
             write_summary(result, json_out)
             console.print(f"summary: {json_out}")

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import multiprocessing as mp
 import os
 from collections.abc import Callable, Sequence
-from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from dataclasses import dataclass
 
 from scaler.sim.engine import RunResult, simulate
@@ -52,15 +53,16 @@ def compare(
     oracle's need at t = 0 already booted (clamped to each ScaledObject's bounds), so no
     run pays for a cold start another does not.
 
-    Policies run side by side in ``workers`` processes (default: one per core); a
-    policy's progress is then reported when it finishes rather than as it goes."""
+    Policies run side by side in ``workers`` processes (default: one per core). The
+    workers are forked with the trace, so it is shared rather than copied to each, and
+    report progress through a queue as they go, as a single process does."""
     oracle = compute_oracle(trace, scenario.fleet, scenario.slo_ms, scenario.startup.nominal_s)
     first = int(oracle.need[0]) if len(oracle.need) else 0
     planned = [entry_scenario(e, scenario, static_replicas=oracle.peak_replicas) for e in entries]
     names = [n for n, _ in planned]
     scenarios = [sc for _, sc in planned]
     n_workers = min(len(names), workers if workers is not None else os.cpu_count() or 1)
-    if n_workers <= 1:
+    if n_workers <= 1 or "fork" not in mp.get_all_start_methods():
         runs = []
         for name, sc in zip(names, scenarios, strict=True):
 
@@ -72,14 +74,46 @@ def compare(
                 simulate(trace, sc, name=name, exact=exact, initial_replicas=first, progress=report)
             )
         return Comparison(trace, scenario, oracle, tuple(runs), exact)
-    with ProcessPoolExecutor(n_workers) as pool:
+    context = mp.get_context("fork")
+    updates: mp.SimpleQueue[tuple[str, float]] = context.SimpleQueue()
+    with ProcessPoolExecutor(
+        n_workers, mp_context=context, initializer=_share, initargs=(trace, updates)
+    ) as pool:
         futures = [
-            pool.submit(simulate, trace, sc, name=name, exact=exact, initial_replicas=first)
+            pool.submit(_run_shared, sc, name, exact, first)
             for name, sc in zip(names, scenarios, strict=True)
         ]
-        done = []
-        for name, future in zip(names, futures, strict=True):
-            done.append(future.result())
-            if progress is not None:
-                progress(name, trace.duration_s)
+        while not all(f.done() for f in futures):
+            while not updates.empty():
+                name, t = updates.get()
+                if progress is not None:
+                    progress(name, t)
+            wait(futures, timeout=_PROGRESS_POLL_S, return_when=FIRST_COMPLETED)
+        done = [f.result() for f in futures]
+    if progress is not None:
+        for name in names:
+            progress(name, trace.duration_s)
     return Comparison(trace, scenario, oracle, tuple(done), exact)
+
+
+_PROGRESS_POLL_S = 0.1
+_shared: tuple[Trace, mp.SimpleQueue[tuple[str, float]]] | None = None
+
+
+def _share(trace: Trace, updates: mp.SimpleQueue[tuple[str, float]]) -> None:
+    """Worker initializer: keep the forked trace and the progress queue."""
+    global _shared
+    _shared = (trace, updates)
+
+
+def _run_shared(scenario: Scenario, name: str, exact: bool, first: int) -> RunResult:
+    assert _shared is not None, "worker started without _share"
+    trace, updates = _shared
+    return simulate(
+        trace,
+        scenario,
+        name=name,
+        exact=exact,
+        initial_replicas=first,
+        progress=lambda t: updates.put((name, t)),
+    )
