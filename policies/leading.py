@@ -27,6 +27,7 @@ while something is announced, so an idle indicator costs a bisection per decisio
 from __future__ import annotations
 
 import dataclasses
+from bisect import bisect_left
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar, cast
@@ -148,6 +149,10 @@ class Contribution:
         )
 
 
+def _time(o: Observation) -> float:
+    return o.time_s
+
+
 def _leading_params(base: type[PolicyParams]) -> type[PolicyParams]:
     model = create_model(f"Leading{base.__name__}", __base__=base, **LEADING_FIELDS)
     return cast(type[PolicyParams], model)
@@ -237,14 +242,18 @@ class LeadingPolicy:
         return max(self.base.history_s(params), own)
 
     def recommend(self, ctx: PolicyContext, params: Any) -> Recommendation:
-        rec = self.base.recommend(ctx, params)
         settings: tuple[IndicatorSettings, ...] = params.indicators
         if not settings:
-            return rec
+            return self.base.recommend(ctx, params)
         obs = ctx.observation
-        history: Sequence[Observation] = ctx.history
+        history: tuple[Observation, ...] = ctx.history
         if not history or history[-1] is not obs:
             history = (*history, obs)
+        # The wrapped policy sees only the history it asked for: ours is longer (a day
+        # and a bit to learn from), and it should not pay to scan it.
+        start = bisect_left(history, obs.time_s - self.base.history_s(params), key=_time)
+        ctx = dataclasses.replace(ctx, history=history[start:])
+        rec = self.base.recommend(ctx, params)
         fields = rate_fields(obs)
         primary = primary_rate(history)
         parts = [
@@ -275,7 +284,7 @@ class LeadingPolicy:
                 rec, reason=f"{rec.reason}; indicators: {text}", details=details
             )
         shown = dataclasses.replace(obs, **changes)
-        ctx2 = dataclasses.replace(ctx, observation=shown, history=(*history[:-1], shown))
+        ctx2 = dataclasses.replace(ctx, observation=shown, history=(*ctx.history[:-1], shown))
         ahead = self.base.recommend(ctx2, params)
         added = ahead.replicas - rec.replicas
         details["indicator_replicas"] = added

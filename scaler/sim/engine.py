@@ -22,7 +22,7 @@ from policies import Decision, PipelineState, Status, decide
 from scaler.sim.exact import ExactFleet
 from scaler.sim.fleet import FastFleet, FleetModel
 from scaler.sim.hpa import Autoscaler, Behavior
-from scaler.sim.observe import PrometheusModel
+from scaler.sim.observe import PrometheusModel, indicator_series
 from scaler.sim.scenario import Scenario, StartupSampler
 from scaler.sim.scores import Pod, Scores, held_series, score
 from scaler.sim.windows import window_slo
@@ -157,6 +157,7 @@ def simulate(
         step_s=dt,
         scrape_interval_s=scenario.observation.scrape_interval_s,
         rate_window_s=scenario.rate_window_s(),
+        indicators=indicator_series(trace, cfg.indicators),
     )
     state = PipelineState()
     sync_s = scenario.hpa.sync_period_s

@@ -22,7 +22,9 @@ from __future__ import annotations
 import math
 
 from policies import Observation
+from scaler.indicator_metadata import IndicatorQuery
 from scaler.sim.fleet import StepOutputs
+from scaler.traces.model import FloatArray, Trace
 
 
 class PrometheusModel:
@@ -35,8 +37,10 @@ class PrometheusModel:
         step_s: float = 1.0,
         scrape_interval_s: float = 5.0,
         rate_window_s: float = 30.0,
+        indicators: tuple[FloatArray, ...] = (),
     ) -> None:
         self.o = outputs
+        self.indicators = indicators
         self.step_s = step_s
         self.scrape_s = scrape_interval_s
         self.window_s = rate_window_s
@@ -63,12 +67,16 @@ class PrometheusModel:
         o = self.o
         activation = float(o.arrivals[i0:i1].sum()) / span
         ready = int(o.ready[i1 - 1]) if i1 > 0 else 0
+        gauges = tuple(
+            float(v[min(int(last / self.step_s + 1e-9), len(v) - 1)]) for v in self.indicators
+        )
         if ready == 0:
             return Observation(
                 time_s=last,
                 ready_replicas=0,
                 desired_replicas=desired_replicas,
                 activation_rps=activation,
+                indicators=gauges,
             )
         success = float(o.success[i0:i1].sum()) / span
         queue_ms = float(o.queue_ms[i0:i1].sum()) / span
@@ -91,4 +99,25 @@ class PrometheusModel:
             items_per_s=items,
             execs_per_s=execs,
             compute_time_per_request_ms=compute_ms / success if success > 0 else 0.0,
+            indicators=gauges,
         )
+
+
+def indicator_series(trace: Trace, queries: tuple[IndicatorQuery, ...]) -> tuple[FloatArray, ...]:
+    """The trace's indicator column for each configured indicator: the column named
+    like the indicator's metric if there is one, else the one in the same position.
+    Raises ValueError naming the key when the trace has too few indicator columns."""
+    columns = list(trace.indicators)
+    out = []
+    for i, q in enumerate(queries):
+        name = q.selector.metric if q.selector.metric in trace.indicators else None
+        if name is None and i < len(columns):
+            name = columns[i]
+        if name is None:
+            have = ", ".join(columns) or "none"
+            raise ValueError(
+                f"indicator{q.number}Metric={q.selector.text()!r}: the trace has no indicator "
+                f"column for it (its indicator columns: {have})"
+            )
+        out.append(trace.indicators[name])
+    return tuple(out)

@@ -41,6 +41,7 @@ from typing import Self
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from scaler.traces.ligo_indicators import ligo_indicators
 from scaler.traces.model import FloatArray, Trace
 
 
@@ -132,6 +133,27 @@ class LigoParams(BaseModel):
         default=200.0, ge=0, description="Request rate during a burst, requests/s."
     )
     burst_items: float = Field(default=16.0, gt=0, description="Batch items in one burst request.")
+    indicators: bool = Field(
+        default=False,
+        description="Also write leading indicators: campaign_jobs and burst_jobs, the batch "
+        "jobs counted from indicator_lead_s before their first request until they stop.",
+    )
+    indicator_lead_s: float = Field(
+        default=180.0, ge=0, le=86_400, description="Seconds a job is counted before it sends."
+    )
+    indicator_jitter_s: float = Field(
+        default=60.0, ge=0, le=86_400, description="Each job's lead varies by ± half this, s."
+    )
+    indicator_ghost_fraction: float = Field(
+        default=0.0,
+        ge=0,
+        lt=1,
+        description="Share of counted jobs that never send (fail while staging; they leave "
+        "the count at their would-be start).",
+    )
+    burst_jobs: int = Field(
+        default=4, ge=1, le=1_000, description="Batch jobs behind one event burst (indicators)."
+    )
 
     @model_validator(mode="after")
     def _consistent(self) -> Self:
@@ -195,6 +217,9 @@ def generate_ligo(params: LigoParams | None = None) -> Trace:
         items_per_request=np.concatenate([_need(d.items_per_request) for d in days]),
         burst_fraction=np.concatenate([_need(d.burst_fraction) for d in days]),
         notes=days[0].notes[:1] + notes,
+        indicators={
+            name: np.concatenate([d.indicators[name] for d in days]) for name in days[0].indicators
+        },
     )
 
 
@@ -265,6 +290,7 @@ def _generate_day(params: LigoParams) -> Trace:
         items_per_request=items_per_request,
         burst_fraction=burst_fraction,
         notes=_describe(params, layout),
+        indicators=ligo_indicators(params, layout, edges) if params.indicators else {},
     )
 
 
@@ -311,5 +337,11 @@ def _describe(params: LigoParams, layout: LigoLayout) -> tuple[str, ...]:
         notes.append(
             f"burst: {params.burst_rps:g} req/s of {params.burst_items:g} items from "
             f"{start:.0f} s for {params.burst_duration_s:g} s"
+        )
+    if params.indicators:
+        notes.append(
+            f"indicators: campaign_jobs and burst_jobs ({params.burst_jobs} per burst) counted "
+            f"{params.indicator_lead_s:g} ± {params.indicator_jitter_s / 2:g} s before their "
+            f"first request, {params.indicator_ghost_fraction:.0%} never send"
         )
     return tuple(notes)

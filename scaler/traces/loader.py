@@ -64,7 +64,7 @@ from typing import Any, Literal
 import numpy as np
 
 from scaler.traces.model import FloatArray, Trace
-from scaler.traces.rescale import rebin
+from scaler.traces.rescale import hold_on_grid, rebin
 from scaler.traces.sources import (
     CellError,
     Source,
@@ -72,6 +72,7 @@ from scaler.traces.sources import (
     locate_undecodable,
     open_source,
 )
+from scaler.traces.writer import INDICATOR_PREFIX
 
 __all__ = ["TimeUnit", "TraceError", "load_trace"]
 
@@ -516,7 +517,9 @@ def _read_series(
     time_col = parse_time.column
     times, values_out, sizes, bursts = array("d"), array("d"), array("d"), array("d")
     optional = [c for c in (size_col, burst_col) if c is not None]
-    columns = [time_col, value_col, *optional]
+    gauges = [c for c in source.columns if c.strip().lower().startswith(INDICATOR_PREFIX)]
+    gauge_values = [array("d") for _ in gauges]
+    columns = [time_col, value_col, *optional, *gauges]
     upper = _MAX_RATE * 1e3 if kind == "count" else _MAX_RATE
     readers: list[Callable[[object], float]] = [
         parse_time,
@@ -525,8 +528,14 @@ def _read_series(
             functools.partial(_non_negative, column=c, upper=1.0 if c == burst_col else _MAX_RATE)
             for c in optional
         ),
+        *(functools.partial(_non_negative, column=c, upper=math.inf) for c in gauges),
     ]
-    outputs = [times, values_out, *(sizes if c == size_col else bursts for c in optional)]
+    outputs = [
+        times,
+        values_out,
+        *(sizes if c == size_col else bursts for c in optional),
+        *gauge_values,
+    ]
     for cells in source.rows(columns):
         values: list[float] = []
         try:
@@ -589,6 +598,14 @@ def _read_series(
         notes.append(f"items per request from {size_col!r}")
     if burst_col:
         notes.append(f"burst fraction from {burst_col!r}")
+    indicators = {
+        c.strip()[len(INDICATOR_PREFIX) :]: hold_on_grid(
+            t - t[0], np.frombuffer(v, dtype=np.float64), step_s, len(rps)
+        )
+        for c, v in zip(gauges, gauge_values, strict=True)
+    }
+    if gauges:
+        notes.append(f"leading indicators from {_listing(gauges)} (gauges: last value holds)")
     return Trace(
         name=source.name,
         rps=rps,
@@ -597,6 +614,7 @@ def _read_series(
         burst_fraction=frac,
         skipped=dict(source.skipped),
         notes=tuple(notes),
+        indicators=indicators,
     )
 
 

@@ -36,6 +36,12 @@ class Trace:
     resolution). The rest arrive spread over the bin. Whether a burst queues is
     a fleet-model question, so the trace states the shape and leaves it there.
 
+    ``indicators`` maps a leading indicator's name to its value in each bin (a
+    gauge: the count at the start of the bin, e.g. a batch system's jobs that
+    will soon send requests; same length as ``rps``, finite, >= 0). Empty when
+    the trace has none. The simulator shows them to the scaler as Prometheus
+    would (``indicator<N>Metric`` picks one by name, else by position).
+
     ``arrivals_s`` (seconds from the start, sorted) and ``arrival_items`` are
     kept when the file listed single requests, for the per-request ``--exact``
     simulator. ``skipped`` counts rows left out, by stated reason; ``notes``
@@ -56,6 +62,7 @@ class Trace:
     skipped: dict[str, int] = field(default_factory=dict)
     burst_fraction: FloatArray | None = None
     notes: tuple[str, ...] = ()
+    indicators: dict[str, FloatArray] = field(default_factory=dict)
     warnings: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
@@ -69,6 +76,13 @@ class Trace:
             values: FloatArray | None = getattr(self, name)
             if values is not None and values.shape != self.rps.shape:
                 raise ValueError(f"{name} has shape {values.shape}, rps has shape {self.rps.shape}")
+        for name, values in self.indicators.items():
+            if values.shape != self.rps.shape:
+                raise ValueError(
+                    f"indicator {name!r} has shape {values.shape}, rps has shape {self.rps.shape}"
+                )
+            if len(values) and not (np.isfinite(values).all() and values.min() >= 0):
+                raise ValueError(f"indicator {name!r} must be finite and >= 0")
         if self.burst_fraction is not None and len(self.burst_fraction):
             bf = self.burst_fraction
             if not (bf.min() >= 0 and bf.max() <= 1):

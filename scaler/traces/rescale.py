@@ -60,6 +60,16 @@ def rebin(
     return rps, weighted(items), fractions
 
 
+def hold_on_grid(times_s: FloatArray, values: FloatArray, step_s: float, bins: int) -> FloatArray:
+    """A gauge (e.g. a leading indicator's job count) on a grid of ``bins`` bins of
+    ``step_s`` from time 0: each bin holds the last value at or before its start
+    (the first value before the first sample)."""
+    grid = np.arange(bins, dtype=np.float64) * step_s
+    idx = np.searchsorted(times_s, grid + 1e-9 * step_s, side="right") - 1
+    out: FloatArray = values[np.clip(idx, 0, len(values) - 1)].astype(np.float64)
+    return out
+
+
 def rescale(
     trace: Trace,
     *,
@@ -106,8 +116,17 @@ def rescale(
             bursts=trace.burst_fraction,
         )
         arrivals = None if trace.arrivals_s is None else trace.arrivals_s * time_scale
+        old_times = trace.times_s * time_scale
+        indicators = {
+            name: hold_on_grid(old_times, v, step, len(rps)) for name, v in trace.indicators.items()
+        }
         out = replace(
-            out, rps=rps, items_per_request=items, burst_fraction=bursts, arrivals_s=arrivals
+            out,
+            rps=rps,
+            items_per_request=items,
+            burst_fraction=bursts,
+            arrivals_s=arrivals,
+            indicators=indicators,
         )
         notes.append(f"time scaled ×{time_scale:g} (requests kept, rate ×{1 / time_scale:g})")
 

@@ -9,10 +9,13 @@ import numpy as np
 from scaler.traces.model import FloatArray, Trace
 
 DECIMALS = 3
+INDICATOR_PREFIX = "indicator_"
+"""Columns of leading indicators are named ``indicator_<name>`` (read back by the loader)."""
 
 
 def write_trace_csv(trace: Trace, path: str | Path) -> None:
-    """Write ``time_s,rps,items_per_request[,burst_fraction]``, one row per bin.
+    """Write ``time_s,rps,items_per_request[,burst_fraction][,indicator_<name>…]``,
+    one row per bin (leading indicators as ``indicator_<name>`` columns).
 
     Values are rounded to 3 decimals with trailing zeros dropped (``1536``,
     ``44.482``), which keeps a day at 1 s near 2 MB and requests exact for
@@ -26,6 +29,7 @@ def write_trace_csv(trace: Trace, path: str | Path) -> None:
     ]
     if trace.burst_fraction is not None:
         columns.append(("burst_fraction", trace.burst_fraction))
+    columns += [(f"{INDICATOR_PREFIX}{name}", v) for name, v in trace.indicators.items()]
     texts = [_format(values) for _, values in columns]
     with Path(path).open("w", encoding="utf-8", newline="\n") as out:
         out.write(",".join(name for name, _ in columns) + "\n")
