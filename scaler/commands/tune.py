@@ -25,6 +25,7 @@ from scaler.registry import get_policy
 from scaler.sim.presets import recommended_scaled_object
 from scaler.sim.scenario import ScenarioError, load_scenario
 from scaler.traces.sources import TraceError
+from scaler.tuning.holdout import split_days
 from scaler.tuning.run import TuneResult, metadata_block, tune, write_json
 from scaler.tuning.search import Trial
 from scaler.tuning.space import SpaceError
@@ -59,24 +60,47 @@ def _table(result: TuneResult) -> Table:
         f"attainment target {result.target * 100:g} %, start-up {result.startup_s:g} s"
     )
     table.add_column("trace")
+    table.add_column("scored", no_wrap=True)
     table.add_column("oracle GPU-h", justify="right")
     for col in ("start GPU-h", "start SLO met", "best GPU-h", "× oracle", "best SLO met"):
         table.add_column(col, justify="right")
-    start, best = result.start, result.best
-    for i, name in enumerate(result.traces):
-        oracle = result.oracle_gpu_hours[i]
-        s = start.scores[i] if start.scores else None
-        b = best.scores[i] if best.scores else None
-        table.add_row(
-            name,
-            f"{oracle:.2f}",
-            f"{s.gpu_hours:.2f}" if s else "error",
-            f"{s.slo_attainment * 100:.2f} %" if s else "",
-            f"{b.gpu_hours:.2f}" if b else "error",
-            f"{b.gpu_hours / oracle:.2f}" if b and oracle > 0 else "",
-            f"{b.slo_attainment * 100:.2f} %" if b else "",
+    parts = [("in-sample", result.traces, result.oracle_gpu_hours, result.start, result.best)]
+    if result.best_holdout is not None and result.start_holdout is not None:
+        parts.append(
+            (
+                "held out",
+                result.holdout_traces,
+                result.holdout_oracle_gpu_hours,
+                result.start_holdout,
+                result.best_holdout,
+            )
         )
+    for label, names, oracles, start, best in parts:
+        for i, name in enumerate(names):
+            oracle = oracles[i]
+            s = start.scores[i] if start.scores else None
+            b = best.scores[i] if best.scores else None
+            table.add_row(
+                name,
+                label,
+                f"{oracle:.2f}",
+                f"{s.gpu_hours:.2f}" if s else "error",
+                f"{s.slo_attainment * 100:.2f} %" if s else "",
+                f"{b.gpu_hours:.2f}" if b else "error",
+                f"{b.gpu_hours / oracle:.2f}" if b and oracle > 0 else "",
+                f"{b.slo_attainment * 100:.2f} %" if b else "",
+            )
     return table
+
+
+def _score_line(label: str, trial: Trial, oracle_gpu_hours: float) -> str:
+    if not trial.scores:
+        return f"{label}: error ({trial.error})"
+    ratio = trial.gpu_hours / oracle_gpu_hours if oracle_gpu_hours > 0 else float("nan")
+    return (
+        f"{label}: {trial.gpu_hours:.2f} GPU-h ({ratio:.2f}× oracle), worst trace "
+        f"{trial.slo_attainment * 100:.2f} % within the SLO"
+    )
 
 
 def register(app: typer.Typer) -> None:
@@ -128,9 +152,26 @@ def register(app: typer.Typer) -> None:
         time_scale: TimeScale = 1.0,
         peak_rps: PeakRps = None,
         peak_replicas: PeakReplicas = None,
+        train_days: Annotated[
+            float | None,
+            typer.Option(
+                min=0.0,
+                help="Tune on the first N days of each trace and score the best on the rest "
+                "(printed beside the in-sample score).",
+            ),
+        ] = None,
+        holdout_trace: Annotated[
+            list[Path] | None,
+            typer.Option(
+                help="Trace the search never sees, scored afterwards (repeatable; same "
+                "loading options as --trace)."
+            ),
+        ] = None,
     ) -> None:
         """Search a policy's parameters for the fewest GPU-hours that keep SLO attainment
-        at the target on every trace; print them as ScaledObject trigger metadata."""
+        at the target on every trace; print them as complete ScaledObject trigger
+        metadata (scope and replica bounds kept), with the held-out score beside the
+        in-sample one when --train-days or --holdout-trace is given."""
         console = Console()
         try:
             get_policy(policy)
@@ -140,7 +181,7 @@ def register(app: typer.Typer) -> None:
             if scenario is None:
                 so = recommended_scaled_object({"policy": policy})
                 sc = sc.model_copy(update={"scaledObject": so})
-            traces = [
+            loaded = [
                 load_scaled_trace(
                     path,
                     sc,
@@ -153,8 +194,13 @@ def register(app: typer.Typer) -> None:
                     size_column=size_column,
                     count_column=count_column,
                 )
-                for path in trace
+                for path in [*trace, *(holdout_trace or [])]
             ]
+            traces, holdout = loaded[: len(trace)], loaded[len(trace) :]
+            if train_days is not None:
+                split = [split_days(t, train_days) for t in traces]
+                traces = [train for train, _ in split]
+                holdout = [held for _, held in split] + holdout
             with Progress(
                 TextColumn("tuning {task.description}"),
                 BarColumn(),
@@ -185,6 +231,7 @@ def register(app: typer.Typer) -> None:
                     fixed=fixed,
                     ranges=ranges,
                     progress=progress,
+                    holdout=holdout,
                 )
         except (ScenarioError, TraceError, SpaceError, ValueError, LookupError, OSError) as exc:
             console.print(f"[red]error:[/red] {exc}")
@@ -202,8 +249,17 @@ def register(app: typer.Typer) -> None:
                 f"{best.slo_attainment * 100:.2f} % (short by "
                 f"{best.shortfall(attainment) * 100:.2f} points)[/yellow]"
             )
-        console.print("Paste under the trigger of your ScaledObject:")
-        console.print(metadata_block(best.metadata), markup=False, highlight=False, end="")
+        console.print(_score_line("in-sample", best, sum(result.oracle_gpu_hours)))
+        if result.best_holdout is not None:
+            console.print(
+                _score_line("held out ", result.best_holdout, sum(result.holdout_oracle_gpu_hours))
+            )
+        meta, example = result.paste
+        console.print(
+            "Complete trigger metadata, to replace the trigger metadata of the README's "
+            "ScaledObject as a whole:"
+        )
+        typer.echo(metadata_block(meta, example=example), nl=False)  # YAML: never wrapped
         if json_out is not None:
             write_json(result, json_out)
             console.print(f"result: {json_out}")

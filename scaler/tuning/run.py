@@ -20,11 +20,13 @@ from typing import Any
 from scaler.registry import get_policy
 from scaler.sim.oracle import compute_oracle
 from scaler.sim.presets import recommended_scaled_object
-from scaler.sim.scenario import Scenario
+from scaler.sim.scenario import ScaledObjectSpec, Scenario
 from scaler.traces.model import Trace
+from scaler.tuning.paste import complete_metadata, metadata_block
 from scaler.tuning.search import (
     Problem,
     Trial,
+    evaluate,
     inline_evaluator,
     make_pool,
     pool_evaluator,
@@ -32,6 +34,8 @@ from scaler.tuning.search import (
     scenario_with,
 )
 from scaler.tuning.space import Space, build_space
+
+__all__ = ["TuneResult", "default_scenario", "make_problem", "metadata_block", "tune"]
 
 Progress = Callable[[int, int, Trial | None], None]
 """Called with (candidates evaluated, budget, best so far)."""
@@ -49,6 +53,18 @@ class TuneResult:
     trials: tuple[Trial, ...]
     traces: tuple[str, ...]
     oracle_gpu_hours: tuple[float, ...]
+    scaled_object: ScaledObjectSpec | None = None
+    holdout_traces: tuple[str, ...] = ()
+    holdout_oracle_gpu_hours: tuple[float, ...] = ()
+    best_holdout: Trial | None = None
+    start_holdout: Trial | None = None
+
+    @property
+    def paste(self) -> tuple[dict[str, str], list[str]]:
+        """The best candidate as complete trigger metadata and the keys filled in from
+        the README example (:func:`scaler.tuning.paste.complete_metadata`)."""
+        so = self.scaled_object or recommended_scaled_object({"policy": self.policy})
+        return complete_metadata(self.best.metadata, so)
 
     @property
     def best(self) -> Trial:
@@ -73,6 +89,17 @@ class TuneResult:
             "oracle_gpu_hours": list(self.oracle_gpu_hours),
             "feasible": self.feasible,
             "best": {"metadata": best.metadata, **trial_scores(best, self.target)},
+            "paste_metadata": self.paste[0],
+            "holdout": {
+                "traces": list(self.holdout_traces),
+                "oracle_gpu_hours": list(self.holdout_oracle_gpu_hours),
+                "best": None
+                if self.best_holdout is None
+                else trial_scores(self.best_holdout, self.target),
+                "start": None
+                if self.start_holdout is None
+                else trial_scores(self.start_holdout, self.target),
+            },
             "start": {"metadata": self.start.metadata, **trial_scores(self.start, self.target)},
             "searched": [
                 dataclasses.asdict(d) | {"kind": type(d).__name__.lower()}
@@ -143,6 +170,7 @@ def tune(
     common: Mapping[str, tuple[float, float]] | None = None,
     warm_start_s: float = 0.0,
     progress: Progress | None = None,
+    holdout: Sequence[Trace] = (),
 ) -> TuneResult:
     """Search ``policy``'s parameters for the fewest GPU-hours summed over ``traces``
     with SLO attainment ≥ ``target`` on each.
@@ -153,6 +181,11 @@ def tune(
     ``workers``: processes (default: every core; 1 runs in this process).
     See :func:`scaler.tuning.space.build_space` for ``fixed``, ``ranges``, ``common``
     and :func:`make_problem` for ``warm_start_s``.
+
+    The scaler's ``minReplicas``/``maxReplicas`` are held at the ScaledObject's bounds
+    unless given, so what was simulated is what :attr:`TuneResult.paste` prints.
+    ``holdout``: traces the search never sees; the start and the best are scored on
+    them afterwards (``--train-days``, ``--holdout-trace``).
     """
     if not traces:
         raise ValueError("tune needs at least one trace")
@@ -161,6 +194,11 @@ def tune(
     if start is None:
         meta = dict(sc.scaledObject.trigger.metadata)
         start = meta if meta.get("policy", "threshold") == policy else {}
+    fixed = dict(fixed or {})
+    so = sc.scaledObject
+    for key, bound in (("minReplicas", so.minReplicaCount), ("maxReplicas", so.maxReplicaCount)):
+        if key not in fixed and key not in (ranges or {}):
+            fixed[key] = str(start.get(key, bound))
     space = build_space(
         policy, params_model, start=start, fixed=fixed, ranges=ranges, common=common
     )
@@ -186,7 +224,7 @@ def tune(
                 seed=seed,
                 progress=progress,
             )
-    return TuneResult(
+    result = TuneResult(
         policy=policy,
         target=target,
         slo_ms=sc.slo_ms,
@@ -195,15 +233,21 @@ def tune(
         trials=tuple(trials),
         traces=tuple(t.name for t in traces),
         oracle_gpu_hours=problem.oracle_gpu_hours,
+        scaled_object=so,
     )
-
-
-def metadata_block(metadata: Mapping[str, str]) -> str:
-    """A ready-to-paste ScaledObject trigger ``metadata:`` block (every value a string)."""
-    ordered = {"policy": metadata["policy"]} if "policy" in metadata else {}
-    ordered.update({k: str(v) for k, v in metadata.items() if k != "policy"})
-    lines = ["metadata:"] + [f"  {k}: {json.dumps(v)}" for k, v in ordered.items()]
-    return "\n".join(lines) + "\n"
+    if not holdout:
+        return result
+    held = make_problem(holdout, sc, warm_start_s=warm_start_s)
+    best, first = result.best, result.start
+    return dataclasses.replace(
+        result,
+        holdout_traces=tuple(t.name for t in holdout),
+        holdout_oracle_gpu_hours=held.oracle_gpu_hours,
+        best_holdout=Trial(best.index, best.label, best.metadata, *evaluate(held, best.metadata)),
+        start_holdout=Trial(
+            first.index, first.label, first.metadata, *evaluate(held, first.metadata)
+        ),
+    )
 
 
 def write_json(result: TuneResult, path: Path) -> None:

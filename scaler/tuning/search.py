@@ -10,6 +10,11 @@ reports how close it came.
 Determinism: the candidates depend only on the seed and on earlier results, taken
 in a fixed order, and refinement proposes fixed-size batches, so the same seed gives
 the same trials whether 1 or 16 processes evaluate them.
+
+Budget monotone: the budget only says where the sequence of candidates stops (the
+initial sample has a fixed size, :data:`INITIAL_SAMPLES`, cut short by a smaller
+budget), so a larger budget's trials extend a smaller one's and its best is never
+worse with the same seed.
 """
 
 from __future__ import annotations
@@ -28,6 +33,9 @@ from scaler.tuning.space import Choice, Space
 
 REFINE_BATCH = 4
 """Candidates proposed per refinement round (fixed, for determinism)."""
+
+INITIAL_SAMPLES = 12
+"""The start and its initial sample, whatever the budget (see the module docstring)."""
 
 LOCAL_RADIUS = 0.2
 """Every second initial sample is drawn within this distance of the start (unit-cube
@@ -245,9 +253,8 @@ def run_search(
         after = best_trial()
         return before is None or (after is not None and after.rank(target) < before.rank(target))
 
-    initial = min(budget, max(4, budget // 4))
     start = space.start_point()
-    samples = _latin_hypercube(rng, initial - 1, d)
+    samples = _latin_hypercube(rng, INITIAL_SAMPLES - 1, d)
     near = [
         [
             min(max(s + (u - 0.5) * 2 * LOCAL_RADIUS, 0.0), 1.0)
@@ -256,7 +263,7 @@ def run_search(
         for p in samples[1::2]
     ]
     samples[1::2] = near
-    run([("start", start)] + [("sample", p) for p in samples])
+    run(([("start", start)] + [("sample", p) for p in samples])[:budget])
     sigma = SIGMA_START
     while len(trials) < budget and d > 0:
         current = best_trial()

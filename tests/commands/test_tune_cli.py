@@ -61,7 +61,8 @@ def test_tune_prints_metadata_and_writes_json(tmp_path: Path) -> None:
     assert meta["policy"] == "threshold" and meta["signal"] == "gpu_utilization"
     parse_metadata("so", "ns", meta)
     doc = json.loads(out.read_text())
-    assert doc["best"]["metadata"] == meta
+    assert doc["paste_metadata"] == meta
+    assert doc["best"]["metadata"].items() <= meta.items()
     assert doc["slo_ms"] == 100 and doc["attainment_target"] == 0.99
     assert len(doc["trials"]) == 6
     assert doc["best"]["gpu_hours"] <= doc["start"]["gpu_hours"] or not doc["start"]["feasible"]
