@@ -203,7 +203,10 @@ class PrometheusObserver:
         queries = queries_for(config)
         ready = self.instant(queries.ready_replicas, name="ready_replicas")
         signals = {name: self.instant(q, name=name) for name, q in queries.signals()}
-        return _observation(now_s, _count(ready, queries.ready_replicas), signals)
+        indicators = tuple(
+            self.instant(q.promql, name=f"indicator{q.number}") for q in config.indicators
+        )
+        return _observation(now_s, _count(ready, queries.ready_replicas), signals, indicators)
 
     def history(
         self, config: ScalerConfig, start_s: float, end_s: float, step_s: float
@@ -226,6 +229,10 @@ class PrometheusObserver:
             name: self._range(q, name, start_s, end_aligned, step_s)
             for name, q in queries.signals()
         }
+        gauges = [
+            self._range(q.promql, f"indicator{q.number}", start_s, end_aligned, step_s)
+            for q in config.indicators
+        ]
         out = []
         for k in range(points):
             count = ready.get(k)
@@ -234,6 +241,7 @@ class PrometheusObserver:
                     start_s + k * step_s,
                     _count(count, queries.ready_replicas),
                     {name: values.get(k) for name, values in signals.items()},
+                    tuple(values.get(k) for values in gauges),
                 )
             )
         return out
@@ -359,7 +367,12 @@ def _brief(exc: BaseException) -> str:
     return clean_message(_WITH_URL.sub(r"\1…", str(exc)), 300)
 
 
-def _observation(time_s: float, ready: int, values: Mapping[str, float | None]) -> Observation:
+def _observation(
+    time_s: float,
+    ready: int,
+    values: Mapping[str, float | None],
+    indicators: tuple[float | None, ...] = (),
+) -> Observation:
     return Observation(
         time_s=time_s,
         ready_replicas=ready,
@@ -372,6 +385,7 @@ def _observation(time_s: float, ready: int, values: Mapping[str, float | None]) 
         items_per_s=values.get("items_per_s"),
         execs_per_s=values.get("execs_per_s"),
         compute_time_per_request_ms=values.get("compute_time_per_request_ms"),
+        indicators=indicators,
     )
 
 

@@ -93,6 +93,8 @@ def fleet(prometheus: PrometheusServer) -> Iterator[Fleet]:
     gpu.gauge("DCGM_FI_DEV_GPU_UTIL", 10, pod="a")
     gpu.gauge("DCGM_FI_DEV_GPU_UTIL", 50, pod="b")
     gpu.counter("proxy_requests_total", 55)
+    gpu.gauge("slurm_account_jobs_pending", 12, account="ligo")
+    gpu.gauge("slurm_account_jobs_pending", 5, account="other")
     triton_series(idle, model="m", rps=0, queue_ms_per_request=0, batch=1, pending=0)
     for e in (s1, s2):
         triton_series(e, model="m", rps=1, queue_ms_per_request=1, batch=1, pending=0)
@@ -175,6 +177,24 @@ def test_reads_exact_signals_of_a_fleet_from_scraped_counters(fleet: Fleet) -> N
     assert obs.desired_replicas is None
     timed = metrics.registry.get_sample_value("sonic_scaler_prometheus_query_seconds_count")
     assert timed == 10
+
+
+def test_leading_indicators_are_read_summed_over_their_selector(fleet: Fleet) -> None:
+    fleet.prometheus.wait_for('slurm_account_jobs_pending{namespace="exact"}', min_series=2)
+    meta = {
+        "policy": "leading-predictive",
+        "release": "r",
+        "model": "m",
+        "indicator1Metric": 'slurm_account_jobs_pending{account="ligo"}',
+        "indicator2Metric": "slurm_account_jobs_pending",
+        "indicator3Metric": "condor_jobs_idle",
+    }
+    cfg = parse_metadata("so", "exact", meta)
+    observer = make_observer(fleet.prometheus.url)
+    obs = observer.observe(cfg, 0.0)
+    assert obs.indicators == (12.0, 17.0, None)
+    past = observer.history(cfg, time.time() - 3.0, time.time() - 1.0, 1.0)
+    assert past[-1].indicators == (12.0, 17.0, None)
 
 
 def test_dcgm_gpu_utilisation_is_read_as_a_fraction(fleet: Fleet) -> None:
