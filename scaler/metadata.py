@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
@@ -30,6 +30,13 @@ from scaler.limits import (
     metadata_size_problem,
     number_problem,
     short,
+    strip_url_credentials,
+)
+from scaler.prometheus_urls import (
+    PrometheusTarget,
+    UrlError,
+    check_credential,
+    normalise_url,
 )
 from scaler.registry import UnknownPolicyError, get_policy
 from scaler.selector import SelectorError, parse_selector
@@ -44,7 +51,12 @@ ACTIVATION_SCOPE_LABELS = frozenset({"namespace", "release"})
 KEDA_KEYS = frozenset(
     {"scalerAddress", "enableTLS", "unsafeSsl", "caCert", "tlsClientCert", "tlsClientKey"}
 )
-"""Keys KEDA itself uses or forwards; accepted and ignored (as is any ``*FromEnv``)."""
+"""Keys KEDA itself uses or forwards; accepted and ignored (as is any other ``*FromEnv``)."""
+
+CREDENTIAL_KEYS = ("authHeaderFromEnv", "bearerTokenFromEnv")
+"""Per-trigger Prometheus credentials. KEDA resolves a ``*FromEnv`` key from the scale
+target's container environment and forwards the *value* under the same key; it does
+not forward TriggerAuthentication secrets to an external scaler. Never echoed."""
 
 
 DEFAULT_POLICY = "threshold"
@@ -128,6 +140,14 @@ class CommonMetadata(BaseModel):
         default="nv_gpu_utilization",
         description="GPU busy gauge: Triton's (fraction 0–1) or DCGM's (percent).",
     )
+    server_address: str | None = Field(
+        default=None,
+        max_length=2048,
+        description="Base URL of this trigger's Prometheus (KEDA's key name), e.g. "
+        "http://<release>-prometheus-server.<namespace>.svc:9090; must be one the server "
+        "allows (SCALER_PROMETHEUS_URL, SCALER_PROMETHEUS_ALLOWED_URLS). Unset: the "
+        "server's SCALER_PROMETHEUS_URL.",
+    )
     activation_metric: str | None = Field(
         default=None,
         max_length=1000,
@@ -136,6 +156,16 @@ class CommonMetadata(BaseModel):
         "scoped by namespace and release; for SuperSONIC's Envoy "
         'envoy_cluster_upstream_cx_none_healthy{envoy_cluster_name="triton_grpc_service"}.',
     )
+
+    @field_validator("server_address")
+    @classmethod
+    def _server_address(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        try:
+            return normalise_url(value)
+        except UrlError as exc:
+            raise ValueError(str(exc)) from None
 
     @field_validator("activation_metric")
     @classmethod
@@ -206,6 +236,8 @@ class ScalerConfig:
     target_deployment: str | None = None
     indicators: tuple[IndicatorQuery, ...] = ()
     """Leading indicators (``indicator<N>…`` keys), in order: Observation.indicators[i]."""
+    prometheus: PrometheusTarget = field(default_factory=PrometheusTarget)
+    """Which Prometheus to read and with which credentials (default: the server's)."""
 
     @property
     def key(self) -> str:
@@ -230,7 +262,10 @@ def _describe(err: dict[str, Any], model: type[BaseModel]) -> str:
         allowed = f" (allowed: {'; '.join(bits)})" if bits else ""
     if not loc:
         return f"scalerMetadata: {err.get('msg')}"
-    return f"scalerMetadata key {key!r} = {short(err.get('input'))}: {err.get('msg')}{allowed}"
+    shown = err.get("input")
+    if isinstance(shown, str):
+        shown = strip_url_credentials(shown)
+    return f"scalerMetadata key {key!r} = {short(shown)}: {err.get('msg')}{allowed}"
 
 
 def _numeric_problems(model: type[BaseModel], values: Mapping[str, str]) -> str | None:
@@ -256,6 +291,24 @@ def _validate(model: type[BaseModel], values: Mapping[str, str]) -> Any:
         raise MetadataError(
             "; ".join(_describe(dict(e), model) for e in exc.errors(include_url=False))
         ) from None
+
+
+def _prometheus_target(url: str | None, metadata: Mapping[str, str]) -> PrometheusTarget:
+    """``serverAddress`` plus at most one credential key; errors never show the value."""
+    given = [k for k in CREDENTIAL_KEYS if metadata.get(k)]
+    if len(given) > 1:
+        raise MetadataError(
+            "scalerMetadata keys 'authHeaderFromEnv' and 'bearerTokenFromEnv' are both set; "
+            "give one (authHeaderFromEnv is the whole Authorization header value)"
+        )
+    authorization = None
+    if given:
+        try:
+            value = check_credential(given[0], metadata[given[0]])
+        except UrlError as exc:
+            raise MetadataError(f"scalerMetadata key {exc}") from None
+        authorization = value if given[0] == "authHeaderFromEnv" else f"Bearer {value}"
+    return PrometheusTarget(url=url, authorization=authorization)
 
 
 def parse_metadata(name: str, namespace: str, metadata: Mapping[str, str]) -> ScalerConfig:
@@ -329,4 +382,5 @@ def parse_metadata(name: str, namespace: str, metadata: Mapping[str, str]) -> Sc
         activation_metric=common.activation_metric,
         target_deployment=common.target_deployment,
         indicators=indicators,
+        prometheus=_prometheus_target(common.server_address, metadata),
     )

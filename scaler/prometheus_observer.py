@@ -97,6 +97,18 @@ def _auth_headers(settings: ServerSettings) -> dict[str, str]:
     return {}
 
 
+def endpoint(
+    settings: ServerSettings, url: str | None = None, authorization: str | None = None
+) -> tuple[str, dict[str, str]]:
+    """Base URL and headers for one Prometheus: ``url`` (None: the server's
+    ``SCALER_PROMETHEUS_URL``) and ``authorization`` (None: the server's credentials,
+    but only for the server's own URL; another URL gets none)."""
+    base = (url or settings.prometheus_url).rstrip("/")
+    if authorization is not None:
+        return base, {"Authorization": authorization}
+    return base, (_auth_headers(settings) if url is None else {})
+
+
 def _number(raw: Any) -> float:
     """A sample value as Prometheus writes it: a string such as ``"1.5"``, ``"NaN"``, ``"+Inf"``."""
     if not isinstance(raw, str):
@@ -154,7 +166,10 @@ class PrometheusObserver:
     ``dedup_window_s``: seconds an instant query's answer (or failure) is reused
     for identical queries. ``clock``: monotonic seconds for that cache (tests
     pass their own). ``session``: the HTTP session to use (tests wrap one to
-    count requests); its ``verify`` is set from the settings.
+    count requests); its ``verify`` is set from the settings. ``url`` and
+    ``authorization``: read another Prometheus than ``SCALER_PROMETHEUS_URL`` and/or
+    send this ``Authorization`` header instead of the server's credentials (which
+    are sent only to the server's own URL); see :mod:`scaler.prometheus_pool`.
     """
 
     def __init__(
@@ -165,6 +180,8 @@ class PrometheusObserver:
         dedup_window_s: float = 1.0,
         clock: Callable[[], float] = time.monotonic,
         session: requests.Session | None = None,
+        url: str | None = None,
+        authorization: str | None = None,
     ) -> None:
         if dedup_window_s < 0:
             raise ValueError(f"dedup_window_s must be ≥ 0, got {dedup_window_s}")
@@ -172,7 +189,7 @@ class PrometheusObserver:
         self._dedup_window_s = dedup_window_s
         self._clock = clock
         self._timeout_s = settings.prometheus_timeout_s
-        self.url = settings.prometheus_url.rstrip("/")
+        self.url, headers = endpoint(settings, url, authorization)
         self.shown_url = strip_url_credentials(self.url)
         """The URL as messages show it: without any ``user:password@``."""
         self._session = session if session is not None else requests.Session()
@@ -184,7 +201,7 @@ class PrometheusObserver:
             self._session.verify = True
         self._client = PrometheusConnect(
             url=self.url,
-            headers=_auth_headers(settings),
+            headers=headers,
             session=self._session,
             retry=_retry(),
             timeout=settings.prometheus_timeout_s,

@@ -26,6 +26,12 @@ class ServerSettings(BaseSettings):
         default="http://prometheus-operated.monitoring.svc:9090",
         description="Base URL of the Prometheus holding the Triton metrics.",
     )
+    prometheus_allowed_urls: str = Field(
+        default="",
+        description="Comma-separated Prometheus base URLs a trigger may name in "
+        "`serverAddress`, besides SCALER_PROMETHEUS_URL (e.g. one per SuperSONIC release); "
+        "the server's credentials are never sent to them.",
+    )
     prometheus_bearer_token: SecretStr | None = Field(
         default=None, description="Bearer token sent to Prometheus (from a Secret)."
     )

@@ -98,8 +98,10 @@ class ObjectTracker:
         overrides: Overrides = no_overrides,
         replica_reader: ReplicaReader | None = None,
         max_metadata_bytes: int = DEFAULT_MAX_METADATA_BYTES,
+        validate: Callable[[ScalerConfig], None] | None = None,
     ) -> None:
         self._observer = observer
+        self._validate = validate
         self._metrics = metrics
         self.refresh_interval_s = refresh_interval_s
         self._forget_after_s = forget_after_s
@@ -119,7 +121,8 @@ class ObjectTracker:
 
     def config_for(self, name: str, namespace: str, metadata: Mapping[str, str]) -> ScalerConfig:
         """Validated config for this metadata plus any override (cached); raises
-        MetadataError.
+        MetadataError (also from ``validate``, e.g. a ``serverAddress`` the server
+        does not allow).
 
         The size bound is checked before anything is kept; what is kept is redacted
         (no TLS keys or tokens); the parse cache is keyed by a digest and holds at
@@ -136,6 +139,8 @@ class ObjectTracker:
                 self._parsed.move_to_end(key)
         if cfg is None:
             cfg = parse_metadata(name, namespace, merged)
+            if self._validate is not None:
+                self._validate(cfg)
             with self._lock:
                 self._parsed[key] = cfg
                 while len(self._parsed) > PARSE_CACHE_ENTRIES:

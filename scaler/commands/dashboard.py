@@ -147,16 +147,18 @@ def register(app: typer.Typer) -> None:
             raise typer.BadParameter(str(exc)) from None
         logging.basicConfig(level=settings.log_level.upper(), format="%(message)s")
         from scaler.own_metrics import build_metrics
-        from scaler.prometheus_observer import PrometheusObserver
+        from scaler.prometheus_pool import PrometheusPool
 
         store = build_store(settings.overrides_file, settings.overrides_configmap)
         metrics = build_metrics()
+        pool = PrometheusPool(settings, metrics)
         tracker = ObjectTracker(
-            PrometheusObserver(settings, metrics),
+            pool,
             metrics,
             refresh_interval_s=settings.refresh_interval_s,
             forget_after_s=max(settings.forget_after_s, 4 * RETRACK_S),
             overrides=store.overrides_for,
+            validate=pool.check,
         )
         listed = list(scaled_objects(objects)) if objects is not None else []
         stop = threading.Event()

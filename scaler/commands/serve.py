@@ -48,6 +48,13 @@ def register(app: typer.Typer) -> None:
         refresh_interval_s: Annotated[
             float | None, _opt("Seconds between decisions (env SCALER_REFRESH_INTERVAL_S)")
         ] = None,
+        prometheus_allowed_urls: Annotated[
+            str | None,
+            _opt(
+                "Comma-separated Prometheus URLs a trigger's serverAddress may name "
+                "(env SCALER_PROMETHEUS_ALLOWED_URLS)"
+            ),
+        ] = None,
         prometheus_timeout_s: Annotated[
             float | None, _opt("Seconds per Prometheus query (env SCALER_PROMETHEUS_TIMEOUT_S)")
         ] = None,
@@ -114,12 +121,16 @@ def register(app: typer.Typer) -> None:
         from scaler.commands.dashboard import start_dashboard
         from scaler.dashboard.store import build_store
         from scaler.own_metrics import build_metrics
-        from scaler.prometheus_observer import PrometheusObserver
+        from scaler.prometheus_pool import PrometheusPool
         from scaler.server import run_until_signal, start_server
         from scaler.tracker import ObjectTracker, no_overrides
 
         metrics = build_metrics()
-        observer = PrometheusObserver(settings, metrics)
+        try:
+            observer = PrometheusPool(settings, metrics)
+        except ValueError as exc:
+            typer.echo(f"error: {exc}", err=True)
+            raise typer.Exit(2) from None
         with_dashboard = bool(settings.dashboard_listen)
         store = None
         if with_dashboard or settings.overrides_file or settings.overrides_configmap:
@@ -132,6 +143,7 @@ def register(app: typer.Typer) -> None:
             overrides=store.overrides_for if store is not None else no_overrides,
             replica_reader=_replica_reader(settings.kubernetes_api),
             max_metadata_bytes=settings.max_metadata_bytes,
+            validate=observer.check,
         )
         try:
             running = start_server(settings, observer, metrics=metrics, tracker=tracker)

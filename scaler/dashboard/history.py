@@ -17,6 +17,8 @@ import requests
 
 from scaler.limits import clean_message, strip_url_credentials
 from scaler.metadata import ScalerConfig
+from scaler.prometheus_observer import endpoint
+from scaler.prometheus_urls import PrometheusTarget
 from scaler.promql import build_queries, selector
 from scaler.settings import ServerSettings
 from scaler.traces.model import Trace
@@ -32,21 +34,19 @@ class HistoryError(RuntimeError):
     """Prometheus could not give the history; the message names the query and why."""
 
 
-def _headers(settings: ServerSettings) -> dict[str, str]:
-    if settings.prometheus_auth_header is not None:
-        return {"Authorization": settings.prometheus_auth_header.get_secret_value()}
-    if settings.prometheus_bearer_token is not None:
-        return {"Authorization": f"Bearer {settings.prometheus_bearer_token.get_secret_value()}"}
-    return {}
-
-
 def _range(
-    settings: ServerSettings, query: str, start_s: float, end_s: float, step_s: float
+    settings: ServerSettings,
+    target: PrometheusTarget,
+    query: str,
+    start_s: float,
+    end_s: float,
+    step_s: float,
 ) -> dict[float, float]:
     verify: bool | str = settings.prometheus_verify_tls
     if verify and settings.prometheus_ca_file is not None:
         verify = str(settings.prometheus_ca_file)
-    url = settings.prometheus_url.rstrip("/") + "/api/v1/query_range"
+    base, headers = endpoint(settings, target.url, target.authorization)
+    url = base + "/api/v1/query_range"
     params = {
         "query": query,
         "start": f"{start_s:.3f}",
@@ -57,14 +57,12 @@ def _range(
         resp = requests.get(
             url,
             params=params,
-            headers=_headers(settings),
+            headers=headers,
             timeout=max(settings.prometheus_timeout_s, 10.0),
             verify=verify,
         )
     except requests.RequestException as exc:
-        raise HistoryError(
-            clean_message(f"Prometheus at {settings.prometheus_url}: {exc}")
-        ) from None
+        raise HistoryError(clean_message(f"Prometheus at {base}: {exc}")) from None
     try:
         body: dict[str, Any] = resp.json()
     except ValueError:
@@ -101,12 +99,12 @@ def prometheus_trace(
         cfg.scope, window, cfg.gpu_metric, cfg.activation_metric
     ).request_rate_rps
     items_query = f"sum(rate({selector('nv_inference_count', cfg.scope.labels())}[{window}s]))"
-    rates = _range(settings, rate_query, start_s, end_s, step_s)
+    rates = _range(settings, cfg.prometheus, rate_query, start_s, end_s, step_s)
     if not rates:
         raise HistoryError(
             f"Prometheus has no request rate for {cfg.key} in the last {hours:g} h ({rate_query})"
         )
-    items = _range(settings, items_query, start_s, end_s, step_s)
+    items = _range(settings, cfg.prometheus, items_query, start_s, end_s, step_s)
     n = round(span_s / step_s)
     times = start_s + np.arange(n) * step_s
     rps = np.zeros(n)
