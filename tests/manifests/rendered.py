@@ -16,7 +16,18 @@ import yaml
 ROOT = Path(__file__).resolve().parents[2]
 MANIFESTS = ROOT / "manifests"
 OVERLAYS = tuple(sorted(p.name for p in (MANIFESTS / "overlays").iterdir() if p.is_dir()))
-EXAMPLES = tuple(sorted(p.name for p in (MANIFESTS / "examples").iterdir() if p.is_dir()))
+EXAMPLES = tuple(
+    sorted(p.parent.name for p in (MANIFESTS / "examples").glob("*/scaledobject.yaml"))
+)
+"""One ScaledObject per directory (a policy's example)."""
+EXAMPLE_SETS = tuple(
+    sorted(
+        p.name
+        for p in (MANIFESTS / "examples").iterdir()
+        if p.is_dir() and not (p / "scaledobject.yaml").exists()
+    )
+)
+"""Directories of several ScaledObjects (e.g. two-releases)."""
 BUILTIN_POLICIES = ("pid", "predictive", "static", "threshold")
 KEDA_CRD = ROOT / "tests" / "reference" / "keda-scaledobject-crd.yaml"
 KUBECTL = shutil.which("kubectl") or "/usr/bin/kubectl"
@@ -54,6 +65,11 @@ def all_scaled_objects() -> Iterator[tuple[str, Obj]]:
                 yield f"overlays/{overlay}", obj
     for policy in EXAMPLES:
         yield f"examples/{policy}", example(policy)
+    for name in EXAMPLE_SETS:
+        for path in sorted((MANIFESTS / "examples" / name).glob("*.yaml")):
+            for obj in yaml.safe_load_all(path.read_text()):
+                if obj and obj.get("kind") == "ScaledObject":
+                    yield f"examples/{name}/{obj['metadata']['name']}", obj
 
 
 def one(objs: tuple[Obj, ...], kind: str, name: str | None = None) -> Obj:

@@ -294,3 +294,37 @@ def test_every_example_metadata_is_accepted_by_the_scaler(capsys: Any) -> None:
         print(f"\nparsed ScaledObject metadata: {', '.join(parsed)}")
     assert "examples/threshold" in parsed
     assert {f"examples/{p}" for p in EXAMPLES if p in registered} <= set(parsed)
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_every_rendered_trigger_names_a_prometheus_its_scaler_allows(overlay: str) -> None:
+    """Each ScaledObject's serverAddress passes the check the scaler rendered with it
+    runs (so `kubectl apply -k` of the overlay works without INVALID_ARGUMENT)."""
+    from scaler.own_metrics import build_metrics
+    from scaler.prometheus_pool import PrometheusPool
+
+    objs = render(overlay)
+    config, _ = _settings(objs)
+    env = {_field(k): v for k, v in config.items()}
+    pool = PrometheusPool(ServerSettings(**env), build_metrics())
+    for so in by_kind(objs, "ScaledObject"):
+        meta = _trigger(so)["metadata"]
+        pool.check(parse_metadata(so["metadata"]["name"], so["metadata"]["namespace"], meta))
+
+
+def test_the_two_release_overlay_reads_each_release_from_its_own_prometheus() -> None:
+    objs = render("two-releases")
+    addresses = {
+        so["metadata"]["namespace"]: _trigger(so)["metadata"]["serverAddress"]
+        for so in by_kind(objs, "ScaledObject")
+    }
+    assert len(addresses) == 2 and len(set(addresses.values())) == 2
+    rolebindings = {rb["metadata"]["namespace"] for rb in by_kind(objs, "RoleBinding")}
+    assert set(addresses) <= rolebindings
+    creds = [
+        k
+        for so in by_kind(objs, "ScaledObject")
+        for k in _trigger(so)["metadata"]
+        if "FromEnv" in k
+    ]
+    assert creds == ["bearerTokenFromEnv"]
