@@ -4,6 +4,7 @@ Nothing in this package does I/O or reads a clock; adapters in :mod:`scaler`
 feed it observations and time.
 """
 
+from policies.adaptive import AdaptiveParams, AdaptivePolicy
 from policies.base import Policy, PolicyContext, PolicyParams
 from policies.decision import Decision, Recommendation, Status, ceil_replicas
 from policies.guardrails import Guardrails
@@ -16,6 +17,8 @@ from policies.threshold import ThresholdParams, ThresholdPolicy
 
 __all__ = [
     "SIGNAL_FIELDS",
+    "AdaptiveParams",
+    "AdaptivePolicy",
     "Decision",
     "Guardrails",
     "Observation",

@@ -7,7 +7,14 @@ import logging
 from functools import cache
 from importlib.metadata import entry_points
 
-from policies import PidPolicy, Policy, PredictivePolicy, StaticPolicy, ThresholdPolicy
+from policies import (
+    AdaptivePolicy,
+    PidPolicy,
+    Policy,
+    PredictivePolicy,
+    StaticPolicy,
+    ThresholdPolicy,
+)
 from policies.leading import with_indicators
 from policies.schedule import ScheduledThresholdPolicy
 
@@ -22,6 +29,7 @@ class UnknownPolicyError(LookupError):
 
 def _builtins() -> dict[str, Policy]:
     builtins: tuple[Policy, ...] = (
+        AdaptivePolicy(),
         ThresholdPolicy(),
         PidPolicy(),
         PredictivePolicy(),

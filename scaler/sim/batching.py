@@ -98,6 +98,8 @@ class BurstState:
     wait_hi_s: FloatArray
     service_s: FloatArray
     busy_s: FloatArray
+    batch_items: FloatArray
+    """Items in each of the burst's batches (full ones while it lasts)."""
 
 
 def burst_state(
@@ -115,7 +117,13 @@ def burst_state(
     has = burst_items > 0
     busy = np.where(has, drain * instances, 0.0)
     last = np.maximum(drain - serve, 0.0)
-    return BurstState(np.where(has, delay, 0.0), np.where(has, delay + last, 0.0), serve, busy)
+    return BurstState(
+        np.where(has, delay, 0.0),
+        np.where(has, delay + last, 0.0),
+        serve,
+        busy,
+        np.where(has, batch, 0.0),
+    )
 
 
 def split_burst(

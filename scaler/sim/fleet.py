@@ -262,8 +262,13 @@ class FastFleet:
         o.success[t0:t1] = served_req + self._drain_success[t0:t1]
         o.failed[t0:t1] = failed
         o.queue_ms[t0:t1] = served_req * self._queue_arr_ms[src] + self._drain_queue_ms[t0:t1]
+        burst_served = np.minimum(b_items_s * dt, served_items)
         with np.errstate(divide="ignore", invalid="ignore"):
-            o.execs[t0:t1] = np.where(batch > 0, served_items / batch, 0.0)
+            spread_execs = np.where(
+                batch > 0, np.maximum(served_items - burst_served, 0.0) / batch, 0.0
+            )
+            burst_execs = np.where(bs.batch_items > 0, burst_served / bs.batch_items, 0.0)
+            o.execs[t0:t1] = np.where(backlogged, served_items / batch, spread_execs + burst_execs)
         o.items[t0:t1] = served_items
         full_s = float(service_s(self.spec, float(self.spec.max_batch_items)))
         per_request_s = np.where(backlogged, full_s, (1 - f) * ss.service_s + f * bs.service_s)

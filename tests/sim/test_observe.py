@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 
 from scaler.sim.fleet import FastFleet
 from scaler.sim.observe import PrometheusModel
 from scaler.sim.scenario import FleetSpec
+from scaler.traces.model import Trace
 from tests.sim._util import flat, step
 
 
@@ -65,3 +67,19 @@ def test_work_signals_count_items_executions_and_compute_as_triton_does() -> Non
     assert obs.execs_per_s == pytest.approx(400, rel=0.01)
     full_batch_ms = spec.base_ms + spec.per_item_ms * 128
     assert obs.compute_time_per_request_ms == pytest.approx(full_batch_ms, rel=0.01)
+
+
+def test_a_burst_of_small_requests_runs_in_full_batches() -> None:
+    """1,536 one-item requests arriving together on 2 replicas run as batches of 128:
+    12 executions a second, not one per request (SuperSONIC's per-execution signal and
+    the adaptive policy's capacity both read this count)."""
+    spec = FleetSpec(timeout_ms=600_000)
+    trace = flat(1536, 120)
+    trace = Trace(trace.name, trace.rps, 1.0, trace.items_per_request, burst_fraction=np.ones(120))
+    fleet = FastFleet(trace, spec)
+    fleet.add_ready(0, 2)
+    fleet.advance_to(120)
+    obs = PrometheusModel(fleet.outputs).observe(100.0)
+    assert obs is not None
+    assert obs.items_per_s == pytest.approx(1536)
+    assert obs.execs_per_s == pytest.approx(1536 / 128, rel=0.01)

@@ -1,0 +1,334 @@
+"""Adaptive policy: the untuned default. Sizes the fleet for the work that arrives, at
+the capacity Triton's own counters show, with headroom from the SLO.
+
+Each decision, from the latest observation and the history the pipeline keeps:
+
+1. **Capacity per replica**, learned online (no prior to set): a replica's model
+   instances complete ``items_per_s / execs_per_s`` batch items per execution, each
+   execution taking ``compute_time_per_request_ms`` (the batch time every request of
+   it reports), so one replica serves ``instances × items per execution / execution
+   time`` items/s. Small batches at low load cost more per item than full ones, so
+   the robust high quantile over ``capacityWindowSeconds`` is kept: it is what the
+   replica does when load fills its batches, the only time capacity matters. This is
+   the quantity the oracle sizes with; nothing here depends on the fleet's size, so
+   more replicas cannot make capacity look smaller (the ratchet that a busy-fraction
+   estimate has). Without compute counters the GPU busy fraction stands in.
+2. **Work arriving**, items/s: the request rate in front of the fleet (the proxy's
+   ``activation_rps`` when there is one, else completions) times items per request.
+   It is forecast over ``leadTimeSeconds`` (the time a pod ordered now takes to
+   serve) with a robust trend, and the highest rate of the last ``peakHoldSeconds``
+   is held, so bursts and square waves are provisioned for, not chased.
+3. **Headroom from the SLO**: with ``S`` the execution time at full batches and
+   ``T = targetMs``, a fleet of ``R`` replicas' worth of work plus ``h`` spare
+   instances lets a queue wait longer than ``T − S`` only with probability
+   ≈ exp(−h (T − S) / S) (many-server queue, exponential tail), so
+   ``h = ln(100) · S / (T − S)`` spare instances keep the 99th percentile within
+   the target. It is additive: large fleets do not pay a percentage of spare.
+4. **Queue reaction** for what the forecast could not see (bursts inside a scrape,
+   a capacity that dropped): mean queue time per request above ``targetMs / 2``
+   asks for ``ready × queue / (targetMs / 2)`` (counted up to 4×), a backlog asks
+   for what drains it within the lead time; both are held for ``peakHoldSeconds``.
+
+At zero replicas only the proxy rate exists: above ``activationRps`` (or with any
+request pending) the fleet wakes to what that rate needs at the last learned
+capacity, at least one replica.
+
+Pure: no clock, no I/O; everything about the past comes from ``ctx.history``.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import ClassVar
+
+import numpy as np
+import numpy.typing as npt
+from pydantic import Field
+
+from policies.base import PolicyContext, PolicyParams
+from policies.decision import Recommendation
+from policies.forecast import FloatArray
+from policies.observation import Observation
+
+TAIL_FACTOR = math.log(100.0)
+"""ln(1 / 1 %): spare capacity, in execution times, that keeps the 99th percentile
+of queueing within the slack an SLO leaves after service (exponential tail)."""
+
+LOADED_QUANTILE = 0.9
+"""Capacity is read from the samples whose work per replica is at or above this
+quantile of the window's: the most loaded tenth."""
+
+SETTLE_S = 60.0
+"""Seconds a queue sample's fleet must have been unchanged, complete and without a
+backlog for the queue reaction to count it: the rate window (30 s by default) must
+not mix in a backlog or another fleet size."""
+
+QUEUE_SHARE = 0.5
+"""Share of ``targetMs`` the mean queue time per request may take: with work
+arriving in bursts the last request waits about twice the mean."""
+
+QUEUE_CAP = 4.0
+"""Largest queue / target ratio the queue reaction counts, so a backlog left from a
+burst does not send the fleet to its maximum."""
+
+MAX_SPARE_INSTANCES = 4.0
+"""Spare instances when the SLO barely exceeds the service time (the formula's
+limit): past this, more GPUs cannot shorten a batch."""
+
+TREND_WINDOW_S = 600.0
+"""Seconds of history the work trend is fitted on."""
+
+
+class AdaptiveParams(PolicyParams):
+    """Settings of the adaptive policy (metadata keys in camelCase). Every one has a
+    default that needs no tuning; ``targetMs`` is the SLO the fleet is sized for."""
+
+    target_ms: float = Field(
+        default=100.0,
+        gt=0,
+        le=600_000,
+        description="Latency target (ms) the 99th percentile of requests should meet.",
+    )
+    lead_time_seconds: float = Field(
+        default=120.0,
+        ge=0,
+        le=3_600,
+        description="Seconds from ordering a pod to it serving (start-up + KEDA poll + "
+        "HPA sync): how far ahead the work is forecast.",
+    )
+    peak_hold_seconds: float = Field(
+        default=300.0,
+        ge=0,
+        le=7_200,
+        description="Seconds the highest need is held, so bursts and square waves are "
+        "provisioned for instead of chased.",
+    )
+    capacity_window_seconds: float = Field(
+        default=3_600.0,
+        ge=60,
+        le=86_400,
+        description="Seconds of history the per-replica capacity is learned from.",
+    )
+    instances_per_replica: int = Field(
+        default=1,
+        ge=1,
+        le=64,
+        description="Model instances per replica (Triton instance_group count): "
+        "executions of one replica that run at the same time.",
+    )
+    activation_rps: float = Field(
+        default=0.0,
+        ge=0,
+        description="Wake from zero when the request rate in front of the fleet "
+        "(req/s) exceeds this, or any request is pending.",
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class _History:
+    """The history as arrays (NaN where a signal was absent), strictly increasing times."""
+
+    times: FloatArray
+    ready: FloatArray
+    work: FloatArray
+    capacity: FloatArray
+    service_ms: FloatArray
+    queue_ms: FloatArray
+    backlog_items: FloatArray
+    settled: npt.NDArray[np.bool_]
+    """The fleet was what had been asked for (no pod starting): a queue then says the
+    fleet is short, not that it is still growing."""
+
+
+def _column(history: tuple[Observation, ...], name: str) -> FloatArray:
+    values = (getattr(o, name) for o in history)
+    return np.fromiter(
+        (math.nan if v is None else float(v) for v in values),
+        dtype=np.float64,
+        count=len(history),
+    )
+
+
+def _valid(x: FloatArray) -> FloatArray:
+    """``x`` with negative or non-finite values as NaN."""
+    with np.errstate(invalid="ignore"):
+        return np.where(np.isfinite(x) & (x >= 0), x, np.nan)
+
+
+def _arrays(history: tuple[Observation, ...], instances: int) -> _History:
+    times = _column(history, "time_s")
+    keep = np.ones(len(history), dtype=bool)
+    if len(history) > 1:
+        keep[1:] = times[1:] > np.maximum.accumulate(times)[:-1]
+    h = tuple(o for o, k in zip(history, keep, strict=True) if k)
+    times = times[keep]
+    ready = _valid(_column(h, "ready_replicas"))
+    desired = _column(h, "desired_replicas")
+    served = _valid(_column(h, "request_rate_rps"))
+    front = _valid(_column(h, "activation_rps"))
+    items = _valid(_column(h, "items_per_s"))
+    execs = _valid(_column(h, "execs_per_s"))
+    compute = _valid(_column(h, "compute_time_per_request_ms"))
+    busy = _valid(_column(h, "gpu_utilization"))
+    pending = _valid(_column(h, "pending_requests"))
+    with np.errstate(invalid="ignore", divide="ignore"):
+        per_request = np.where(served > 0, items / served, np.nan)
+        # The last known items per request stands in where none completed.
+        per_request = _forward_fill(per_request)
+        per_request = np.where(np.isfinite(per_request), per_request, 1.0)
+        # Arrivals in front of the fleet when they are measured: completions stop
+        # growing at capacity, so they understate an overload.
+        requests = np.where(np.isfinite(front), front, served)
+        work = requests * per_request
+        per_exec = np.where(execs > 0, items / execs, np.nan)
+        by_compute = instances * per_exec / (compute / 1000.0)
+        by_busy = items / (np.minimum(busy, 1.0) * ready)
+        by_compute = np.where((compute > 0) & (items > 0), by_compute, np.nan)
+        by_busy = np.where((busy >= 0.1) & (ready > 0) & (items > 0), by_busy, np.nan)
+        capacity = np.where(np.isfinite(by_compute), by_compute, by_busy)
+        service = np.where(np.isfinite(by_compute), compute, np.nan)
+        queue = np.where(ready > 0, _valid(_column(h, "queue_time_per_request_ms")), np.nan)
+        backlog = pending * per_request
+        settled = ~(np.isfinite(desired) & (desired > ready))
+    return _History(times, ready, work, capacity, service, queue, backlog, settled)
+
+
+def _forward_fill(x: FloatArray) -> FloatArray:
+    """Each NaN replaced by the last finite value before it (leading NaNs by the first)."""
+    idx = np.where(np.isfinite(x), np.arange(x.size), 0)
+    np.maximum.accumulate(idx, out=idx)
+    out: FloatArray = x[idx]
+    if x.size and not np.isfinite(x[0]):
+        first = np.flatnonzero(np.isfinite(x))
+        if first.size:
+            out[: first[0]] = x[first[0]]
+    return out
+
+
+@dataclass(frozen=True, slots=True)
+class _Capacity:
+    """Items/s one replica serves with full batches, and the execution time then."""
+
+    items_s: float
+    service_ms: float
+    samples: int
+
+
+def _capacity(h: _History, now_s: float, window_s: float) -> _Capacity | None:
+    """Capacity from the most loaded samples of the window: there batches are fullest,
+    so items per execution over the execution time is what a busy replica does. (Each
+    request reports its batch's time, so on lightly loaded replicas many small
+    requests in small batches would weigh in too much, in either direction.)"""
+    use = (h.times >= now_s - window_s) & np.isfinite(h.capacity) & (h.capacity > 0)
+    use &= np.isfinite(h.work) & (h.ready > 0)
+    n = int(use.sum())
+    if n == 0:
+        return None
+    load = h.work[use] / h.ready[use]
+    top = load >= np.quantile(load, LOADED_QUANTILE)
+    cap = float(np.median(h.capacity[use][top]))
+    service = h.service_ms[use][top]
+    service = service[np.isfinite(service)]
+    s = float(np.median(service)) if service.size else math.nan
+    return _Capacity(cap, s, n)
+
+
+def _spare_instances(service_ms: float, target_ms: float) -> float:
+    """Spare instances that keep the 99th percentile of queueing within the SLO."""
+    if not math.isfinite(service_ms) or service_ms <= 0:
+        return 1.0
+    slack = target_ms - service_ms
+    if slack <= 0:
+        return MAX_SPARE_INSTANCES
+    return min(TAIL_FACTOR * service_ms / slack, MAX_SPARE_INSTANCES)
+
+
+class AdaptivePolicy:
+    """Work forecast ÷ learned capacity + SLO headroom, with a held queue reaction."""
+
+    name: ClassVar[str] = "adaptive"
+    params_model: ClassVar[type[PolicyParams]] = AdaptiveParams
+
+    def required_signals(self, params: AdaptiveParams) -> tuple[str, ...]:
+        return ("request_rate_rps", "queue_time_per_request_ms")
+
+    def history_s(self, params: AdaptiveParams) -> float:
+        return max(params.capacity_window_seconds, params.peak_hold_seconds, TREND_WINDOW_S)
+
+    def recommend(self, ctx: PolicyContext, params: AdaptiveParams) -> Recommendation:
+        p = params
+        obs = ctx.observation
+        now = obs.time_s
+        history = ctx.history
+        if not history or history[-1] is not obs:
+            history = history + (obs,)
+        h = _arrays(history, p.instances_per_replica)
+        cap = _capacity(h, now, p.capacity_window_seconds)
+        hold_s = max(p.peak_hold_seconds, p.lead_time_seconds)
+        recent = h.times >= now - hold_s
+        work_recent = h.work[recent & np.isfinite(h.work)]
+        held_work = float(work_recent.max()) if work_recent.size else 0.0
+        work_now = float(h.work[-1]) if np.isfinite(h.work[-1]) else 0.0
+        pending = obs.pending_requests
+        front = obs.activation_rps
+        waiting = (pending is not None and pending > 0) or (
+            front is not None and math.isfinite(front) and front > p.activation_rps
+        )
+        active = waiting or held_work > 0
+        parts: list[str] = []
+        need = 0.0
+        q_target = QUEUE_SHARE * p.target_ms
+        disturbed = ~h.settled
+        disturbed[1:] |= h.ready[1:] != h.ready[:-1]
+        if cap is not None:
+            spare = _spare_instances(cap.service_ms, p.target_ms) / p.instances_per_replica
+            need = held_work / cap.items_s + (spare if held_work > 0 else 0.0)
+            parts.append(
+                f"work {work_now:.0f} items/s now, highest of {hold_s:g} s {held_work:.0f}, ÷ "
+                f"{cap.items_s:.0f} items/s per replica (learned from {cap.samples} samples, "
+                f"execution {cap.service_ms:.1f} ms) + {spare:.2f} spare for {p.target_ms:g} ms "
+                f"→ {need:.2f}"
+            )
+            if ctx.current_replicas > 0 and np.isfinite(h.backlog_items[-1]):
+                drain = float(h.backlog_items[-1]) / (cap.items_s * max(p.lead_time_seconds, 1.0))
+                if drain >= 0.5:
+                    need += drain
+                    parts.append(f"+ {drain:.2f} to drain {pending or 0:.0f} pending")
+            # A backlog the fleet cannot clear within the queue target is an overload
+            # the work rate already counts; the queue reaction is for what it cannot see.
+            with np.errstate(invalid="ignore"):
+                disturbed |= h.backlog_items > cap.items_s * h.ready * q_target / 1000.0
+        else:
+            parts.append("capacity not learned yet (no completed batches)")
+        last_disturbed = np.maximum.accumulate(np.where(disturbed, h.times, -math.inf))
+        queue_ok = recent & np.isfinite(h.queue_ms) & (h.ready > 0)
+        queue_ok &= h.times - last_disturbed >= SETTLE_S
+        with np.errstate(invalid="ignore"):
+            ratio = np.minimum(h.queue_ms / q_target, QUEUE_CAP)
+            by_queue_all = np.where(queue_ok, h.ready * ratio, 0.0)
+        by_queue = float(by_queue_all.max()) if by_queue_all.size else 0.0
+        if by_queue > need:
+            need = by_queue
+            parts.append(
+                f"queue reaction: ready × queue / {q_target:g} ms, highest of {hold_s:g} s "
+                f"= {by_queue:.2f}"
+            )
+        if ctx.current_replicas == 0:
+            if waiting:
+                need = max(need, 1.0)
+                parts.insert(0, "no ready replica and load is waiting: wake")
+            else:
+                need = 0.0
+                parts.insert(0, "no ready replica and no load: stay at 0")
+        elif not active:
+            need = 0.0
+            parts.append("no work held: idle")
+        queue_now = obs.queue_time_per_request_ms if ctx.current_replicas > 0 else None
+        return Recommendation(
+            replicas=need,
+            reason="; ".join(parts),
+            signal=queue_now,
+            target=q_target if queue_now is not None else None,
+            active=bool(active or need > 0),
+        )

@@ -1,0 +1,129 @@
+"""Adaptive policy: sizes for the arriving work at the capacity Triton's counters show,
+with SLO headroom, a held peak and a queue reaction that does not compound."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from policies import Observation, PolicyContext
+from policies.adaptive import AdaptiveParams, AdaptivePolicy
+from scaler.metadata import parse_metadata
+from scaler.registry import get_policy
+from tests.policies import obs
+
+POLICY = AdaptivePolicy()
+P = AdaptiveParams()
+FULL_BATCH_MS = 0.5 + 0.092 * 128
+"""The simulator's default batch-128 execution: ≈ 10,427 items/s per replica."""
+CAPACITY = 128 / (FULL_BATCH_MS / 1000)
+
+
+def busy(t: float, ready: int, items_s: float, **extra: Any) -> Observation:
+    """A fleet serving ``items_s`` items/s in batch-128 requests, counters as Triton's."""
+    signals: dict[str, Any] = {
+        "request_rate_rps": items_s / 128,
+        "activation_rps": items_s / 128,
+        "items_per_s": items_s,
+        "execs_per_s": items_s / 128,
+        "compute_time_per_request_ms": FULL_BATCH_MS,
+        "queue_time_per_request_ms": 2.0,
+        "pending_requests": 0.0,
+    }
+    signals.update(extra)
+    return obs(t, ready, **signals)
+
+
+def recommend(history: list[Observation], params: AdaptiveParams = P) -> float:
+    o = history[-1]
+    ctx = PolicyContext(
+        now_s=o.time_s,
+        observation=o,
+        history=tuple(history),
+        current_replicas=o.ready_replicas,
+        min_replicas=0,
+        max_replicas=1000,
+    )
+    return POLICY.recommend(ctx, params).replicas
+
+
+def test_sizes_the_fleet_from_work_and_the_capacity_it_learned() -> None:
+    history = [busy(5.0 * i, 10, 50_000) for i in range(60)]
+    spare = 4.6052 * FULL_BATCH_MS / (100 - FULL_BATCH_MS)
+    assert recommend(history) == pytest.approx(50_000 / CAPACITY + spare, rel=0.01)
+
+
+def test_capacity_does_not_shrink_when_the_fleet_grows() -> None:
+    """A 3x larger fleet with the same work sees smaller batches at low load; the
+    capacity it learns stays what the loaded samples showed (no ratchet)."""
+    loaded = [busy(5.0 * i, 6, 50_000) for i in range(60)]
+    small_batches = [
+        busy(300 + 5.0 * i, 18, 50_000, execs_per_s=50_000 / 32, compute_time_per_request_ms=3.4)
+        for i in range(60)
+    ]
+    assert recommend(loaded + small_batches) == pytest.approx(recommend(loaded), rel=0.01)
+
+
+def test_a_peak_is_held_for_the_hold_window_then_released() -> None:
+    p = AdaptiveParams(peak_hold_seconds=300, lead_time_seconds=60)
+    peak = [busy(5.0 * i, 10, 100_000) for i in range(12)]
+    quiet = [busy(60 + 5.0 * i, 10, 20_000) for i in range(100)]
+    during = recommend(peak + quiet[:50], p)
+    after = recommend(peak + quiet, p)
+    assert during >= 100_000 / CAPACITY
+    assert after < 20_000 / CAPACITY + 1.5
+
+
+def test_wakes_from_zero_to_what_the_arriving_rate_needs() -> None:
+    history = [busy(5.0 * i, 10, 50_000) for i in range(20)]
+    idle = [obs(100 + 5.0 * i, 0, activation_rps=0.0) for i in range(100)]
+    waking = obs(600, 0, activation_rps=80_000 / 128)
+    got = recommend(history + idle + [waking])
+    assert got >= 80_000 / CAPACITY
+    asleep = recommend(history + idle)
+    assert asleep == 0.0
+
+
+def test_a_queue_on_a_settled_fleet_asks_for_more() -> None:
+    """Bursts inside a scrape that the rate cannot show: queue at twice its share of
+    the target on 2 settled replicas asks for 4."""
+    history = [busy(5.0 * i, 2, 1_536, queue_time_per_request_ms=100.0) for i in range(30)]
+    assert recommend(history) == pytest.approx(4.0)
+
+
+def test_the_queue_reaction_does_not_compound_while_pods_start() -> None:
+    """A queue measured while ordered pods are still starting (or just after the
+    fleet changed) is not multiplied again by the growing ready count."""
+    settled = [busy(5.0 * i, 2, 20_000) for i in range(30)]
+    step = [
+        busy(150 + 5.0 * i, 2 + i, 100_000, queue_time_per_request_ms=5_000.0, desired_replicas=12)
+        for i in range(10)
+    ]
+    got = recommend(settled + step)
+    assert got <= 100_000 / CAPACITY + 2
+
+
+def test_registered_and_configured_by_metadata_keys() -> None:
+    assert get_policy("adaptive").name == "adaptive"
+    cfg = parse_metadata(
+        "so",
+        "ns",
+        {
+            "policy": "adaptive",
+            "targetMs": "250",
+            "leadTimeSeconds": "300",
+            "peakHoldSeconds": "600",
+            "capacityWindowSeconds": "7200",
+            "instancesPerReplica": "6",
+            "activationRps": "1",
+        },
+    )
+    assert cfg.params == AdaptiveParams(
+        target_ms=250,
+        lead_time_seconds=300,
+        peak_hold_seconds=600,
+        capacity_window_seconds=7200,
+        instances_per_replica=6,
+        activation_rps=1,
+    )
