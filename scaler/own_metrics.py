@@ -2,7 +2,8 @@
 
 Each server builds them on its own :class:`CollectorRegistry` so tests never
 share the global one. Names here are a contract with the Grafana dashboard in
-``manifests/grafana/`` and the recording rules: change both together.
+``manifests/grafana/`` and the alerts in
+``manifests/overlays/prometheus-operator/prometheusrule.yaml``: change them together.
 """
 
 from __future__ import annotations
@@ -11,24 +12,27 @@ from dataclasses import dataclass
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
-OBJECT_LABELS = ("namespace", "scaledobject")
+OBJECT_LABELS = ("scaledobject_namespace", "scaledobject")
+"""Labels naming the ScaledObject. Not ``namespace``: a Prometheus scraping the scaler
+(a PodMonitor under the Prometheus Operator, or any kubernetes_sd job) sets the target's
+own ``namespace`` (the scaler's), which would rename ours to ``exported_namespace``."""
 
 
 @dataclass(frozen=True)
 class ScalerMetrics:
     registry: CollectorRegistry
     decisions: Counter
-    """sonic_scaler_decisions_total{namespace,scaledobject,policy,status,guardrail}"""
+    """sonic_scaler_decisions_total{scaledobject_namespace,scaledobject,policy,status,guardrail}"""
     desired_replicas: Gauge
-    """sonic_scaler_desired_replicas{namespace,scaledobject,policy}: the value sent to KEDA."""
+    """sonic_scaler_desired_replicas{scaledobject_namespace,scaledobject,policy}: sent to KEDA."""
     ready_replicas: Gauge
-    """sonic_scaler_ready_replicas{namespace,scaledobject}: ready replicas seen in Prometheus."""
+    """sonic_scaler_ready_replicas{scaledobject_namespace,scaledobject}: ready, per Prometheus."""
     signal: Gauge
-    """sonic_scaler_signal{namespace,scaledobject,policy}: the policy's main signal."""
+    """sonic_scaler_signal{scaledobject_namespace,scaledobject,policy}: the policy's main signal."""
     signal_target: Gauge
-    """sonic_scaler_signal_target{namespace,scaledobject,policy}: its target."""
+    """sonic_scaler_signal_target{scaledobject_namespace,scaledobject,policy}: its target."""
     holding: Gauge
-    """sonic_scaler_holding{namespace,scaledobject}: 1 while holding or failing on bad data."""
+    """sonic_scaler_holding{scaledobject_namespace,scaledobject}: 1 while holding or failing."""
     query_seconds: Histogram
     """sonic_scaler_prometheus_query_seconds: latency of each Prometheus query."""
     query_errors: Counter

@@ -301,7 +301,7 @@ class ObjectTracker:
         )
 
     def _record(self, cfg: ScalerConfig, d: Decision) -> None:
-        labels = {"namespace": cfg.namespace, "scaledobject": cfg.name}
+        labels = {"scaledobject_namespace": cfg.namespace, "scaledobject": cfg.name}
         m = self._metrics
         m.decisions.labels(
             **labels,

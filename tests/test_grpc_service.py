@@ -237,7 +237,10 @@ def test_health_service_reports_serving(harness: Harness) -> None:
 def test_own_metrics_count_decisions(harness: Harness) -> None:
     harness.stub.GetMetrics(pb.GetMetricsRequest(scaledObjectRef=harness.ref()), timeout=5)
     text = _scrape(harness.server)
-    assert 'sonic_scaler_desired_replicas{namespace="cms",policy="threshold"' in text
+    assert (
+        'sonic_scaler_desired_replicas{policy="threshold",scaledobject="triton",scaledobject_namespace="cms"'
+        in text
+    )
     assert "sonic_scaler_decisions_total" in text
     assert 'sonic_scaler_rpc_seconds_count{method="GetMetrics"}' in text
 

@@ -1,6 +1,7 @@
-"""The Grafana dashboard and the recording rules hold PromQL that a real Prometheus
-accepts: ``promtool`` checks and unit-tests the rules, and a Prometheus started
-here answers every dashboard query (after Grafana's variables are filled in)."""
+"""The Grafana dashboard and the Operator overlay's alerts hold PromQL that a real
+Prometheus accepts: ``promtool`` checks and unit-tests the alerts, and a Prometheus
+started here loads them and answers every dashboard query (after Grafana's variables
+are filled in)."""
 
 from __future__ import annotations
 
@@ -23,10 +24,10 @@ import pytest
 import yaml
 
 from scaler import own_metrics
-from tests.manifests.rendered import MANIFESTS
+from tests.manifests.rendered import MANIFESTS, one, render
 
 DASHBOARD = MANIFESTS / "grafana" / "sonic-scaler-dashboard.json"
-RULES = MANIFESTS / "prometheus" / "recording-rules.yaml"
+OPERATOR_OVERLAY = "prometheus-operator"
 PROMETHEUS = shutil.which("prometheus") or "/usr/bin/prometheus"
 PROMTOOL = shutil.which("promtool") or "/usr/bin/promtool"
 
@@ -124,71 +125,128 @@ def test_the_dashboard_has_the_panels_operators_need() -> None:
         assert words in titles, words
 
 
-def test_promtool_accepts_the_recording_rules() -> None:
+def alert_groups() -> list[dict[str, Any]]:
+    """The rule groups of the Operator overlay's PrometheusRule, as rendered."""
+    rule = one(render(OPERATOR_OVERLAY), "PrometheusRule", "sonic-scaler")
+    groups: list[dict[str, Any]] = rule["spec"]["groups"]
+    return groups
+
+
+def alert_rules_file(directory: Path) -> Path:
+    path = directory / "sonic-scaler-alerts.yaml"
+    path.write_text(yaml.safe_dump({"groups": alert_groups()}, sort_keys=False))
+    return path
+
+
+def test_the_scalers_series_are_labelled_scaledobject_namespace_everywhere() -> None:
+    """Not ``namespace``: a PodMonitor's target label would rename it exported_namespace."""
+    assert own_metrics.OBJECT_LABELS == ("scaledobject_namespace", "scaledobject")
+    for where, expr in dashboard_queries():
+        for selector in re.findall(r"sonic_scaler_\w+\{[^}]*\}", expr):
+            assert not re.search(r"(?<!_)namespace=", selector), f"{where}: {selector}"
+    for group in alert_groups():
+        for rule in group["rules"]:
+            assert not re.search(r"\bby \(namespace", rule["expr"]), rule["alert"]
+
+
+def test_the_docs_name_every_dashboard_metric_the_scaler_and_triton_do_not_provide() -> None:
+    """Panels reading kube-state-metrics or KEDA's metrics stay empty on SuperSONIC's
+    bundled Prometheus; docs/deploy.md must say which."""
+    docs = (MANIFESTS.parent / "docs" / "deploy.md").read_text()
+    foreign = {
+        (p["title"], name)
+        for p in panels(dashboard())
+        for t in p.get("targets", [])
+        for name in re.findall(r"\b((?:kube|keda)_\w+)", t["expr"])
+    }
+    assert foreign, "the dashboard reads no kube-state-metrics/KEDA series any more?"
+    for title, name in foreign:
+        assert name in docs and title in docs, f"docs/deploy.md does not say {title!r} needs {name}"
+
+
+def test_promtool_accepts_the_alert_rules(tmp_path: Path) -> None:
     done = subprocess.run(
-        [_tool(PROMTOOL), "check", "rules", str(RULES)], capture_output=True, text=True
+        [_tool(PROMTOOL), "check", "rules", str(alert_rules_file(tmp_path))],
+        capture_output=True,
+        text=True,
     )
     assert done.returncode == 0, done.stdout + done.stderr
+    assert "5 rules found" in done.stdout
 
 
-def _series(metric: str, pod: str, values: str, **labels: str) -> dict[str, str]:
-    base = {"namespace": "supersonic", "release": "supersonic", "pod": pod, **labels}
-    inner = ",".join(f'{k}="{v}"' for k, v in base.items())
-    return {"series": f"{metric}{{{inner}}}", "values": values}
-
-
-def _sample(record: str, value: float, **labels: str) -> dict[str, Any]:
-    inner = ",".join(f'{k}="{v}"' for k, v in sorted(labels.items()))
-    return {
-        "expr": f"{record}{{{inner}}}",
-        "eval_time": "2m",
-        "exp_samples": [{"labels": f"{record}{{{inner}}}", "value": value}],
+def _expected(alert: str, **labels: str) -> dict[str, Any]:
+    """The alert as promtool reports it: its labels, and its annotations with
+    ``{{ $labels.x }}`` filled in."""
+    rule = next(r for g in alert_groups() for r in g["rules"] if r.get("alert") == alert)
+    annotations = {
+        k: re.sub(r"\{\{ \$labels\.(\w+) \}\}", lambda m: labels[m.group(1)], v)
+        for k, v in rule.get("annotations", {}).items()
     }
+    return {"exp_labels": {**rule.get("labels", {}), **labels}, "exp_annotations": annotations}
 
 
-def test_the_recording_rules_compute_the_signals_the_scaler_uses(tmp_path: Path) -> None:
-    """Two Triton pods, each 10 req/s, 5 executions/s, 5 ms of queueing per second
-    (so 0.5 ms per request, 1 ms per execution), GPUs 50 % and 70 % busy; a second
-    model is idle (0 queue time per request, not NaN)."""
-    m = {"model": "deepclean"}
-    idle = {"model": "idle"}
-    series = []
-    for pod, gpu, pending in (("triton-a", "0.5", "3"), ("triton-b", "0.7", "4")):
-        series += [
-            _series("nv_inference_request_success", pod, "0+50x40", **m),
-            _series("nv_inference_exec_count", pod, "0+25x40", **m),
-            _series("nv_inference_queue_duration_us", pod, "0+25000x40", **m),
-            _series("nv_inference_pending_request_count", pod, f"{pending}x40", **m),
-            _series("nv_inference_request_success", pod, "7x40", **idle),
-            _series("nv_inference_queue_duration_us", pod, "900x40", **idle),
-            _series("nv_gpu_utilization", pod, f"{gpu}x40", gpu_uuid="GPU-0"),
-        ]
-    scope = {"namespace": "supersonic", "release": "supersonic"}
+def test_each_alert_fires_on_what_it_names_and_not_before(tmp_path: Path) -> None:
+    so = {"scaledobject_namespace": "cms", "scaledobject": "cms-triton"}
+    inner = ",".join(f'{k}="{v}"' for k, v in so.items())
+    series = [
+        # Holding from minute 2 on; failing (status fail decisions) from minute 8 on.
+        {"series": f"sonic_scaler_holding{{{inner}}}", "values": "0 0 1x20"},
+        {
+            "series": f'sonic_scaler_decisions_total{{{inner},policy="threshold",'
+            'status="fail",guardrail="none"}',
+            "values": "0x7 0+12x12",
+        },
+        # One scaler replica up until minute 10, then none.
+        {
+            "series": 'up{job="sonic-scaler/sonic-scaler",pod="sonic-scaler-0"}',
+            "values": "1x9 0x12",
+        },
+        {
+            "series": 'sonic_scaler_prometheus_query_errors_total{reason="timeout"}',
+            "values": "0+6x20",
+        },
+        {
+            "series": 'sonic_scaler_rpc_errors_total{method="GetMetrics",code="INVALID_ARGUMENT"}',
+            "values": "0x10 1+1x10",
+        },
+    ]
     tests = [
-        _sample("namespace_release_model:nv_inference_request_success:rate30s", 20, **scope, **m),
-        _sample(
-            "namespace_release_model:nv_inference_queue_time_per_request_ms:rate30s",
-            0.5,
-            **scope,
-            **m,
-        ),
-        _sample(
-            "namespace_release_model:nv_inference_queue_time_per_request_ms:rate30s",
-            0,
-            **scope,
-            **idle,
-        ),
-        _sample("namespace_release:nv_inference_queue_time_per_exec_ms:rate30s", 1.0, **scope),
-        _sample("namespace_release:nv_inference_pending_request_count:sum", 7, **scope),
-        _sample("namespace_release:gpu_utilization:avg", 0.6, **scope),
-        _sample("namespace_release:triton_pods:count", 2, **scope),
+        {"eval_time": "5m", "alertname": "SonicScalerHolding", "exp_alerts": []},
+        {
+            "eval_time": "8m",
+            "alertname": "SonicScalerHolding",
+            "exp_alerts": [_expected("SonicScalerHolding", **so)],
+        },
+        {"eval_time": "7m", "alertname": "SonicScalerFailing", "exp_alerts": []},
+        {
+            "eval_time": "10m",
+            "alertname": "SonicScalerFailing",
+            "exp_alerts": [_expected("SonicScalerFailing", **so)],
+        },
+        {"eval_time": "9m", "alertname": "SonicScalerDown", "exp_alerts": []},
+        {
+            "eval_time": "16m",
+            "alertname": "SonicScalerDown",
+            "exp_alerts": [_expected("SonicScalerDown")],
+        },
+        {
+            "eval_time": "16m",
+            "alertname": "SonicScalerPrometheusErrors",
+            "exp_alerts": [_expected("SonicScalerPrometheusErrors", reason="timeout")],
+        },
+        {"eval_time": "9m", "alertname": "SonicScalerRejectsScaledObject", "exp_alerts": []},
+        {
+            "eval_time": "13m",
+            "alertname": "SonicScalerRejectsScaledObject",
+            "exp_alerts": [_expected("SonicScalerRejectsScaledObject", method="GetMetrics")],
+        },
     ]
     unit = {
-        "rule_files": [str(RULES)],
-        "evaluation_interval": "15s",
-        "tests": [{"interval": "5s", "input_series": series, "promql_expr_test": tests}],
+        "rule_files": [str(alert_rules_file(tmp_path))],
+        "evaluation_interval": "1m",
+        "tests": [{"interval": "1m", "input_series": series, "alert_rule_test": tests}],
     }
-    path = tmp_path / "rules_test.yaml"
+    path = tmp_path / "alerts_test.yaml"
     path.write_text(yaml.safe_dump(unit, sort_keys=False))
     done = subprocess.run(
         [_tool(PROMTOOL), "test", "rules", str(path)], capture_output=True, text=True
@@ -213,7 +271,7 @@ def _get(url: str) -> tuple[int, dict[str, Any]]:
 
 @pytest.fixture(scope="module")
 def prometheus(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """A real Prometheus on a free loopback port, with the recording rules loaded."""
+    """A real Prometheus on a free loopback port, with the Operator overlay's alerts loaded."""
     binary = _tool(PROMETHEUS)
     work = tmp_path_factory.mktemp("prometheus")
     config = work / "prometheus.yml"
@@ -221,7 +279,7 @@ def prometheus(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         yaml.safe_dump(
             {
                 "global": {"scrape_interval": "15s", "evaluation_interval": "15s"},
-                "rule_files": [str(RULES)],
+                "rule_files": [str(alert_rules_file(work))],
                 "scrape_configs": [],
             }
         )
@@ -263,12 +321,13 @@ def prometheus(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
             proc.wait()
 
 
-def test_prometheus_loads_every_recording_rule(prometheus: str) -> None:
-    status, body = _get(f"{prometheus}/api/v1/rules?type=record")
+def test_prometheus_loads_every_alert(prometheus: str) -> None:
+    status, body = _get(f"{prometheus}/api/v1/rules?type=alert")
     assert status == 200
     loaded = [r["name"] for g in body["data"]["groups"] for r in g["rules"]]
-    in_file = [r["record"] for g in yaml.safe_load(RULES.read_text())["groups"] for r in g["rules"]]
-    assert sorted(loaded) == sorted(in_file)
+    in_rule = [r["alert"] for g in alert_groups() for r in g["rules"]]
+    assert sorted(loaded) == sorted(in_rule)
+    assert len(in_rule) == 5
 
 
 def test_prometheus_accepts_every_dashboard_query(prometheus: str) -> None:
