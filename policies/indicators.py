@@ -41,12 +41,15 @@ class IndicatorSettings:
     """One leading indicator as a policy sees it; ``None`` means: learn it online.
 
     ``load_per_unit`` is in requests per second that one unit (one job) brings;
-    ``lead_s`` is the seconds from a unit appearing in the count to its first requests.
+    ``lead_s`` is the seconds from a unit appearing in the count to its first requests;
+    ``items_per_request`` the batch items in one of those requests (None: learned from
+    the work rate's slope, else the fleet's current mix).
     """
 
     name: str
     load_per_unit: float | None = None
     lead_s: float | None = None
+    items_per_request: float | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,13 +68,18 @@ class IndicatorFit:
     load_correlation: float
 
 
+WORK_FIELD = "items_per_s"
+"""The work rate (batch items/s): what an announced batch job adds besides requests."""
+
+
 def rate_fields(observation: Observation) -> tuple[str, ...]:
-    """Observation fields that are arrival or work rates (``*_rps``, ``*_ips``,
-    ``*_per_s``): the ones an indicator's announced load is added to."""
+    """Observation fields an indicator's announced load is added to: the request rates
+    (``*_rps``) and the work rate (``items_per_s``). Not executions or times: those
+    are what the fleet makes of the load, not the load."""
     return tuple(
         name
         for name in observation.__dataclass_fields__
-        if name.endswith(("_rps", "_ips", "_per_s"))
+        if name.endswith("_rps") or name == WORK_FIELD
     )
 
 

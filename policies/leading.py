@@ -37,6 +37,7 @@ from pydantic import Field, create_model
 from policies.base import Policy, PolicyContext, PolicyParams
 from policies.decision import Recommendation
 from policies.indicators import (
+    WORK_FIELD,
     IndicatorSettings,
     fit_indicator,
     primary_rate,
@@ -206,9 +207,7 @@ def _contribution(
     lag = setting.lead_s if setting.lead_s is not None else fit.lag_s  # type: ignore[union-attr]
     per_unit: dict[str, float] = dict(fit.per_unit) if fit is not None else {}
     if setting.load_per_unit is not None:
-        for f in fields:
-            if f.endswith("_rps"):
-                per_unit[f] = setting.load_per_unit
+        per_unit = _given_load(setting, setting.load_per_unit, per_unit, fields, ctx.observation)
     sources = []
     sources.append("lead given" if setting.lead_s is not None else "lead learned")
     if setting.load_per_unit is not None:
@@ -223,6 +222,31 @@ def _contribution(
         return result(0.0, per_unit, lag, ", ".join(sources))
     announced = max(0.0, min(due, units) - before)
     return result(announced, per_unit, lag, ", ".join(sources))
+
+
+def _given_load(
+    setting: IndicatorSettings,
+    load: float,
+    learned: dict[str, float],
+    fields: tuple[str, ...],
+    obs: Observation,
+) -> dict[str, float]:
+    """Per-unit loads when the request rate per unit is given: every request rate gets
+    it; the work rate gets it × the items per request (given, else the learned work
+    per request, else the fleet's current mix)."""
+    out = {f: load for f in fields if f.endswith("_rps")}
+    if WORK_FIELD not in fields:
+        return out
+    items = setting.items_per_request
+    if items is None:
+        rps = [learned[f] for f in fields if f.endswith("_rps") and learned.get(f, 0.0) > 0]
+        if WORK_FIELD in learned and rps:
+            items = learned[WORK_FIELD] / max(rps)
+    if items is None:
+        served, work = obs.request_rate_rps, obs.items_per_s
+        items = work / served if served and work is not None and served > 0 else 1.0
+    out[WORK_FIELD] = load * items
+    return out
 
 
 class LeadingPolicy:

@@ -14,6 +14,9 @@ Each indicator N (1, 2, … up to :data:`MAX_INDICATORS`, numbered without gaps)
 ``indicator<N>LeadSeconds`` (optional)
     Seconds from a unit appearing in the count to its first requests, ≥ 0. Learned
     (cross-correlation of the indicator's and the arrival rate's rises) when absent.
+``indicator<N>ItemsPerRequest`` (optional)
+    Batch items in one of those requests (a LIGO campaign: 128), > 0: the work the
+    load brings. Learned with the load when absent, else the fleet's current mix.
 
 Indicators need a policy that uses them (``leading-<policy>``); errors name the key.
 """
@@ -31,13 +34,14 @@ from scaler.selector import Selector, SelectorError, parse_selector
 MAX_INDICATORS = 8
 """More leading indicators than this on one fleet is a query language, not a scope."""
 
-SUFFIXES = ("Metric", "LoadPerUnit", "LeadSeconds")
+SUFFIXES = ("Metric", "LoadPerUnit", "LeadSeconds", "ItemsPerRequest")
 KEY = re.compile(r"^indicator(\d+)([A-Za-z]*)$")
 """``indicator<N><Suffix>``: the keys this module owns (``indicatorHorizonS`` and the
 other policy parameters have no number and are the policy's)."""
 
 MAX_LEAD_S = 86_400.0
 MAX_LOAD_PER_UNIT = 1e9
+MAX_ITEMS = 1e6
 
 
 class IndicatorMetadataError(ValueError):
@@ -132,6 +136,10 @@ def parse_indicators(metadata: Mapping[str, str]) -> tuple[IndicatorQuery, ...]:
         if "LeadSeconds" in keys:
             key, raw = keys["LeadSeconds"]
             lead = _number(key, raw, low=0.0, high=MAX_LEAD_S, strict_low=False)
-        settings = IndicatorSettings(name=selector.metric, load_per_unit=load, lead_s=lead)
+        items = None
+        if "ItemsPerRequest" in keys:
+            key, raw = keys["ItemsPerRequest"]
+            items = _number(key, raw, low=0.0, high=MAX_ITEMS, strict_low=True)
+        settings = IndicatorSettings(selector.metric, load, lead, items)
         out.append(IndicatorQuery(number=n, selector=selector, settings=settings))
     return tuple(out)

@@ -20,6 +20,7 @@ def test_indicators_reach_the_policy_and_the_query() -> None:
         indicator1Metric=SLURM,
         indicator1LoadPerUnit="50",
         indicator1LeadSeconds="180",
+        indicator1ItemsPerRequest="128",
         indicator2Metric="condor_schedd_jobs_idle",
     )
     assert [q.promql for q in cfg.indicators] == [  # type: ignore[attr-defined]
@@ -27,7 +28,7 @@ def test_indicators_reach_the_policy_and_the_query() -> None:
         "sum(condor_schedd_jobs_idle)",
     ]
     assert cfg.params.indicators == (  # type: ignore[attr-defined]
-        IndicatorSettings("slurm_account_jobs_pending", 50.0, 180.0),
+        IndicatorSettings("slurm_account_jobs_pending", 50.0, 180.0, 128.0),
         IndicatorSettings("condor_schedd_jobs_idle", None, None),
     )
 
@@ -54,6 +55,7 @@ def test_no_indicators_is_fine() -> None:
         ({"indicator1Metric": "jobs", "indicator1LeadSeconds": "-1"}, "'indicator1LeadSeconds'"),
         ({"indicator1Metric": "jobs", "indicator1LeadSeconds": "1e9"}, "≤ 86400"),
         ({"indicator1LoadPerUnit": "5"}, "needs indicator1Metric"),
+        ({"indicator1Metric": "jobs", "indicator1ItemsPerRequest": "0"}, "> 0"),
         ({"indicator2Metric": "jobs"}, "indicator1Metric is missing"),
         ({"indicator1Metric": "jobs", "indicator1Lag": "5"}, "'indicator1Lag' is not an"),
         ({"indicator9Metric": "jobs"}, "numbered 1 to 8"),
