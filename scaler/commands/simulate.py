@@ -24,6 +24,7 @@ from scaler.commands.trace_options import (
 )
 from scaler.sim.compare import Comparison, Entry, compare
 from scaler.sim.presets import ALL_PRESETS, PRESETS, expand_names
+from scaler.sim.recommend import DEFAULT_TARGET, recommend
 from scaler.sim.report import write_report
 from scaler.sim.scenario import ScenarioError, load_scaled_object, load_scenario
 from scaler.sim.summary import duration_text, summary, write_summary
@@ -122,6 +123,14 @@ def register(app: typer.Typer) -> None:
             float | None, typer.Option(help="Pod start-up seconds (overrides the scenario).")
         ] = None,
         slo_ms: Annotated[float | None, typer.Option(help="Latency SLO in ms.")] = None,
+        slo_target: Annotated[
+            float,
+            typer.Option(
+                min=0.0,
+                max=1.0,
+                help="Share of requests within the SLO a run must reach to be recommended.",
+            ),
+        ] = DEFAULT_TARGET,
         exact: Annotated[bool, typer.Option(help="Per-request simulation (short traces).")] = False,
         json_out: Annotated[
             Path | None, typer.Option("--json", help="Write the JSON summary here.")
@@ -183,8 +192,12 @@ def register(app: typer.Typer) -> None:
         if hint is not None:
             console.print(f"[yellow]note:[/yellow] {hint}", highlight=False)
         if json_out is not None:
-            write_summary(result, json_out)
+            write_summary(result, json_out, slo_target)
             console.print(f"summary: {json_out}")
         if report is not None:
-            write_report(result, report)
+            write_report(result, report, slo_target)
             console.print(f"report: {report}")
+        rec = recommend(result.runs, result.oracle.gpu_hours, slo_target)
+        if rec is not None:
+            console.print(rec.headline(), style="green" if rec.meets else "yellow")
+            typer.echo(rec.block, nl=False)  # YAML: never wrapped

@@ -4,7 +4,6 @@ no CDN, so the dashboard works in an air-gapped cluster."""
 
 from __future__ import annotations
 
-import importlib.util
 from pathlib import Path
 from typing import Any
 
@@ -13,19 +12,16 @@ from fastapi.responses import FileResponse, HTMLResponse, Response
 from fastapi.templating import Jinja2Templates
 
 from scaler.dashboard.api import Ctx
+from scaler.sim.plots import plotly_js_path
 
 HERE = Path(__file__).parent
 templates = Jinja2Templates(directory=str(HERE / "templates"))
 router = APIRouter(include_in_schema=False)
 
 
-def plotly_js() -> Path | None:
-    """plotly.min.js inside the installed plotly package, if there is one."""
-    spec = importlib.util.find_spec("plotly")
-    if spec is None or not spec.submodule_search_locations:
-        return None
-    path = Path(next(iter(spec.submodule_search_locations))) / "package_data" / "plotly.min.js"
-    return path if path.is_file() else None
+plotly_js = plotly_js_path
+"""plotly.min.js inside the installed plotly package, if there is one (shared with the
+simulator's HTML reports, which inline it)."""
 
 
 def _page(request: Request, ctx: Any, template: str, **extra: Any) -> HTMLResponse:

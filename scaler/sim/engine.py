@@ -46,6 +46,9 @@ class RunResult:
     held: FloatArray
     latency_p99_ms: FloatArray
     decisions: int
+    min_replicas: int = 0
+    max_replicas: int = 0
+    """The ScaledObject's ``minReplicaCount``/``maxReplicaCount`` (0: not known)."""
 
 
 @dataclass(slots=True)
@@ -221,6 +224,8 @@ def simulate(
         held=held_series(pods, steps, dt),
         latency_p99_ms=latency.per_step_p99_ms,
         decisions=decisions,
+        min_replicas=so.minReplicaCount,
+        max_replicas=so.maxReplicaCount,
     )
 
 

@@ -1,153 +1,216 @@
-"""``--report FILE.html``: one self-contained page (inline SVG, no scripts, no
-network) with the load, each policy's ready and desired replicas against the
-oracle's need, and latency against the SLO."""
+"""``--report FILE.html``: one self-contained page (plotly inlined, no network) that says
+what to deploy: the recommendation with its metadata, every run's scores with each
+column defined, GPU-hours against SLO attainment, the load, each run's replicas against
+the oracle's need, and latency against the SLO."""
 
 from __future__ import annotations
 
 import html
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
 from scaler.sim.compare import Comparison
-from scaler.sim.summary import summary
-from scaler.traces.model import FloatArray
+from scaler.sim.plots import (
+    COLORS,
+    Figure,
+    Page,
+    ParetoSeries,
+    definitions_html,
+    layout,
+    pareto_figure,
+    table_html,
+    time_series,
+)
+from scaler.sim.recommend import DEFAULT_TARGET, recommend
+from scaler.sim.summary import duration_text, summary
 
-_W, _H, _PAD = 900, 180, 40
-_COLORS = ("#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#8c564b", "#e377c2")
-_POINTS = 900
-
-
-def _bucket_max(y: FloatArray, points: int = _POINTS) -> FloatArray:
-    if len(y) <= points:
-        return np.asarray(y, dtype=np.float64)
-    edges = np.linspace(0, len(y), points + 1).astype(np.int64)
-    return np.maximum.reduceat(np.asarray(y, dtype=np.float64), edges[:-1])
-
-
-def _path(y: FloatArray, y_max: float, log: bool = False) -> str:
-    n = len(y)
-    if n == 0:
-        return ""
-    xs = _PAD + np.arange(n) * (_W - 2 * _PAD) / max(n - 1, 1)
-    if log:
-        lo = 0.1
-        v = np.log10(np.clip(y, lo, None) / lo) / np.log10(max(y_max, lo * 10) / lo)
-    else:
-        v = y / y_max if y_max > 0 else np.zeros(n)
-    ys = _H - _PAD / 2 - np.clip(v, 0, 1) * (_H - _PAD)
-    return "M" + " L".join(f"{x:.1f},{yv:.1f}" for x, yv in zip(xs, ys, strict=True))
-
-
-def _svg(
-    title: str,
-    lines: list[tuple[str, FloatArray, str, str]],
-    y_label: str,
-    log: bool = False,
-    hline: float | None = None,
-    duration_h: float = 0.0,
-) -> str:
-    y_max = max([float(np.max(y)) for _, y, _, _ in lines if len(y)] + [hline or 0.0, 1e-9])
-    parts = [
-        f'<svg width="{_W}" height="{_H + 20}" xmlns="http://www.w3.org/2000/svg">',
-        f'<text x="{_PAD}" y="14" font-size="13" font-weight="bold">{html.escape(title)}</text>',
-        f'<text x="{_W - _PAD}" y="14" font-size="11" text-anchor="end">'
-        f"{html.escape(y_label)} (max {y_max:.4g}); x: 0–{duration_h:.3g} h</text>",
-        f'<rect x="{_PAD}" y="{_PAD / 2}" width="{_W - 2 * _PAD}" height="{_H - _PAD}" '
-        'fill="none" stroke="#ccc"/>',
-    ]
-    if hline is not None:
-        p = _path(np.array([hline, hline]), y_max, log)
-        parts.append(f'<path d="{p}" stroke="#000" stroke-dasharray="2,3" fill="none"/>')
-    for i, (name, y, color, dash) in enumerate(lines):
-        parts.append(
-            f'<path d="{_path(y, y_max, log)}" stroke="{color}" fill="none" stroke-width="1.3"'
-            f"{f' stroke-dasharray={chr(34)}{dash}{chr(34)}' if dash else ''}/>"
-        )
-        parts.append(
-            f'<text x="{_PAD + 10 + 150 * i}" y="{_H + 14}" font-size="11" '
-            f'fill="{color}">{html.escape(name)}</text>'
-        )
-    parts.append("</svg>")
-    return "\n".join(parts)
+COLUMNS: dict[str, str] = {
+    "run": "A preset (a complete ScaledObject: trigger metadata, KEDA timers, HPA behavior) "
+    "or a registered policy on the scenario's ScaledObject.",
+    "GPU-h": "GPU-hours: every second a pod holds its GPU, booting, serving or draining, "
+    "summed over pods, in hours.",
+    "× oracle": "GPU-hours divided by the oracle's: the clairvoyant fleet that boots "
+    "exactly in time with the same start-up delay (1.00 is the floor).",
+    "SLO met": "Share of all requests answered within the latency SLO; failed requests "
+    "count as misses.",
+    "1-min windows met": "Share of 1-minute windows (with requests) whose p99 latency is "
+    "within the SLO: a bad quarter hour shows here even when the day's total is fine.",
+    "p50 / p95 / p99 ms": "Latency percentiles over served requests, ms (queueing, batching "
+    "wait and execution).",
+    "worst 5-min p99 ms": "The highest p99 latency of any 5-minute window, ms; failed "
+    "requests count at the queue timeout.",
+    "failed": "Requests rejected: queued longer than the queue timeout, or arriving with no "
+    "replica ready (a fleet at zero).",
+    "scale events/h": "Changes of the replica count per hour of trace: how restless the "
+    "fleet is (oscillation shows here).",
+    "max overshoot": "The most ready replicas above the oracle's highest need of the last "
+    "5 minutes, at any second: replicas kept after a peak beyond a stabilisation window, "
+    "or an oscillation's overshoot.",
+    "GPU util": "Mean busy fraction of ready replicas.",
+}
+"""Every column of the table (and of ``scaler simulate``'s terminal table)."""
 
 
-def render(c: Comparison) -> str:
-    """The page as a string."""
-    s = summary(c)
-    hours = c.trace.duration_s / 3600
-    need = _bucket_max(c.oracle.need.astype(np.float64))
+def _fmt(x: float | None, spec: str, suffix: str = "") -> str:
+    return "" if x is None else f"{x:{spec}}{suffix}"
+
+
+def _table(s: dict[str, Any], c: Comparison) -> str:
+    header = ["run", "GPU-h", "× oracle", "SLO met", "1-min windows met", "p50 ms", "p95 ms"]
+    header += ["p99 ms", "worst 5-min p99 ms", "failed", "scale events/h", "max overshoot"]
+    header += ["GPU util"]
     rows = [
-        "<tr><th>policy</th><th>GPU-h</th><th>× oracle</th><th>SLO attainment</th>"
-        "<th>p50 ms</th><th>p95 ms</th><th>p99 ms</th><th>failed</th><th>scale events</th>"
-        "<th>GPU util</th></tr>",
-        f"<tr><td>oracle (start-up {c.oracle.startup_s:g} s)</td>"
-        f"<td>{c.oracle.gpu_hours:.2f}</td><td>1.00</td><td colspan=7></td></tr>",
-        f"<tr><td>oracle_instant</td><td>{c.oracle.instant_gpu_hours:.2f}</td>"
-        "<td colspan=8></td></tr>",
+        [f"oracle (start-up {c.oracle.startup_s:g} s, peak {c.oracle.peak_replicas})"]
+        + [f"{c.oracle.gpu_hours:,.2f}", "1.00"]
+        + [""] * 10,
+        ["oracle_instant (no start-up)", f"{c.oracle.instant_gpu_hours:,.2f}"] + [""] * 11,
     ]
     for p in s["policies"]:
         lat = p["latency_ms"]
-        vs = p["gpu_hours_vs_oracle"]
+        pct = p["windows_met"]
         rows.append(
-            f"<tr><td>{html.escape(p['name'])}</td><td>{p['gpu_hours']:.2f}</td>"
-            f"<td>{'' if vs is None else f'{vs:.2f}'}</td><td>{p['slo_attainment']:.4f}</td>"
-            f"<td>{lat['p50']:.1f}</td><td>{lat['p95']:.1f}</td><td>{lat['p99']:.1f}</td>"
-            f"<td>{p['failed_requests']:.0f}</td><td>{p['scale_events']}</td>"
-            f"<td>{p['mean_gpu_utilization']:.2f}</td></tr>"
+            [
+                p["name"],
+                f"{p['gpu_hours']:,.2f}",
+                _fmt(p["gpu_hours_vs_oracle"], ".2f"),
+                f"{p['slo_attainment'] * 100:.2f} %",
+                "" if pct is None else f"{pct * 100:.2f} %",
+                f"{lat['p50']:.1f}",
+                f"{lat['p95']:.1f}",
+                f"{lat['p99']:.1f}",
+                _fmt(p["worst_5min_p99_ms"], ".1f"),
+                f"{p['failed_requests']:,.0f}",
+                f"{p['scale_events_per_hour']:.1f}",
+                f"{p['max_overshoot_replicas']:.0f}",
+                f"{p['mean_gpu_utilization']:.2f}",
+            ]
         )
-    blocks = [
-        _svg(
-            "Load",
-            [("requests/s", _bucket_max(c.trace.rps), "#333", "")],
-            "req/s",
-            duration_h=hours,
+    return table_html(header, rows)
+
+
+def _recommendation(c: Comparison, target: float) -> str:
+    rec = recommend(c.runs, c.oracle.gpu_hours, target)
+    if rec is None:
+        return ""
+    css = "rec" if rec.meets else "rec miss"
+    return (
+        f"<div class='{css}'><h2>What to deploy</h2><p>{html.escape(rec.headline())}</p>"
+        "<p>Trigger metadata of that run, complete (scope keys marked as the README's are "
+        "examples: use your own):</p>"
+        f"<pre>{html.escape(rec.block)}</pre></div>"
+    )
+
+
+def _figures(c: Comparison, target: float) -> list[Figure]:
+    dt = c.trace.step_s
+    x, load = time_series(c.trace.rps, dt)
+    figs = [
+        Figure(
+            [
+                {"type": "scatter", "mode": "lines", "name": "requests/s (max per point)", "x": x}
+                | {"y": load, "line": {"color": "#333", "width": 1}}
+            ],
+            layout("Load", "time (h)", "requests/s"),
         )
     ]
+    figs.append(
+        pareto_figure(
+            "GPU-hours against SLO attainment (each run one point)",
+            [
+                ParetoSeries(
+                    r.name,
+                    [r.scores.gpu_hours],
+                    [r.scores.slo_attainment],
+                    [r.name],
+                )
+                for r in c.runs
+            ],
+            oracle_gpu_hours=c.oracle.gpu_hours,
+            target=target,
+        )
+    )
+    _, need = time_series(c.oracle.need.astype(np.float64), dt)
     for i, run in enumerate(c.runs):
-        color = _COLORS[i % len(_COLORS)]
-        blocks.append(
-            _svg(
-                f"{run.name}: replicas",
-                [
-                    ("oracle need", need, "#999", "4,3"),
-                    ("ready", _bucket_max(run.ready), color, ""),
-                    ("desired", _bucket_max(run.desired), "#000", "1,2"),
-                    ("holding a GPU", _bucket_max(run.held), "#e6a000", ""),
-                ],
-                "replicas",
-                duration_h=hours,
+        color = COLORS[i % len(COLORS)]
+        data = [
+            {"name": "oracle need", "y": need, "line": {"color": "#999", "dash": "dash"}},
+            {"name": "ready", "y": time_series(run.ready, dt)[1], "line": {"color": color}},
+            {
+                "name": "desired (HPA)",
+                "y": time_series(run.desired, dt)[1],
+                "line": {"color": "#000", "dash": "dot", "width": 1},
+            },
+            {
+                "name": "holding a GPU",
+                "y": time_series(run.held, dt)[1],
+                "line": {"color": "#e6a000", "width": 1},
+            },
+        ]
+        figs.append(
+            Figure(
+                [{"type": "scatter", "mode": "lines", "x": x} | d for d in data],
+                layout(f"{run.name}: replicas (max per point)", "time (h)", "replicas"),
             )
         )
-    blocks.append(
-        _svg(
-            "Latency (≈p99 per step, max per bucket) against the SLO (dotted)",
-            [
-                (r.name, _bucket_max(r.latency_p99_ms), _COLORS[i % len(_COLORS)], "")
-                for i, r in enumerate(c.runs)
-            ],
-            "ms, log scale",
-            log=True,
-            hline=c.scenario.slo_ms,
-            duration_h=hours,
+    lat = [
+        {
+            "type": "scatter",
+            "mode": "lines",
+            "name": r.name,
+            "x": x,
+            "y": [None if v is None or v <= 0 else v for v in time_series(r.latency_p99_ms, dt)[1]],
+            "line": {"color": COLORS[i % len(COLORS)], "width": 1},
+        }
+        for i, r in enumerate(c.runs)
+    ]
+    lat.append(
+        {
+            "type": "scatter",
+            "mode": "lines",
+            "name": f"SLO {c.scenario.slo_ms:g} ms",
+            "x": [x[0], x[-1]] if x else [0, 1],
+            "y": [c.scenario.slo_ms, c.scenario.slo_ms],
+            "line": {"color": "#000", "dash": "dot"},
+        }
+    )
+    figs.append(
+        Figure(
+            lat,
+            layout(
+                "Latency: p99 of each second's requests (max per point)",
+                "time (h)",
+                "p99 latency (ms, log scale)",
+                y_log=True,
+                height=380,
+            ),
         )
     )
-    return (
-        "<!doctype html><html><head><meta charset='utf-8'>"
-        f"<title>scaler simulate: {html.escape(c.trace.name)}</title>"
-        "<style>body{font-family:sans-serif;margin:20px}table{border-collapse:collapse}"
-        "td,th{border:1px solid #ccc;padding:3px 8px;text-align:right}"
-        "td:first-child{text-align:left}</style></head><body>"
-        f"<h1>scaler simulate — {html.escape(c.trace.name)}</h1>"
-        f"<p>{s['duration_s'] / 3600:.3g} h, {s['requests']:.4g} requests, mean "
-        f"{s['mean_rps']:.4g} req/s, peak {s['peak_rps']:.4g} req/s; SLO {s['slo_ms']:g} ms; "
-        f"start-up {s['startup_s']:g} s; mode {s['mode']}.</p>"
-        f"<table>{''.join(rows)}</table>"
-        + "".join(f"<div>{b}</div>" for b in blocks)
-        + "</body></html>\n"
+    return figs
+
+
+def render(c: Comparison, slo_target: float = DEFAULT_TARGET) -> str:
+    """The page as a string."""
+    s = summary(c, slo_target)
+    page = Page(f"scaler simulate: {c.trace.name}")
+    page.add(f"<h1>scaler simulate — {html.escape(c.trace.name)}</h1>")
+    page.add(
+        f"<p>{duration_text(s['duration_s'])}, {s['requests']:,.0f} requests, mean "
+        f"{s['mean_rps']:,.4g} req/s, peak {s['peak_rps']:,.4g} req/s; SLO {s['slo_ms']:g} ms "
+        f"(target {slo_target * 100:g} % of requests); pod start-up {s['startup_s']:g} s; "
+        f"mode {s['mode']}.</p>"
     )
+    page.add(_recommendation(c, slo_target))
+    page.add("<h2>Every run</h2>")
+    page.add(_table(s, c))
+    page.add("<h3>What the columns mean</h3>")
+    page.add(definitions_html(COLUMNS))
+    for fig in _figures(c, slo_target):
+        page.add(fig)
+    return page.render()
 
 
-def write_report(c: Comparison, path: Path) -> None:
+def write_report(c: Comparison, path: Path, slo_target: float = DEFAULT_TARGET) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(render(c))
+    path.write_text(render(c, slo_target))

@@ -32,6 +32,7 @@ import numpy as np
 from scaler.sim.compare import Comparison
 from scaler.sim.engine import RunResult
 from scaler.sim.oracle import OracleResult
+from scaler.sim.recommend import DEFAULT_TARGET, recommend
 from scaler.sim.scores import overshoot_replicas
 
 
@@ -75,8 +76,10 @@ def policy_summary(run: RunResult, oracle: OracleResult) -> dict[str, Any]:
     }
 
 
-def summary(c: Comparison) -> dict[str, Any]:
+def summary(c: Comparison, slo_target: float = DEFAULT_TARGET) -> dict[str, Any]:
+    """The JSON summary; ``slo_target``: the attainment the recommendation must reach."""
     t = c.trace
+    rec = recommend(c.runs, c.oracle.gpu_hours, slo_target)
     return {
         "trace": t.name,
         "duration_s": _r(t.duration_s),
@@ -89,9 +92,15 @@ def summary(c: Comparison) -> dict[str, Any]:
         "oracle": {"gpu_hours": _r(c.oracle.gpu_hours), "peak_replicas": c.oracle.peak_replicas},
         "oracle_instant": {"gpu_hours": _r(c.oracle.instant_gpu_hours)},
         "policies": [policy_summary(r, c.oracle) for r in c.runs],
+        "slo_target": slo_target,
+        "recommendation": None if rec is None else _rounded(rec.as_dict()),
     }
 
 
-def write_summary(c: Comparison, path: Path) -> None:
+def _rounded(d: dict[str, Any]) -> dict[str, Any]:
+    return {k: _r(v) if isinstance(v, float) else v for k, v in d.items()}
+
+
+def write_summary(c: Comparison, path: Path, slo_target: float = DEFAULT_TARGET) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(summary(c), indent=2) + "\n")
+    path.write_text(json.dumps(summary(c, slo_target), indent=2) + "\n")

@@ -13,8 +13,6 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping
 
-from scaler.sim.scenario import ScaledObjectSpec
-
 SCOPE_KEYS: tuple[str, ...] = (
     "scalerAddress",
     "namespace",
@@ -41,10 +39,11 @@ BOUND_KEYS: tuple[str, ...] = ("minReplicas", "maxReplicas")
 
 
 def complete_metadata(
-    tuned: Mapping[str, str], scaled_object: ScaledObjectSpec
+    tuned: Mapping[str, str], min_replicas: int, max_replicas: int
 ) -> tuple[dict[str, str], list[str]]:
     """(the full metadata, the keys taken from the README example). Order: policy,
-    scope, bounds, then the tuned keys as the search produced them."""
+    scope, bounds (``tuned``'s own, else the ScaledObject's ``min_replicas`` and
+    ``max_replicas``), then the tuned keys as the search produced them."""
     out: dict[str, str] = {"policy": tuned.get("policy", "threshold")}
     example: list[str] = []
     for key in SCOPE_KEYS:
@@ -53,10 +52,7 @@ def complete_metadata(
         elif key in README_SCOPE:
             out[key] = README_SCOPE[key]
             example.append(key)
-    bounds = {
-        "minReplicas": str(scaled_object.minReplicaCount),
-        "maxReplicas": str(scaled_object.maxReplicaCount),
-    }
+    bounds = {"minReplicas": str(min_replicas), "maxReplicas": str(max_replicas)}
     for key in BOUND_KEYS:
         out[key] = str(tuned.get(key, bounds[key]))
     for key, value in tuned.items():

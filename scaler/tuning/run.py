@@ -64,7 +64,7 @@ class TuneResult:
         """The best candidate as complete trigger metadata and the keys filled in from
         the README example (:func:`scaler.tuning.paste.complete_metadata`)."""
         so = self.scaled_object or recommended_scaled_object({"policy": self.policy})
-        return complete_metadata(self.best.metadata, so)
+        return complete_metadata(self.best.metadata, so.minReplicaCount, so.maxReplicaCount)
 
     @property
     def best(self) -> Trial:

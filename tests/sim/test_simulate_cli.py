@@ -63,8 +63,14 @@ def test_simulate_writes_a_summary_and_an_offline_report(tmp_path: Path) -> None
         assert 0 <= p["windows_met"] <= 1
         assert p["worst_5min_p99_ms"] >= p["latency_ms"]["p50"]
     html = page.read_text()
-    assert "<svg" in html and "http://" not in html.replace("http://www.w3.org/2000/svg", "")
-    assert "<script" not in html
+    assert "Plotly.newPlot" in html, "plotly figures"
+    assert "<script src" not in html and "<link" not in html, "nothing fetched: plotly inlined"
+    assert "What to deploy" in html and "What the columns mean" in html
+    for column in ("GPU-h", "1-min windows met", "worst 5-min p99 ms", "max overshoot"):
+        assert f"<dt>{column}</dt>" in html, f"{column} is defined"
+    assert "requests within the SLO (%)" in html and "time (h)" in html, "axes have units"
+    rec = summary["recommendation"]
+    assert rec["run"] in names and rec["metadata"]["policy"]
 
 
 def test_peak_replicas_rescales_the_trace_to_that_need(tmp_path: Path) -> None:
@@ -158,3 +164,19 @@ def test_scaled_object_runs_as_written_and_rows_say_what_ran(tmp_path: Path) -> 
     assert [r["name"] for r in rows] == ["mine", "static-peak"]
     assert rows[0]["scaled_object"]["metadata"]["target"] == "70"
     assert rows[1]["scaled_object"]["name"] == "static-peak"
+
+
+def test_the_table_ends_with_the_cheapest_run_meeting_the_target(tmp_path: Path) -> None:
+    result = CliRunner().invoke(
+        _app(),
+        ["simulate", "--trace", str(_trace(tmp_path)), "--policy", "static-peak",
+         "--policy", "supersonic", "--slo-target", "0.5"],
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    tail = result.output[result.output.rindex("└") :]
+    assert "Recommended:" in tail and "cheapest run meeting the 50 % SLO target" in tail
+    block = tail[tail.index("metadata:") :]
+    import yaml
+
+    meta = yaml.safe_load(block)["metadata"]
+    assert {"policy", "minReplicas", "maxReplicas", "scalerAddress"} <= set(meta)
