@@ -5,13 +5,23 @@ key), makes sure the object is tracked, and answers from the latest decision.
 The scaler computes the replica count itself, so the metric spec is constant:
 ``targetSizeFloat = 1`` with KEDA's default ``AverageValue`` and the value is the
 desired replica count (the HPA then asks for ceil(value), outside its tolerance).
+
+The service runs on ``grpc.aio``: an open stream (KEDA's ``external-push`` holds one
+per ScaledObject) is a suspended coroutine, not a thread, so health checks and
+``GetMetrics`` always answer from the cached decision however many streams are
+open. Streams are capped (``max_streams``, ``RESOURCE_EXHAUSTED`` beyond); parsing
+metadata not seen before runs in a small thread pool (``unary_workers``) so the
+event loop never waits on it.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import time
-from collections.abc import Callable, Iterator
-from typing import TypeVar
+from collections.abc import AsyncIterator, Callable
+from concurrent.futures import Executor
+from typing import Any, TypeVar
 
 import grpc
 
@@ -21,7 +31,7 @@ from scaler.keda_proto import externalscaler_pb2_grpc as pb_grpc
 from scaler.limits import clean_message
 from scaler.metadata import MetadataError
 from scaler.own_metrics import ScalerMetrics
-from scaler.tracker import ObjectTracker, TrackedObject
+from scaler.tracker import ObjectTracker, TrackedObject, TrackingRefused
 
 T = TypeVar("T")
 
@@ -29,6 +39,12 @@ METRIC_NAME = "sonic-desired-replicas"
 FIRST_DECISION_WAIT_S = 2.0
 """Seconds the very first call for a new object may wait for its first decision;
 under the HPA's ~3 s deadline. Later calls never wait."""
+
+STREAM_RECHECK_S = 5.0
+"""Seconds an open stream sleeps at most between looks at its object (it is woken
+at once by a new decision for that object)."""
+
+Context = grpc.aio.ServicerContext[Any, Any]
 
 
 class RpcError(Exception):
@@ -43,27 +59,98 @@ class RpcError(Exception):
 
 
 class ExternalScalerService(pb_grpc.ExternalScalerServicer):
-    """The five RPCs of KEDA's external-scaler protocol."""
+    """The five RPCs of KEDA's external-scaler protocol, as coroutines on one event loop.
 
-    def __init__(self, tracker: ObjectTracker, metrics: ScalerMetrics) -> None:
+    ``parse_pool`` runs metadata parsing for metadata not in the tracker's cache.
+    """
+
+    def __init__(
+        self,
+        tracker: ObjectTracker,
+        metrics: ScalerMetrics,
+        *,
+        parse_pool: Executor,
+        max_streams: int = 1000,
+    ) -> None:
         self._tracker = tracker
         self._metrics = metrics
+        self._pool = parse_pool
+        self._max_streams = max_streams
+        self._streams = 0
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._watchers: dict[str, set[asyncio.Event]] = {}
+        tracker.add_listener(self._on_decision)
 
-    def _object(self, ref: pb.ScaledObjectRef) -> TrackedObject:
+    @property
+    def open_streams(self) -> int:
+        return self._streams
+
+    def bind(self, loop: asyncio.AbstractEventLoop) -> None:
+        """The loop the server runs on (decisions are made on other threads)."""
+        self._loop = loop
+
+    def _on_decision(self, key: str) -> None:
+        """Called on a refresher thread after each decision: wake that object's streams."""
+        loop = self._loop
+        if loop is not None and key in self._watchers:
+            loop.call_soon_threadsafe(self._wake, key)
+
+    def _wake(self, key: str) -> None:
+        for ev in self._watchers.get(key, ()):
+            ev.set()
+
+    def _watch(self, key: str) -> asyncio.Event:
+        ev = asyncio.Event()
+        self._watchers.setdefault(key, set()).add(ev)
+        return ev
+
+    def _unwatch(self, key: str, ev: asyncio.Event) -> None:
+        watchers = self._watchers.get(key)
+        if watchers is not None:
+            watchers.discard(ev)
+            if not watchers:
+                del self._watchers[key]
+
+    async def _object(self, ref: pb.ScaledObjectRef) -> TrackedObject:
+        meta = dict(ref.scalerMetadata)
         try:
-            config = self._tracker.config_for(ref.name, ref.namespace, dict(ref.scalerMetadata))
+            config = self._tracker.cached_config(ref.name, ref.namespace, meta)
+            if config is None:
+                loop = asyncio.get_running_loop()
+                config = await loop.run_in_executor(
+                    self._pool, self._tracker.config_for, ref.name, ref.namespace, meta
+                )
+            return self._tracker.track(config)
         except MetadataError as exc:
             raise RpcError(grpc.StatusCode.INVALID_ARGUMENT, str(exc)) from None
-        return self._tracker.track(config)
+        except TrackingRefused as exc:
+            raise RpcError(grpc.StatusCode.RESOURCE_EXHAUSTED, str(exc)) from None
 
-    def _decision(self, obj: TrackedObject) -> Decision:
-        if obj.decision is None and not obj.ready.wait(FIRST_DECISION_WAIT_S):
+    async def _first_decision(self, obj: TrackedObject) -> None:
+        """Wait (without a thread) up to FIRST_DECISION_WAIT_S for the first decision."""
+        key = obj.config.key
+        ev = self._watch(key)
+        try:
+            deadline = time.monotonic() + FIRST_DECISION_WAIT_S
+            while obj.decision is None:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    return
+                ev.clear()
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(ev.wait(), timeout=min(left, 0.05))
+        finally:
+            self._unwatch(key, ev)
+
+    async def _decision(self, obj: TrackedObject) -> Decision:
+        if obj.decision is None:
+            await self._first_decision(obj)
+        d = obj.decision
+        if d is None:
             raise RpcError(
                 grpc.StatusCode.UNAVAILABLE,
                 f"{obj.config.key}: first decision not ready yet (metrics being read)",
             )
-        d = obj.decision
-        assert d is not None
         age = self._tracker.now() - d.time_s
         limit = obj.config.guardrails.fail_after_s
         if d.status is Status.FAIL:
@@ -75,13 +162,13 @@ class ExternalScalerService(pb_grpc.ExternalScalerServicer):
             )
         return d
 
-    def _run(self, method: str, context: grpc.ServicerContext, fn: Callable[[], T]) -> T:
+    async def _run(self, method: str, context: Context, fn: Callable[[], Any]) -> Any:
         start = time.perf_counter()
         try:
-            return fn()
+            return await fn()
         except RpcError as exc:
             self._metrics.rpc_errors.labels(method=method, code=exc.code.name).inc()
-            context.abort(exc.code, exc.message)
+            await context.abort(exc.code, exc.message)
             raise
         finally:
             self._metrics.rpc_seconds.labels(method=method).observe(time.perf_counter() - start)
@@ -92,20 +179,21 @@ class ExternalScalerService(pb_grpc.ExternalScalerServicer):
             metricSpecs=[pb.MetricSpec(metricName=METRIC_NAME, targetSize=1, targetSizeFloat=1.0)]
         )
 
-    def GetMetricSpec(
-        self, request: pb.ScaledObjectRef, context: grpc.ServicerContext
+    async def GetMetricSpec(
+        self, request: pb.ScaledObjectRef, context: Context
     ) -> pb.GetMetricSpecResponse:
-        def answer() -> pb.GetMetricSpecResponse:
-            self._object(request)
+        async def answer() -> pb.GetMetricSpecResponse:
+            await self._object(request)
             return self._spec()
 
-        return self._run("GetMetricSpec", context, answer)
+        result: pb.GetMetricSpecResponse = await self._run("GetMetricSpec", context, answer)
+        return result
 
-    def GetMetrics(
-        self, request: pb.GetMetricsRequest, context: grpc.ServicerContext
+    async def GetMetrics(
+        self, request: pb.GetMetricsRequest, context: Context
     ) -> pb.GetMetricsResponse:
-        def answer() -> pb.GetMetricsResponse:
-            d = self._decision(self._object(request.scaledObjectRef))
+        async def answer() -> pb.GetMetricsResponse:
+            d = await self._decision(await self._object(request.scaledObjectRef))
             value = round(d.value, 3)
             return pb.GetMetricsResponse(
                 metricValues=[
@@ -117,56 +205,84 @@ class ExternalScalerService(pb_grpc.ExternalScalerServicer):
                 ]
             )
 
-        return self._run("GetMetrics", context, answer)
+        result: pb.GetMetricsResponse = await self._run("GetMetrics", context, answer)
+        return result
 
-    def IsActive(
-        self, request: pb.ScaledObjectRef, context: grpc.ServicerContext
-    ) -> pb.IsActiveResponse:
-        def answer() -> pb.IsActiveResponse:
-            return pb.IsActiveResponse(result=self._decision(self._object(request)).active)
+    async def IsActive(self, request: pb.ScaledObjectRef, context: Context) -> pb.IsActiveResponse:
+        async def answer() -> pb.IsActiveResponse:
+            d = await self._decision(await self._object(request))
+            return pb.IsActiveResponse(result=d.active)
 
-        return self._run("IsActive", context, answer)
+        result: pb.IsActiveResponse = await self._run("IsActive", context, answer)
+        return result
 
-    def StreamIsActive(
-        self, request: pb.ScaledObjectRef, context: grpc.ServicerContext
-    ) -> Iterator[pb.IsActiveResponse]:
+    async def _open_stream(
+        self, method: str, request: pb.ScaledObjectRef, context: Context
+    ) -> TrackedObject:
+        try:
+            if self._streams >= self._max_streams:
+                raise RpcError(
+                    grpc.StatusCode.RESOURCE_EXHAUSTED,
+                    f"{self._streams} streams open, the most this scaler holds "
+                    "(SCALER_MAX_STREAMS); use the polling RPCs or raise the limit",
+                )
+            return await self._object(request)
+        except RpcError as exc:
+            self._metrics.rpc_errors.labels(method=method, code=exc.code.name).inc()
+            await context.abort(exc.code, exc.message)
+            raise
+
+    async def _changes(
+        self, request: pb.ScaledObjectRef, obj: TrackedObject
+    ) -> AsyncIterator[TrackedObject]:
+        """The object again after each of its decisions (or every STREAM_RECHECK_S),
+        until the server stops; counts as one open stream meanwhile."""
+        self._streams += 1
+        key = obj.config.key
+        ev = self._watch(key)
+        try:
+            while not self._tracker.stopping:
+                yield obj
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(ev.wait(), timeout=STREAM_RECHECK_S)
+                ev.clear()
+                try:
+                    obj = await self._object(request)
+                except RpcError:
+                    obj = self._tracker.track(obj.config)
+                if obj.config.key != key:
+                    self._unwatch(key, ev)
+                    key = obj.config.key
+                    ev = self._watch(key)
+        finally:
+            self._unwatch(key, ev)
+            self._streams -= 1
+
+    async def StreamIsActive(
+        self, request: pb.ScaledObjectRef, context: Context
+    ) -> AsyncIterator[pb.IsActiveResponse]:
         """Send ``true`` on each inactive→active transition (the stream starts as
         inactive, so an object already active gets one ``true`` at once); ``false``
         is never sent since KEDA ignores it and scale-down is the cooldown's job."""
-        try:
-            obj = self._object(request)
-        except RpcError as exc:
-            self._metrics.rpc_errors.labels(method="StreamIsActive", code=exc.code.name).inc()
-            context.abort(exc.code, exc.message)
-            return
+        obj = await self._open_stream("StreamIsActive", request, context)
         was_active = False
         seen: Decision | None = None
-        while context.is_active() and not self._tracker.stopping:
-            d = obj.decision
+        async for current in self._changes(request, obj):
+            d = current.decision
             if d is not None and d is not seen:
                 seen = d
                 active = d.active and d.status is not Status.FAIL
                 if active and not was_active:
                     yield pb.IsActiveResponse(result=True)
                 was_active = active
-            with self._tracker.changed:
-                self._tracker.changed.wait(timeout=1.0)
-            try:
-                obj = self._object(request)
-            except RpcError:
-                obj = self._tracker.track(obj.config)
 
-    def StreamMetricSpec(
-        self, request: pb.ScaledObjectRef, context: grpc.ServicerContext
-    ) -> Iterator[pb.GetMetricSpecResponse]:
+    async def StreamMetricSpec(
+        self, request: pb.ScaledObjectRef, context: Context
+    ) -> AsyncIterator[pb.GetMetricSpecResponse]:
         """The spec is constant, so it is sent once at once and the stream is kept open."""
-        try:
-            self._object(request)
-        except RpcError as exc:
-            self._metrics.rpc_errors.labels(method="StreamMetricSpec", code=exc.code.name).inc()
-            context.abort(exc.code, exc.message)
-            return
-        yield self._spec()
-        while context.is_active() and not self._tracker.stopping:
-            with self._tracker.changed:
-                self._tracker.changed.wait(timeout=1.0)
+        obj = await self._open_stream("StreamMetricSpec", request, context)
+        sent = False
+        async for _ in self._changes(request, obj):
+            if not sent:
+                sent = True
+                yield self._spec()

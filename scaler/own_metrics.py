@@ -8,6 +8,7 @@ share the global one. Names here are a contract with the Grafana dashboard in
 
 from __future__ import annotations
 
+import contextlib
 from dataclasses import dataclass
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
@@ -41,6 +42,11 @@ class ScalerMetrics:
     """sonic_scaler_rpc_seconds{method}: gRPC handling time."""
     rpc_errors: Counter
     """sonic_scaler_rpc_errors_total{method,code}: gRPC calls answered with an error."""
+    no_series: Gauge
+    """sonic_scaler_no_series{namespace,scaledobject}: 1 while Prometheus has no series
+    at all for the object's scope (wrong namespace/release labels?)."""
+    objects_forgotten: Counter
+    """sonic_scaler_objects_forgotten_total{reason}: objects dropped (idle, evicted)."""
 
 
 def build_metrics(registry: CollectorRegistry | None = None) -> ScalerMetrics:
@@ -102,6 +108,19 @@ def build_metrics(registry: CollectorRegistry | None = None) -> ScalerMetrics:
             buckets=(0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.5, 1),
             registry=reg,
         ),
+        no_series=Gauge(
+            "sonic_scaler_no_series",
+            "1 while Prometheus has no series for the object's scope: a misconfiguration "
+            "(wrong namespace or release label) or no data yet.",
+            list(OBJECT_LABELS),
+            registry=reg,
+        ),
+        objects_forgotten=Counter(
+            "sonic_scaler_objects_forgotten",
+            "ScaledObjects dropped: idle (not asked for forgetAfter) or evicted (object limit).",
+            ["reason"],
+            registry=reg,
+        ),
         rpc_errors=Counter(
             "sonic_scaler_rpc_errors",
             "gRPC calls answered with an error, by method and status code.",
@@ -109,3 +128,26 @@ def build_metrics(registry: CollectorRegistry | None = None) -> ScalerMetrics:
             registry=reg,
         ),
     )
+
+
+def forget_object(metrics: ScalerMetrics, namespace: str, name: str) -> None:
+    """Remove every series of one ScaledObject, so churn does not grow /metrics."""
+    for metric in (
+        metrics.decisions,
+        metrics.desired_replicas,
+        metrics.ready_replicas,
+        metrics.signal,
+        metrics.signal_target,
+        metrics.holding,
+        metrics.no_series,
+    ):
+        for labels in _label_sets(metric):
+            if labels[:2] == (namespace, name):
+                with contextlib.suppress(KeyError):
+                    metric.remove(*labels)
+
+
+def _label_sets(metric: Counter | Gauge) -> list[tuple[str, ...]]:
+    """The label values of every child of a labelled metric (a copy, safe to iterate)."""
+    with metric._lock:
+        return [tuple(k) for k in metric._metrics]

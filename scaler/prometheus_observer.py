@@ -68,6 +68,35 @@ class _QueryFailed(Exception):
         self.failure = failure
 
 
+class QueryBudget:
+    """At most ``rate_per_s`` queries per second (a token bucket of one second's
+    burst): a caller over budget sleeps for its turn, in arrival order. The refresh
+    loop hands out refreshes oldest first, so over budget every object slows alike."""
+
+    def __init__(self, rate_per_s: float, clock: Callable[[], float] = time.monotonic) -> None:
+        if not rate_per_s > 0:
+            raise ValueError(f"rate_per_s must be > 0, got {rate_per_s}")
+        self.rate_per_s = rate_per_s
+        self._clock = clock
+        self._lock = threading.Lock()
+        self._tokens = rate_per_s
+        self._last = clock()
+
+    def wait_s(self) -> float:
+        """Take one query's token; seconds the caller must wait before sending it."""
+        with self._lock:
+            now = self._clock()
+            self._tokens = min(self.rate_per_s, self._tokens + (now - self._last) * self.rate_per_s)
+            self._last = now
+            self._tokens -= 1
+            return 0.0 if self._tokens >= 0 else -self._tokens / self.rate_per_s
+
+    def take(self) -> None:
+        wait = self.wait_s()
+        if wait > 0:
+            time.sleep(wait)
+
+
 @dataclass
 class _Entry:
     issued_s: float
@@ -206,6 +235,7 @@ class PrometheusObserver:
             retry=_retry(),
             timeout=settings.prometheus_timeout_s,
         )
+        self.budget = QueryBudget(settings.max_prometheus_queries_per_s)
         self._lock = threading.Lock()
         self._cache: dict[str, _Entry] = {}
         self._last_sweep_s = clock()
@@ -340,7 +370,9 @@ class PrometheusObserver:
         return out
 
     def _call(self, fn: Callable[[], Any]) -> Any:
-        """One HTTP query, timed; transport and status failures become :class:`_QueryFailed`."""
+        """One HTTP query within the budget, timed; transport and status failures
+        become :class:`_QueryFailed`."""
+        self.budget.take()
         started = time.perf_counter()
         try:
             return fn()

@@ -1,17 +1,24 @@
-"""Assemble and run the scaler service: gRPC (KEDA protocol + health), the
-background refresher, and the HTTP /metrics endpoint."""
+"""Assemble and run the scaler service: gRPC (KEDA protocol + health) on ``grpc.aio``
+in its own event-loop thread, the background refresher, and the HTTP /metrics endpoint.
+
+The gRPC server is asynchronous so that open streams cost no thread: health checks
+and ``GetMetrics`` answer from memory however many streams KEDA holds open."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import signal
 import threading
+from collections.abc import Coroutine
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from types import FrameType
+from typing import Any, TypeVar
 
 import grpc
-from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+from grpc_health.v1 import _async as health_aio
+from grpc_health.v1 import health_pb2, health_pb2_grpc
 from prometheus_client import start_http_server
 
 from scaler.grpc_service import ExternalScalerService
@@ -24,8 +31,8 @@ from scaler.tracker import ObjectTracker
 log = logging.getLogger(__name__)
 
 SERVICE_NAME = "externalscaler.ExternalScaler"
-MAX_STREAMS = 256
-"""Worker threads: each open StreamIsActive/StreamMetricSpec holds one."""
+
+T = TypeVar("T")
 
 
 def _split_listen(listen: str) -> tuple[str, int]:
@@ -51,24 +58,72 @@ def server_credentials(settings: ServerSettings) -> grpc.ServerCredentials | Non
     )
 
 
+def tracker_for(
+    settings: ServerSettings, observer: Observer, metrics: ScalerMetrics
+) -> ObjectTracker:
+    """A tracker with the settings' intervals and bounds (callers add overrides etc.)."""
+    return ObjectTracker(
+        observer,
+        metrics,
+        refresh_interval_s=settings.refresh_interval_s,
+        forget_after_s=settings.forget_after_s,
+        max_metadata_bytes=settings.max_metadata_bytes,
+        max_objects=settings.max_objects,
+    )
+
+
+@dataclass
+class _LoopThread:
+    """An asyncio event loop running in a daemon thread."""
+
+    loop: asyncio.AbstractEventLoop = field(default_factory=asyncio.new_event_loop)
+    thread: threading.Thread | None = None
+
+    def start(self) -> None:
+        def run() -> None:
+            asyncio.set_event_loop(self.loop)
+            self.loop.run_forever()
+
+        self.thread = threading.Thread(target=run, name="grpc-loop", daemon=True)
+        self.thread.start()
+
+    def call(self, coro: Coroutine[Any, Any, T], timeout_s: float | None = 30.0) -> T:
+        return asyncio.run_coroutine_threadsafe(coro, self.loop).result(timeout_s)
+
+    def close(self) -> None:
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        if self.thread is not None:
+            self.thread.join(timeout=5)
+
+
 @dataclass
 class RunningServer:
     """A started scaler; ``port`` is the bound gRPC port (useful with port 0)."""
 
-    grpc_server: grpc.Server
+    grpc_server: grpc.aio.Server
     tracker: ObjectTracker
-    health: health.HealthServicer
+    health: health_aio.HealthServicer
+    service: ExternalScalerService
     metrics: ScalerMetrics
     port: int
     metrics_port: int | None
     grace_period_s: float
+    _loop: _LoopThread
+    _pool: ThreadPoolExecutor
     _http: object | None = None
+    _stopped: bool = False
 
     def stop(self, grace_s: float | None = None) -> None:
         """Stop taking calls, finish in-flight ones within the grace period, stop refreshing."""
-        self.health.enter_graceful_shutdown()
+        if self._stopped:
+            return
+        self._stopped = True
+        grace = self.grace_period_s if grace_s is None else grace_s
+        self._loop.call(self.health.enter_graceful_shutdown())
         self.tracker.stop()
-        self.grpc_server.stop(self.grace_period_s if grace_s is None else grace_s).wait()
+        self._loop.call(self.grpc_server.stop(grace), timeout_s=grace + 30)
+        self._loop.close()
+        self._pool.shutdown(wait=False, cancel_futures=True)
         shutdown = getattr(self._http, "shutdown", None)
         if callable(shutdown):
             shutdown()
@@ -84,36 +139,44 @@ def start_server(
     """Start everything and return at once; call :meth:`RunningServer.stop` to end."""
     metrics = metrics if metrics is not None else build_metrics()
     if tracker is None:
-        tracker = ObjectTracker(
-            observer,
-            metrics,
-            refresh_interval_s=settings.refresh_interval_s,
-            forget_after_s=settings.forget_after_s,
-            max_metadata_bytes=settings.max_metadata_bytes,
-        )
-    server = grpc.server(
-        ThreadPoolExecutor(max_workers=MAX_STREAMS, thread_name_prefix="grpc"),
-        options=[("grpc.so_reuseport", 0)],
-    )
-    pb_grpc.add_ExternalScalerServicer_to_server(  # type: ignore[no-untyped-call]
-        ExternalScalerService(tracker, metrics), server
-    )
-    health_servicer = health.HealthServicer()
-    health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
+        tracker = tracker_for(settings, observer, metrics)
     host, port = _split_listen(settings.grpc_listen)
     creds = server_credentials(settings)
     address = f"{host}:{port}" if ":" not in host else f"[{host}]:{port}"
-    bound = (
-        server.add_secure_port(address, creds)
-        if creds is not None
-        else server.add_insecure_port(address)
+    pool = ThreadPoolExecutor(max_workers=settings.unary_workers, thread_name_prefix="grpc")
+    service = ExternalScalerService(
+        tracker, metrics, parse_pool=pool, max_streams=settings.max_streams
     )
-    if bound == 0:
-        raise OSError(f"cannot listen on {settings.grpc_listen}")
+    loop = _LoopThread()
+    loop.start()
+
+    async def build() -> tuple[grpc.aio.Server, health_aio.HealthServicer, int]:
+        service.bind(asyncio.get_running_loop())
+        server = grpc.aio.server(options=[("grpc.so_reuseport", 0)])
+        pb_grpc.add_ExternalScalerServicer_to_server(  # type: ignore[no-untyped-call]
+            service, server
+        )
+        health_servicer = health_aio.HealthServicer()
+        health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
+        bound = (
+            server.add_secure_port(address, creds)
+            if creds is not None
+            else server.add_insecure_port(address)
+        )
+        if bound == 0:
+            raise OSError(f"cannot listen on {settings.grpc_listen}")
+        await server.start()
+        for name in ("", SERVICE_NAME):
+            await health_servicer.set(name, health_pb2.HealthCheckResponse.SERVING)
+        return server, health_servicer, bound
+
+    try:
+        server, health_servicer, bound = loop.call(build())
+    except BaseException:
+        loop.close()
+        pool.shutdown(wait=False)
+        raise
     tracker.start()
-    server.start()
-    for name in ("", SERVICE_NAME):
-        health_servicer.set(name, health_pb2.HealthCheckResponse.SERVING)
     http = None
     metrics_port: int | None = None
     if settings.metrics_listen:
@@ -125,10 +188,13 @@ def start_server(
         grpc_server=server,
         tracker=tracker,
         health=health_servicer,
+        service=service,
         metrics=metrics,
         port=bound,
         metrics_port=metrics_port,
         grace_period_s=settings.grace_period_s,
+        _loop=loop,
+        _pool=pool,
         _http=http,
     )
 

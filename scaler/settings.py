@@ -60,6 +60,33 @@ class ServerSettings(BaseSettings):
         gt=0,
         description="Seconds after KEDA last asked about a ScaledObject before it is dropped.",
     )
+    max_objects: int = Field(
+        default=5_000,
+        ge=1,
+        le=1_000_000,
+        description="ScaledObjects tracked at once; at the limit a new one forgets the least "
+        "recently asked if idle over 120 s, else is refused with RESOURCE_EXHAUSTED.",
+    )
+    max_streams: int = Field(
+        default=1_000,
+        ge=1,
+        le=100_000,
+        description="Open StreamIsActive/StreamMetricSpec streams held at once (they cost no "
+        "thread); more are refused with RESOURCE_EXHAUSTED.",
+    )
+    unary_workers: int = Field(
+        default=32,
+        ge=1,
+        le=1_024,
+        description="Threads parsing metadata not seen before; answers from cached decisions "
+        "never wait on them.",
+    )
+    max_prometheus_queries_per_s: float = Field(
+        default=500.0,
+        gt=0,
+        description="Prometheus queries per second the refresh loop may send; when objects "
+        "need more, every object's refresh slows alike (oldest first).",
+    )
     max_metadata_bytes: int = Field(
         default=65_536,
         ge=1_024,

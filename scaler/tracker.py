@@ -29,7 +29,7 @@ from scaler.limits import (
 )
 from scaler.metadata import MetadataError, ScalerConfig, parse_metadata
 from scaler.observer import ObserveError, Observer
-from scaler.own_metrics import ScalerMetrics
+from scaler.own_metrics import ScalerMetrics, forget_object
 
 if TYPE_CHECKING:
     from scaler.kube import ReplicaCount
@@ -42,8 +42,26 @@ MAX_REBUILD_POINTS = 720
 DECISION_LOG_SIZE = 4320
 """Decisions kept per object for the dashboard: 6 h at the default 5 s refresh."""
 
+DEFAULT_MAX_OBJECTS = 5000
+"""ScaledObjects tracked at once (setting ``SCALER_MAX_OBJECTS``)."""
+
+EVICT_IDLE_S = 120.0
+"""At the object limit, the least recently asked object is forgotten to make room
+only if KEDA has not asked about it for this long (more than KEDA's 30 s polling
+and the HPA's 15 s sync), so a burst of new objects never evicts live ones: it is
+refused instead."""
+
+DISPATCH_TICK_S = 0.1
+"""Seconds between looks for objects due a refresh."""
+
 PARSE_CACHE_ENTRIES = 4096
 """Parsed configs kept (keyed by a digest of the metadata, so each costs one config)."""
+
+
+class TrackingRefused(RuntimeError):
+    """A new object cannot be tracked: the object limit is reached with no idle
+    object to forget. The message says so; the gRPC layer answers RESOURCE_EXHAUSTED."""
+
 
 Overrides = Callable[[str, str], Mapping[str, str]]
 """(namespace, name) → metadata keys that override the ScaledObject's own (the
@@ -70,6 +88,11 @@ class TrackedObject:
     last_asked_s: float = 0.0
     rebuilt: bool = False
     error: str | None = None
+    tracked_s: float = 0.0
+    """When this object was first asked about (tracker clock, epoch seconds)."""
+    refreshed_s: float | None = None
+    """When its last refresh started (tracker clock); None before the first."""
+    in_flight: bool = False
     log: deque[Decision] = field(default_factory=lambda: deque(maxlen=DECISION_LOG_SIZE))
     lock: threading.Lock = field(default_factory=threading.Lock)
     ready: threading.Event = field(default_factory=threading.Event)
@@ -99,7 +122,10 @@ class ObjectTracker:
         replica_reader: ReplicaReader | None = None,
         max_metadata_bytes: int = DEFAULT_MAX_METADATA_BYTES,
         validate: Callable[[ScalerConfig], None] | None = None,
+        max_objects: int = DEFAULT_MAX_OBJECTS,
     ) -> None:
+        if max_objects < 1:
+            raise ValueError(f"max_objects must be ≥ 1, got {max_objects}")
         self._observer = observer
         self._validate = validate
         self._metrics = metrics
@@ -108,25 +134,32 @@ class ObjectTracker:
         self._clock = clock
         self._overrides = overrides
         self._replica_reader = replica_reader
-        self._objects: dict[str, TrackedObject] = {}
+        self._objects: OrderedDict[str, TrackedObject] = OrderedDict()
+        """Least recently asked first."""
+        self._max_objects = max_objects
+        self._workers = workers
+        self._in_flight = 0
+        self._due = threading.Event()
+        self._listeners: list[Callable[[str], None]] = []
+        self._threads: list[threading.Thread] = []
         self._max_metadata_bytes = max_metadata_bytes
         self._parsed: OrderedDict[bytes, ScalerConfig] = OrderedDict()
         self._raw: dict[str, Mapping[str, str]] = {}
         self._lock = threading.Lock()
         self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="refresh")
         self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
         self.changed = threading.Condition()
-        """Notified after every refresh; streaming RPCs wait on it."""
+        """Notified after every refresh."""
 
-    def config_for(self, name: str, namespace: str, metadata: Mapping[str, str]) -> ScalerConfig:
-        """Validated config for this metadata plus any override (cached); raises
-        MetadataError (also from ``validate``, e.g. a ``serverAddress`` the server
-        does not allow).
+    def add_listener(self, fn: Callable[[str], None]) -> None:
+        """Call ``fn(object key)`` (on a refresher thread) after each decision."""
+        self._listeners.append(fn)
 
-        The size bound is checked before anything is kept; what is kept is redacted
-        (no TLS keys or tokens); the parse cache is keyed by a digest and holds at
-        most :data:`PARSE_CACHE_ENTRIES` configs, least recently used dropped."""
+    def cached_config(
+        self, name: str, namespace: str, metadata: Mapping[str, str]
+    ) -> ScalerConfig | None:
+        """The config for this metadata if it was parsed before, else None; raises
+        MetadataError if the metadata is too large. Cheap: a digest and a lookup."""
         too_big = metadata_size_problem(metadata, self._max_metadata_bytes)
         if too_big is not None:
             raise MetadataError(too_big)
@@ -137,7 +170,22 @@ class ObjectTracker:
             cfg = self._parsed.get(key)
             if cfg is not None:
                 self._parsed.move_to_end(key)
+                self._raw[cfg.key] = self._raw.get(cfg.key) or redact(metadata)
+        return cfg
+
+    def config_for(self, name: str, namespace: str, metadata: Mapping[str, str]) -> ScalerConfig:
+        """Validated config for this metadata plus any override (cached); raises
+        MetadataError (also from ``validate``, e.g. a ``serverAddress`` the server
+        does not allow).
+
+        The size bound is checked before anything is kept; what is kept is redacted
+        (no TLS keys or tokens); the parse cache is keyed by a digest and holds at
+        most :data:`PARSE_CACHE_ENTRIES` configs, least recently used dropped."""
+        cfg = self.cached_config(name, namespace, metadata)
         if cfg is None:
+            override = self._overrides(namespace, name)
+            merged = {**metadata, **override} if override else metadata
+            key = _digest(namespace, name, merged)
             cfg = parse_metadata(name, namespace, merged)
             if self._validate is not None:
                 self._validate(cfg)
@@ -150,23 +198,51 @@ class ObjectTracker:
         return cfg
 
     def track(self, config: ScalerConfig) -> TrackedObject:
-        """Start (or keep) refreshing this object; the first refresh is scheduled at once."""
+        """Start (or keep) refreshing this object; its first refresh is due at once.
+
+        Raises :class:`TrackingRefused` at the object limit when the least recently
+        asked object was asked within :data:`EVICT_IDLE_S` (else that one is forgotten)."""
         now = self._clock()
+        evicted: TrackedObject | None = None
         with self._lock:
             obj = self._objects.get(config.key)
-            if obj is None or obj.config != config:
-                fresh = TrackedObject(config=config)
-                if obj is not None and obj.decision is not None:
-                    fresh.state = obj.state
-                    fresh.decision = obj.decision
-                    fresh.log = obj.log
-                    fresh.rebuilt = True
-                    fresh.ready.set()
+            if obj is None and len(self._objects) >= self._max_objects:
+                lru = next(iter(self._objects.values()))
+                idle = now - lru.last_asked_s
+                if idle <= EVICT_IDLE_S:
+                    raise TrackingRefused(
+                        f"{len(self._objects)} ScaledObjects tracked, the limit "
+                        f"(SCALER_MAX_OBJECTS); the least recently asked was asked {idle:.0f} s "
+                        f"ago, and only one idle for over {EVICT_IDLE_S:.0f} s is forgotten "
+                        f"to make room: {config.key} refused"
+                    )
+                evicted = self._objects.pop(lru.config.key)
+                self._raw.pop(lru.config.key, None)
+            new = obj is None or obj.config != config
+            if new:
+                fresh = TrackedObject(config=config, tracked_s=now)
+                if obj is not None:
+                    fresh.tracked_s = obj.tracked_s
+                    fresh.refreshed_s = obj.refreshed_s
+                    if obj.decision is not None:
+                        fresh.state = obj.state
+                        fresh.decision = obj.decision
+                        fresh.log = obj.log
+                        fresh.rebuilt = True
+                        fresh.ready.set()
                 obj = fresh
                 self._objects[config.key] = obj
-                self._pool.submit(self._refresh_logged, obj)
+            assert obj is not None
+            self._objects.move_to_end(config.key)
             obj.last_asked_s = now
             obj.metadata = self._raw.get(config.key, obj.metadata)
+        if evicted is not None:
+            self._forgotten(evicted, "evicted")
+        if new:
+            if self._threads:
+                self._due.set()
+            else:  # not started (tests, the dashboard alone): refresh at once
+                self._pool.submit(self._refresh_logged, obj)
         return obj
 
     def get(self, key: str) -> TrackedObject | None:
@@ -215,6 +291,7 @@ class ObjectTracker:
         the observer did not expect is logged and treated as missing data (hold)."""
         with obj.lock:
             now = self._clock()
+            obj.refreshed_s = now
             cfg = obj.config
             if not obj.rebuilt:
                 obj.rebuilt = self._rebuild(obj, now) or obj.state.last_good is not None
@@ -267,6 +344,8 @@ class ObjectTracker:
         self._record(cfg, decision)
         with self.changed:
             self.changed.notify_all()
+        for fn in self._listeners:
+            fn(cfg.key)
         return decision
 
     def _cold_start_replicas(self, obj: TrackedObject, obs: Observation | None) -> int | None:
@@ -321,16 +400,31 @@ class ObjectTracker:
         record = {"event": "decision", "object": cfg.key, **d.as_record()}
         log.info(json.dumps(record, default=str, allow_nan=True))
 
-    def refresh_all(self) -> None:
-        """Refresh every tracked object once (in parallel) and forget idle ones."""
+    def forget_idle(self) -> int:
+        """Drop objects KEDA has not asked about for ``forget_after_s`` (and their
+        metric series); returns how many."""
         now = self._clock()
         with self._lock:
-            for key in [
-                k for k, o in self._objects.items() if now - o.last_asked_s > self._forget_after_s
-            ]:
-                del self._objects[key]
-                self._raw.pop(key, None)
-            objs = list(self._objects.values())
+            idle = [
+                o for o in self._objects.values() if now - o.last_asked_s > self._forget_after_s
+            ]
+            for o in idle:
+                del self._objects[o.config.key]
+                self._raw.pop(o.config.key, None)
+        for o in idle:
+            self._forgotten(o, "idle")
+        return len(idle)
+
+    def _forgotten(self, obj: TrackedObject, why: str) -> None:
+        cfg = obj.config
+        forget_object(self._metrics, cfg.namespace, cfg.name)
+        self._metrics.objects_forgotten.labels(reason=why).inc()
+        log.info(json.dumps({"event": "forgotten", "object": cfg.key, "reason": why}))
+
+    def refresh_all(self) -> None:
+        """Refresh every tracked object once (in parallel) and forget idle ones."""
+        self.forget_idle()
+        objs = self.objects()
         futures = [(o, self._pool.submit(self.refresh_one, o)) for o in objs]
         for o, f in futures:
             try:
@@ -339,25 +433,72 @@ class ObjectTracker:
                 # One object's failure must not end the wait for the others.
                 log.exception(json.dumps({"event": "refresh_crashed", "object": o.config.key}))
 
+    def _due_objects(self, now: float, limit: int) -> list[TrackedObject]:
+        """Objects due a refresh, the longest waiting first (a new object waits from
+        when it was first asked), at most ``limit``."""
+        with self._lock:
+            due = [
+                o
+                for o in self._objects.values()
+                if not o.in_flight
+                and (o.refreshed_s is None or now - o.refreshed_s >= self.refresh_interval_s)
+            ]
+        due.sort(key=lambda o: o.refreshed_s if o.refreshed_s is not None else o.tracked_s)
+        return due[:limit]
+
+    def _run_scheduled(self, obj: TrackedObject) -> None:
+        try:
+            self._refresh_logged(obj)
+        finally:
+            with self._lock:
+                obj.in_flight = False
+                self._in_flight -= 1
+            self._due.set()
+
+    def _dispatch(self) -> None:
+        """Keep ``workers`` refreshes running, oldest first: under overload (too many
+        objects for the Prometheus query budget) every object's refresh is delayed
+        alike instead of new objects starving the old ones."""
+        while not self._stop.is_set():
+            self._due.wait(DISPATCH_TICK_S)
+            self._due.clear()
+            try:
+                free = self._workers - self._in_flight
+                if free <= 0:
+                    continue
+                for o in self._due_objects(self._clock(), free):
+                    with self._lock:
+                        o.in_flight = True
+                        self._in_flight += 1
+                    self._pool.submit(self._run_scheduled, o)
+            except Exception:
+                log.exception(json.dumps({"event": "dispatch_error"}))
+
+    def _forget_loop(self) -> None:
+        """Forgetting runs on its own clock, never behind a refresh that is slow."""
+        period = max(0.2, min(30.0, self._forget_after_s / 10))
+        while not self._stop.wait(period):
+            try:
+                self.forget_idle()
+            except Exception:
+                log.exception(json.dumps({"event": "forget_error"}))
+
     def start(self) -> None:
-        """Refresh in a background thread every ``refresh_interval_s`` until :meth:`stop`."""
-
-        def loop() -> None:
-            while not self._stop.wait(self.refresh_interval_s):
-                try:
-                    self.refresh_all()
-                except Exception:
-                    logging.getLogger(__name__).exception("refresh loop error")
-
-        self._thread = threading.Thread(target=loop, name="tracker", daemon=True)
-        self._thread.start()
+        """Refresh every object every ``refresh_interval_s`` (oldest first, ``workers``
+        at a time) and forget idle ones, in background threads, until :meth:`stop`."""
+        for target, name in ((self._dispatch, "tracker"), (self._forget_loop, "forget")):
+            t = threading.Thread(target=target, name=name, daemon=True)
+            self._threads.append(t)
+            t.start()
+        self._due.set()
 
     def stop(self) -> None:
         self._stop.set()
+        self._due.set()
         with self.changed:
             self.changed.notify_all()
-        if self._thread is not None:
-            self._thread.join(timeout=5)
+        for t in self._threads:
+            t.join(timeout=5)
         self._pool.shutdown(wait=False, cancel_futures=True)
 
     @property

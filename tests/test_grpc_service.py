@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import subprocess
 import threading
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -431,3 +432,56 @@ def test_credentials_in_the_prometheus_url_never_reach_the_client(harness: Harne
     assert err.value.code() == grpc.StatusCode.UNAVAILABLE
     assert "s3cret" not in (err.value.details() or "")
     assert "http://prom:9090" in (err.value.details() or "")
+
+
+def test_open_streams_never_starve_health_or_get_metrics() -> None:
+    """KEDA's external-push holds one stream per ScaledObject; with hundreds open the
+    health check and GetMetrics still answer at once (streams hold no thread)."""
+    observer = ScriptedObserver(busy(ready=2, queue_ms=100.0))
+    server = _start(observer, ManualClock(), max_streams=400, unary_workers=2)
+    calls = []
+    try:
+        with grpc.insecure_channel(f"127.0.0.1:{server.port}") as ch:
+            stub = pb_grpc.ExternalScalerStub(ch)
+            health = health_pb2_grpc.HealthStub(ch)
+            for i in range(300):
+                ref = pb.ScaledObjectRef(name=f"s{i % 20}", namespace="cms", scalerMetadata=META)
+                method = stub.StreamIsActive if i % 2 else stub.StreamMetricSpec
+                calls.append(method(ref, timeout=60))
+            for call in calls[:4]:
+                next(iter(call))  # streams are open and answering
+            ref = pb.ScaledObjectRef(name="canary", namespace="cms", scalerMetadata=META)
+            for _ in range(20):
+                check = health.Check(health_pb2.HealthCheckRequest(service=""), timeout=1)
+                assert check.status == health_pb2.HealthCheckResponse.SERVING
+                resp = stub.GetMetrics(pb.GetMetricsRequest(scaledObjectRef=ref), timeout=3)
+                assert resp.metricValues[0].metricValueFloat > 0
+            deadline = time.monotonic() + 10
+            while server.service.open_streams < 300 and time.monotonic() < deadline:
+                time.sleep(0.05)
+            assert server.service.open_streams == 300
+    finally:
+        for call in calls:
+            call.cancel()
+        server.stop(0)
+
+
+def test_streams_beyond_the_limit_are_resource_exhausted() -> None:
+    server = _start(ScriptedObserver(busy(ready=2, queue_ms=100.0)), ManualClock(), max_streams=3)
+    calls = []
+    try:
+        with grpc.insecure_channel(f"127.0.0.1:{server.port}") as ch:
+            stub = pb_grpc.ExternalScalerStub(ch)
+            ref = pb.ScaledObjectRef(name="t", namespace="cms", scalerMetadata=META)
+            for _ in range(3):
+                calls.append(stub.StreamMetricSpec(ref, timeout=30))
+                next(iter(calls[-1]))
+            with pytest.raises(grpc.RpcError) as err:
+                next(iter(stub.StreamMetricSpec(ref, timeout=30)))
+            assert err.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
+            assert "SCALER_MAX_STREAMS" in (err.value.details() or "")
+            assert stub.IsActive(ref, timeout=5).result is True
+    finally:
+        for call in calls:
+            call.cancel()
+        server.stop(0)

@@ -448,3 +448,15 @@ def test_tls_settings_decide_how_the_certificate_is_checked(
         session=session,
     )
     assert session.verify == want
+
+
+def test_query_budget_lets_a_second_of_burst_through_then_spaces_queries() -> None:
+    from scaler.prometheus_observer import QueryBudget
+
+    now = [100.0]
+    budget = QueryBudget(10.0, clock=lambda: now[0])
+    assert [budget.wait_s() for _ in range(10)] == [0.0] * 10
+    assert budget.wait_s() == pytest.approx(0.1)
+    assert budget.wait_s() == pytest.approx(0.2)
+    now[0] += 1.0
+    assert budget.wait_s() == 0.0  # a second later the debt of 2 is repaid, 7 tokens left

@@ -5,8 +5,11 @@ from __future__ import annotations
 
 import json
 import logging
+import threading
+import time
 
 import pytest
+from prometheus_client import generate_latest
 
 from policies import Observation, Status
 from scaler.kube import ReplicaCount
@@ -181,3 +184,54 @@ def test_one_crashing_object_does_not_end_the_cycle_and_is_logged(
     assert bad.decision is not None and bad.decision.status is Status.FAIL
     assert "OverflowError" in bad.decision.reason
     assert any("observe_crashed" in r.getMessage() for r in caplog.records)
+
+
+def test_object_limit_refuses_new_objects_while_all_are_live_then_evicts_an_idle_one() -> None:
+    from scaler.tracker import EVICT_IDLE_S, TrackingRefused
+
+    clock = ManualClock()
+    metrics = build_metrics()
+    tracker = ObjectTracker(ScriptedObserver(busy()), metrics, clock=clock, max_objects=2)
+    for name in ("a", "b"):
+        tracker.refresh_one(tracker.track(parse_metadata(name, "cms", META)))
+    with pytest.raises(TrackingRefused, match="SCALER_MAX_OBJECTS"):
+        tracker.track(parse_metadata("c", "cms", META))
+    clock.advance(EVICT_IDLE_S + 1)
+    tracker.track(parse_metadata("b", "cms", META))  # b is asked again, a stays idle
+    tracker.track(parse_metadata("c", "cms", META))
+    assert sorted(o.config.name for o in tracker.objects()) == ["b", "c"]
+    text = generate_latest(metrics.registry).decode()
+    assert 'scaledobject="a"' not in text
+    assert 'scaledobject="b"' in text
+    assert 'sonic_scaler_objects_forgotten_total{reason="evicted"} 1.0' in text
+
+
+class _Stuck(ScriptedObserver):
+    """Prometheus that never answers: every refresh hangs."""
+
+    def __init__(self) -> None:
+        super().__init__(busy())
+        self.release = threading.Event()
+
+    def observe(self, config: object, now_s: float) -> Observation:  # type: ignore[override]
+        self.release.wait(30)
+        return super().observe(config, now_s)  # type: ignore[arg-type]
+
+
+def test_forgetting_runs_even_while_every_refresh_hangs() -> None:
+    clock = ManualClock()
+    observer = _Stuck()
+    metrics = build_metrics()
+    tracker = ObjectTracker(observer, metrics, clock=clock, forget_after_s=2.0, workers=2)
+    tracker.start()
+    try:
+        for i in range(5):
+            tracker.track(parse_metadata(f"o{i}", "cms", META))
+        clock.advance(10)
+        deadline = time.monotonic() + 5
+        while tracker.objects() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert tracker.objects() == []
+    finally:
+        observer.release.set()
+        tracker.stop()

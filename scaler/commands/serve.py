@@ -144,6 +144,7 @@ def register(app: typer.Typer) -> None:
             replica_reader=_replica_reader(settings.kubernetes_api),
             max_metadata_bytes=settings.max_metadata_bytes,
             validate=observer.check,
+            max_objects=settings.max_objects,
         )
         try:
             running = start_server(settings, observer, metrics=metrics, tracker=tracker)
