@@ -143,3 +143,35 @@ def parse_indicators(metadata: Mapping[str, str]) -> tuple[IndicatorQuery, ...]:
         settings = IndicatorSettings(selector.metric, load, lead, items)
         out.append(IndicatorQuery(number=n, selector=selector, settings=settings))
     return tuple(out)
+
+
+def indicator_keys(queries: tuple[IndicatorQuery, ...]) -> dict[str, str]:
+    """The ``indicator<N>…`` metadata that parses back to ``queries`` (for exports)."""
+    out: dict[str, str] = {}
+    for q in queries:
+        n = q.number
+        out[f"indicator{n}Metric"] = q.selector.text()
+        for suffix, value in (
+            ("LoadPerUnit", q.settings.load_per_unit),
+            ("LeadSeconds", q.settings.lead_s),
+            ("ItemsPerRequest", q.settings.items_per_request),
+        ):
+            if value is not None:
+                out[f"indicator{n}{suffix}"] = f"{value:g}"
+    return out
+
+
+def describe_contribution(queries: tuple[IndicatorQuery, ...], inputs: Mapping[str, object]) -> str:
+    """One line for people: each indicator's value and announced units, and the replicas
+    they added to the decision (from the decision's inputs)."""
+    parts = []
+    for q in queries:
+        value = inputs.get(f"indicator{q.number}")
+        announced = inputs.get(f"indicator{q.number}_announced")
+        text = f"{q.selector.text()} = {'absent' if value is None else value}"
+        if isinstance(announced, int | float) and announced > 0:
+            text += f" ({announced:g} announced)"
+        parts.append(text)
+    added = inputs.get("indicator_replicas")
+    tail = f" → +{added:.2f} replicas" if isinstance(added, int | float) and added > 0 else ""
+    return "; ".join(parts) + (tail or " → +0 replicas")

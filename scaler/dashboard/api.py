@@ -131,6 +131,9 @@ class ObjectSummary(BaseModel):
     age_s: float | None
     error: str | None
     overridden: bool
+    indicators: str | None = None
+    """Leading indicators' values and the replicas they added (None: none configured)."""
+    indicator_replicas: float | None = None
 
 
 class JobOut(BaseModel):

@@ -15,6 +15,8 @@ from typing import Any
 import yaml
 
 from policies import Decision, Status
+from policies.leading import INDICATORS_FIELD
+from scaler.indicator_metadata import describe_contribution, indicator_keys
 from scaler.limits import redact
 from scaler.metadata import MetadataError, ScalerConfig, parse_metadata
 from scaler.tracker import TrackedObject
@@ -62,14 +64,21 @@ def config_metadata(cfg: ScalerConfig) -> dict[str, str]:
             out[key] = value
     if cfg.activation_metric:
         out["activationMetric"] = cfg.activation_metric
-    for key, value in cfg.params.model_dump(by_alias=True, mode="json").items():
+    for key, value in cfg.params.model_dump(
+        by_alias=True, mode="json", exclude={INDICATORS_FIELD}
+    ).items():
         if value is not None:
             out[key] = _meta_value(value)
+    out.update(indicator_keys(cfg.indicators))
     return out
 
 
 def policy_keys(cfg: ScalerConfig) -> set[str]:
-    return {(f.alias or n) for n, f in cfg.policy.params_model.model_fields.items()}
+    return {
+        (f.alias or n)
+        for n, f in cfg.policy.params_model.model_fields.items()
+        if n != INDICATORS_FIELD
+    }
 
 
 def base_metadata(obj: TrackedObject, override: Mapping[str, str]) -> tuple[dict[str, str], bool]:
@@ -171,6 +180,8 @@ def summary(
         "age_s": (now_s - d.time_s) if d is not None else None,
         "error": obj.error,
         "overridden": bool(override),
+        "indicators": describe_contribution(cfg.indicators, inputs) if cfg.indicators else None,
+        "indicator_replicas": _finite(inputs.get("indicator_replicas")) if cfg.indicators else None,
     }
 
 
@@ -273,6 +284,13 @@ def series(obj: TrackedObject, limit: int = 2000) -> dict[str, list[Any]]:
         previous = d.replicas
     if out["marker"]:
         out["marker"][0] = False
+    if obj.config.indicators:
+        out["indicator_names"] = [q.selector.text() for q in obj.config.indicators]
+        for q in obj.config.indicators:
+            out[f"indicator{q.number}"] = [
+                _finite(d.inputs.get(f"indicator{q.number}")) for d in log
+            ]
+        out["indicator_replicas"] = [_finite(d.inputs.get("indicator_replicas")) for d in log]
     return out
 
 

@@ -103,7 +103,7 @@ async function objectPage() {
       ["Policy", s.policy], ["Ready", num(s.ready_replicas)], ["Desired", num(s.desired_replicas)],
       [s.signal_name || "Signal", `${num(s.signal)} / ${num(s.target)}`], ["Health", `<span class="health-${esc(s.health)}">${esc(s.health)}</span>`],
       ["Decided", when(s.decided_at_s)],
-    ].map(([k, v]) => `<div class="card">${esc(k)}<b>${v}</b></div>`).join("") + `<div class="card" style="flex:1">Reason<span class="reason">${esc(s.reason)}</span></div>`;
+    ].concat(s.indicators ? [["Leading indicators", esc(s.indicators)]] : []).map(([k, v]) => `<div class="card">${esc(k)}<b>${v}</b></div>`).join("") + `<div class="card" style="flex:1">Reason<span class="reason">${esc(s.reason)}</span></div>`;
     $("#override").innerHTML = `<p>In force: <span id="override-value">${kv(d.override)}</span> ` +
       (Object.keys(d.override).length ? `<button id="clear" ${body.readOnly === "true" ? "disabled" : ""}>Clear override</button>` : "") + "</p>";
     const clear = $("#clear");
@@ -122,6 +122,12 @@ async function objectPage() {
       { x: t, y: sr.ready_replicas, name: "ready", mode: "lines", line: { shape: "hv" } },
       { x: marks.map((i) => t[i]), y: marks.map((i) => sr.desired_replicas[i]), text: marks.map((i) => sr.reason[i]), name: "decisions", mode: "markers", marker: { size: 8, symbol: "diamond" } }],
       { title: "Desired vs ready replicas" });
+    if (sr.indicator_names) {
+      $("#plot-indicators").hidden = false;
+      const lines = sr.indicator_names.map((n, i) => ({ x: t, y: sr["indicator" + (i + 1)], name: n, mode: "lines", line: { shape: "hv" } }));
+      lines.push({ x: t, y: sr.indicator_replicas, name: "replicas added", mode: "lines", yaxis: "y2", line: { shape: "hv", dash: "dot" } });
+      plot("plot-indicators", lines, { title: "Leading indicators and their contribution", yaxis2: { overlaying: "y", side: "right", title: "replicas" } });
+    }
     const audit = await api("GET", "/api/audit?object=" + encodeURIComponent(`${body.namespace}/${body.name}`));
     $("#audit tbody").innerHTML = auditRows(audit, false) || '<tr><td colspan="7" class="muted">no changes</td></tr>';
     bindReverts($("#audit"), draw);
