@@ -56,6 +56,7 @@ from scaler.testbed.actuator import (
     autoscaler_for,
 )
 from scaler.testbed.gpu_exporter import GpuExporter
+from scaler.testbed.indicator_exporter import IndicatorExporter
 from scaler.testbed.loadgen import LoadGenerator, RequestRecord
 from scaler.testbed.procs import Managed
 from scaler.testbed.prometheus_server import PrometheusServer, ScrapeTarget
@@ -219,6 +220,8 @@ class Testbed(Managed):
         self.prometheus: PrometheusServer | None = None
         self.proxy: Proxy | None = None
         self.exporter: GpuExporter | None = None
+        self.indicators: IndicatorExporter | None = None
+        """The batch system's exporter replaying the trace's leading indicators."""
         self.server: RunningServer | None = None
         self.deployment: Deployment | None = None
         self.actuator: Actuator | None = None
@@ -249,6 +252,8 @@ class Testbed(Managed):
         targets = [ScrapeTarget(p.replica.metrics_address, {**front, "pod": p.name}) for p in pods]
         targets.append(ScrapeTarget(self.exporter.address, {**front, "job": "dcgm"}))
         targets.append(ScrapeTarget(self.proxy.address, {**front, "job": "envoy"}))
+        if self.indicators is not None:
+            targets.append(ScrapeTarget(self.indicators.address, {"job": "batch-exporter"}))
         self.prometheus.set_targets(targets)
         self.exporter.set_replicas({p.name: p.replica.metrics_url for p in pods})
 
@@ -389,6 +394,10 @@ class Testbed(Managed):
         assert self.deployment is not None and self.actuator is not None
         assert self.loadgen is not None
         trace = one_item_requests(trace)
+        if trace.indicators and self.indicators is None:
+            self.indicators = IndicatorExporter(trace.indicators)
+            self.indicators.start()
+            self._targets(self.deployment.ready_pods())
         self._replay_t0 = self.deployment.now()
         self.actuator.start()
         start = time.monotonic()
@@ -398,6 +407,8 @@ class Testbed(Managed):
         for i, rate in enumerate(trace.rps):
             self._sleep_until(start + i * step_s)
             self.loadgen.set_rate(float(rate))
+            if self.indicators is not None:
+                self.indicators.show(i)
             while (i + 1) * step_s > second:
                 self._sleep_until(start + second)
                 if during is not None:
@@ -556,6 +567,8 @@ class Testbed(Managed):
             steps.append(self.proxy.stop)
         if self.exporter is not None:
             steps.append(self.exporter.stop)
+        if self.indicators is not None:
+            steps.append(self.indicators.close)
         if self.prometheus is not None:
             steps.append(self.prometheus.close)
         for step in steps:
