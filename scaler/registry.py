@@ -35,6 +35,7 @@ def _builtins() -> dict[str, Policy]:
         PredictivePolicy(),
         StaticPolicy(),
         ScheduledThresholdPolicy(),
+        with_indicators(AdaptivePolicy()),
         with_indicators(PredictivePolicy()),
     )
     return {p.name: p for p in builtins}

@@ -12,7 +12,7 @@ SLURM = 'slurm_account_jobs_pending{account="ligo"}'
 
 
 def parse(**keys: str) -> object:
-    return parse_metadata("so", "ns", {"policy": "leading-predictive", **keys})
+    return parse_metadata("so", "ns", {"policy": "leading-adaptive", **keys})
 
 
 def test_indicators_reach_the_policy_and_the_query() -> None:
