@@ -14,13 +14,17 @@ ENV PIP_NO_CACHE_DIR=1 \
 WORKDIR /src
 RUN python -m venv /opt/venv
 ENV PATH=/opt/venv/bin:$PATH
-COPY pyproject.toml README.md ./
+COPY pyproject.toml README.md constraints.txt ./
 COPY policies ./policies
 COPY scaler ./scaler
-# The same install step as CI (`pip install -e '.[dev]'` in the Makefile) minus the
-# development extras and the editable mode.
+# scaler/traces/data links here: the bundled traces go into the wheel.
+COPY simulations/traces ./simulations/traces
+# Build the wheel, then install it with every dependency at the version constraints.txt
+# pins (`make setup` uses the same file). tests/packaging/test_wheel.py runs these exact
+# steps in a fresh venv and starts the result.
 RUN python -m pip install --upgrade pip \
- && python -m pip install .
+ && python -m pip wheel --no-deps --wheel-dir dist . \
+ && python -m pip install --constraint constraints.txt dist/sonic_scaler-*.whl
 
 FROM ${PYTHON_IMAGE}
 LABEL org.opencontainers.image.title="sonic-scaler" \

@@ -11,6 +11,8 @@ app = typer.Typer(
     help="Autoscale GPU inference servers (Triton) for KEDA: serve, simulate, tune.",
     no_args_is_help=True,
     add_completion=False,
+    # Plain click help: it wraps at any width; rich's tables cut flag names at 80 columns.
+    rich_markup_mode=None,
 )
 
 serve.register(app)
@@ -23,3 +25,7 @@ dashboard.register(app)
 
 def main() -> None:
     app()
+
+
+if __name__ == "__main__":
+    main()

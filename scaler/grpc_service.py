@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import time
 from collections.abc import AsyncIterator, Callable
 from concurrent.futures import Executor
@@ -29,6 +30,7 @@ from policies import Decision, Status, ceil_replicas
 from scaler.keda_proto import externalscaler_pb2 as pb
 from scaler.keda_proto import externalscaler_pb2_grpc as pb_grpc
 from scaler.limits import clean_message
+from scaler.logs import RateLimitedLog
 from scaler.metadata import MetadataError
 from scaler.own_metrics import ScalerMetrics
 from scaler.tracker import ObjectTracker, TrackedObject, TrackingRefused
@@ -39,6 +41,9 @@ METRIC_NAME = "sonic-desired-replicas"
 FIRST_DECISION_WAIT_S = 2.0
 """Seconds the very first call for a new object may wait for its first decision;
 under the HPA's ~3 s deadline. Later calls never wait."""
+REJECTED_LOG_INTERVAL_S = 60.0
+"""One log line per (method, status, object) and minute: KEDA retries a rejected call
+every polling interval, so each further one is only counted."""
 
 STREAM_RECHECK_S = 5.0
 """Seconds an open stream sleeps at most between looks at its object (it is woken
@@ -80,6 +85,28 @@ class ExternalScalerService(pb_grpc.ExternalScalerServicer):
         self._loop: asyncio.AbstractEventLoop | None = None
         self._watchers: dict[str, set[asyncio.Event]] = {}
         tracker.add_listener(self._on_decision)
+        self._rejected = RateLimitedLog(
+            logging.getLogger("scaler.rpc"), interval_s=REJECTED_LOG_INTERVAL_S
+        )
+
+    async def _reject(
+        self, method: str, ref: pb.ScaledObjectRef, context: Context, exc: RpcError
+    ) -> None:
+        """Count, log (rate-limited) and abort a call answered with an error status."""
+        self._metrics.rpc_errors.labels(method=method, code=exc.code.name).inc()
+        obj = clean_message(f"{ref.namespace}/{ref.name}", limit=300)
+        self._rejected.warning(
+            f"{method} {exc.code.name} {obj}",
+            {
+                "event": "rpc_rejected",
+                "method": method,
+                "code": exc.code.name,
+                "object": obj,
+                "reason": exc.message,
+                "peer": context.peer(),
+            },
+        )
+        await context.abort(exc.code, exc.message)
 
     @property
     def open_streams(self) -> int:
@@ -162,13 +189,14 @@ class ExternalScalerService(pb_grpc.ExternalScalerServicer):
             )
         return d
 
-    async def _run(self, method: str, context: Context, fn: Callable[[], Any]) -> Any:
+    async def _run(
+        self, method: str, ref: pb.ScaledObjectRef, context: Context, fn: Callable[[], Any]
+    ) -> Any:
         start = time.perf_counter()
         try:
             return await fn()
         except RpcError as exc:
-            self._metrics.rpc_errors.labels(method=method, code=exc.code.name).inc()
-            await context.abort(exc.code, exc.message)
+            await self._reject(method, ref, context, exc)
             raise
         finally:
             self._metrics.rpc_seconds.labels(method=method).observe(time.perf_counter() - start)
@@ -186,7 +214,9 @@ class ExternalScalerService(pb_grpc.ExternalScalerServicer):
             await self._object(request)
             return self._spec()
 
-        result: pb.GetMetricSpecResponse = await self._run("GetMetricSpec", context, answer)
+        result: pb.GetMetricSpecResponse = await self._run(
+            "GetMetricSpec", request, context, answer
+        )
         return result
 
     async def GetMetrics(
@@ -205,7 +235,9 @@ class ExternalScalerService(pb_grpc.ExternalScalerServicer):
                 ]
             )
 
-        result: pb.GetMetricsResponse = await self._run("GetMetrics", context, answer)
+        result: pb.GetMetricsResponse = await self._run(
+            "GetMetrics", request.scaledObjectRef, context, answer
+        )
         return result
 
     async def IsActive(self, request: pb.ScaledObjectRef, context: Context) -> pb.IsActiveResponse:
@@ -213,7 +245,7 @@ class ExternalScalerService(pb_grpc.ExternalScalerServicer):
             d = await self._decision(await self._object(request))
             return pb.IsActiveResponse(result=d.active)
 
-        result: pb.IsActiveResponse = await self._run("IsActive", context, answer)
+        result: pb.IsActiveResponse = await self._run("IsActive", request, context, answer)
         return result
 
     async def _open_stream(
@@ -228,8 +260,7 @@ class ExternalScalerService(pb_grpc.ExternalScalerServicer):
                 )
             return await self._object(request)
         except RpcError as exc:
-            self._metrics.rpc_errors.labels(method=method, code=exc.code.name).inc()
-            await context.abort(exc.code, exc.message)
+            await self._reject(method, request, context, exc)
             raise
 
     async def _changes(

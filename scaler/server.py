@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import signal
+import socket
 import threading
 from collections.abc import Coroutine
 from concurrent.futures import ThreadPoolExecutor
@@ -40,6 +41,21 @@ def _split_listen(listen: str) -> tuple[str, int]:
     if not host or not port.isdigit():
         raise ValueError(f"listen address {listen!r}: expected HOST:PORT")
     return host.strip("[]"), int(port)
+
+
+def check_can_listen(host: str, port: int, what: str) -> None:
+    """Raise ``OSError`` naming ``host:port`` and ``what`` if the address cannot be bound,
+    before a library tries (gRPC's core would print its own multi-line error)."""
+    if port == 0:
+        return
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind((host, port))
+        except OSError as exc:
+            shown = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+            raise OSError(f"cannot listen on {shown} ({what}): {exc.strerror or exc}") from None
 
 
 def server_credentials(settings: ServerSettings) -> grpc.ServerCredentials | None:
@@ -141,6 +157,9 @@ def start_server(
     if tracker is None:
         tracker = tracker_for(settings, observer, metrics)
     host, port = _split_listen(settings.grpc_listen)
+    check_can_listen(host, port, "gRPC")
+    if settings.metrics_listen:
+        check_can_listen(*_split_listen(settings.metrics_listen), "metrics")
     creds = server_credentials(settings)
     address = f"{host}:{port}" if ":" not in host else f"[{host}]:{port}"
     pool = ThreadPoolExecutor(max_workers=settings.unary_workers, thread_name_prefix="grpc")
@@ -158,13 +177,16 @@ def start_server(
         )
         health_servicer = health_aio.HealthServicer()
         health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
-        bound = (
-            server.add_secure_port(address, creds)
-            if creds is not None
-            else server.add_insecure_port(address)
-        )
+        try:
+            bound = (
+                server.add_secure_port(address, creds)
+                if creds is not None
+                else server.add_insecure_port(address)
+            )
+        except RuntimeError:  # grpcio raises instead of returning 0 on a busy port
+            bound = 0
         if bound == 0:
-            raise OSError(f"cannot listen on {settings.grpc_listen}")
+            raise OSError(f"cannot listen on {settings.grpc_listen} (gRPC): in use or invalid")
         await server.start()
         for name in ("", SERVICE_NAME):
             await health_servicer.set(name, health_pb2.HealthCheckResponse.SERVING)

@@ -15,6 +15,7 @@ import yaml
 from pydantic import ValidationError
 
 from scaler.dashboard.store import OverrideStore, build_store
+from scaler.logs import configure_logging
 from scaler.metadata import MetadataError
 from scaler.server import _split_listen
 from scaler.settings import ServerSettings
@@ -68,8 +69,17 @@ def start_dashboard(
     app = create_app(tracker, settings, store, **kwargs)
     sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind((host, port))
-    config = uvicorn.Config(app, log_level="warning", access_log=False, lifespan="on")
+    try:
+        sock.bind((host, port))
+    except OSError as exc:
+        sock.close()
+        raise OSError(
+            f"cannot listen on {host}:{port} (dashboard): {exc.strerror or exc}"
+        ) from None
+    # log_config=None: uvicorn logs through the root logger's JSON handler (scaler.logs).
+    config = uvicorn.Config(
+        app, log_level="warning", access_log=False, lifespan="on", log_config=None
+    )
     server = uvicorn.Server(config)
     thread = threading.Thread(
         target=server.run, kwargs={"sockets": [sock]}, name="dashboard", daemon=True
@@ -145,7 +155,7 @@ def register(app: typer.Typer) -> None:
             settings = ServerSettings(**given)
         except ValidationError as exc:
             raise typer.BadParameter(str(exc)) from None
-        logging.basicConfig(level=settings.log_level.upper(), format="%(message)s")
+        configure_logging(settings.log_level)
         from scaler.own_metrics import build_metrics
         from scaler.prometheus_pool import PrometheusPool
 
@@ -178,9 +188,10 @@ def register(app: typer.Typer) -> None:
         try:
             handle = start_dashboard(tracker, settings, store, traces_dir=traces_dir)
         except (OSError, ValueError) as exc:
-            typer.echo(f"error: {exc}", err=True)
+            log.error("%s", exc)
+            tracker.stop()
             raise typer.Exit(2) from None
-        typer.echo(f"dashboard on {handle.url} ({len(listed)} ScaledObjects)")
+        log.info("dashboard on %s (%d ScaledObjects)", handle.url, len(listed))
         try:
             threading.Event().wait()
         except KeyboardInterrupt:

@@ -3,18 +3,33 @@
 from __future__ import annotations
 
 import logging
+import re
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 from pydantic import ValidationError
 
+from scaler.logs import configure_logging
 from scaler.settings import ServerSettings
 from scaler.tracker import ReplicaReader
 
 
-def _opt(help_: str) -> Any:
-    return typer.Option(help=help_, show_default=False)
+def _with_default(help_: str) -> str:
+    """``help_`` plus ``[default: ...]`` for an option whose help names its ``SCALER_*``
+    variable: the ServerSettings default (the options themselves default to None so that
+    unset ones fall through to the environment)."""
+    match = re.search(r"env (SCALER_\w+)", help_)
+    field = ServerSettings.model_fields.get(match.group(1)[7:].lower()) if match else None
+    if field is None or field.default is None:
+        return help_
+    value = field.default
+    shown = ("true" if value else "false") if isinstance(value, bool) else str(value) or "''"
+    return f"{help_}  [default: {shown}]"
+
+
+def _opt(help_: str, *decls: str) -> Any:
+    return typer.Option(*decls, help=_with_default(help_), show_default=False)
 
 
 def _replica_reader(enabled: bool) -> ReplicaReader | None:
@@ -60,10 +75,9 @@ def register(app: typer.Typer) -> None:
         ] = None,
         prometheus_verify_tls: Annotated[
             bool | None,
-            typer.Option(
+            _opt(
+                "Verify Prometheus's certificate (env SCALER_PROMETHEUS_VERIFY_TLS)",
                 "--prometheus-verify-tls/--no-prometheus-verify-tls",
-                help="Verify Prometheus's certificate (env SCALER_PROMETHEUS_VERIFY_TLS)",
-                show_default=False,
             ),
         ] = None,
         tls_cert_file: Annotated[
@@ -98,10 +112,9 @@ def register(app: typer.Typer) -> None:
         ] = None,
         kubernetes_api: Annotated[
             bool | None,
-            typer.Option(
+            _opt(
+                "Read replica counts from the Kubernetes API (env SCALER_KUBERNETES_API)",
                 "--kubernetes-api/--no-kubernetes-api",
-                help="Read replica counts from the Kubernetes API (env SCALER_KUBERNETES_API)",
-                show_default=False,
             ),
         ] = None,
         log_level: Annotated[str | None, _opt("Logging level (env SCALER_LOG_LEVEL)")] = None,
@@ -117,7 +130,7 @@ def register(app: typer.Typer) -> None:
             settings = ServerSettings(**given)
         except ValidationError as exc:
             raise typer.BadParameter(str(exc)) from None
-        logging.basicConfig(level=settings.log_level.upper(), format="%(message)s")
+        configure_logging(settings.log_level)
         from scaler.commands.dashboard import start_dashboard
         from scaler.dashboard.store import build_store
         from scaler.own_metrics import build_metrics
@@ -148,13 +161,18 @@ def register(app: typer.Typer) -> None:
         )
         try:
             running = start_server(settings, observer, metrics=metrics, tracker=tracker)
+        except (OSError, ValueError) as exc:
+            logging.getLogger(__name__).error("%s", exc)
+            raise typer.Exit(2) from None
+        try:
             dashboard = (
                 start_dashboard(tracker, settings, store)
                 if with_dashboard and store is not None
                 else None
             )
         except (OSError, ValueError) as exc:
-            typer.echo(f"error: {exc}", err=True)
+            logging.getLogger(__name__).error("%s", exc)
+            running.stop(0)
             raise typer.Exit(2) from None
         try:
             run_until_signal(running)

@@ -7,7 +7,9 @@ from collections.abc import Callable
 from pathlib import Path
 
 from fastapi import FastAPI
+from fastapi.responses import FileResponse
 from fastapi.staticfiles import StaticFiles
+from fastapi_offline import FastAPIOffline
 
 from scaler.dashboard import api, pages
 from scaler.dashboard.context import Dashboard, Limits
@@ -19,6 +21,7 @@ from scaler.traces.bundled import bundled_traces_dir
 from scaler.tracker import ObjectTracker
 
 DEFAULT_TRACES_DIR = bundled_traces_dir()
+FAVICON = pages.HERE / "static" / "favicon.svg"
 
 
 def create_app(
@@ -34,7 +37,12 @@ def create_app(
     ``overrides_for`` the tracker reads, so an applied override reaches the scaler's
     next decision; ``clock`` (epoch seconds) is injectable for tests."""
     limits = limits or Limits()
-    app = FastAPI(
+    # Swagger UI at /docs from assets inside the installed fastapi-offline package, so it
+    # works without internet access (FastAPI's default loads it from a CDN).
+    app = FastAPIOffline(
+        redoc_url=None,
+        static_url="/static-docs",
+        favicon_url="/static/favicon.svg",
         title="sonic-scaler dashboard",
         description="Watch every decision, replay traffic through a candidate policy, "
         "apply it safely. Changes need `Authorization: Bearer <token>`.",
@@ -52,6 +60,11 @@ def create_app(
         limits=limits,
     )
     app.include_router(api.router)
+    app.add_api_route(
+        "/favicon.ico",
+        lambda: FileResponse(FAVICON, media_type="image/svg+xml"),
+        include_in_schema=False,
+    )
     app.include_router(pages.router)
     app.mount("/static", StaticFiles(directory=str(pages.HERE / "static")), name="static")
     app.add_middleware(GuardMiddleware, max_body_bytes=limits.max_upload_bytes + 64 * 1024)

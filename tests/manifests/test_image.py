@@ -49,7 +49,8 @@ def test_the_base_image_is_pinned_to_a_python_patch_release() -> None:
 
 def test_the_image_installs_the_package_as_ci_does_and_runs_its_console_script() -> None:
     runs = " ".join(_all("RUN"))
-    assert "python -m pip install ." in runs
+    assert "python -m pip wheel --no-deps --wheel-dir dist ." in runs
+    assert "python -m pip install --constraint constraints.txt dist/sonic_scaler-*.whl" in runs
     scripts = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["scripts"]
     assert _all("ENTRYPOINT") == [f'["{next(iter(scripts))}"]'] and "scaler" in scripts
     assert _all("CMD") == ['["serve"]']

@@ -1,0 +1,1 @@
+"""Building and installing the package as a user or the image would."""
