@@ -9,7 +9,7 @@ from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from dataclasses import dataclass
 
 from scaler.sim.engine import RunResult, simulate
-from scaler.sim.oracle import OracleResult, compute_oracle
+from scaler.sim.oracle import IntArray, OracleResult, compute_oracle
 from scaler.sim.presets import PRESETS, scenario_for
 from scaler.sim.scenario import ScaledObjectSpec, Scenario
 from scaler.traces.model import Trace
@@ -71,13 +71,21 @@ def compare(
                     progress(name, t)
 
             runs.append(
-                simulate(trace, sc, name=name, exact=exact, initial_replicas=first, progress=report)
+                simulate(
+                    trace,
+                    sc,
+                    name=name,
+                    exact=exact,
+                    initial_replicas=first,
+                    progress=report,
+                    oracle_need=oracle.need,
+                )
             )
         return Comparison(trace, scenario, oracle, tuple(runs), exact)
     context = mp.get_context("fork")
     updates: mp.SimpleQueue[tuple[str, float]] = context.SimpleQueue()
     with ProcessPoolExecutor(
-        n_workers, mp_context=context, initializer=_share, initargs=(trace, updates)
+        n_workers, mp_context=context, initializer=_share, initargs=(trace, oracle.need, updates)
     ) as pool:
         futures = [
             pool.submit(_run_shared, sc, name, exact, first)
@@ -97,18 +105,18 @@ def compare(
 
 
 _PROGRESS_POLL_S = 0.1
-_shared: tuple[Trace, mp.SimpleQueue[tuple[str, float]]] | None = None
+_shared: tuple[Trace, IntArray, mp.SimpleQueue[tuple[str, float]]] | None = None
 
 
-def _share(trace: Trace, updates: mp.SimpleQueue[tuple[str, float]]) -> None:
-    """Worker initializer: keep the forked trace and the progress queue."""
+def _share(trace: Trace, need: IntArray, updates: mp.SimpleQueue[tuple[str, float]]) -> None:
+    """Worker initializer: keep the forked trace, the oracle's need and the progress queue."""
     global _shared
-    _shared = (trace, updates)
+    _shared = (trace, need, updates)
 
 
 def _run_shared(scenario: Scenario, name: str, exact: bool, first: int) -> RunResult:
     assert _shared is not None, "worker started without _share"
-    trace, updates = _shared
+    trace, need, updates = _shared
     return simulate(
         trace,
         scenario,
@@ -116,4 +124,5 @@ def _run_shared(scenario: Scenario, name: str, exact: bool, first: int) -> RunRe
         exact=exact,
         initial_replicas=first,
         progress=lambda t: updates.put((name, t)),
+        oracle_need=need,
     )

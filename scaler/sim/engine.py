@@ -15,8 +15,10 @@ import heapq
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 
 from policies import Decision, PipelineState, Status, decide
 from scaler.sim.exact import ExactFleet
@@ -24,8 +26,8 @@ from scaler.sim.fleet import FastFleet, FleetModel
 from scaler.sim.hpa import Autoscaler, Behavior
 from scaler.sim.observe import PrometheusModel, indicator_series
 from scaler.sim.scenario import Scenario, StartupSampler
-from scaler.sim.scores import Pod, Scores, held_series, score
-from scaler.sim.windows import window_slo
+from scaler.sim.scores import Pod, Scores, score
+from scaler.sim.totals import Accumulator, bucket_max, held_steps, run_totals
 from scaler.traces.model import FloatArray, Trace
 
 Progress = Callable[[float], None]
@@ -49,6 +51,12 @@ class RunResult:
     min_replicas: int = 0
     max_replicas: int = 0
     """The ScaledObject's ``minReplicaCount``/``maxReplicaCount`` (0: not known)."""
+    series_step_s: float = 0.0
+    """Seconds per point of the series (the max of each bucket of steps; long traces
+    are kept at :data:`scaler.sim.totals.SERIES_POINTS` points); 0: the trace's step."""
+    max_overshoot_replicas: float | None = None
+    """Ready replicas above the oracle's need of the last 5 minutes, at worst (None:
+    the run was not given the oracle's need)."""
 
 
 @dataclass(slots=True)
@@ -124,11 +132,14 @@ def simulate(
     exact: bool = False,
     initial_replicas: int | None = None,
     progress: Progress | None = None,
+    oracle_need: npt.NDArray[np.integer[Any]] | None = None,
 ) -> RunResult:
     """Run the scenario's ScaledObject (trigger metadata, timers, behavior) on ``trace``.
 
     ``initial_replicas`` ready pods exist at t = 0, already booted (their start-up is
-    charged, as the oracle charges it); default: ``minReplicaCount``.
+    charged, as the oracle charges it); default: ``minReplicaCount``. With
+    ``oracle_need`` the run measures its overshoot above it. Memory stays bounded in
+    the trace's length: results are gathered as the run goes (:mod:`scaler.sim.totals`).
     """
     cfg = scenario.scaler_config()
     so = scenario.scaledObject
@@ -136,11 +147,14 @@ def simulate(
     dt = trace.step_s
     steps = len(trace.rps)
     end_s = steps * dt
-    fleet: FleetModel = (
-        ExactFleet(trace, scenario.fleet, scenario.exact)
-        if exact
-        else FastFleet(trace, scenario.fleet)
-    )
+    sink = Accumulator(steps, dt, scenario.slo_ms, scenario.fleet.timeout_ms, oracle_need)
+    fleet: FleetModel
+    if exact:
+        fleet = ExactFleet(trace, scenario.fleet, scenario.exact)
+    else:
+        lookback_s = scenario.rate_window_s() + 2 * scenario.observation.scrape_interval_s
+        fleet = FastFleet(trace, scenario.fleet, lookback_s=max(lookback_s, 900.0))
+        fleet.sink = sink
     initial = so.minReplicaCount if initial_replicas is None else initial_replicas
     initial = min(max(initial, so.minReplicaCount), so.maxReplicaCount)
     cluster = _Cluster(fleet, StartupSampler(scenario.startup), dt)
@@ -203,29 +217,22 @@ def simulate(
     fleet.advance_to(steps)
     if progress is not None:
         progress(end_s)
-    latency = fleet.latency(scenario.slo_ms)
-    windows = window_slo(
-        fleet,
-        fleet.outputs.arrivals,
-        fleet.outputs.failed,
-        dt,
-        scenario.slo_ms,
-        scenario.fleet.timeout_ms,
-    )
+    totals = run_totals(fleet, sink)
     pods = cluster.final_pods(end_s)
-    desired = _step_series(desired_changes, steps)
     return RunResult(
         name=name or cfg.policy.name,
         scaled_object=so.name,
         metadata=dict(trig.metadata),
-        scores=score(fleet.outputs, latency, pods, scale_events, dt, windows),
-        ready=fleet.outputs.ready.copy(),
-        desired=desired,
-        held=held_series(pods, steps, dt),
-        latency_p99_ms=latency.per_step_p99_ms,
+        scores=score(totals, pods, scale_events, dt),
+        ready=totals.ready,
+        desired=bucket_max(_step_series(desired_changes, steps), totals.bucket),
+        held=held_steps(pods, steps, dt, totals.bucket),
+        latency_p99_ms=totals.latency.per_step_p99_ms,
         decisions=decisions,
         min_replicas=so.minReplicaCount,
         max_replicas=so.maxReplicaCount,
+        series_step_s=dt * totals.bucket,
+        max_overshoot_replicas=totals.overshoot,
     )
 
 
@@ -245,8 +252,7 @@ def _hpa_input(decision: Decision, metric_type: str) -> tuple[float | None, floa
     return decision.signal, decision.target
 
 
-def _step_series(changes: list[tuple[int, int]], steps: int) -> FloatArray:
+def _step_series(changes: list[tuple[int, int]], steps: int) -> npt.NDArray[np.int32]:
     starts = [min(s, steps) for s, _ in changes] + [steps]
-    values = [float(v) for _, v in changes]
     lengths = np.maximum(np.diff(np.asarray(starts)), 0)
-    return np.repeat(np.asarray(values), lengths)
+    return np.repeat(np.asarray([v for _, v in changes], dtype=np.int32), lengths)

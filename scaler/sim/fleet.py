@@ -11,14 +11,22 @@ service, so percentiles and SLO attainment come out without per-request objects.
 While the ready set does not change the backlog follows Lindley's recursion,
 computed in closed form with cumulative sums over a whole segment; the engine's
 Python loop only runs at control events.
+
+Memory does not grow with the trace: per-step arrays cover a sliding window of
+:data:`BUFFER_STEPS` steps (the Prometheus model looks back a rate window at most);
+finished steps are handed to a :class:`scaler.sim.totals.Accumulator` in blocks of
+whole SLO windows and forgotten. A trace that fits the window keeps every step, so
+:meth:`FastFleet.latency` and :meth:`FastFleet.within_per_step` still work on it.
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 import numpy as np
+import numpy.typing as npt
 
 from scaler.sim.batching import (
     burst_state,
@@ -28,10 +36,22 @@ from scaler.sim.batching import (
     steady_state,
 )
 from scaler.sim.scenario import FleetSpec
+from scaler.sim.windows import WINDOW_S, WORST_WINDOW_S
 from scaler.traces.model import FloatArray, Trace
+
+if TYPE_CHECKING:
+    from scaler.sim.totals import Accumulator, RunTotals
 
 SEGMENT_STEPS = 900
 """Steps computed ahead at a time; a change of the ready set discards the rest."""
+
+WINDOW_GRID_S = (WINDOW_S, WORST_WINDOW_S)
+"""Windows of the window-level SLO (:mod:`scaler.sim.windows`): blocks handed over
+hold whole windows of both."""
+
+BUFFER_STEPS = 1 << 16
+"""Steps of per-step arrays kept (about 18 h at 1 s); older finished steps are
+handed to the accumulator and dropped."""
 
 HIST_EDGES_MS: FloatArray = np.concatenate(([0.0], np.logspace(-2, 7, 901)))
 """Latency histogram bin edges (ms): 100 log bins per decade from 0.01 ms to 10⁷ ms."""
@@ -63,10 +83,27 @@ class StepOutputs:
     ready: FloatArray
     items: FloatArray
     compute_ms: FloatArray
+    base: int = 0
+    """Step of index 0: the fast fleet keeps only a sliding window of recent steps."""
+    total: int = -1
+    """Steps of the whole run (-1: the arrays' length)."""
 
     @staticmethod
-    def zeros(steps: int) -> StepOutputs:
-        return StepOutputs(*(np.zeros(steps) for _ in range(10)))
+    def zeros(steps: int, total: int | None = None) -> StepOutputs:
+        a = [np.zeros(steps) for _ in range(10)]
+        return StepOutputs(
+            a[0],
+            a[1],
+            a[2],
+            a[3],
+            a[4],
+            a[5],
+            a[6],
+            a[7],
+            a[8],
+            a[9],
+            total=steps if total is None else total,
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -127,36 +164,125 @@ def percentile_from_histogram(hist: FloatArray, q: float) -> float:
 
 
 class FastFleet:
-    """Fluid fleet; see the module docstring. Memory is a few arrays of trace length."""
+    """Fluid fleet; see the module docstring. Memory is a window of per-step arrays,
+    whatever the trace's length."""
 
-    def __init__(self, trace: Trace, spec: FleetSpec, initial_ready: int = 0) -> None:
+    def __init__(
+        self,
+        trace: Trace,
+        spec: FleetSpec,
+        initial_ready: int = 0,
+        *,
+        lookback_s: float = 900.0,
+        buffer_steps: int = BUFFER_STEPS,
+    ) -> None:
         self.spec = spec
         self.dt = trace.step_s
         self.steps = len(trace.rps)
-        self.rps = trace.rps.astype(np.float64)
-        m = trace.items_per_request
-        self.items = np.ones(self.steps) if m is None else np.maximum(m.astype(np.float64), 1e-9)
-        self.burst = (
-            np.zeros(self.steps)
-            if trace.burst_fraction is None
-            else np.clip(trace.burst_fraction.astype(np.float64), 0.0, 1.0)
-        )
-        self.outputs = StepOutputs.zeros(self.steps)
-        self.outputs.arrivals[:] = self.rps * self.dt
-        self._blo = np.zeros(self.steps)
-        self._bhi = np.zeros(self.steps)
-        self._bserved = np.zeros(self.steps)
-        self._lat_lo = np.zeros(self.steps)
-        self._lat_hi = np.zeros(self.steps)
-        self._served = np.zeros(self.steps)
-        self._backlog = np.zeros(self.steps + 1)
-        self._drain_success = np.zeros(self.steps)
-        self._drain_queue_ms = np.zeros(self.steps)
-        self._queue_arr_ms = np.zeros(self.steps)
+        self.rps = np.asarray(trace.rps, dtype=np.float64)
+        self._items_in = trace.items_per_request
+        self._burst_in = trace.burst_fraction
+        self.lookback = math.ceil((lookback_s + spec.timeout_ms / 1000.0) / self.dt) + 2
+        size = min(self.steps, max(buffer_steps, 4 * (self.lookback + SEGMENT_STEPS)))
+        self.outputs = StepOutputs.zeros(size, total=self.steps)
+        self._blo = np.zeros(size)
+        self._bhi = np.zeros(size)
+        self._bserved = np.zeros(size)
+        self._lat_lo = np.zeros(size)
+        self._lat_hi = np.zeros(size)
+        self._served = np.zeros(size)
+        self._backlog = np.zeros(size + 1)
+        self._drain_success = np.zeros(size)
+        self._drain_queue_ms = np.zeros(size)
+        self._queue_arr_ms = np.zeros(size)
         self._mu = instance_capacity_items_s(spec)
         self.ready = initial_ready
         self.pos = 0
         self.computed_to = 0
+        self.base = 0
+        self.handed = 0
+        self.sink: Accumulator | None = None
+
+    def _named_buffers(self) -> dict[str, FloatArray]:
+        o = self.outputs
+        out = {f"outputs.{f}": getattr(o, f) for f in _OUTPUT_FIELDS}
+        for name in _INTERNAL_FIELDS:
+            out[name] = getattr(self, name)
+        return out
+
+    def _set_buffer(self, name: str, arr: FloatArray) -> None:
+        if name.startswith("outputs."):
+            setattr(self.outputs, name.removeprefix("outputs."), arr)
+        else:
+            setattr(self, name, arr)
+
+    def _items(self, t0: int, t1: int) -> FloatArray:
+        if self._items_in is None:
+            return np.ones(t1 - t0)
+        return np.maximum(np.asarray(self._items_in[t0:t1], dtype=np.float64), 1e-9)
+
+    def _bursts(self, t0: int, t1: int) -> FloatArray:
+        if self._burst_in is None:
+            return np.zeros(t1 - t0)
+        return np.clip(np.asarray(self._burst_in[t0:t1], dtype=np.float64), 0.0, 1.0)
+
+    def _room(self, end: int) -> None:
+        """Make the buffer hold steps up to ``end`` (exclusive), handing finished
+        steps (more than a look-back before the current step) to the sink first."""
+        size = len(self.outputs.arrivals)
+        if end - self.base <= size:
+            return
+        block = block_steps(self.dt)
+        keep = max(self.base, self.handed, (self.pos - self.lookback) // block * block)
+        self._hand_over(keep)
+        shift = keep - self.base
+        if end - keep > size:
+            grown = max(2 * size, end - keep)
+            for name, arr in self._named_buffers().items():
+                extra = 1 if name == "_backlog" else 0
+                new = np.zeros(grown + extra)
+                new[: len(arr) - shift] = arr[shift:]
+                self._set_buffer(name, new)
+        else:
+            for arr in self._named_buffers().values():
+                arr[: len(arr) - shift] = arr[shift:]
+                arr[len(arr) - shift :] = 0.0
+        self.base = keep
+        self.outputs.base = keep
+
+    def _hand_over(self, upto: int) -> None:
+        """Give the sink every step from the last hand-over up to ``upto``."""
+        if upto <= self.handed:
+            return
+        if self.sink is not None:
+            a, b = self.handed - self.base, upto - self.base
+            o = self.outputs
+            self.sink.add(
+                o.arrivals[a:b],
+                o.failed[a:b],
+                o.ready[a:b],
+                o.busy_s[a:b],
+                (
+                    self._lat_lo[a:b],
+                    self._lat_hi[a:b],
+                    self._served[a:b],
+                    self._blo[a:b],
+                    self._bhi[a:b],
+                    self._bserved[a:b],
+                ),
+            )
+        self.handed = upto
+
+    def finish(self, sink: Accumulator) -> RunTotals:
+        """Every step into ``sink`` and the run's totals; ``sink`` must be the one set
+        as :attr:`sink` from the start unless the whole trace fits the buffer."""
+        self.advance_to(self.steps)
+        if self.sink is None:
+            if self.handed > 0:
+                raise RuntimeError("finish() needs the sink set before steps were dropped")
+            self.sink = sink
+        self._hand_over(self.steps)
+        return sink.finish()
 
     def _capacity(self, ready: int) -> float:
         return ready * self.spec.instances_per_replica * self._mu
@@ -183,31 +309,38 @@ class FastFleet:
         count = min(count, self.ready)
         if count <= 0:
             return []
-        q = self._backlog[step] if step < len(self._backlog) else 0.0
+        self._room(step + 1)
+        i = step - self.base
+        q = float(self._backlog[i])
         share = q / self.ready
-        self._backlog[step] = q - share * count
+        self._backlog[i] = q - share * count
         self.ready -= count
         per_replica = self._capacity(1)
         drain_s = share / per_replica if per_replica > 0 else 0.0
         if share > 0 and step < self.steps:
             n = max(1, int(np.ceil(drain_s / self.dt)))
             end = min(step + n, self.steps)
-            m = self.items[max(step - 1, 0)]
+            self._room(end)
+            i = step - self.base
+            m = float(self._items(max(step - 1, 0), max(step, 1))[0].item())
             reqs = share * count / m
-            self._drain_success[step:end] += reqs / n
-            self._drain_queue_ms[step:end] += reqs / n * drain_s * 500.0
+            self._drain_success[i : i + end - step] += reqs / n
+            self._drain_queue_ms[i : i + end - step] += reqs / n * drain_s * 500.0
         return [drain_s] * count
 
     def _segment(self, t0: int, t1: int) -> None:
         """Compute steps [t0, t1) with the current ready set, starting from the backlog
         at ``t0``; writes every per-step array for that range."""
+        self._room(t1 + 1)
         o = self.outputs
         n = self.ready
         dt = self.dt
         r = self.rps[t0:t1]
-        m = self.items[t0:t1]
+        m = self._items(t0, t1)
         a = r * m * dt
+        g0, t0, t1 = t0, t0 - self.base, t1 - self.base
         q0 = float(self._backlog[t0])
+        o.arrivals[t0:t1] = r * dt
         o.ready[t0:t1] = n
         if n == 0:
             o.failed[t0:t1] = r * dt
@@ -218,7 +351,7 @@ class FastFleet:
             o.queue_ms[t0:t1] = self._drain_queue_ms[t0:t1]
             self._backlog[t0 + 1 : t1 + 1] = 0.0
             o.failed[t0] += q0 / max(m[0], 1e-9)
-            self.computed_to = t1
+            self.computed_to = t1 + self.base
             return
         k = n * self.spec.instances_per_replica
         cap = self._capacity(n)
@@ -232,7 +365,7 @@ class FastFleet:
             q_end, dropped = _capped_lindley(q0, x, qmax)
         q_start = np.concatenate(([q0], q_end[:-1]))
         served_items = np.maximum(q_start + a - q_end - dropped, 0.0)
-        f = self.burst[t0:t1]
+        f = self._bursts(g0, g0 + len(r))
         b_items_s, s_items_s, m_spread = split_burst(r, m, f)
         ss = steady_state(self.spec, np.minimum(s_items_s, cap) / k, r * (1 - f) / k, m_spread)
         bs = burst_state(self.spec, b_items_s * dt, k, np.where(f >= 1.0, m, 1.0))
@@ -277,31 +410,34 @@ class FastFleet:
         o.busy_s[t0:t1] = busy_frac * n * dt
         o.pending[t0:t1] = q_end / m + r * (1 - f) * (ss.wait_lo_s + ss.wait_hi_s) / 2
         self._backlog[t0 + 1 : t1 + 1] = q_end
-        self.computed_to = t1
+        self.computed_to = t1 + self.base
 
     def within_per_step(self, limit_ms: FloatArray) -> FloatArray:
         """Served requests of each step answered within ``limit_ms`` (one limit per
         step), from the same uniform spreads as the histogram."""
-        self.advance_to(self.steps)
-        spread = self._served * _share_within(self._lat_lo, self._lat_hi, limit_ms)
-        burst = self._bserved * _share_within(self._blo, self._bhi, limit_ms)
+        self._whole()
+        spread = self._served * share_within(self._lat_lo, self._lat_hi, limit_ms)
+        burst = self._bserved * share_within(self._blo, self._bhi, limit_ms)
         out: FloatArray = spread + burst
         return out
 
-    def latency(self, slo_ms: float) -> LatencySummary:
+    def _whole(self) -> None:
         self.advance_to(self.steps)
+        if self.base > 0 or len(self.outputs.arrivals) < self.steps:
+            raise RuntimeError("the trace does not fit the fleet's buffer: use finish()")
+
+    def latency(self, slo_ms: float) -> LatencySummary:
+        """Latency over the whole run (a trace that fits the buffer; else :meth:`finish`)."""
+        self._whole()
         hist = np.zeros(len(HIST_EDGES_MS) - 1)
         within = 0.0
-        chunk = 100_000
-        parts = ((self._lat_lo, self._lat_hi, self._served), (self._blo, self._bhi, self._bserved))
-        for lo_all, hi_all, w_all in parts:
-            for c0 in range(0, self.steps, chunk):
-                lo = lo_all[c0 : c0 + chunk]
-                hi = hi_all[c0 : c0 + chunk]
-                w = w_all[c0 : c0 + chunk]
-                h, inside = _uniform_histogram(lo, hi, w, slo_ms, len(hist))
-                hist += h
-                within += inside
+        for lo, hi, w in (
+            (self._lat_lo, self._lat_hi, self._served),
+            (self._blo, self._bhi, self._bserved),
+        ):
+            h, inside = uniform_histogram(lo, hi, w, slo_ms)
+            hist += h
+            within += inside
         served = self._served + self._bserved
         p99_spread = self._lat_lo + 0.99 * (self._lat_hi - self._lat_lo)
         p99_burst = self._blo + 0.99 * (self._bhi - self._blo)
@@ -310,7 +446,80 @@ class FastFleet:
         return LatencySummary(hist, within, float(served.sum()), p99)
 
 
-def _share_within(lo: FloatArray, hi: FloatArray, limit_ms: FloatArray) -> FloatArray:
+def block_steps(step_s: float) -> int:
+    """Steps per block handed to the accumulator: whole windows of both SLO grids."""
+    out = 1
+    for window_s in WINDOW_GRID_S:
+        per = max(1, round(window_s / step_s))
+        out = out * per // math.gcd(out, per)
+    return out
+
+
+_INTERNAL_FIELDS = (
+    "_blo",
+    "_bhi",
+    "_bserved",
+    "_lat_lo",
+    "_lat_hi",
+    "_served",
+    "_backlog",
+    "_drain_success",
+    "_drain_queue_ms",
+    "_queue_arr_ms",
+)
+
+_OUTPUT_FIELDS = (
+    "arrivals",
+    "success",
+    "failed",
+    "queue_ms",
+    "execs",
+    "busy_s",
+    "pending",
+    "ready",
+    "items",
+    "compute_ms",
+)
+
+_LOG_LO, _PER_DECADE = -2.0, 100.0
+"""HIST_EDGES_MS[1:] = 10 ** (_LOG_LO + k / _PER_DECADE): bins found by arithmetic."""
+
+_HIST_CHUNK = 1 << 16
+"""Steps per chunk of the histogram (its points are 13 per step)."""
+
+
+def histogram_index(values: FloatArray) -> npt.NDArray[np.int64]:
+    """Bin of each value in :data:`HIST_EDGES_MS` (as ``searchsorted(side="right") - 1``,
+    clipped to the bins), by log arithmetic corrected at the edges."""
+    bins = len(HIST_EDGES_MS) - 1
+    with np.errstate(divide="ignore", invalid="ignore"):
+        guess = np.floor((np.log10(values) - _LOG_LO) * _PER_DECADE) + 1
+    idx = np.clip(np.nan_to_num(guess, nan=0.0, neginf=0.0, posinf=bins), 0, bins).astype(np.int64)
+    idx -= values < HIST_EDGES_MS[idx]
+    idx = np.clip(idx, 0, bins)
+    idx += (idx < bins) & (values >= HIST_EDGES_MS[np.minimum(idx + 1, bins)])
+    out: npt.NDArray[np.int64] = np.clip(idx, 0, bins - 1)
+    return out
+
+
+def uniform_histogram(
+    lo: FloatArray, hi: FloatArray, w: FloatArray, slo_ms: float
+) -> tuple[FloatArray, float]:
+    """Histogram on :data:`HIST_EDGES_MS` of ``w`` requests per step spread uniformly
+    over [lo, hi] ms, and how many of them are within ``slo_ms``."""
+    bins = len(HIST_EDGES_MS) - 1
+    hist = np.zeros(bins)
+    inside = 0.0
+    for c0 in range(0, len(lo), _HIST_CHUNK):
+        h, i = _uniform_histogram(
+            lo[c0 : c0 + _HIST_CHUNK], hi[c0 : c0 + _HIST_CHUNK], w[c0 : c0 + _HIST_CHUNK], slo_ms
+        )
+        hist += h
+        inside += i
+    return hist, inside
+
+
+def share_within(lo: FloatArray, hi: FloatArray, limit_ms: FloatArray) -> FloatArray:
     """Share of requests spread uniformly over [lo, hi] ms that take at most ``limit_ms``."""
     span = hi - lo
     with np.errstate(divide="ignore", invalid="ignore"):
@@ -319,13 +528,12 @@ def _share_within(lo: FloatArray, hi: FloatArray, limit_ms: FloatArray) -> Float
 
 
 def _uniform_histogram(
-    lo: FloatArray, hi: FloatArray, w: FloatArray, slo_ms: float, bins: int
+    lo: FloatArray, hi: FloatArray, w: FloatArray, slo_ms: float
 ) -> tuple[FloatArray, float]:
-    """Histogram of ``w`` requests per step spread uniformly over [lo, hi] ms, and how
-    many of them are within ``slo_ms``."""
+    bins = len(HIST_EDGES_MS) - 1
     pts = lo[:, None] + (hi - lo)[:, None] * _Q_POINTS[None, :]
     wts = w[:, None] * _Q_WEIGHTS[None, :]
-    idx = np.clip(np.searchsorted(HIST_EDGES_MS, pts, side="right") - 1, 0, bins - 1)
+    idx = histogram_index(pts)
     hist = np.bincount(idx.ravel(), weights=wts.ravel(), minlength=bins).astype(np.float64)
     span = hi - lo
     with np.errstate(divide="ignore", invalid="ignore"):

@@ -54,7 +54,10 @@ class PrometheusModel:
         return first, last
 
     def _step(self, t: float) -> int:
-        return min(round(t / self.step_s), len(self.o.arrivals))
+        """Index in the fleet's arrays of the step starting at ``t`` (they may hold
+        only a window of recent steps, from ``base``)."""
+        total = self.o.total if self.o.total >= 0 else len(self.o.arrivals)
+        return min(round(t / self.step_s), total) - self.o.base
 
     def observe(self, now_s: float, desired_replicas: int | None = None) -> Observation | None:
         """The query result at ``now_s``; None before two scrapes exist."""

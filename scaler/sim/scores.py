@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 
-from scaler.sim.fleet import LatencySummary, StepOutputs, percentile_from_histogram
-from scaler.sim.windows import WindowSlo
+from scaler.sim.fleet import percentile_from_histogram
 from scaler.traces.model import FloatArray
+
+if TYPE_CHECKING:
+    from scaler.sim.totals import RunTotals
 
 OVERSHOOT_WINDOW_S = 300.0
 """The HPA's default scale-down stabilisation window, s: how long a fleet may keep a
@@ -80,11 +83,11 @@ def overshoot_replicas(
     if n == 0:
         return 0.0
     per = max(1, round(window_s / step_s))
-    recent = _rolling_max(np.asarray(need[:n], dtype=np.float64), per)
+    recent = rolling_max(np.asarray(need[:n], dtype=np.float64), per)
     return float(max(np.max(np.asarray(ready[:n]) - recent), 0.0))
 
 
-def _rolling_max(x: FloatArray, width: int) -> FloatArray:
+def rolling_max(x: FloatArray, width: int) -> FloatArray:
     """max(x[i - width + 1 .. i]) for every i, by doubling (log2(width) passes)."""
     out = x.copy()
     span = 1
@@ -97,28 +100,23 @@ def _rolling_max(x: FloatArray, width: int) -> FloatArray:
     return out
 
 
-def score(
-    outputs: StepOutputs,
-    latency: LatencySummary,
-    pods: list[Pod],
-    scale_events: int,
-    step_s: float,
-    windows: WindowSlo | None = None,
-) -> Scores:
-    requests = float(outputs.arrivals.sum())
-    ready_s = float(outputs.ready.sum()) * step_s
-    util = float(outputs.busy_s.sum()) / ready_s if ready_s > 0 else 0.0
+def score(totals: RunTotals, pods: list[Pod], scale_events: int, step_s: float) -> Scores:
+    """A run's scores from what it gathered (:class:`scaler.sim.totals.RunTotals`)."""
+    latency = totals.latency
+    requests = totals.requests
+    util = totals.busy_s / totals.ready_s if totals.ready_s > 0 else 0.0
+    windows = totals.windows
     return Scores(
         gpu_hours=gpu_seconds(pods) / 3600.0,
         slo_attainment=latency.within_slo / requests if requests > 0 else 1.0,
         p50_ms=percentile_from_histogram(latency.histogram, 0.50),
         p95_ms=percentile_from_histogram(latency.histogram, 0.95),
         p99_ms=percentile_from_histogram(latency.histogram, 0.99),
-        failed_requests=float(outputs.failed.sum()),
+        failed_requests=totals.failed,
         requests=requests,
         scale_events=scale_events,
         mean_gpu_utilization=min(util, 1.0),
-        windows_met=windows.windows_met if windows is not None else math.nan,
-        worst_window_p99_ms=windows.worst_p99_ms if windows is not None else math.nan,
-        duration_s=len(outputs.arrivals) * step_s,
+        windows_met=windows.windows_met,
+        worst_window_p99_ms=windows.worst_p99_ms,
+        duration_s=totals.steps * step_s,
     )

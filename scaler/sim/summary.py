@@ -58,7 +58,11 @@ def _maybe(x: float) -> float | None:
 def policy_summary(run: RunResult, oracle: OracleResult) -> dict[str, Any]:
     s = run.scores
     oracle_gpu_hours = oracle.gpu_hours
-    overshoot = overshoot_replicas(run.ready, oracle.need.astype(np.float64), oracle.step_s)
+    overshoot = (
+        run.max_overshoot_replicas
+        if run.max_overshoot_replicas is not None
+        else overshoot_replicas(run.ready, oracle.need.astype(np.float64), oracle.step_s)
+    )
     return {
         "name": run.name,
         "scaled_object": {"name": run.scaled_object, "metadata": dict(run.metadata)},

@@ -94,6 +94,14 @@ def run_summary(run: RunResult) -> dict[str, Any]:
     }
 
 
+def _per(run: RunResult, trace: Trace, size: int) -> int:
+    """Points of ``run``'s series per plot point (a long run keeps its series
+    down-sampled, :attr:`RunResult.series_step_s` apart)."""
+    if run.series_step_s <= trace.step_s:
+        return size
+    return max(1, round(size * trace.step_s / run.series_step_s))
+
+
 def comparison(
     trace: Trace, current: RunResult, candidate: RunResult, scenario: Scenario
 ) -> dict[str, Any]:
@@ -114,12 +122,14 @@ def comparison(
         "series": {
             "time_s": [float(t) for t in times],
             "rps": _bucket(trace.rps, size, "mean"),
-            "current_ready": _bucket(current.ready, size, "mean"),
-            "candidate_ready": _bucket(candidate.ready, size, "mean"),
-            "current_held": _bucket(current.held, size, "mean"),
-            "candidate_held": _bucket(candidate.held, size, "mean"),
-            "current_p99_ms": _bucket(current.latency_p99_ms, size, "max"),
-            "candidate_p99_ms": _bucket(candidate.latency_p99_ms, size, "max"),
+            "current_ready": _bucket(current.ready, _per(current, trace, size), "mean"),
+            "candidate_ready": _bucket(candidate.ready, _per(candidate, trace, size), "mean"),
+            "current_held": _bucket(current.held, _per(current, trace, size), "mean"),
+            "candidate_held": _bucket(candidate.held, _per(candidate, trace, size), "mean"),
+            "current_p99_ms": _bucket(current.latency_p99_ms, _per(current, trace, size), "max"),
+            "candidate_p99_ms": _bucket(
+                candidate.latency_p99_ms, _per(candidate, trace, size), "max"
+            ),
             "oracle_need": _bucket(oracle.need.astype(np.float64), size, "max"),
         },
     }
