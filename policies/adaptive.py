@@ -7,27 +7,33 @@ Each decision, from the latest observation and the history the pipeline keeps:
    instances complete ``items_per_s / execs_per_s`` batch items per execution, each
    execution taking ``compute_time_per_request_ms`` (the batch time every request of
    it reports), so one replica serves ``instances × items per execution / execution
-   time`` items/s. Small batches at low load cost more per item than full ones, so
-   the robust high quantile over ``capacityWindowSeconds`` is kept: it is what the
-   replica does when load fills its batches, the only time capacity matters. This is
+   time`` items/s, read from the most loaded tenth of the samples of
+   ``capacityWindowSeconds`` (:mod:`policies.work`): there batches are fullest, which
+   is what a replica does when capacity matters. This is
    the quantity the oracle sizes with; nothing here depends on the fleet's size, so
    more replicas cannot make capacity look smaller (the ratchet that a busy-fraction
    estimate has). Without compute counters the GPU busy fraction stands in.
 2. **Work arriving**, items/s: the request rate in front of the fleet (the proxy's
    ``activation_rps`` when there is one, else completions) times items per request.
-   It is forecast over ``leadTimeSeconds`` (the time a pod ordered now takes to
-   serve) with a robust trend, and the highest rate of the last ``peakHoldSeconds``
-   is held, so bursts and square waves are provisioned for, not chased.
+   The highest rate of the last ``peakHoldSeconds`` (at least ``leadTimeSeconds``,
+   the time a pod ordered now takes to serve: a dip shorter than that is cheaper to
+   keep GPUs through than to boot across) is what the fleet is sized for, so bursts
+   and square waves are provisioned for, not chased. No trend is extrapolated: on
+   the step-shaped loads of batch campaigns a fitted trend overshoots by the step.
 3. **Headroom from the SLO**: with ``S`` the execution time at full batches and
    ``T = targetMs``, a fleet of ``R`` replicas' worth of work plus ``h`` spare
    instances lets a queue wait longer than ``T − S`` only with probability
    ≈ exp(−h (T − S) / S) (many-server queue, exponential tail), so
    ``h = ln(100) · S / (T − S)`` spare instances keep the 99th percentile within
    the target. It is additive: large fleets do not pay a percentage of spare.
-4. **Queue reaction** for what the forecast could not see (bursts inside a scrape,
-   a capacity that dropped): mean queue time per request above ``targetMs / 2``
-   asks for ``ready × queue / (targetMs / 2)`` (counted up to 4×), a backlog asks
-   for what drains it within the lead time; both are held for ``peakHoldSeconds``.
+4. **Queue reaction** for what the rate cannot show (bursts inside a scrape, a
+   capacity that dropped): mean queue time per request asks for
+   ``ready × queue / (targetMs / 2)`` (counted up to 4×), held like the work. Only
+   queues measured on a settled fleet count (for 60 s no pod starting, the same
+   ready count, no backlog beyond the queue target): a queue left by a step that
+   the work rate already answers, or measured while ordered pods start, would
+   otherwise be multiplied again by the growing fleet. A backlog asks for what
+   drains it within the lead time.
 
 At zero replicas only the proxy rate exists: above ``activationRps`` (or with any
 request pending) the fleet wakes to what that rate needs at the last learned
@@ -39,25 +45,18 @@ Pure: no clock, no I/O; everything about the past comes from ``ctx.history``.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
 from typing import ClassVar
 
 import numpy as np
-import numpy.typing as npt
 from pydantic import Field
 
 from policies.base import PolicyContext, PolicyParams
 from policies.decision import Recommendation
-from policies.forecast import FloatArray
-from policies.observation import Observation
+from policies.work import learned_capacity, work_history
 
 TAIL_FACTOR = math.log(100.0)
 """ln(1 / 1 %): spare capacity, in execution times, that keeps the 99th percentile
 of queueing within the slack an SLO leaves after service (exponential tail)."""
-
-LOADED_QUANTILE = 0.9
-"""Capacity is read from the samples whose work per replica is at or above this
-quantile of the window's: the most loaded tenth."""
 
 SETTLE_S = 60.0
 """Seconds a queue sample's fleet must have been unchanged, complete and without a
@@ -75,9 +74,6 @@ burst does not send the fleet to its maximum."""
 MAX_SPARE_INSTANCES = 4.0
 """Spare instances when the SLO barely exceeds the service time (the formula's
 limit): past this, more GPUs cannot shorten a batch."""
-
-TREND_WINDOW_S = 600.0
-"""Seconds of history the work trend is fitted on."""
 
 
 class AdaptiveParams(PolicyParams):
@@ -125,115 +121,6 @@ class AdaptiveParams(PolicyParams):
     )
 
 
-@dataclass(frozen=True, slots=True)
-class _History:
-    """The history as arrays (NaN where a signal was absent), strictly increasing times."""
-
-    times: FloatArray
-    ready: FloatArray
-    work: FloatArray
-    capacity: FloatArray
-    service_ms: FloatArray
-    queue_ms: FloatArray
-    backlog_items: FloatArray
-    settled: npt.NDArray[np.bool_]
-    """The fleet was what had been asked for (no pod starting): a queue then says the
-    fleet is short, not that it is still growing."""
-
-
-def _column(history: tuple[Observation, ...], name: str) -> FloatArray:
-    values = (getattr(o, name) for o in history)
-    return np.fromiter(
-        (math.nan if v is None else float(v) for v in values),
-        dtype=np.float64,
-        count=len(history),
-    )
-
-
-def _valid(x: FloatArray) -> FloatArray:
-    """``x`` with negative or non-finite values as NaN."""
-    with np.errstate(invalid="ignore"):
-        return np.where(np.isfinite(x) & (x >= 0), x, np.nan)
-
-
-def _arrays(history: tuple[Observation, ...], instances: int) -> _History:
-    times = _column(history, "time_s")
-    keep = np.ones(len(history), dtype=bool)
-    if len(history) > 1:
-        keep[1:] = times[1:] > np.maximum.accumulate(times)[:-1]
-    h = tuple(o for o, k in zip(history, keep, strict=True) if k)
-    times = times[keep]
-    ready = _valid(_column(h, "ready_replicas"))
-    desired = _column(h, "desired_replicas")
-    served = _valid(_column(h, "request_rate_rps"))
-    front = _valid(_column(h, "activation_rps"))
-    items = _valid(_column(h, "items_per_s"))
-    execs = _valid(_column(h, "execs_per_s"))
-    compute = _valid(_column(h, "compute_time_per_request_ms"))
-    busy = _valid(_column(h, "gpu_utilization"))
-    pending = _valid(_column(h, "pending_requests"))
-    with np.errstate(invalid="ignore", divide="ignore"):
-        per_request = np.where(served > 0, items / served, np.nan)
-        # The last known items per request stands in where none completed.
-        per_request = _forward_fill(per_request)
-        per_request = np.where(np.isfinite(per_request), per_request, 1.0)
-        # Arrivals in front of the fleet when they are measured: completions stop
-        # growing at capacity, so they understate an overload.
-        requests = np.where(np.isfinite(front), front, served)
-        work = requests * per_request
-        per_exec = np.where(execs > 0, items / execs, np.nan)
-        by_compute = instances * per_exec / (compute / 1000.0)
-        by_busy = items / (np.minimum(busy, 1.0) * ready)
-        by_compute = np.where((compute > 0) & (items > 0), by_compute, np.nan)
-        by_busy = np.where((busy >= 0.1) & (ready > 0) & (items > 0), by_busy, np.nan)
-        capacity = np.where(np.isfinite(by_compute), by_compute, by_busy)
-        service = np.where(np.isfinite(by_compute), compute, np.nan)
-        queue = np.where(ready > 0, _valid(_column(h, "queue_time_per_request_ms")), np.nan)
-        backlog = pending * per_request
-        settled = ~(np.isfinite(desired) & (desired > ready))
-    return _History(times, ready, work, capacity, service, queue, backlog, settled)
-
-
-def _forward_fill(x: FloatArray) -> FloatArray:
-    """Each NaN replaced by the last finite value before it (leading NaNs by the first)."""
-    idx = np.where(np.isfinite(x), np.arange(x.size), 0)
-    np.maximum.accumulate(idx, out=idx)
-    out: FloatArray = x[idx]
-    if x.size and not np.isfinite(x[0]):
-        first = np.flatnonzero(np.isfinite(x))
-        if first.size:
-            out[: first[0]] = x[first[0]]
-    return out
-
-
-@dataclass(frozen=True, slots=True)
-class _Capacity:
-    """Items/s one replica serves with full batches, and the execution time then."""
-
-    items_s: float
-    service_ms: float
-    samples: int
-
-
-def _capacity(h: _History, now_s: float, window_s: float) -> _Capacity | None:
-    """Capacity from the most loaded samples of the window: there batches are fullest,
-    so items per execution over the execution time is what a busy replica does. (Each
-    request reports its batch's time, so on lightly loaded replicas many small
-    requests in small batches would weigh in too much, in either direction.)"""
-    use = (h.times >= now_s - window_s) & np.isfinite(h.capacity) & (h.capacity > 0)
-    use &= np.isfinite(h.work) & (h.ready > 0)
-    n = int(use.sum())
-    if n == 0:
-        return None
-    load = h.work[use] / h.ready[use]
-    top = load >= np.quantile(load, LOADED_QUANTILE)
-    cap = float(np.median(h.capacity[use][top]))
-    service = h.service_ms[use][top]
-    service = service[np.isfinite(service)]
-    s = float(np.median(service)) if service.size else math.nan
-    return _Capacity(cap, s, n)
-
-
 def _spare_instances(service_ms: float, target_ms: float) -> float:
     """Spare instances that keep the 99th percentile of queueing within the SLO."""
     if not math.isfinite(service_ms) or service_ms <= 0:
@@ -254,7 +141,9 @@ class AdaptivePolicy:
         return ("request_rate_rps", "queue_time_per_request_ms")
 
     def history_s(self, params: AdaptiveParams) -> float:
-        return max(params.capacity_window_seconds, params.peak_hold_seconds, TREND_WINDOW_S)
+        return max(
+            params.capacity_window_seconds, params.peak_hold_seconds, params.lead_time_seconds
+        )
 
     def recommend(self, ctx: PolicyContext, params: AdaptiveParams) -> Recommendation:
         p = params
@@ -263,8 +152,8 @@ class AdaptivePolicy:
         history = ctx.history
         if not history or history[-1] is not obs:
             history = history + (obs,)
-        h = _arrays(history, p.instances_per_replica)
-        cap = _capacity(h, now, p.capacity_window_seconds)
+        h = work_history(history, p.instances_per_replica)
+        cap = learned_capacity(h, now, p.capacity_window_seconds)
         hold_s = max(p.peak_hold_seconds, p.lead_time_seconds)
         recent = h.times >= now - hold_s
         work_recent = h.work[recent & np.isfinite(h.work)]

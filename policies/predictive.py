@@ -49,6 +49,11 @@ from policies.schedule import (
     scheduled_load,
 )
 from policies.threshold import ThresholdParams, ThresholdPolicy
+from policies.work import learned_capacity, work_history
+
+SETTLE_WINDOW_S = 60.0
+"""Seconds the fleet must have kept its size, with no pod starting, for the latency
+floor to count: a 30 s rate window must not mix two fleet sizes."""
 
 
 class PredictiveParams(PolicyParams):
@@ -212,28 +217,17 @@ class PredictivePolicy:
         if not history or history[-1] is not ctx.observation:
             history = history + (ctx.observation,)
         data = _samples(history, p.signal)
-        fc = forecast(
-            data.times,
-            data.rates,
-            now,
-            ForecastSettings(
-                horizon_s=p.lead_time_s,
-                quantile=p.quantile,
-                trend_window_s=p.trend_window_s,
-                peak_window_s=p.peak_window_s,
-                trend_weight=p.trend_weight,
-                seasonal_weight=p.seasonal_weight if p.seasonality else 0.0,
-            ),
+        settings = ForecastSettings(
+            horizon_s=p.lead_time_s,
+            quantile=p.quantile,
+            trend_window_s=p.trend_window_s,
+            peak_window_s=p.peak_window_s,
+            trend_weight=p.trend_weight,
+            seasonal_weight=p.seasonal_weight if p.seasonality else 0.0,
         )
-        keep = data.pair_times >= now - p.capacity_window_s
-        capacity = estimate_capacity(
-            data.per_replica[keep],
-            data.latency[keep],
-            p.target_ms,
-            p.capacity_rps_prior,
-            p.capacity_blend,
-            data.busy[keep],
-        )
+        fc = forecast(data.times, data.rates, now, settings)
+        work = work_history(history, 1)
+        counted = learned_capacity(work, now, p.capacity_window_s)
         level_now = float(data.rates[-1]) if data.rates.size else 0.0
         load = scheduled_load(
             p.schedule,
@@ -242,13 +236,39 @@ class PredictivePolicy:
             level_now,
             level_before_from(history, LEVEL_WINDOW_S),
         )
-        planned_rps = fc.upper_rps + load.extra_rps
-        predicted = p.headroom * planned_rps / capacity.rps_per_replica
-        reason = (
-            f"{fc.describe()}"
-            + (f" + {load.describe()}" if load.extra_rps > 0 else "")
-            + f"; {capacity.describe()} → {predicted:.2f} replicas in {p.lead_time_s:g} s"
-        )
+        if counted is not None and np.isfinite(work.work).any():
+            # Triton's counters show the work (items/s) and what a replica does with
+            # it: size in items, so many small requests are not priced as large ones
+            # and a larger fleet's smaller batches cannot shrink the capacity (the
+            # busy-fraction estimate below ratchets the fleet up on mixed traffic).
+            has = np.isfinite(work.work)
+            wfc = forecast(work.times[has], work.work[has], now, settings)
+            items_per_request = float(work.work[has][-1]) / level_now if level_now > 0 else 1.0
+            planned = wfc.upper_rps + load.extra_rps * items_per_request
+            predicted = p.headroom * planned / counted.items_s
+            reason = (
+                f"work {wfc.describe().removeprefix('forecast ')} items/s"
+                + (f" + {load.describe()}" if load.extra_rps > 0 else "")
+                + f"; capacity {counted.items_s:.0f} items/s per replica from Triton's "
+                f"counters → {predicted:.2f} replicas in {p.lead_time_s:g} s"
+            )
+        else:
+            keep = data.pair_times >= now - p.capacity_window_s
+            capacity = estimate_capacity(
+                data.per_replica[keep],
+                data.latency[keep],
+                p.target_ms,
+                p.capacity_rps_prior,
+                p.capacity_blend,
+                data.busy[keep],
+            )
+            planned_rps = fc.upper_rps + load.extra_rps
+            predicted = p.headroom * planned_rps / capacity.rps_per_replica
+            reason = (
+                f"{fc.describe()}"
+                + (f" + {load.describe()}" if load.extra_rps > 0 else "")
+                + f"; {capacity.describe()} → {predicted:.2f} replicas in {p.lead_time_s:g} s"
+            )
         seen_s = now - float(data.times[0]) if data.times.size else 0.0
         if seen_s < min(p.peak_window_s, p.lead_time_s) and ctx.current_replicas > predicted:
             predicted = float(ctx.current_replicas)
@@ -267,8 +287,25 @@ class PredictivePolicy:
             ThresholdParams(signal=p.signal, target=p.target_ms, activation_rps=p.activation_rps),
         )
         desired = predicted
-        over_target = signal is not None and signal > p.target_ms
-        if (over_target or ctx.current_replicas == 0) and floor.replicas > desired:
+        # While ordered pods start, or within a rate window of the fleet changing, the
+        # latency is that of another fleet: a floor of ready × latency / target would
+        # be multiplied again as each pod arrives (the fleet ratchets up), so it counts
+        # only on a settled fleet. There it applies below the target too, so the fleet
+        # holds what the latency needs instead of dropping and queueing again.
+        settled = ctx.current_replicas > 0 and all(
+            o.ready_replicas == ctx.current_replicas
+            and (o.desired_replicas is None or o.desired_replicas <= o.ready_replicas)
+            for o in history
+            if o.time_s >= now - SETTLE_WINDOW_S
+        )
+        backlog = ctx.observation.pending_requests
+        if settled and counted is not None and backlog is not None and level_now > 0:
+            # A backlog the fleet cannot clear within the target is an overload the
+            # forecast already counts; its queue time says nothing more.
+            backlog_items = backlog * float(work.work[-1]) / level_now
+            limit = counted.items_s * ctx.current_replicas * p.target_ms / 1000.0
+            settled = not backlog_items > limit
+        if (settled or ctx.current_replicas == 0) and floor.replicas > desired:
             desired = floor.replicas
             reason += f"; reactive floor: {floor.reason}"
         active = bool(floor.active) or desired > 0

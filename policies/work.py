@@ -1,0 +1,135 @@
+"""Work and per-replica capacity from Triton's own counters, for the policies that
+size a fleet from them (adaptive, predictive).
+
+Work is what arrives, in batch items per second: a batch-128 request weighs 128
+one-item requests. Capacity is what one replica does when its batches are full:
+items per execution over the execution time (Triton reports, per request, the
+compute time of the execution it rode in), times the model instances that execute
+side by side. Both come from the observation history, so they are pure functions of
+what the pipeline passes in.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+import numpy.typing as npt
+
+from policies.forecast import FloatArray
+from policies.observation import Observation
+
+LOADED_QUANTILE = 0.9
+"""Capacity is read from the samples whose work per replica is at or above this
+quantile of the window's: the most loaded tenth."""
+
+
+@dataclass(frozen=True, slots=True)
+class WorkHistory:
+    """The history as arrays (NaN where a signal was absent), strictly increasing times."""
+
+    times: FloatArray
+    ready: FloatArray
+    work: FloatArray
+    capacity: FloatArray
+    service_ms: FloatArray
+    queue_ms: FloatArray
+    backlog_items: FloatArray
+    settled: npt.NDArray[np.bool_]
+    """The fleet was what had been asked for (no pod starting): a queue then says the
+    fleet is short, not that it is still growing."""
+
+
+def _column(history: tuple[Observation, ...], name: str) -> FloatArray:
+    values = (getattr(o, name) for o in history)
+    return np.fromiter(
+        (math.nan if v is None else float(v) for v in values),
+        dtype=np.float64,
+        count=len(history),
+    )
+
+
+def _valid(x: FloatArray) -> FloatArray:
+    """``x`` with negative or non-finite values as NaN."""
+    with np.errstate(invalid="ignore"):
+        return np.where(np.isfinite(x) & (x >= 0), x, np.nan)
+
+
+def work_history(history: tuple[Observation, ...], instances: int) -> WorkHistory:
+    """The history as arrays; ``instances`` model instances run in each replica."""
+    times = _column(history, "time_s")
+    keep = np.ones(len(history), dtype=bool)
+    if len(history) > 1:
+        keep[1:] = times[1:] > np.maximum.accumulate(times)[:-1]
+    h = tuple(o for o, k in zip(history, keep, strict=True) if k)
+    times = times[keep]
+    ready = _valid(_column(h, "ready_replicas"))
+    desired = _column(h, "desired_replicas")
+    served = _valid(_column(h, "request_rate_rps"))
+    front = _valid(_column(h, "activation_rps"))
+    items = _valid(_column(h, "items_per_s"))
+    execs = _valid(_column(h, "execs_per_s"))
+    compute = _valid(_column(h, "compute_time_per_request_ms"))
+    busy = _valid(_column(h, "gpu_utilization"))
+    pending = _valid(_column(h, "pending_requests"))
+    with np.errstate(invalid="ignore", divide="ignore"):
+        per_request = np.where(served > 0, items / served, np.nan)
+        # The last known items per request stands in where none completed.
+        per_request = _forward_fill(per_request)
+        per_request = np.where(np.isfinite(per_request), per_request, 1.0)
+        # Arrivals in front of the fleet when they are measured: completions stop
+        # growing at capacity, so they understate an overload.
+        requests = np.where(np.isfinite(front), front, served)
+        work = requests * per_request
+        per_exec = np.where(execs > 0, items / execs, np.nan)
+        by_compute = instances * per_exec / (compute / 1000.0)
+        by_busy = items / (np.minimum(busy, 1.0) * ready)
+        by_compute = np.where((compute > 0) & (items > 0), by_compute, np.nan)
+        by_busy = np.where((busy >= 0.1) & (ready > 0) & (items > 0), by_busy, np.nan)
+        capacity = np.where(np.isfinite(by_compute), by_compute, by_busy)
+        service = np.where(np.isfinite(by_compute), compute, np.nan)
+        queue = np.where(ready > 0, _valid(_column(h, "queue_time_per_request_ms")), np.nan)
+        backlog = pending * per_request
+        settled = ~(np.isfinite(desired) & (desired > ready))
+    return WorkHistory(times, ready, work, capacity, service, queue, backlog, settled)
+
+
+def _forward_fill(x: FloatArray) -> FloatArray:
+    """Each NaN replaced by the last finite value before it (leading NaNs by the first)."""
+    idx = np.where(np.isfinite(x), np.arange(x.size), 0)
+    np.maximum.accumulate(idx, out=idx)
+    out: FloatArray = x[idx]
+    if x.size and not np.isfinite(x[0]):
+        first = np.flatnonzero(np.isfinite(x))
+        if first.size:
+            out[: first[0]] = x[first[0]]
+    return out
+
+
+@dataclass(frozen=True, slots=True)
+class Capacity:
+    """Items/s one replica serves with full batches, and the execution time then."""
+
+    items_s: float
+    service_ms: float
+    samples: int
+
+
+def learned_capacity(h: WorkHistory, now_s: float, window_s: float) -> Capacity | None:
+    """Capacity from the most loaded samples of the window: there batches are fullest,
+    so items per execution over the execution time is what a busy replica does. (Each
+    request reports its batch's time, so on lightly loaded replicas many small
+    requests in small batches would weigh in too much, in either direction.)"""
+    use = (h.times >= now_s - window_s) & np.isfinite(h.capacity) & (h.capacity > 0)
+    use &= np.isfinite(h.work) & (h.ready > 0)
+    n = int(use.sum())
+    if n == 0:
+        return None
+    load = h.work[use] / h.ready[use]
+    top = load >= np.quantile(load, LOADED_QUANTILE)
+    cap = float(np.median(h.capacity[use][top]))
+    service = h.service_ms[use][top]
+    service = service[np.isfinite(service)]
+    s = float(np.median(service)) if service.size else math.nan
+    return Capacity(cap, s, n)
