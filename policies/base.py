@@ -8,27 +8,42 @@ the history from Prometheus) decides exactly as the one it replaced.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, ClassVar, Protocol, runtime_checkable
 
 from pydantic import BaseModel, ConfigDict
-from pydantic.alias_generators import to_camel
 
 from policies.decision import Recommendation
+from policies.naming import legacy_keys, metadata_alias
 from policies.observation import Observation
 
 
 class PolicyParams(BaseModel):
-    """Base for a policy's parameters: read from ScaledObject metadata in camelCase
-    (``targetMs``), or by field name in Python and scenario files."""
+    """Base for a policy's parameters: read from ScaledObject metadata under the keys of
+    :func:`policies.naming.metadata_alias` (``targetMs``, ``leadTimeSeconds``), or by
+    field name in Python and scenario files."""
 
     model_config = ConfigDict(
-        alias_generator=to_camel,
+        alias_generator=metadata_alias,
         populate_by_name=True,
         extra="forbid",
         frozen=True,
         allow_inf_nan=False,
     )
+
+    @classmethod
+    def renamed_keys(cls, metadata: Mapping[str, str]) -> dict[str, str]:
+        """``{old key: current key}`` of deprecated metadata keys this model still
+        accepts, given the ``metadata`` being read (a rename may depend on another key,
+        as threshold's ``target`` for a latency signal). Default: the keys before the
+        naming rule (``leadTimeS`` → ``leadTimeSeconds``)."""
+        return legacy_keys(cls)
+
+    @classmethod
+    def unused_keys(cls, metadata: Mapping[str, str]) -> frozenset[str]:
+        """Keys that do not apply given the rest of ``metadata`` (tuning leaves them out)."""
+        return frozenset()
 
 
 @dataclass(frozen=True, slots=True)

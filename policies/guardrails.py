@@ -9,12 +9,18 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
 from policies.decision import ceil_replicas
+from policies.naming import metadata_alias
 
 
-@dataclass(frozen=True, slots=True)
-class Guardrails:
-    """Limits in replicas and seconds.
+class Guardrails(BaseModel):
+    """Limits in replicas and seconds, and their ScaledObject metadata keys: the one
+    declaration of every guardrail key (``minReplicas``, ``maxReplicas``, ``maxStepUp``,
+    ``maxStepDown``, ``scaleDownStabilizationSeconds``, ``staleAfterSeconds``,
+    ``failAfterSeconds``); the metadata parser, the dashboard's override keys, tuning
+    and the inverse config → metadata all read them from here.
 
     ``scale_down_stabilization_s``: a decision never goes below the highest
     recommendation of this many seconds (the HPA's down-window, applied here too
@@ -23,29 +29,53 @@ class Guardrails:
     long the decision fails, so KEDA's fallback takes over.
     """
 
-    min_replicas: int = 0
-    max_replicas: int = 100
-    max_step_up: int | None = None
-    max_step_down: int | None = None
-    scale_down_stabilization_s: float = 300.0
-    stale_after_s: float = 90.0
-    fail_after_s: float = 300.0
+    model_config = ConfigDict(
+        alias_generator=metadata_alias,
+        populate_by_name=True,
+        extra="forbid",
+        frozen=True,
+        allow_inf_nan=False,
+    )
 
-    def __post_init__(self) -> None:
-        if self.min_replicas < 0:
-            raise ValueError(f"min_replicas={self.min_replicas}: must be ≥ 0")
-        if self.max_replicas < max(1, self.min_replicas):
+    min_replicas: int = Field(default=0, ge=0, le=10_000, description="Lowest replica count.")
+    max_replicas: int = Field(
+        default=100, ge=1, le=10_000, description="Highest replica count (≥ minReplicas)."
+    )
+    max_step_up: int | None = Field(
+        default=None,
+        ge=1,
+        le=10_000,
+        description="Most replicas added per decision (unset: no limit).",
+    )
+    max_step_down: int | None = Field(
+        default=None,
+        ge=1,
+        le=10_000,
+        description="Most replicas removed per decision (unset: no limit).",
+    )
+    scale_down_stabilization_s: float = Field(
+        default=300.0,
+        ge=0,
+        le=86_400,
+        description="Seconds: never report less than the highest recommendation of this window.",
+    )
+    stale_after_s: float = Field(
+        default=90.0, gt=0, le=3_600, description="Seconds: older metrics count as missing."
+    )
+    fail_after_s: float = Field(
+        default=300.0,
+        ge=0,
+        le=86_400,
+        description="Seconds of missing data after which GetMetrics errors (KEDA fallback).",
+    )
+
+    @model_validator(mode="after")
+    def _bounds(self) -> Guardrails:
+        if self.max_replicas < self.min_replicas:
             raise ValueError(
-                f"max_replicas={self.max_replicas}: must be ≥ 1 and ≥ min_replicas "
-                f"({self.min_replicas})"
+                f"maxReplicas ({self.max_replicas}) must be ≥ minReplicas ({self.min_replicas})"
             )
-        for name in ("max_step_up", "max_step_down"):
-            v = getattr(self, name)
-            if v is not None and v < 1:
-                raise ValueError(f"{name}={v}: must be ≥ 1 or unset")
-        for name in ("scale_down_stabilization_s", "stale_after_s", "fail_after_s"):
-            if getattr(self, name) < 0:
-                raise ValueError(f"{name}={getattr(self, name)}: must be ≥ 0 seconds")
+        return self
 
 
 @dataclass(frozen=True, slots=True)

@@ -7,7 +7,7 @@
     announced = min(I(t_h), I(now)) − I(now − lag − grace),   t_h = min(now, now + horizon − lag)
 
 — units that appeared in the last ``lag + grace`` seconds whose load arrives within the
-provisioning ``horizon`` (``indicatorHorizonS``), less any that left the count. Their load
+provisioning ``horizon`` (``indicatorHorizonSeconds``), less any that left the count. Their load
 (``announced × load per unit``, added to every rate signal of the observation) is shown
 to the wrapped policy, which sizes the fleet for it with its own capacity and headroom;
 the difference is the indicator's contribution, named in the decision's explanation.
@@ -114,7 +114,7 @@ LEADING_FIELDS: dict[str, Any] = {
         ),
     ),
 }
-"""Parameters every wrapped policy gains (metadata keys: ``indicatorHorizonS`` …)."""
+"""Parameters every wrapped policy gains (metadata keys: ``indicatorHorizonSeconds`` …)."""
 
 INDICATORS_FIELD = "indicators"
 """The parameter the metadata layer fills from ``indicator<N>…`` keys (not a key itself)."""
@@ -333,7 +333,7 @@ class LeadingPolicy:
 
 def with_indicators(policy: Policy) -> Policy:
     """``policy`` plus leading indicators, registered as ``leading-<name>``; its
-    parameters are the policy's own plus ``indicatorHorizonS`` and friends."""
+    parameters are the policy's own plus ``indicatorHorizonSeconds`` and friends."""
     cls = type(
         f"Leading{type(policy).__name__}",
         (LeadingPolicy,),

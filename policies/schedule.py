@@ -36,6 +36,8 @@ from datetime import datetime
 from typing import Annotated, Any, ClassVar, cast
 
 from pydantic import (
+    AliasChoices,
+    AliasGenerator,
     BaseModel,
     BeforeValidator,
     ConfigDict,
@@ -44,10 +46,10 @@ from pydantic import (
     ValidationError,
     create_model,
 )
-from pydantic.alias_generators import to_camel
 
 from policies.base import Policy, PolicyContext, PolicyParams
 from policies.decision import Recommendation
+from policies.naming import legacy_alias, metadata_alias
 from policies.observation import Observation
 from policies.threshold import ThresholdParams, ThresholdPolicy
 
@@ -63,7 +65,10 @@ class Campaign(BaseModel):
     """One known burst of load: from ``start_s`` for ``duration_s``, adding ``rate_rps``."""
 
     model_config = ConfigDict(
-        alias_generator=to_camel,
+        alias_generator=AliasGenerator(
+            validation_alias=lambda n: AliasChoices(metadata_alias(n), legacy_alias(n)),
+            serialization_alias=metadata_alias,
+        ),
         populate_by_name=True,
         extra="forbid",
         frozen=True,
@@ -137,10 +142,10 @@ def _campaign(i: int, raw: Any) -> Campaign:
             d = dict(raw)
             if "start" in d:
                 s = d.pop("start")
-                d["startS"] = parse_start_s(str(s)) if isinstance(s, str) else s
+                d["startSeconds"] = parse_start_s(str(s)) if isinstance(s, str) else s
             if "duration" in d:
                 s = d.pop("duration")
-                d["durationS"] = parse_duration_s(str(s)) if isinstance(s, str) else s
+                d["durationSeconds"] = parse_duration_s(str(s)) if isinstance(s, str) else s
             return Campaign.model_validate(d)
     except ValidationError as exc:
         problems = "; ".join(
@@ -380,7 +385,7 @@ class ScheduleFields(PolicyParams):
 
 
 def with_schedule(inner: Policy, name: str | None = None) -> Policy:
-    """``inner`` with a schedule: its params gain ``schedule``, ``scheduleLeadTimeS``
+    """``inner`` with a schedule: its params gain ``schedule``, ``scheduleLeadTimeSeconds``
     and ``scheduleCapacityRps``; it is registered as ``name`` (default
     ``scheduled-<inner>``). Guardrails apply to the wrapped answer as to any other."""
     params_model: type[PolicyParams] = create_model(

@@ -8,9 +8,10 @@ HPA applies its 10 % tolerance to the same ratio.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import ClassVar, Literal
 
-from pydantic import Field
+from pydantic import Field, model_validator
 
 from policies.base import PolicyContext, PolicyParams
 from policies.decision import Recommendation
@@ -29,9 +30,19 @@ _SOURCE: dict[str, str] = {
     "rps_per_replica": "request_rate_rps",
 }
 
+LATENCY_SIGNALS = frozenset({"queue_time_per_request_ms", "queue_time_per_exec_ms"})
+"""Signals in milliseconds: their target is ``targetMs``, as in every other policy."""
+
+DEFAULT_TARGET: dict[str, float] = {"gpu_utilization": 0.7, "rps_per_replica": 50.0}
+"""``target`` of the non-latency signals when unset (fraction 0–1, req/s per replica)."""
+
 
 class ThresholdParams(PolicyParams):
-    """Parameters of the threshold policy (metadata keys in camelCase)."""
+    """Parameters of the threshold policy. A latency signal's target is ``targetMs``
+    (the one name of a latency target in every policy); GPU utilisation and request
+    rate per replica take ``target`` in their own unit. :attr:`goal` is the target in
+    force. ``target`` with a latency signal is the deprecated spelling of ``targetMs``
+    (the parser renames it with a warning; Python callers may still pass it)."""
 
     signal: Signal = Field(
         default="queue_time_per_request_ms",
@@ -39,11 +50,17 @@ class ThresholdParams(PolicyParams):
         "SuperSONIC's queue time per batch execution (ms), mean GPU utilisation (0–1), "
         "or request rate per replica (req/s).",
     )
-    target: float = Field(
+    target_ms: float = Field(
         default=50.0,
         gt=0,
-        description="Target value of the signal per replica, in the signal's unit "
-        "(ms, fraction 0–1, or req/s).",
+        le=600_000,
+        description="Target of a latency signal (queue_time_*), milliseconds.",
+    )
+    target: float | None = Field(
+        default=None,
+        gt=0,
+        description="Target per replica of a non-latency signal: GPU utilisation as a "
+        "fraction 0–1 (default 0.7) or req/s per replica (default 50).",
     )
     activation_rps: float = Field(
         default=0.0,
@@ -51,6 +68,41 @@ class ThresholdParams(PolicyParams):
         description="Wake the fleet from zero when the request rate seen in front of it "
         "(activation signal, req/s) exceeds this, or any request is pending.",
     )
+
+    @model_validator(mode="after")
+    def _target_fits_signal(self) -> ThresholdParams:
+        if self.signal not in LATENCY_SIGNALS and "target_ms" in self.model_fields_set:
+            raise ValueError(
+                f"targetMs is the target of a latency signal; signal {self.signal} "
+                "takes `target` (fraction 0–1 or req/s per replica)"
+            )
+        if (
+            self.signal in LATENCY_SIGNALS
+            and self.target is not None
+            and "target_ms" in self.model_fields_set
+        ):
+            raise ValueError(f"signal {self.signal} takes targetMs: remove `target`")
+        return self
+
+    @property
+    def goal(self) -> float:
+        """The target in force, in the signal's unit."""
+        if self.signal in LATENCY_SIGNALS:
+            return self.target if self.target is not None else self.target_ms
+        return self.target if self.target is not None else DEFAULT_TARGET[self.signal]
+
+    @classmethod
+    def renamed_keys(cls, metadata: Mapping[str, str]) -> dict[str, str]:
+        out = super().renamed_keys(metadata)
+        signal = metadata.get("signal", cls.model_fields["signal"].default)
+        if signal in LATENCY_SIGNALS:
+            out["target"] = "targetMs"
+        return out
+
+    @classmethod
+    def unused_keys(cls, metadata: Mapping[str, str]) -> frozenset[str]:
+        signal = metadata.get("signal", cls.model_fields["signal"].default)
+        return frozenset({"target"} if signal in LATENCY_SIGNALS else {"targetMs"})
 
 
 def _is_active(ctx: PolicyContext, threshold_rps: float) -> bool:
@@ -89,15 +141,15 @@ class ThresholdPolicy:
         assert signal is not None
         if params.signal == "rps_per_replica":
             per_replica = signal / current
-            desired = signal / params.target
+            desired = signal / params.goal
             reason = (
                 f"{signal:.1f} req/s over {current} replicas = {per_replica:.1f} req/s each, "
-                f"target {params.target:g} → {desired:.2f}"
+                f"target {params.goal:g} → {desired:.2f}"
             )
-            return Recommendation(desired, reason, per_replica, params.target, active or None)
-        desired = current * signal / params.target
+            return Recommendation(desired, reason, per_replica, params.goal, active or None)
+        desired = current * signal / params.goal
         reason = (
-            f"{params.signal}={signal:.3g} vs target {params.target:g} at {current} replicas "
-            f"→ {current} × {signal:.3g} / {params.target:g} = {desired:.2f}"
+            f"{params.signal}={signal:.3g} vs target {params.goal:g} at {current} replicas "
+            f"→ {current} × {signal:.3g} / {params.goal:g} = {desired:.2f}"
         )
-        return Recommendation(desired, reason, signal, params.target, active or None)
+        return Recommendation(desired, reason, signal, params.goal, active or None)

@@ -36,7 +36,7 @@ MAX_INDICATORS = 8
 
 SUFFIXES = ("Metric", "LoadPerUnit", "LeadSeconds", "ItemsPerRequest")
 KEY = re.compile(r"^indicator(\d+)([A-Za-z]*)$")
-"""``indicator<N><Suffix>``: the keys this module owns (``indicatorHorizonS`` and the
+"""``indicator<N><Suffix>``: the keys this module owns (``indicatorHorizonSeconds`` and the
 other policy parameters have no number and are the policy's)."""
 
 MAX_LEAD_S = 86_400.0

@@ -14,14 +14,15 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
-from pydantic.alias_generators import to_camel
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from policies import Guardrails, Policy, PolicyParams
 from policies.leading import INDICATORS_FIELD
+from policies.naming import metadata_alias, metadata_fields, metadata_keys
 from scaler.indicator_metadata import (
     IndicatorMetadataError,
     IndicatorQuery,
+    indicator_keys,
     is_indicator_key,
     parse_indicators,
 )
@@ -38,7 +39,7 @@ from scaler.prometheus_urls import (
     check_credential,
     normalise_url,
 )
-from scaler.registry import UnknownPolicyError, get_policy
+from scaler.registry import UnknownPolicyError, available_policies, get_policy
 from scaler.selector import SelectorError, parse_selector
 
 LABEL_VALUE = re.compile(r"^[A-Za-z0-9]([A-Za-z0-9._-]{0,251}[A-Za-z0-9])?$")
@@ -51,12 +52,18 @@ ACTIVATION_SCOPE_LABELS = frozenset({"namespace", "release"})
 KEDA_KEYS = frozenset(
     {"scalerAddress", "enableTLS", "unsafeSsl", "caCert", "tlsClientCert", "tlsClientKey"}
 )
-"""Keys KEDA itself uses or forwards; accepted and ignored (as is any other ``*FromEnv``)."""
+"""Keys KEDA itself uses or forwards; accepted and ignored."""
 
 CREDENTIAL_KEYS = ("authHeaderFromEnv", "bearerTokenFromEnv")
 """Per-trigger Prometheus credentials. KEDA resolves a ``*FromEnv`` key from the scale
 target's container environment and forwards the *value* under the same key; it does
 not forward TriggerAuthentication secrets to an external scaler. Never echoed."""
+
+FROM_ENV = "FromEnv"
+"""KEDA resolves a ``<key>FromEnv`` value from the scale target's container environment
+and forwards the resolved value under the same ``<key>FromEnv`` name (an empty one is
+dropped; ``pkg/scalers/external_scaler.go``). The parser reads it as ``<key>`` and
+never echoes its value, which may come from a secret-bearing environment."""
 
 
 DEFAULT_POLICY = "threshold"
@@ -67,14 +74,12 @@ class MetadataError(ValueError):
     """Invalid ScaledObject metadata; the message names key, value and what is allowed."""
 
 
-LabelValue = Field(pattern=LABEL_VALUE.pattern, max_length=253)
-
-
 class CommonMetadata(BaseModel):
-    """Keys every ScaledObject may set, whatever its policy (camelCase in metadata)."""
+    """Keys every ScaledObject may set besides the guardrails (declared once, in
+    :class:`policies.Guardrails`): which policy, the label scope and the queries."""
 
     model_config = ConfigDict(
-        alias_generator=to_camel,
+        alias_generator=metadata_alias,
         populate_by_name=True,
         extra="forbid",
         frozen=True,
@@ -82,35 +87,6 @@ class CommonMetadata(BaseModel):
     )
 
     policy: str = Field(default=DEFAULT_POLICY, description="Registered policy name.")
-    min_replicas: int = Field(default=0, ge=0, le=10_000, description="Lowest replica count.")
-    max_replicas: int = Field(default=100, ge=1, le=10_000, description="Highest replica count.")
-    max_step_up: int | None = Field(
-        default=None,
-        ge=1,
-        le=10_000,
-        description="Most replicas added per decision (unset: no limit).",
-    )
-    max_step_down: int | None = Field(
-        default=None,
-        ge=1,
-        le=10_000,
-        description="Most replicas removed per decision (unset: no limit).",
-    )
-    scale_down_stabilization_seconds: float = Field(
-        default=300.0,
-        ge=0,
-        le=86_400,
-        description="Seconds: never report less than the highest recommendation of this window.",
-    )
-    stale_after_seconds: float = Field(
-        default=90.0, gt=0, le=3_600, description="Seconds: older metrics count as missing."
-    )
-    fail_after_seconds: float = Field(
-        default=300.0,
-        ge=0,
-        le=86_400,
-        description="Seconds of missing data after which GetMetrics errors (KEDA fallback).",
-    )
     namespace: str | None = Field(
         default=None,
         pattern=LABEL_VALUE.pattern,
@@ -133,20 +109,12 @@ class CommonMetadata(BaseModel):
         description="The scale target's Deployment (e.g. `<release>-triton`): its replica "
         "counts are read from the Kubernetes API when Prometheus sees no replica.",
     )
-    rate_window_seconds: int = Field(
+    rate_window_s: int = Field(
         default=30, ge=2, le=3_600, description="Seconds: the `rate()` window of every query."
     )
     gpu_metric: Literal["nv_gpu_utilization", "DCGM_FI_DEV_GPU_UTIL"] = Field(
         default="nv_gpu_utilization",
         description="GPU busy gauge: Triton's (fraction 0–1) or DCGM's (percent).",
-    )
-    server_address: str | None = Field(
-        default=None,
-        max_length=2048,
-        description="Base URL of this trigger's Prometheus (KEDA's key name), e.g. "
-        "http://<release>-prometheus-server.<namespace>.svc:9090; must be one the server "
-        "allows (SCALER_PROMETHEUS_URL, SCALER_PROMETHEUS_ALLOWED_URLS). Unset: the "
-        "server's SCALER_PROMETHEUS_URL.",
     )
     activation_metric: str | None = Field(
         default=None,
@@ -155,6 +123,15 @@ class CommonMetadata(BaseModel):
         'name with optional equality matchers, metric{label="value",...} (no other PromQL), '
         "scoped by namespace and release; for SuperSONIC's Envoy "
         'envoy_cluster_upstream_cx_none_healthy{envoy_cluster_name="triton_grpc_service"}.',
+    )
+
+    server_address: str | None = Field(
+        default=None,
+        max_length=2048,
+        description="Base URL of this trigger's Prometheus (KEDA's key name), e.g. "
+        "http://<release>-prometheus-server.<namespace>.svc:9090; must be one the server "
+        "allows (SCALER_PROMETHEUS_URL, SCALER_PROMETHEUS_ALLOWED_URLS). Unset: the "
+        "server's SCALER_PROMETHEUS_URL.",
     )
 
     @field_validator("server_address")
@@ -177,18 +154,13 @@ class CommonMetadata(BaseModel):
         except SelectorError as exc:
             raise ValueError(str(exc)) from None
 
-    @model_validator(mode="after")
-    def _bounds(self) -> CommonMetadata:
-        if self.max_replicas < self.min_replicas:
-            raise ValueError(
-                f"maxReplicas ({self.max_replicas}) must be ≥ minReplicas ({self.min_replicas})"
-            )
-        return self
 
+GUARDRAIL_KEYS: frozenset[str] = metadata_keys(Guardrails)
+"""Keys of the guardrails (:class:`policies.Guardrails`), the common keys an override
+may change."""
 
-COMMON_KEYS: frozenset[str] = frozenset(
-    (f.alias or n) for n, f in CommonMetadata.model_fields.items()
-)
+COMMON_KEYS: frozenset[str] = metadata_keys(CommonMetadata) | GUARDRAIL_KEYS
+"""Keys every ScaledObject may set, whatever its policy."""
 
 
 def is_common_key(key: str) -> bool:
@@ -222,7 +194,9 @@ class LabelScope:
 
 @dataclass(frozen=True, slots=True)
 class ScalerConfig:
-    """One ScaledObject's validated configuration."""
+    """One ScaledObject's validated configuration. ``common`` holds the validated
+    common keys (scope and queries); ``deprecations`` the warnings about deprecated
+    keys the metadata used (the tracker logs each once)."""
 
     name: str
     namespace: str
@@ -238,20 +212,26 @@ class ScalerConfig:
     """Leading indicators (``indicator<N>…`` keys), in order: Observation.indicators[i]."""
     prometheus: PrometheusTarget = field(default_factory=PrometheusTarget)
     """Which Prometheus to read and with which credentials (default: the server's)."""
+    common: CommonMetadata | None = None
+    deprecations: tuple[str, ...] = ()
 
     @property
     def key(self) -> str:
         return f"{self.namespace}/{self.name}"
 
 
-def _describe(err: dict[str, Any], model: type[BaseModel]) -> str:
+def _field_of(model: type[BaseModel], key: str) -> tuple[str, Any]:
+    for k, name, info in metadata_fields(model):
+        if key in (k, name):
+            return k, info
+    return key, None
+
+
+def _describe(err: dict[str, Any], model: type[BaseModel], hidden: frozenset[str]) -> str:
     loc = err.get("loc", ())
-    key = str(loc[0]) if loc else "(metadata)"
-    field = None
-    for name, f in model.model_fields.items():
-        if key in (name, f.alias):
-            key = f.alias or name
-            field = f
+    if not loc:
+        return f"scalerMetadata: {err.get('msg')}"
+    key, field = _field_of(model, str(loc[0]))
     allowed = ""
     if field is not None:
         bits = []
@@ -260,37 +240,113 @@ def _describe(err: dict[str, Any], model: type[BaseModel]) -> str:
         if field.default is not None and not callable(field.default):
             bits.append(f"default {field.default!r}")
         allowed = f" (allowed: {'; '.join(bits)})" if bits else ""
-    if not loc:
-        return f"scalerMetadata: {err.get('msg')}"
+    if key in hidden:
+        return f"scalerMetadata key {key + FROM_ENV!r} (value not shown): {err.get('msg')}{allowed}"
     shown = err.get("input")
     if isinstance(shown, str):
         shown = strip_url_credentials(shown)
     return f"scalerMetadata key {key!r} = {short(shown)}: {err.get('msg')}{allowed}"
 
 
-def _numeric_problems(model: type[BaseModel], values: Mapping[str, str]) -> str | None:
+def _numeric_problems(
+    model: type[BaseModel], values: Mapping[str, str], hidden: frozenset[str]
+) -> str | None:
     """NaN, ±Inf or absurd magnitudes in numeric fields, named (pydantic would take
     ``inf`` for a float and a 400-digit int that overflows later)."""
-    for name, f in model.model_fields.items():
-        key = f.alias or name
+    for key, name, f in metadata_fields(model):
         raw = values.get(key, values.get(name))
         if isinstance(raw, str) and re.search(r"\b(int|float)\b", str(f.annotation)):
-            problem = number_problem(key, raw)
+            problem = number_problem(key + FROM_ENV if key in hidden else key, raw)
             if problem is not None:
-                return problem
+                return problem.replace(raw, "(value not shown)") if key in hidden else problem
     return None
 
 
-def _validate(model: type[BaseModel], values: Mapping[str, str]) -> Any:
-    problem = _numeric_problems(model, values)
+def _validate(model: type[BaseModel], values: Mapping[str, str], hidden: frozenset[str]) -> Any:
+    problem = _numeric_problems(model, values, hidden)
     if problem is not None:
         raise MetadataError(problem)
     try:
         return model.model_validate(dict(values))
     except ValidationError as exc:
         raise MetadataError(
-            "; ".join(_describe(dict(e), model) for e in exc.errors(include_url=False))
+            "; ".join(_describe(dict(e), model, hidden) for e in exc.errors(include_url=False))
         ) from None
+
+
+def _resolve_from_env(metadata: Mapping[str, str]) -> tuple[dict[str, str], frozenset[str]]:
+    """KEDA's keys dropped, ``<key>FromEnv`` read as ``<key>``; returns the metadata and
+    the keys whose values came from the environment (never echoed)."""
+    out: dict[str, str] = {}
+    hidden: set[str] = set()
+    for key, value in metadata.items():
+        if key in KEDA_KEYS or key in CREDENTIAL_KEYS:
+            continue
+        if key.endswith(FROM_ENV) and len(key) > len(FROM_ENV):
+            base = key[: -len(FROM_ENV)]
+            if base in metadata:
+                raise MetadataError(
+                    f"scalerMetadata keys {base!r} and {key!r} both set {base}: keep one"
+                )
+            out[base] = value
+            hidden.add(base)
+        else:
+            out[key] = value
+    return out, frozenset(hidden)
+
+
+def _rename(kept: dict[str, str], renamed: Mapping[str, str]) -> tuple[dict[str, str], list[str]]:
+    """Deprecated keys replaced by their current names, with one warning each."""
+    out = dict(kept)
+    warnings: list[str] = []
+    for old, new in renamed.items():
+        if old not in out:
+            continue
+        if new in out:
+            raise MetadataError(
+                f"scalerMetadata keys {old!r} (deprecated) and {new!r} are both set: keep {new!r}"
+            )
+        out[new] = out.pop(old)
+        warnings.append(f"scalerMetadata key {old!r} is deprecated: use {new!r}")
+    return out, warnings
+
+
+def with_override(metadata: Mapping[str, str], override: Mapping[str, str]) -> dict[str, str]:
+    """``metadata`` with ``override`` on top, deprecated keys of either side first
+    renamed to their current names, so an override of ``targetMs`` replaces a
+    ScaledObject's deprecated ``target`` instead of clashing with it."""
+
+    def current(meta: Mapping[str, str], policy_name: str) -> dict[str, str]:
+        try:
+            model = get_policy(policy_name).params_model
+        except UnknownPolicyError:
+            return dict(meta)
+        renamed = model.renamed_keys(meta)
+        out: dict[str, str] = {}
+        for key, value in meta.items():
+            new = renamed.get(key)
+            out[new if new is not None and new not in meta else key] = value
+        return out
+
+    policy = override.get("policy", metadata.get("policy", DEFAULT_POLICY))
+    return {**current(metadata, policy), **current(override, policy)}
+
+
+def deprecated_keys() -> dict[str, str]:
+    """``{deprecated key: current key}`` over every registered policy, with the metadata
+    defaults (threshold's ``target`` → ``targetMs`` holds for its latency signals):
+    the README's table of renamed keys."""
+    out: dict[str, str] = {}
+    for policy in available_policies().values():
+        out |= policy.params_model.renamed_keys({})
+    return out
+
+
+def policy_keys(params_model: type[PolicyParams]) -> frozenset[str]:
+    """The metadata keys of a policy's parameters (leading indicators have their own)."""
+    return frozenset(
+        key for key, name, _ in metadata_fields(params_model) if name != INDICATORS_FIELD
+    )
 
 
 def _prometheus_target(url: str | None, metadata: Mapping[str, str]) -> PrometheusTarget:
@@ -321,22 +377,23 @@ def parse_metadata(name: str, namespace: str, metadata: Mapping[str, str]) -> Sc
         raise MetadataError(too_big)
     if namespace and not LABEL_VALUE.match(namespace):
         raise MetadataError(f"ScaledObject namespace {short(namespace)} is not a valid name")
-    kept = {k: v for k, v in metadata.items() if k not in KEDA_KEYS and not k.endswith("FromEnv")}
+    kept, hidden = _resolve_from_env(metadata)
     try:
         indicators = parse_indicators(kept)
     except IndicatorMetadataError as exc:
         raise MetadataError(str(exc)) from None
     kept = {k: v for k, v in kept.items() if not is_indicator_key(k)}
-    common_values = {k: v for k, v in kept.items() if k in COMMON_KEYS}
-    common: CommonMetadata = _validate(CommonMetadata, common_values)
+    common_keys = metadata_keys(CommonMetadata)
+    common: CommonMetadata = _validate(
+        CommonMetadata, {k: v for k, v in kept.items() if k in common_keys}, hidden
+    )
     try:
         policy = get_policy(common.policy)
     except UnknownPolicyError as exc:
         raise MetadataError(f"scalerMetadata key 'policy' = {common.policy!r}: {exc}") from None
     params_model = policy.params_model
-    policy_keys = {
-        (f.alias or n) for n, f in params_model.model_fields.items() if n != INDICATORS_FIELD
-    }
+    own_keys = policy_keys(params_model)
+    kept, deprecations = _rename(kept, params_model.renamed_keys(kept))
     takes_indicators = INDICATORS_FIELD in params_model.model_fields
     if indicators and not takes_indicators:
         raise MetadataError(
@@ -344,25 +401,23 @@ def parse_metadata(name: str, namespace: str, metadata: Mapping[str, str]) -> Sc
             f"leading indicators; use policy 'leading-{policy.name}' if it exists, or a "
             "leading-* policy"
         )
-    unknown = sorted(set(kept) - COMMON_KEYS - policy_keys)
+    unknown = sorted(set(kept) - COMMON_KEYS - own_keys)
     if unknown:
-        allowed = ", ".join(sorted(COMMON_KEYS | policy_keys))
+        bad = unknown[0]
+        shown = f"{bad + FROM_ENV!r}" if bad in hidden else f"{short(bad)} = {short(kept[bad])}"
+        allowed = ", ".join(sorted(COMMON_KEYS | own_keys))
         raise MetadataError(
-            f"scalerMetadata key {short(unknown[0])} = {short(kept[unknown[0]])} is not known "
-            f"to the scaler or policy {policy.name!r}; allowed keys: {allowed}"
+            f"scalerMetadata key {shown} is not known to the scaler or policy "
+            f"{policy.name!r}; allowed keys: {allowed}"
         )
-    params: PolicyParams = _validate(params_model, {k: kept[k] for k in kept if k in policy_keys})
+    params: PolicyParams = _validate(
+        params_model, {k: v for k, v in kept.items() if k in own_keys}, hidden
+    )
     if takes_indicators:
         settings = tuple(q.settings for q in indicators)
         params = params.model_copy(update={INDICATORS_FIELD: settings})
-    guardrails = Guardrails(
-        min_replicas=common.min_replicas,
-        max_replicas=common.max_replicas,
-        max_step_up=common.max_step_up,
-        max_step_down=common.max_step_down,
-        scale_down_stabilization_s=common.scale_down_stabilization_seconds,
-        stale_after_s=common.stale_after_seconds,
-        fail_after_s=common.fail_after_seconds,
+    guardrails: Guardrails = _validate(
+        Guardrails, {k: v for k, v in kept.items() if k in GUARDRAIL_KEYS}, hidden
     )
     scope = LabelScope(
         namespace=common.namespace or namespace or None,
@@ -377,10 +432,57 @@ def parse_metadata(name: str, namespace: str, metadata: Mapping[str, str]) -> Sc
         params=params,
         guardrails=guardrails,
         scope=scope,
-        rate_window_s=common.rate_window_seconds,
+        rate_window_s=common.rate_window_s,
         gpu_metric=common.gpu_metric,
         activation_metric=common.activation_metric,
         target_deployment=common.target_deployment,
         indicators=indicators,
         prometheus=_prometheus_target(common.server_address, metadata),
+        common=common,
+        deprecations=tuple(deprecations),
     )
+
+
+def _text(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, float):
+        return str(int(value)) if value.is_integer() else repr(value)
+    return str(value)
+
+
+def _dump(model: BaseModel) -> dict[str, str]:
+    return {
+        k: _text(v)
+        for k, v in model.model_dump(by_alias=True, mode="json").items()
+        if v is not None
+    }
+
+
+def config_metadata(cfg: ScalerConfig) -> dict[str, str]:
+    """Trigger metadata that parses back to ``cfg`` with every key explicit (so an export
+    pins today's behaviour even if a default changes later): the inverse of
+    :func:`parse_metadata`, derived from the same models. Leading indicators are not
+    included (their keys live in :mod:`scaler.indicator_metadata`)."""
+    common = cfg.common or CommonMetadata(
+        policy=cfg.policy.name,
+        namespace=cfg.scope.namespace if cfg.scope.namespace != cfg.namespace else None,
+        release=cfg.scope.release,
+        job=cfg.scope.job,
+        model=cfg.scope.model,
+        target_deployment=cfg.target_deployment,
+        rate_window_s=cfg.rate_window_s,
+        gpu_metric=cfg.gpu_metric,
+        activation_metric=cfg.activation_metric,
+    )
+    out = _dump(common)
+    out |= _dump(cfg.guardrails)
+    params = cfg.params.model_dump(by_alias=True, mode="json")
+    out |= {
+        k: _text(v)
+        for k, v in params.items()
+        if v is not None and k in policy_keys(type(cfg.params))
+    }
+    out.update(indicator_keys(cfg.indicators))
+    out["policy"] = cfg.policy.name
+    return out

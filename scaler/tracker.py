@@ -27,7 +27,7 @@ from scaler.limits import (
     metadata_size_problem,
     redact,
 )
-from scaler.metadata import MetadataError, ScalerConfig, parse_metadata
+from scaler.metadata import MetadataError, ScalerConfig, parse_metadata, with_override
 from scaler.observer import ObserveError, Observer
 from scaler.own_metrics import ScalerMetrics, forget_object
 
@@ -184,9 +184,11 @@ class ObjectTracker:
         cfg = self.cached_config(name, namespace, metadata)
         if cfg is None:
             override = self._overrides(namespace, name)
-            merged = {**metadata, **override} if override else metadata
+            merged = with_override(metadata, override) if override else metadata
             key = _digest(namespace, name, merged)
             cfg = parse_metadata(name, namespace, merged)
+            for warning in cfg.deprecations:
+                logging.getLogger(__name__).warning("%s/%s: %s", namespace, name, warning)
             if self._validate is not None:
                 self._validate(cfg)
             with self._lock:

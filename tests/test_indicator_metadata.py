@@ -34,7 +34,7 @@ def test_indicators_reach_the_policy_and_the_query() -> None:
 
 
 def test_policy_parameters_of_the_wrapper_are_keys() -> None:
-    cfg = parse(indicator1Metric=SLURM, indicatorHorizonS="420")
+    cfg = parse(indicator1Metric=SLURM, indicatorHorizonSeconds="420")
     assert cfg.params.indicator_horizon_s == 420.0  # type: ignore[attr-defined]
 
 
@@ -75,4 +75,4 @@ def test_a_policy_without_indicators_refuses_them() -> None:
 
 
 def test_other_keys_are_ignored_by_the_indicator_parser() -> None:
-    assert parse_indicators({"policy": "x", "indicatorHorizonS": "5"}) == ()
+    assert parse_indicators({"policy": "x", "indicatorHorizonSeconds": "5"}) == ()

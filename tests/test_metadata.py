@@ -14,7 +14,9 @@ from scaler.metadata import (
     KEDA_KEYS,
     LABEL_VALUE,
     MetadataError,
+    config_metadata,
     parse_metadata,
+    with_override,
 )
 
 
@@ -26,10 +28,59 @@ def test_threshold_works_with_defaults_alone() -> None:
     assert cfg.guardrails.max_replicas == 100
 
 
-def test_keda_keys_and_from_env_keys_are_ignored() -> None:
-    meta = {k: "x" for k in KEDA_KEYS} | {"targetFromEnv": "whatever"}
-    cfg = parse_metadata("triton", "cms", meta)
+def test_keda_keys_are_ignored() -> None:
+    cfg = parse_metadata("triton", "cms", {k: "x" for k in KEDA_KEYS})
     assert cfg.params == ThresholdParams()
+
+
+def test_from_env_keys_are_read_as_their_base_key_and_never_echoed() -> None:
+    """KEDA resolves ``<key>FromEnv`` from the target's environment and forwards the
+    resolved value under the same name."""
+    cfg = parse_metadata("triton", "cms", {"targetMsFromEnv": "35", "maxReplicasFromEnv": "7"})
+    assert cfg.params.goal == 35.0  # type: ignore[attr-defined]
+    assert cfg.guardrails.max_replicas == 7
+    with pytest.raises(MetadataError) as err:
+        parse_metadata("triton", "cms", {"maxReplicasFromEnv": "s3cret"})
+    assert "maxReplicasFromEnv" in str(err.value) and "s3cret" not in str(err.value)
+    with pytest.raises(MetadataError) as err:
+        parse_metadata("triton", "cms", {"passwordFromEnv": "s3cret"})
+    assert "passwordFromEnv" in str(err.value) and "s3cret" not in str(err.value)
+    with pytest.raises(MetadataError, match="both set"):
+        parse_metadata("triton", "cms", {"maxReplicas": "3", "maxReplicasFromEnv": "7"})
+
+
+def test_deprecated_keys_still_work_with_a_warning() -> None:
+    cfg = parse_metadata("triton", "cms", {"target": "20", "signal": "queue_time_per_exec_ms"})
+    assert cfg.params.goal == 20.0  # type: ignore[attr-defined]
+    assert cfg.deprecations == ("scalerMetadata key 'target' is deprecated: use 'targetMs'",)
+    cfg = parse_metadata("triton", "cms", {"policy": "predictive", "leadTimeS": "90"})
+    assert cfg.params.lead_time_s == 90.0  # type: ignore[attr-defined]
+    assert "'leadTimeS' is deprecated: use 'leadTimeSeconds'" in cfg.deprecations[0]
+    with pytest.raises(MetadataError, match="both set"):
+        parse_metadata("triton", "cms", {"target": "20", "targetMs": "30"})
+
+
+def test_a_non_latency_signal_keeps_target_and_refuses_target_ms() -> None:
+    cfg = parse_metadata("triton", "cms", {"signal": "gpu_utilization", "target": "0.6"})
+    assert cfg.params.goal == 0.6 and not cfg.deprecations  # type: ignore[attr-defined]
+    with pytest.raises(MetadataError, match="targetMs is the target of a latency signal"):
+        parse_metadata("triton", "cms", {"signal": "gpu_utilization", "targetMs": "60"})
+
+
+def test_config_metadata_is_the_inverse_of_the_parser() -> None:
+    meta = {
+        "policy": "pid",
+        "targetMs": "40",
+        "intervalSeconds": "30",
+        "maxReplicas": "12",
+        "maxStepUp": "3",
+        "release": "supersonic",
+        "activationMetric": "envoy_cluster_upstream_rq_total",
+    }
+    cfg = parse_metadata("triton", "cms", meta)
+    back = config_metadata(cfg)
+    assert {k: back[k] for k in meta} == meta
+    assert parse_metadata("triton", "cms", back) == cfg
 
 
 def test_values_are_converted_from_strings() -> None:
@@ -39,7 +90,7 @@ def test_values_are_converted_from_strings() -> None:
         {
             "minReplicas": "2",
             "maxReplicas": "11",
-            "target": "20",
+            "targetMs": "20",
             "signal": "queue_time_per_exec_ms",
             "scaleDownStabilizationSeconds": "45",
             "release": "supersonic",
@@ -48,7 +99,7 @@ def test_values_are_converted_from_strings() -> None:
     )
     assert (cfg.guardrails.min_replicas, cfg.guardrails.max_replicas) == (2, 11)
     assert cfg.guardrails.scale_down_stabilization_s == 45.0
-    assert cfg.params == ThresholdParams(signal="queue_time_per_exec_ms", target=20.0)
+    assert cfg.params == ThresholdParams(signal="queue_time_per_exec_ms", target_ms=20.0)
     assert cfg.scope.labels() == {
         "namespace": "cms",
         "release": "supersonic",
@@ -62,7 +113,7 @@ def test_values_are_converted_from_strings() -> None:
         ({"maxReplicas": "lots"}, ["'maxReplicas'", "'lots'", "integer"]),
         ({"maxReplicas": "0"}, ["'maxReplicas'", "greater than or equal to 1"]),
         ({"minReplicas": "5", "maxReplicas": "3"}, ["maxReplicas (3)", "minReplicas (5)"]),
-        ({"tagret": "20"}, ["'tagret'", "allowed keys", "target"]),
+        ({"tagret": "20"}, ["'tagret'", "allowed keys", "targetMs"]),
         ({"signal": "vibes"}, ["'signal'", "'vibes'", "queue_time_per_request_ms"]),
         ({"policy": "magic"}, ["'policy'", "'magic'", "threshold"]),
         ({"release": 'a"}'}, ["'release'", "pattern"]),
@@ -90,7 +141,9 @@ def test_label_values_that_could_escape_a_matcher_are_rejected(value: str) -> No
 
 @given(
     st.dictionaries(
-        st.sampled_from(sorted(COMMON_KEYS | {"signal", "target", "activationRps", "junk"})),
+        st.sampled_from(
+            sorted(COMMON_KEYS | {"signal", "target", "targetMs", "activationRps", "junk"})
+        ),
         st.text(max_size=12),
         max_size=6,
     )
@@ -113,3 +166,9 @@ def test_replica_bounds_round_trip(lo: int, hi: int) -> None:
     else:
         g = parse_metadata("t", "ns", meta).guardrails
         assert (g.min_replicas, g.max_replicas) == (lo, hi)
+
+
+def test_an_override_replaces_a_deprecated_key_instead_of_clashing() -> None:
+    merged = with_override({"target": "20", "maxReplicas": "5"}, {"targetMs": "40"})
+    assert merged == {"targetMs": "40", "maxReplicas": "5"}
+    assert parse_metadata("t", "cms", merged).params.goal == 40.0  # type: ignore[attr-defined]

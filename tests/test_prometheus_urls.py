@@ -95,5 +95,10 @@ def test_bad_credentials_are_refused_without_echoing_them(meta: dict[str, str], 
         assert value not in str(err.value)
 
 
-def test_other_from_env_keys_are_still_ignored() -> None:
-    assert parse_metadata("so", "ns", {"somethingFromEnv": "x"}).prometheus.is_default
+def test_other_from_env_keys_are_read_as_their_base_key() -> None:
+    """KEDA forwards ``<key>FromEnv`` with the resolved value: any scaler key may come
+    from the environment; an unknown one is refused without echoing its value."""
+    assert parse_metadata("so", "ns", {"maxReplicasFromEnv": "7"}).prometheus.is_default
+    with pytest.raises(MetadataError) as err:
+        parse_metadata("so", "ns", {"somethingFromEnv": "s3cret"})
+    assert "somethingFromEnv" in str(err.value) and "s3cret" not in str(err.value)

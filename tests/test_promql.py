@@ -136,7 +136,7 @@ def test_queries_for_reads_scope_window_and_metrics_from_the_scaledobject() -> N
         "cms",
         {
             "signal": "queue_time_per_request_ms",
-            "target": "50",
+            "targetMs": "50",
             "model": "m",
             "rateWindowSeconds": "15",
             "gpuMetric": "DCGM_FI_DEV_GPU_UTIL",

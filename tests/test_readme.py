@@ -2,17 +2,18 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 from policies import ThresholdParams
-from scaler.metadata import COMMON_KEYS
+from scaler.metadata import COMMON_KEYS, policy_keys
 from scaler.settings import ServerSettings
 
 README = (Path(__file__).resolve().parent.parent / "README.md").read_text()
 
 
 def test_every_metadata_key_is_in_the_readme_table() -> None:
-    keys = COMMON_KEYS | {(f.alias or n) for n, f in ThresholdParams.model_fields.items()}
+    keys = COMMON_KEYS | policy_keys(ThresholdParams)
     missing = sorted(k for k in keys if f"| `{k}` |" not in README)
     assert not missing, f"README metadata table lacks {missing}"
 
@@ -64,3 +65,11 @@ def test_make_run_simulates_the_readme_scaledobject_and_the_presets() -> None:
     run = makefile.split("\nrun:", 1)[1].split("\n\n", 1)[0]
     assert "--scaled-object simulations/scenarios/readme-scaledobject.yaml" in run
     assert "--policy presets" in run
+
+
+def test_the_renamed_keys_table_is_the_codes() -> None:
+    from scaler.metadata import deprecated_keys
+
+    section = README.split("### Renamed keys", 1)[1].split("\n### ", 1)[0]
+    rows = re.findall(r"^\| `(\w+)` \| `(\w+)`", section, re.M)
+    assert dict(rows) == deprecated_keys()

@@ -18,7 +18,7 @@ from scaler.own_metrics import build_metrics
 from scaler.tracker import ObjectTracker
 from tests.scripted_observer import ManualClock, ScriptedObserver
 
-META = {"target": "50", "minReplicas": "0", "scaleDownStabilizationSeconds": "0"}
+META = {"targetMs": "50", "minReplicas": "0", "scaleDownStabilizationSeconds": "0"}
 
 
 def tracker_with(
@@ -93,7 +93,7 @@ def test_an_override_changes_the_next_decision_without_restart() -> None:
     )
     cfg = tracker.config_for("t", "cms", META)
     assert tracker.refresh_one(tracker.track(cfg)).value == 6.0
-    override["target"] = "100"
+    override["targetMs"] = "100"
     cfg = tracker.config_for("t", "cms", META)
     obj = tracker.track(cfg)
     assert obj.metadata == META

@@ -12,6 +12,7 @@ from fastapi import APIRouter, Depends, File, HTTPException, Query, Request, Upl
 from fastapi.responses import PlainTextResponse, Response
 from pydantic import BaseModel, ConfigDict, Field
 
+from policies import Guardrails
 from scaler.dashboard import views
 from scaler.dashboard.context import TRACE_SUFFIXES, Dashboard
 from scaler.dashboard.history import HistoryError, prometheus_trace
@@ -25,25 +26,18 @@ from scaler.dashboard.whatif import (
     trace_summary,
 )
 from scaler.limits import redact
-from scaler.metadata import COMMON_KEYS, KEDA_KEYS, MetadataError
+from scaler.metadata import (
+    COMMON_KEYS,
+    GUARDRAIL_KEYS,
+    KEDA_KEYS,
+    MetadataError,
+    config_metadata,
+    policy_keys,
+)
 from scaler.registry import available_policies
 from scaler.sim.scenario import ScenarioError
 from scaler.traces.model import Trace
 from scaler.traces.sources import TraceError
-
-GUARDRAIL_KEYS = frozenset(
-    {
-        "minReplicas",
-        "maxReplicas",
-        "maxStepUp",
-        "maxStepDown",
-        "scaleDownStabilizationSeconds",
-        "staleAfterSeconds",
-        "failAfterSeconds",
-    }
-)
-"""Common keys an override may change; the fleet's label scope and queries may not
-be redirected from the dashboard."""
 
 router = APIRouter(prefix="/api")
 
@@ -201,7 +195,7 @@ def get_object(namespace: str, name: str, ctx: Ctx) -> dict[str, Any]:
     base, exact = views.base_metadata(obj, override)
     return {
         "summary": _summary(ctx, namespace, name),
-        "metadata": views.config_metadata(obj.config),
+        "metadata": config_metadata(obj.config),
         "base_metadata": redact(base),
         "base_metadata_exact": exact,
         "override": redact(override),
@@ -271,9 +265,7 @@ def _check_override(ctx: Dashboard, namespace: str, name: str, override: dict[st
             422, f"unknown policy {policy!r}; available: {', '.join(sorted(policies))}"
         )
     params_model = policies[policy].params_model
-    allowed = (
-        {"policy"} | GUARDRAIL_KEYS | {(f.alias or n) for n, f in params_model.model_fields.items()}
-    )
+    allowed = {"policy"} | GUARDRAIL_KEYS | policy_keys(params_model)
     bad = sorted(k for k in override if k not in allowed or k in KEDA_KEYS)
     if bad:
         scope = sorted(COMMON_KEYS - GUARDRAIL_KEYS - {"policy"})
@@ -401,6 +393,11 @@ def policies() -> list[dict[str, Any]]:
     ]
 
 
+@router.get("/guardrails", summary="JSON schema of the guardrail keys an override may set")
+def guardrails() -> dict[str, Any]:
+    return Guardrails.model_json_schema(by_alias=True)
+
+
 @router.get("/traces", summary="Bundled and uploaded traces")
 def traces(ctx: Ctx) -> dict[str, Any]:
     with ctx.lock:
@@ -506,7 +503,7 @@ def _policy_override(meta: dict[str, str], override: dict[str, str]) -> dict[str
     """The keys of the tuned metadata worth applying: the request's own keys and
     the policy's parameters."""
     policy = available_policies()[meta.get("policy", "threshold")]
-    keys = {"policy"} | {(f.alias or n) for n, f in policy.params_model.model_fields.items()}
+    keys = {"policy"} | policy_keys(policy.params_model)
     return {k: v for k, v in meta.items() if k in keys or k in override}
 
 

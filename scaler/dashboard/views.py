@@ -15,70 +15,24 @@ from typing import Any
 import yaml
 
 from policies import Decision, Status
-from policies.leading import INDICATORS_FIELD
-from scaler.indicator_metadata import describe_contribution, indicator_keys
+from scaler.indicator_metadata import describe_contribution
 from scaler.limits import redact
-from scaler.metadata import MetadataError, ScalerConfig, parse_metadata
+from scaler.metadata import (
+    MetadataError,
+    ScalerConfig,
+    config_metadata,
+    parse_metadata,
+    with_override,
+)
+from scaler.metadata import policy_keys as metadata_policy_keys
 from scaler.tracker import TrackedObject
 
 STALE_AFTER_REFRESHES = 3
 """A decision older than this many refresh intervals is shown as stale."""
 
 
-def _num(v: float) -> str:
-    return str(int(v)) if float(v).is_integer() else repr(float(v))
-
-
-def _meta_value(v: Any) -> str:
-    if isinstance(v, bool):
-        return "true" if v else "false"
-    if isinstance(v, float):
-        return _num(v)
-    return str(v)
-
-
-def config_metadata(cfg: ScalerConfig) -> dict[str, str]:
-    """Trigger metadata that parses back to ``cfg`` (every key explicit), so an export
-    pins today's behaviour even if a default changes later."""
-    g = cfg.guardrails
-    out: dict[str, str] = {
-        "policy": cfg.policy.name,
-        "minReplicas": str(g.min_replicas),
-        "maxReplicas": str(g.max_replicas),
-        "scaleDownStabilizationSeconds": _num(g.scale_down_stabilization_s),
-        "staleAfterSeconds": _num(g.stale_after_s),
-        "failAfterSeconds": _num(g.fail_after_s),
-        "rateWindowSeconds": str(cfg.rate_window_s),
-        "gpuMetric": cfg.gpu_metric,
-    }
-    if g.max_step_up is not None:
-        out["maxStepUp"] = str(g.max_step_up)
-    if g.max_step_down is not None:
-        out["maxStepDown"] = str(g.max_step_down)
-    scope = cfg.scope
-    if scope.namespace and scope.namespace != cfg.namespace:
-        out["namespace"] = scope.namespace
-    for key in ("release", "job", "model"):
-        value = getattr(scope, key)
-        if value:
-            out[key] = value
-    if cfg.activation_metric:
-        out["activationMetric"] = cfg.activation_metric
-    for key, value in cfg.params.model_dump(
-        by_alias=True, mode="json", exclude={INDICATORS_FIELD}
-    ).items():
-        if value is not None:
-            out[key] = _meta_value(value)
-    out.update(indicator_keys(cfg.indicators))
-    return out
-
-
-def policy_keys(cfg: ScalerConfig) -> set[str]:
-    return {
-        (f.alias or n)
-        for n, f in cfg.policy.params_model.model_fields.items()
-        if n != INDICATORS_FIELD
-    }
+def policy_keys(cfg: ScalerConfig) -> frozenset[str]:
+    return metadata_policy_keys(cfg.policy.params_model)
 
 
 def base_metadata(obj: TrackedObject, override: Mapping[str, str]) -> tuple[dict[str, str], bool]:
@@ -116,17 +70,9 @@ def merged_metadata(
         for key in current_override:
             if key not in new_override:
                 base.pop(key, None)
-    merged = {**base, **new_override}
+    merged = with_override(base, new_override)
     parse_metadata(cfg.name, cfg.namespace, merged)
     return merged
-
-
-def validate_override(
-    obj: TrackedObject, current_override: Mapping[str, str], new_override: Mapping[str, str]
-) -> ScalerConfig:
-    """Parse the merged metadata exactly as the scaler will; raises MetadataError."""
-    merged = merged_metadata(obj, current_override, new_override)
-    return parse_metadata(obj.config.name, obj.config.namespace, merged)
 
 
 def health(obj: TrackedObject, now_s: float, refresh_interval_s: float) -> str:

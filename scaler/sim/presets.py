@@ -78,7 +78,7 @@ def _supersonic(threshold: float, max_replicas: int, behavior: dict[str, Any]) -
                 "metadata": {
                     "policy": "threshold",
                     "signal": "queue_time_per_exec_ms",
-                    "target": f"{threshold:g}",
+                    "targetMs": f"{threshold:g}",
                     "minReplicas": "1",
                     "maxReplicas": str(max_replicas),
                     "scaleDownStabilizationSeconds": "0",

@@ -23,7 +23,8 @@ from typing import Any, Literal
 import annotated_types
 from pydantic.fields import FieldInfo
 
-from policies import PolicyParams
+from policies import Guardrails, PolicyParams
+from policies.naming import metadata_fields
 from scaler.metadata import CommonMetadata
 
 WIDE = 100.0
@@ -40,10 +41,11 @@ every policy."""
 
 def _common_defaults() -> dict[str, float | None]:
     out: dict[str, float | None] = {}
-    for name, info in CommonMetadata.model_fields.items():
-        default = info.get_default(call_default_factory=True)
-        number = isinstance(default, int | float) and not isinstance(default, bool)
-        out[info.alias or name] = float(default) if number else None
+    for model in (CommonMetadata, Guardrails):
+        for key, _, info in metadata_fields(model):
+            default = info.get_default(call_default_factory=True)
+            number = isinstance(default, int | float) and not isinstance(default, bool)
+            out[key] = float(default) if number else None
     return out
 
 
@@ -228,10 +230,10 @@ def build_space(
     dims: list[Dimension] = []
     begin: dict[str, str] = {}
     carried: dict[str, str] = {k: v for k, v in start.items()}
-    for name, info in params_model.model_fields.items():
-        key = info.alias or name
+    unused = params_model.unused_keys({**start, **fixed})
+    for key, _, info in metadata_fields(params_model):
         keys.add(key)
-        if key in fixed:
+        if key in fixed or key in unused:
             continue
         kind, options = _kind(info.annotation)
         text = start.get(key, _default_text(info, kind))

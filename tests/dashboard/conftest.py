@@ -23,7 +23,7 @@ from tests.scripted_observer import ScriptedObserver
 TOKEN = "s3cret-token"
 METADATA = {
     "policy": "threshold",
-    "target": "50",
+    "targetMs": "50",
     "maxReplicas": "20",
     "scaleDownStabilizationSeconds": "0",
 }

@@ -32,7 +32,7 @@ def test_overview_lists_the_object_with_its_decision_and_health(env: Env) -> Non
 
 def test_object_detail_shows_its_metadata_and_no_override(env: Env) -> None:
     body = env.client.get("/api/objects/ligo/triton").json()
-    assert body["metadata"]["target"] == "50"
+    assert body["metadata"]["targetMs"] == "50"
     assert body["metadata"]["maxReplicas"] == "20"
     assert body["override"] == {}
 
@@ -76,22 +76,22 @@ def test_series_has_decision_markers_where_replicas_change(env: Env) -> None:
 
 def test_export_is_scaled_object_yaml_with_the_live_metadata(env: Env) -> None:
     text = env.client.get("/api/objects/ligo/triton/export").text
-    assert "kind: ScaledObject" in text and "target: '50'" in text
+    assert "kind: ScaledObject" in text and "targetMs: '50'" in text
 
 
 def test_policies_carry_their_parameter_schema(env: Env) -> None:
     policies = {p["name"]: p["schema"] for p in env.client.get("/api/policies").json()}
-    target = policies["threshold"]["properties"]["target"]
-    assert target["exclusiveMinimum"] == 0 and "unit" in target["description"]
+    target = policies["threshold"]["properties"]["targetMs"]
+    assert target["exclusiveMinimum"] == 0 and "milliseconds" in target["description"]
     assert "enum" in str(policies["threshold"]["properties"]["signal"])
 
 
 def test_preview_names_the_invalid_parameter(env: Env) -> None:
-    ok = env.client.post("/api/objects/ligo/triton/preview", json={"override": {"target": "80"}})
-    assert ok.status_code == 200 and "target: '80'" in ok.json()["yaml"]
-    bad = env.client.post("/api/objects/ligo/triton/preview", json={"override": {"target": "-1"}})
+    ok = env.client.post("/api/objects/ligo/triton/preview", json={"override": {"targetMs": "80"}})
+    assert ok.status_code == 200 and "targetMs: '80'" in ok.json()["yaml"]
+    bad = env.client.post("/api/objects/ligo/triton/preview", json={"override": {"targetMs": "-1"}})
     assert bad.status_code == 422
-    assert "'target'" in bad.json()["detail"] and "greater than 0" in bad.json()["detail"]
+    assert "'targetMs'" in bad.json()["detail"] and "greater than 0" in bad.json()["detail"]
     scope = env.client.post("/api/objects/ligo/triton/preview", json={"override": {"model": "x"}})
     assert scope.status_code == 422 and "cannot be set here" in scope.json()["detail"]
     policy = env.client.post(
@@ -102,10 +102,10 @@ def test_preview_names_the_invalid_parameter(env: Env) -> None:
 
 def test_changes_need_the_token(env: Env) -> None:
     url = "/api/objects/ligo/triton/override"
-    missing = env.client.put(url, json={"override": {"target": "80"}})
+    missing = env.client.put(url, json={"override": {"targetMs": "80"}})
     assert missing.status_code == 401 and "Bearer" in missing.json()["detail"]
     wrong = env.client.put(
-        url, json={"override": {"target": "80"}}, headers={"Authorization": "Bearer nope"}
+        url, json={"override": {"targetMs": "80"}}, headers={"Authorization": "Bearer nope"}
     )
     assert wrong.status_code == 401 and "wrong" in wrong.json()["detail"]
     assert env.client.delete(url).status_code == 401
@@ -117,7 +117,7 @@ def test_read_only_dashboard_refuses_changes(tmp_path: Path) -> None:
     e = make_env(tmp_path, token=None)
     r = e.client.put(
         "/api/objects/ligo/triton/override",
-        json={"override": {"target": "80"}},
+        json={"override": {"targetMs": "80"}},
         headers={"Authorization": "Bearer anything"},
     )
     assert r.status_code == 403 and "read-only" in r.json()["detail"]
@@ -129,13 +129,13 @@ def test_apply_reaches_the_tracker_and_revert_restores_it(env: Env) -> None:
     url = "/api/objects/ligo/triton/override"
     r = env.client.put(
         url,
-        json={"override": {"target": "160"}, "note": "less eager"},
+        json={"override": {"targetMs": "160"}, "note": "less eager"},
         headers={**env.auth(), "X-Scaler-Actor": "alice"},
     )
     assert r.status_code == 200, r.text
     applied = r.json()
     assert applied["who"] == "token (alice)"
-    assert applied["old"] == {} and applied["new"] == {"target": "160"}
+    assert applied["old"] == {} and applied["new"] == {"targetMs": "160"}
     env.refresh()
     assert env.obj.decision is not None and env.obj.decision.replicas == 1  # 2 × 80 / 160
     assert env.client.get("/api/objects").json()[0]["overridden"] is True
@@ -163,7 +163,7 @@ def test_what_if_compares_candidate_and_current_and_its_summary_backs_the_apply(
     r = env.client.post(
         "/api/objects/ligo/triton/whatif",
         json={
-            "override": {"target": "20", "minReplicas": "3"},
+            "override": {"targetMs": "20", "minReplicas": "3"},
             "trace": {"kind": "bundled", "name": "small.csv"},
         },
     )
@@ -181,7 +181,7 @@ def test_what_if_compares_candidate_and_current_and_its_summary_backs_the_apply(
 
     applied = env.client.put(
         "/api/objects/ligo/triton/override",
-        json={"override": {"target": "20", "minReplicas": "3"}, "job_id": job["id"]},
+        json={"override": {"targetMs": "20", "minReplicas": "3"}, "job_id": job["id"]},
         headers=env.auth(),
     ).json()
     assert applied["simulation"]["candidate"] == comp["candidate"]
@@ -191,7 +191,7 @@ def test_tune_for_me_returns_a_better_or_equal_candidate(env: Env) -> None:
     r = env.client.post(
         "/api/objects/ligo/triton/tune",
         json={
-            "override": {"target": "50"},
+            "override": {"targetMs": "50"},
             "trace": {"kind": "bundled", "name": "small.csv"},
             "budget": 4,
             "slo_target": 0.5,
@@ -202,7 +202,7 @@ def test_tune_for_me_returns_a_better_or_equal_candidate(env: Env) -> None:
     assert job["status"] == "done", job
     result = job["result"]
     assert result["runs"] <= 4
-    assert result["override"]["policy"] == "threshold" and "target" in result["override"]
+    assert result["override"]["policy"] == "threshold" and "targetMs" in result["override"]
     start = next(t for t in result["trials"] if t["label"] == "start")
     assert result["comparison"]["candidate"]["gpu_hours"] <= start["gpu_hours"]
 
@@ -271,7 +271,7 @@ def test_browser_posts_need_the_csrf_token_and_same_origin(env: Env) -> None:
     csrf = env.client.cookies.get("scaler_csrf")
     assert csrf
     url = "/api/objects/ligo/triton/preview"
-    body = {"override": {"target": "80"}}
+    body = {"override": {"targetMs": "80"}}
     assert env.client.post(url, json=body).status_code == 403
     ok = env.client.post(url, json=body, headers={"X-CSRF-Token": csrf})
     assert ok.status_code == 200
@@ -290,3 +290,10 @@ def test_pages_render_and_assets_are_local(env: Env) -> None:
     js = env.client.get("/static/plotly.min.js")
     assert js.status_code == 200 and "javascript" in js.headers["content-type"]
     assert env.client.get("/docs").status_code == 200
+
+
+def test_guardrail_fields_come_from_the_one_schema(env: Env) -> None:
+    from scaler.metadata import GUARDRAIL_KEYS
+
+    schema = env.client.get("/api/guardrails").json()
+    assert set(schema["properties"]) == GUARDRAIL_KEYS

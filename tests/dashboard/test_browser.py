@@ -111,10 +111,10 @@ def test_a_user_tunes_applies_and_reverts_in_the_browser(scaler: Scaler) -> None
 
             page.click("#tune-link")
             page.wait_for_url("**/tune")
-            target = page.locator('#fields input[name="target"]')
+            target = page.locator('#fields input[name="targetMs"]')
             target.wait_for()
             target.fill("-5")
-            page.locator('label[data-key="target"] .field-error').filter(
+            page.locator('label[data-key="targetMs"] .field-error').filter(
                 has_text="greater than 0"
             ).wait_for()
             target.fill("160")
@@ -134,7 +134,7 @@ def test_a_user_tunes_applies_and_reverts_in_the_browser(scaler: Scaler) -> None
             page.goto(url + "/audit")
             entry = page.locator("#audit tbody tr").first
             entry.wait_for()
-            assert "target=160" in entry.inner_text()
+            assert "targetMs=160" in entry.inner_text()
             assert "GPU-h" in entry.inner_text()
             page.screenshot(path=str(ARTIFACTS / "dashboard-audit.png"), full_page=True)
             entry.locator("button.revert").click()

@@ -139,5 +139,5 @@ def test_a_failing_plugin_answer_of_nan_is_treated_as_zero_then_bounded() -> Non
 
 
 def test_guardrails_reject_max_below_min() -> None:
-    with pytest.raises(ValueError, match="max_replicas"):
+    with pytest.raises(ValueError, match="maxReplicas"):
         Guardrails(min_replicas=5, max_replicas=3)

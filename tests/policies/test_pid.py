@@ -152,7 +152,7 @@ def test_pid_params_reject_negative_gain_and_zero_target() -> None:
 
 def test_pid_params_come_from_scaledobject_metadata_in_camel_case() -> None:
     cfg = parse_metadata(
-        "so", "ns", {"policy": "pid", "targetMs": "80", "ki": "0.05", "intervalS": "30"}
+        "so", "ns", {"policy": "pid", "targetMs": "80", "ki": "0.05", "intervalSeconds": "30"}
     )
     assert cfg.params == PidParams(target_ms=80, ki=0.05, interval_s=30)
 

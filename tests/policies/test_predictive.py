@@ -172,7 +172,7 @@ def test_predictive_params_from_metadata_with_schedule_string() -> None:
         "ns",
         {
             "policy": "predictive",
-            "leadTimeS": "300",
+            "leadTimeSeconds": "300",
             "capacityRpsPrior": "70",
             "schedule": "2026-12-01T06:00:00Z/4h/800",
         },

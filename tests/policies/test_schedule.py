@@ -33,7 +33,7 @@ def test_compact_schedule_parses_iso_starts_and_unit_durations() -> None:
 def test_json_schedule_parses_and_sorts_by_start() -> None:
     got = parse_schedule(
         '[{"start": 7200, "duration": "30m", "rateRps": 5},'
-        ' {"start": "2026-12-01T06:00:00Z", "durationS": 60, "rateRps": 1}]'
+        ' {"start": "2026-12-01T06:00:00Z", "durationSeconds": 60, "rateRps": 1}]'
     )
     assert [c.start_s for c in got] == [7200, DEC_1]
     assert got[0].duration_s == 1800

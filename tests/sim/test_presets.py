@@ -17,7 +17,7 @@ def test_supersonic_hpa_asks_ceil_ready_times_metric_over_threshold(
     ready: int, metric: float
 ) -> None:
     so = preset_scaled_object("supersonic")
-    threshold = float(so.trigger.metadata["target"])
+    threshold = float(so.trigger.metadata["targetMs"])
     unlimited = ScalingRules(0.0, (RatePolicy("Percent", 1000, 15.0),))
     hpa = Autoscaler(
         min_replicas=1,
@@ -37,10 +37,10 @@ def test_supersonic_presets_follow_the_chart_and_purdue_values() -> None:
     purdue = preset_scaled_object("supersonic-purdue")
     assert default.trigger.metricType == "Value"
     assert default.trigger.metadata["signal"] == "queue_time_per_exec_ms"
-    assert default.trigger.metadata["target"] == "100"
+    assert default.trigger.metadata["targetMs"] == "100"
     assert (default.minReplicaCount, default.maxReplicaCount) == (1, 2)
     assert (default.pollingInterval, default.cooldownPeriod) == (30, 120)
-    assert purdue.trigger.metadata["target"] == "20"
+    assert purdue.trigger.metadata["targetMs"] == "20"
     assert purdue.maxReplicaCount == 11
 
 
@@ -100,7 +100,9 @@ def test_a_registered_policy_runs_the_scenarios_own_trigger_metadata() -> None:
 def test_switching_policy_keeps_the_common_keys() -> None:
     base = scenario(
         scaledObject={
-            "triggers": [{"metadata": {"policy": "threshold", "target": "30", "maxReplicas": "9"}}]
+            "triggers": [
+                {"metadata": {"policy": "threshold", "targetMs": "30", "maxReplicas": "9"}}
+            ]
         }
     )
     meta = scenario_for("pid", base).scaledObject.trigger.metadata

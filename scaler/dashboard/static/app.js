@@ -146,9 +146,6 @@ async function objectPage() {
 }
 
 // ---------- tuning page ----------
-const GUARDS = [["minReplicas", "Lowest replica count", 0], ["maxReplicas", "Highest replica count", 1], ["maxStepUp", "Most replicas added per decision", 1],
-  ["maxStepDown", "Most replicas removed per decision", 1], ["scaleDownStabilizationSeconds", "Seconds: scale down only to the highest recommendation of this window", 0]];
-
 function fieldHtml(key, prop, value) {
   const help = [prop.description || ""];
   const lo = prop.minimum ?? prop.exclusiveMinimum, hi = prop.maximum ?? prop.exclusiveMaximum;
@@ -164,7 +161,7 @@ function fieldHtml(key, prop, value) {
 }
 
 async function tunePage() {
-  const [obj, policies, traces] = await Promise.all([api("GET", base), api("GET", "/api/policies"), api("GET", "/api/traces")]);
+  const [obj, policies, traces, guards] = await Promise.all([api("GET", base), api("GET", "/api/policies"), api("GET", "/api/traces"), api("GET", "/api/guardrails")]);
   const schemas = Object.fromEntries(policies.map((p) => [p.name, p.schema]));
   const sel = $("#policy");
   sel.innerHTML = policies.map((p) => `<option ${p.name === obj.policy ? "selected" : ""}>${esc(p.name)}</option>`).join("");
@@ -178,14 +175,14 @@ async function tunePage() {
     if (p.anyOf) { const inner = p.anyOf.find((x) => x.type !== "null") || {}; return Object.assign({}, inner, p); }
     return p;
   };
-  $("#guard-fields").innerHTML = GUARDS.map(([k, d, min]) => fieldHtml(k, { description: d, type: "integer", minimum: min }, obj.metadata[k] ?? "")).join("");
+  $("#guard-fields").innerHTML = Object.entries(guards.properties || {}).map(([k, p]) => fieldHtml(k, resolve(guards, p), obj.metadata[k] ?? "")).join("");
   drawFields();
   $("#bundled").innerHTML = traces.bundled.map((n) => `<option>${esc(n)}</option>`).join("");
   let uploadId = null, lastJob = null, polling = null, candidate = null;
 
   const override = () => {
     const out = { policy: sel.value };
-    $("#fields").querySelectorAll("[name]").forEach((el) => { out[el.name] = el.type === "checkbox" ? String(el.checked) : el.value.trim(); });
+    $("#fields").querySelectorAll("[name]").forEach((el) => { const v = el.type === "checkbox" ? String(el.checked) : el.value.trim(); if (v !== "") out[el.name] = v; });
     $("#guard-fields").querySelectorAll("[name]").forEach((el) => { if (el.value.trim() !== "" && el.value.trim() !== (obj.metadata[el.name] ?? "")) out[el.name] = el.value.trim(); });
     return out;
   };
