@@ -108,6 +108,15 @@ def value_at(history: Sequence[Observation], index: int, t_s: float) -> float | 
     return history[max(i, 0)].indicator(index)
 
 
+def field_at(history: Sequence[Observation], name: str, t_s: float) -> float | None:
+    """Signal ``name`` as last seen at or before ``t_s`` (the oldest value when ``t_s``
+    is before the history; None if it was absent or not finite then)."""
+    if not history:
+        return None
+    o = history[max(bisect_right(history, t_s, key=lambda o: o.time_s) - 1, 0)]
+    return o.value(name) if o.is_usable(name) else None
+
+
 def held(times: FloatArray, values: FloatArray, grid: FloatArray) -> FloatArray:
     """Value of the last finite sample at or before each grid time (NaN before any)."""
     ok = np.isfinite(values)

@@ -39,6 +39,7 @@ from policies.decision import Recommendation
 from policies.indicators import (
     WORK_FIELD,
     IndicatorSettings,
+    field_at,
     fit_indicator,
     primary_rate,
     rate_fields,
@@ -73,6 +74,16 @@ LEADING_FIELDS: dict[str, Any] = {
             le=3_600,
             description="Seconds announced units keep counting after they are due, for "
             "jobs that start late (jitter).",
+        ),
+    ),
+    "indicator_headroom": (
+        float,
+        Field(
+            default=1.1,
+            ge=1,
+            le=3,
+            description="Multiplier on announced load: the HPA ignores changes within its "
+            "10 % tolerance, so announced work is provisioned with that much to spare.",
         ),
     ),
     "indicator_max_lag_s": (
@@ -132,6 +143,9 @@ class Contribution:
     lag_s: float | None
     source: str
     primary: str
+    arrived: dict[str, float] = dataclasses.field(default_factory=dict)
+    """How much each rate has risen since before these units appeared: the part of
+    their load already here, which the wrapped policy sees anyway."""
 
     @property
     def extra_rps(self) -> float:
@@ -221,7 +235,13 @@ def _contribution(
     if due is None or before is None:
         return result(0.0, per_unit, lag, ", ".join(sources))
     announced = max(0.0, min(due, units) - before)
-    return result(announced, per_unit, lag, ", ".join(sources))
+    out = result(announced, per_unit, lag, ", ".join(sources))
+    since = now - lag - p.indicator_grace_s
+    for f in per_unit:
+        then, current = field_at(history, f, since), ctx.observation.value(f)
+        if then is not None and current is not None:
+            out.arrived[f] = max(0.0, current - then)
+    return out
 
 
 def _given_load(
@@ -285,9 +305,11 @@ class LeadingPolicy:
             for i, s in enumerate(settings)
         ]
         extra: dict[str, float] = {}
+        margin = params.indicator_headroom
         for c in parts:
             for f, per in c.per_unit.items():
-                extra[f] = extra.get(f, 0.0) + c.announced * per
+                missing = c.announced * per * margin - c.arrived.get(f, 0.0)
+                extra[f] = extra.get(f, 0.0) + max(0.0, missing)
         details: dict[str, float] = dict(rec.details)
         for i, c in enumerate(parts, start=1):
             details[f"indicator{i}_announced"] = c.announced

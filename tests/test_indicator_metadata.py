@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
+import yaml
 
 from policies.indicators import IndicatorSettings
 from scaler.indicator_metadata import parse_indicators
@@ -76,3 +79,18 @@ def test_a_policy_without_indicators_refuses_them() -> None:
 
 def test_other_keys_are_ignored_by_the_indicator_parser() -> None:
     assert parse_indicators({"policy": "x", "indicatorHorizonSeconds": "5"}) == ()
+
+
+def test_the_docs_scaled_object_is_accepted() -> None:
+    """docs/indicators.md's ScaledObject parses with the indicators it shows."""
+    text = (Path(__file__).resolve().parents[1] / "docs" / "indicators.md").read_text()
+    blocks = [b.split("```")[0] for b in text.split("```yaml\n")[1:]]
+    so = next(yaml.safe_load(b) for b in blocks if "kind: ScaledObject" in b)
+    meta = so["spec"]["triggers"][0]["metadata"]
+    cfg = parse_metadata(so["metadata"]["name"], so["metadata"]["namespace"], meta)
+    assert cfg.policy.name == "leading-adaptive"
+    assert [q.promql for q in cfg.indicators] == [
+        'sum(slurm_account_jobs_running{account="ligo"})',
+        'sum(condor_jobs{group="ligo",state="running"})',
+    ]
+    assert cfg.indicators[1].settings == IndicatorSettings("condor_jobs", 50.0, 180.0, 16.0)

@@ -1,0 +1,374 @@
+"""Leading indicators (issue 14): ``leading-adaptive`` against ``adaptive`` on LIGO test days.
+
+Trace: ``scaler trace ligo --seed 2 --days 4 --indicators`` (the policy benchmark's
+LIGO trace with a fourth day; the requests are the same bit for bit with or without
+indicator columns). Days 1–2 are for training, days 3–4 are scored. The indicators
+are ``campaign_jobs`` and ``burst_jobs``: batch jobs counted ``lead`` seconds (± 30 s)
+before their first request until they stop.
+
+Variants, each with pod start-up 60 s and 240 s, every run starting warm (the oracle's
+highest need over the first start-up period already booted, as the policy benchmark):
+
+* ``adaptive``: the default policy, no indicators: the baseline.
+* ``leading-adaptive (trained)``: lag, load per job and items per request learned on
+  the training days (the policy's own learning functions on the training days'
+  series, sampled as Prometheus would show them every 15 s) and given as metadata.
+* ``leading-adaptive (online)``: nothing given; learned from the test days' own history
+  as it builds up (cold: the first campaign of the test days is not yet learned).
+
+Scenarios: indicator leading by 3 minutes; leading by half the start-up (shorter than
+it); 30 % of counted jobs never send; an indicator that is pure noise (the job counts
+replaced by unrelated jobs arriving at random).
+
+Targets (issue 14): lead 3 min: ≥ 99.9 % of requests and ≥ 99.8 % of 1-minute windows
+within the SLO at ≤ 1.2 × the clairvoyant oracle's GPU-hours. Short lead or noisy: no
+worse than ``adaptive`` (request and window attainment at least its own, GPU-hours at
+most 2 % above). Pure noise: GPU-hours within 5 % of ``adaptive``.
+
+Run: ``nice .venv/bin/python bench/indicator_quality.py`` (≈ 15 minutes on 2 cores).
+Writes ``bench/results/indicator_quality.json`` and ``bench/results/indicator_quality.md``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+import sys
+import time
+from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from policies import Observation
+from policies.indicators import fit_indicator
+from scaler.sim.engine import simulate
+from scaler.sim.oracle import compute_oracle
+from scaler.sim.presets import recommended_scaled_object
+from scaler.sim.scenario import Scenario
+from scaler.traces.ligo import LigoParams, generate_ligo
+from scaler.traces.model import Trace
+from scaler.tuning.run import make_problem
+
+REPO = Path(__file__).resolve().parents[1]
+RESULTS = REPO / "bench" / "results"
+DAY_S = 86_400.0
+SEED = 2
+DAYS = 4
+TRAIN_DAYS = 2
+STARTUPS_S = (60.0, 240.0)
+LEAD_S = 180.0
+STEP_S = 15.0
+RATE_WINDOW_S = 30.0
+MIN_CORRELATION = 0.3
+
+TARGET_REQUESTS = 0.999
+TARGET_WINDOWS = 0.998
+TARGET_OVER_ORACLE = 1.2
+NO_WORSE_GPU = 1.02
+NOISE_GPU = 0.05
+
+
+# ---------------------------------------------------------------------------- traces
+
+
+def ligo(lead_s: float = LEAD_S, ghosts: float = 0.0) -> Trace:
+    params = LigoParams(
+        seed=SEED,
+        days=DAYS,
+        indicators=True,
+        indicator_lead_s=lead_s,
+        indicator_ghost_fraction=ghosts,
+    )
+    return generate_ligo(params)
+
+
+def pure_noise(trace: Trace, seed: int = 7) -> Trace:
+    """The same requests with every indicator replaced by unrelated jobs: arriving at
+    random (Poisson, a mean of 16 counted) and staying an exponential 30 minutes."""
+    rng = np.random.default_rng(seed)
+    n = len(trace.rps)
+    out = {}
+    for name in trace.indicators:
+        mean_stay_s = 1800.0
+        arrivals = rng.poisson(16.0 / mean_stay_s * trace.step_s, n)
+        starts = np.repeat(np.arange(n) * trace.step_s, arrivals)
+        stops = starts + rng.exponential(mean_stay_s, starts.size)
+        grid = np.arange(n) * trace.step_s
+        count = np.searchsorted(np.sort(starts), grid, side="right") - np.searchsorted(
+            np.sort(stops), grid, side="right"
+        )
+        out[name] = count.astype(np.float64)
+    return dataclasses.replace(trace, name=f"{trace.name} (noise indicators)", indicators=out)
+
+
+def cut(trace: Trace, first_day: int, last_day: int) -> Trace:
+    """Days ``first_day``..``last_day`` (1-based, inclusive) on their own clock."""
+    per_day = round(DAY_S / trace.step_s)
+    sl = slice((first_day - 1) * per_day, last_day * per_day)
+
+    def part(a: Any) -> Any:
+        return None if a is None else a[sl]
+
+    return dataclasses.replace(
+        trace,
+        name=f"{trace.name} days {first_day}–{last_day}",
+        rps=trace.rps[sl],
+        items_per_request=part(trace.items_per_request),
+        burst_fraction=part(trace.burst_fraction),
+        arrivals_s=None,
+        arrival_items=None,
+        indicators={k: v[sl] for k, v in trace.indicators.items()},
+    )
+
+
+# ---------------------------------------------------------------------------- training
+
+
+def as_history(trace: Trace) -> list[Observation]:
+    """The trace as the scaler would see it every 15 s: arrival and work rates over a
+    30 s rate window, indicators at the last scrape."""
+    per_bin = trace.rps * trace.step_s
+    items = per_bin * trace.items
+    c_req = np.concatenate(([0.0], np.cumsum(per_bin)))
+    c_items = np.concatenate(([0.0], np.cumsum(items)))
+    w = round(RATE_WINDOW_S / trace.step_s)
+    out = []
+    for t in np.arange(RATE_WINDOW_S, trace.duration_s, STEP_S):
+        i = round(t / trace.step_s)
+        rps = float(c_req[i] - c_req[i - w]) / RATE_WINDOW_S
+        ips = float(c_items[i] - c_items[i - w]) / RATE_WINDOW_S
+        out.append(
+            Observation(
+                time_s=float(t),
+                ready_replicas=1,
+                request_rate_rps=rps,
+                activation_rps=rps,
+                items_per_s=ips,
+                indicators=tuple(float(v[i - 1]) for v in trace.indicators.values()),
+            )
+        )
+    return out
+
+
+def trained_metadata(train: Trace) -> tuple[dict[str, str], list[dict[str, Any]]]:
+    """indicator<N> keys learned on the training days (lag, load, items per request);
+    an indicator without evidence gets none of them (it is then learned online)."""
+    history = as_history(train)
+    meta: dict[str, str] = {}
+    fits = []
+    for n, name in enumerate(train.indicators, start=1):
+        meta[f"indicator{n}Metric"] = name
+        fit = fit_indicator(
+            history,
+            n - 1,
+            ("activation_rps", "items_per_s"),
+            "activation_rps",
+            step_s=STEP_S,
+            max_lag_s=1800.0,
+            smooth_s=60.0,
+        )
+        evidence = 0.0 if fit is None else min(fit.lag_correlation, fit.load_correlation)
+        record: dict[str, Any] = {"indicator": name, "evidence": round(evidence, 3)}
+        if fit is not None and evidence >= MIN_CORRELATION:
+            load = fit.per_unit.get("activation_rps", 0.0)
+            items = fit.per_unit.get("items_per_s", 0.0) / load if load > 0 else math.nan
+            if load > 0 and math.isfinite(items) and items > 0:
+                meta[f"indicator{n}LoadPerUnit"] = f"{load:.4g}"
+                meta[f"indicator{n}LeadSeconds"] = f"{fit.lag_s:g}"
+                meta[f"indicator{n}ItemsPerRequest"] = f"{items:.4g}"
+                record |= {"load_per_unit": load, "lead_s": fit.lag_s, "items_per_request": items}
+        fits.append(record)
+    return meta, fits
+
+
+# ---------------------------------------------------------------------------- runs
+
+
+def run_one(job: tuple[str, str, float, Trace, dict[str, str]]) -> dict[str, Any]:
+    scenario_name, variant, startup, test, meta = job
+    base = Scenario().with_overrides(startup_s=startup)
+    sc = base.model_copy(update={"scaledObject": recommended_scaled_object(meta)})
+    initial = make_problem([test], base, warm_start_s=startup).initial_replicas[0]
+    t0 = time.monotonic()
+    r = simulate(test, sc, name=variant, initial_replicas=initial)
+    s = r.scores
+    return {
+        "scenario": scenario_name,
+        "variant": variant,
+        "startup_s": startup,
+        "metadata": meta,
+        "gpu_hours": round(s.gpu_hours, 4),
+        "slo_attainment": round(s.slo_attainment, 6),
+        "windows_met": round(s.windows_met, 6),
+        "worst_window_p99_ms": round(s.worst_window_p99_ms, 1),
+        "scale_events_per_hour": round(s.scale_events_per_hour, 2),
+        "seconds": round(time.monotonic() - t0, 1),
+    }
+
+
+def jobs_for(startup: float) -> tuple[list[Any], dict[str, float]]:
+    short_lead = startup / 2
+    traces = {
+        "lead 3 min": ligo(LEAD_S),
+        f"lead {short_lead:g} s (shorter than start-up)": ligo(short_lead),
+        "lead 3 min, 30 % never send": ligo(LEAD_S, ghosts=0.3),
+    }
+    traces["pure-noise indicator"] = pure_noise(traces["lead 3 min"])
+    jobs: list[Any] = []
+    oracles: dict[str, float] = {}
+    plain = {"policy": "adaptive"}
+    for name, trace in traces.items():
+        train = cut(trace, 1, TRAIN_DAYS)
+        test = cut(trace, TRAIN_DAYS + 1, DAYS)
+        trained, _ = trained_metadata(train)
+        online = {k: v for k, v in trained.items() if k.endswith("Metric")}
+        if name == "lead 3 min":
+            base = Scenario().with_overrides(startup_s=startup)
+            oracles[name] = compute_oracle(test, base.fleet, base.slo_ms, startup).gpu_hours
+            jobs.append((name, "adaptive", startup, test, plain))
+        jobs.append((name, "leading-adaptive (trained)", startup, test, trained | _policy()))
+        jobs.append((name, "leading-adaptive (online)", startup, test, online | _policy()))
+    return jobs, oracles
+
+
+def _policy() -> dict[str, str]:
+    return {"policy": "leading-adaptive"}
+
+
+def verdicts(rows: list[dict[str, Any]], oracle: float) -> list[dict[str, Any]]:
+    """Per row: the target that applies to its scenario, met or by how much missed."""
+    base = next(r for r in rows if r["variant"] == "adaptive")
+    out = []
+    for r in rows:
+        if r["variant"] == "adaptive":
+            r["x_oracle"] = round(r["gpu_hours"] / oracle, 4)
+            out.append(r | {"target": "baseline"})
+            continue
+        r["x_oracle"] = round(r["gpu_hours"] / oracle, 4)
+        r["vs_adaptive_gpu"] = round(r["gpu_hours"] / base["gpu_hours"] - 1, 4)
+        if r["scenario"] == "lead 3 min":
+            checks = {
+                "requests ≥ 99.9 %": r["slo_attainment"] >= TARGET_REQUESTS,
+                "windows ≥ 99.8 %": r["windows_met"] >= TARGET_WINDOWS,
+                "≤ 1.2 × oracle": r["x_oracle"] <= TARGET_OVER_ORACLE,
+            }
+        elif r["scenario"] == "pure-noise indicator":
+            checks = {"GPU-h within 5 % of adaptive": abs(r["vs_adaptive_gpu"]) <= NOISE_GPU}
+        else:
+            checks = {
+                "requests ≥ adaptive": r["slo_attainment"] >= base["slo_attainment"],
+                "windows ≥ adaptive": r["windows_met"] >= base["windows_met"],
+                "GPU-h ≤ 1.02 × adaptive": r["gpu_hours"] <= base["gpu_hours"] * NO_WORSE_GPU,
+            }
+        out.append(r | {"target": checks, "met": all(checks.values())})
+    return out
+
+
+# ---------------------------------------------------------------------------- report
+
+
+def pct(x: float) -> str:
+    return f"{x * 100:.2f} %"
+
+
+def markdown(doc: dict[str, Any]) -> str:
+    out = [
+        "# Leading indicators (issue 14): leading-adaptive vs adaptive, LIGO test days",
+        "",
+        f"Trace `scaler trace ligo --seed {SEED} --days {DAYS} --indicators`; days 1–"
+        f"{TRAIN_DAYS} train, days {TRAIN_DAYS + 1}–{DAYS} scored. "
+        "Generated by `bench/indicator_quality.py`; targets and variants in its docstring.",
+        "",
+    ]
+    for case in doc["cases"]:
+        out += [
+            f"## Start-up {case['startup_s']:g} s (oracle {case['oracle_gpu_hours']:.2f} GPU-h)",
+            "",
+            "| scenario | policy | GPU-h | × oracle | vs adaptive | requests in SLO "
+            "| 1-min windows in SLO | worst 1-min p99 | target |",
+            "|---|---|---:|---:|---:|---:|---:|---:|---|",
+        ]
+        for r in case["rows"]:
+            vs = "" if "vs_adaptive_gpu" not in r else f"{r['vs_adaptive_gpu'] * 100:+.1f} %"
+            if r["target"] == "baseline":
+                target = "baseline"
+            else:
+                target = ", ".join(
+                    f"{k} {'yes' if ok else '**no**'}" for k, ok in r["target"].items()
+                )
+            out.append(
+                f"| {r['scenario']} | {r['variant']} | {r['gpu_hours']:.2f} | "
+                f"{r['x_oracle']:.3f} | {vs} | {pct(r['slo_attainment'])} | "
+                f"{pct(r['windows_met'])} | {r['worst_window_p99_ms']:.0f} ms | {target} |"
+            )
+        out.append("")
+    out += ["## What was learned on the training days", ""]
+    for name, fits in doc["trained"].items():
+        for f in fits:
+            got = (
+                f"lead {f['lead_s']:g} s, {f['load_per_unit']:.3g} req/s per job, "
+                f"{f['items_per_request']:.3g} items per request"
+                if "lead_s" in f
+                else "no evidence: left to online learning"
+            )
+            out.append(f"- {name}, {f['indicator']} (evidence r = {f['evidence']}): {got}")
+    return "\n".join(out) + "\n"
+
+
+def main() -> None:
+    t0 = time.monotonic()
+    all_jobs: list[Any] = []
+    oracles: dict[float, float] = {}
+    for startup in STARTUPS_S:
+        jobs, o = jobs_for(startup)
+        all_jobs += jobs
+        oracles[startup] = o["lead 3 min"]
+    with ProcessPoolExecutor(max_workers=2) as pool:
+        rows = list(pool.map(run_one, all_jobs))
+    cases = []
+    for startup in STARTUPS_S:
+        mine = [r for r in rows if r["startup_s"] == startup]
+        by_scenario: list[dict[str, Any]] = []
+        base = next(r for r in mine if r["variant"] == "adaptive")
+        for scenario in dict.fromkeys(r["scenario"] for r in mine):
+            group = [base] + [
+                r for r in mine if r["scenario"] == scenario and r["variant"] != "adaptive"
+            ]
+            checked = verdicts(group, oracles[startup])
+            by_scenario += [r for r in checked if r["variant"] != "adaptive"]
+        cases.append(
+            {
+                "startup_s": startup,
+                "oracle_gpu_hours": round(oracles[startup], 4),
+                "rows": [verdicts([base], oracles[startup])[0], *by_scenario],
+            }
+        )
+    trained = {}
+    for name, trace in (
+        ("lead 3 min", ligo(LEAD_S)),
+        ("lead 3 min, 30 % never send", ligo(LEAD_S, ghosts=0.3)),
+    ):
+        trained[name] = trained_metadata(cut(trace, 1, TRAIN_DAYS))[1]
+    trained["pure-noise indicator"] = trained_metadata(cut(pure_noise(ligo()), 1, TRAIN_DAYS))[1]
+    doc = {
+        "bench": "indicator_quality",
+        "trace": f"scaler trace ligo --seed {SEED} --days {DAYS} --indicators",
+        "train_days": TRAIN_DAYS,
+        "test_days": DAYS - TRAIN_DAYS,
+        "seconds": round(time.monotonic() - t0, 1),
+        "all_targets_met": all(r.get("met", True) for c in cases for r in c["rows"]),
+        "cases": cases,
+        "trained": trained,
+    }
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    (RESULTS / "indicator_quality.json").write_text(json.dumps(doc, indent=2, default=str) + "\n")
+    (RESULTS / "indicator_quality.md").write_text(markdown(doc))
+    print(markdown(doc))
+    print(f"{doc['seconds']:.0f} s", file=sys.stderr)
+
+
+if __name__ == "__main__":
+    main()
