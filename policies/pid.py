@@ -36,6 +36,10 @@ from policies.decision import Recommendation
 from policies.observation import Observation
 from policies.threshold import ThresholdParams, ThresholdPolicy
 
+SETTLE_WINDOW_S = 60.0
+"""Seconds the ready count must have held, with no pod starting, before the policy adds
+replicas again: a 30 s rate window must show the fleet it is measured on."""
+
 LatencySignal = Literal["queue_time_per_request_ms", "queue_time_per_exec_ms"]
 
 
@@ -187,4 +191,20 @@ class PidPolicy:
         if pending is not None and pending > desired and delta >= 0 and e0 >= 0:
             desired = float(min(pending, upper))
             reason += f"; keep the {pending} replicas already ordered while they start"
+        settled = all(
+            o.ready_replicas == ctx.current_replicas
+            and (o.desired_replicas is None or o.desired_replicas <= o.ready_replicas)
+            for o in ctx.history
+            if o.time_s >= now - SETTLE_WINDOW_S
+        )
+        if not settled and desired > max(base, float(pending or 0)):
+            # The latency still shows the fleet before its last change (or one whose
+            # ordered pods are starting): another increase on top of it would be
+            # multiplied again as those pods arrive, which is how the fleet overshot
+            # to 68 GPUs where 12 were needed. Hold until a rate window has passed.
+            desired = max(base, float(min(pending or 0, upper)))
+            reason += (
+                f"; fleet changed or pods starting within {SETTLE_WINDOW_S:g} s: "
+                f"hold {desired:g} until its latency shows"
+            )
         return Recommendation(desired, reason, signal, p.target_ms, bool(wake.active))
