@@ -1,365 +1,644 @@
-"""Policy quality: every built-in policy against SuperSONIC and the clairvoyant oracle.
+"""Policy quality: the untuned default and the tuned default against SuperSONIC's rule
+swept into a frontier, the best static fleet and both oracles, on held-out days.
 
-Traces: the bundled LIGO day and both Azure LLM traces of ``simulations/traces``,
-rescaled so the oracle needs 20 GPUs at the peak; pod start-up 60 s and 240 s.
-``pid``, ``predictive`` and ``threshold`` are tuned with ``scaler tune``'s search on
-the FIRST half of each trace and scored on the SECOND half, so no number is fitted
-to what it measures; the presets (``threshold``, ``supersonic`` in the chart-default
-and Purdue production forms, ``static`` at the second half's peak need) are scored
-on the second half as they are. Every run of a half starts warm: with the oracle's
-highest need over the first start-up period already booted (a fleet that was running
-before the half began), so a policy is not charged for a cold start the oracle never
-pays.
+A benchmark that cannot flatter us (issue 10):
 
-Targets per trace and start-up: the best of our policies reaches SLO attainment
-≥ 99 % with GPU-hours ≤ 1.2 × the oracle (same start-up), and is at least as good
-as ``supersonic`` on both, strictly better on one.
+* **Scores come from later data only.** Every trace is cut into training days and
+  test days; tuning sees only the training days, every number in the tables is
+  measured on the test days. The baselines are not tuned on training days at all:
+  SuperSONIC's rule is swept over its threshold and timers *on the test days* and
+  its frontier (the points no other point beats on both GPU-hours and SLO
+  attainment) is the bar, which can only favour the baseline; the best static fleet
+  is also chosen on the test days.
+* **Same budget.** The tuned default gets :data:`BUDGET` configurations; SuperSONIC
+  gets as many points on its frontier sweep (thresholds 2–50 ms of queue time per
+  execution as the issue asks, extended to 2,000 ms because on full batches the
+  per-execution queue time is about the batch size times the per-request one, with
+  Purdue's timers and with a fast-up behaviour).
+* **Trace shapes.** A multi-day LIGO-like trace (``scaler trace ligo --days 3``:
+  campaign, lock loss and bursts at other times each day), both Azure LLM traces
+  (on/off bursts, near-Poisson), four World Cup 1998 days (diurnal with match
+  spikes and growth) and five NASA 1995 days (long idle gap, cold restart), all
+  bundled in ``simulations/traces`` (provenance in its ``NOTICE.md``). The public
+  traces are rescaled so the oracle needs :data:`PEAK_REPLICAS` GPUs at the peak.
+* Pod start-up 60 s and 240 s. Every run of a test part starts warm: with the
+  oracle's highest need over the first start-up period booted (a fleet already
+  running), so no run pays a cold start the oracle does not.
 
-Run: ``.venv/bin/python bench/policy_quality.py`` (≈ 6 minutes on 2 cores). Writes
-``bench/results/policy_quality.json`` and ``bench/results/policy_quality.md``.
+Targets (issue 10), judged per trace and start-up and written to the md as met or
+missed with the numbers:
+
+1. untuned default on the LIGO test days: ≥ 99.5 % of requests and ≥ 99 % of 1-minute
+   windows within the SLO at ≤ 1.25× the oracle's GPU-hours;
+2. untuned default on every trace: on or beyond SuperSONIC's frontier (at the
+   default's attainment the frontier needs at least as many GPU-hours) and no more
+   GPU-hours than the best static fleet meeting the same attainment;
+3. tuned on training days: ≤ 1.15× oracle at ≥ 99.5 % on the LIGO test days, beyond
+   SuperSONIC's frontier on every other trace.
+
+Run: ``nice .venv/bin/python bench/policy_quality.py`` (about 40 minutes on 2 free
+cores, an hour on a busy machine; ``--quick`` takes a few minutes and writes
+``policy_quality_quick.*``).
+Writes ``bench/results/policy_quality.{json,md,html}`` (the html has the Pareto
+picture of every trace). The json is rewritten after every case, so a run cut short
+keeps what it finished.
 """
 
 from __future__ import annotations
 
+import argparse
 import dataclasses
+import datetime as dt
 import json
+import math
+import multiprocessing as mp
+import os
 import sys
 import time
+from collections.abc import Callable
+from concurrent.futures import Future, ProcessPoolExecutor
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from scaler.sim.batching import instance_capacity_items_s
 from scaler.sim.engine import simulate
 from scaler.sim.oracle import compute_oracle, rate_scale_for_peak
-from scaler.sim.presets import recommended_scaled_object, scenario_for
-from scaler.sim.scenario import Scenario
+from scaler.sim.plots import Page, ParetoSeries, pareto_figure, table_html
+from scaler.sim.presets import preset_scaled_object, recommended_scaled_object
+from scaler.sim.scenario import ScaledObjectSpec, Scenario
+from scaler.sim.scores import overshoot_replicas
+from scaler.traces.bundled import bundled_trace
+from scaler.traces.ligo import LigoParams, generate_ligo
 from scaler.traces.loader import load_trace
 from scaler.traces.model import Trace
 from scaler.traces.rescale import rescale
+from scaler.tuning.holdout import DAY_S, cut
 from scaler.tuning.run import make_problem, tune
-from scaler.tuning.search import evaluate
 
 REPO = Path(__file__).resolve().parents[1]
-TRACES = REPO / "simulations" / "traces"
 RESULTS = REPO / "bench" / "results"
+POLICY = "adaptive"
 STARTUPS_S = (60.0, 240.0)
 PEAK_REPLICAS = 20
-ATTAINMENT = 0.99
-OVER_ORACLE = 1.2
-PRESETS = (
-    "threshold-gpu70",
-    "supersonic",
-    "supersonic-purdue",
-    "supersonic-default",
-    "static-peak",
-)
-BASELINE = "supersonic"
 SEED = 0
+BUDGET = 8
+TUNE_TARGET = 0.995
+TUNE_MARGIN = 0.002
+"""The search must reach this much more on the training days: a point that only just
+meets the target there is likely to miss on the test days."""
 
-TUNE_MARGIN = 0.003
-"""Attainment the search must reach on the first half above the target: a point that
-only just meets it there is likely to miss on the second half."""
+ATTAINMENT = 0.995
+WINDOWS = 0.99
+DEFAULT_OVER_ORACLE = 1.25
+TUNED_OVER_ORACLE = 1.15
 
-BUDGETS: dict[str, dict[str, int]] = {
-    "ligo": {"pid": 40, "predictive": 24, "threshold": 24},
-    "azure": {"pid": 96, "predictive": 96, "threshold": 48},
+SUPERSONIC_THRESHOLDS_MS = (2.0, 5.0, 10.0, 20.0, 50.0, 200.0, 1000.0, 2000.0)
+FAST_UP_THRESHOLDS_MS = (5.0, 20.0, 200.0, 2000.0)
+ADAPTIVE_SWEEP_TARGET_MS = (40.0, 70.0)
+
+TUNE_RANGES: dict[str, tuple[float, float]] = {
+    "targetMs": (20.0, 100.0),
+    "leadTimeSeconds": (30.0, 600.0),
+    "peakHoldSeconds": (60.0, 1800.0),
+    "scaleDownStabilizationSeconds": (0.0, 900.0),
 }
-"""Configurations simulated per tuned policy: the LIGO half-day takes ≈ 1 s per run
-(predictive ≈ 4 s, its windows limited to an hour of history), an Azure half-hour a
-few hundredths."""
+"""What the tuned default searches besides ``capacityWindowSeconds``."""
+
+TUNE_FIXED: dict[str, str] = {"instancesPerReplica": "1"}
+"""A fact about the deployment (Triton's instance count), not a knob to fit."""
+
+WHY: dict[str, str] = {
+    "ligo": "Online frames arrive as 1 s square waves on top of campaign steps: a rule "
+    "on queue time per execution sees the frames only as full batches.",
+    "azure-code": "On/off bursts from an idle fleet within a second (73 % of seconds "
+    "empty): no scaler that waits for metrics can boot GPUs inside a burst, so the "
+    "bursts are served by whatever is kept warm.",
+    "azure-conv": "Near-Poisson arrivals: per-second noise around a slowly varying mean.",
+    "worldcup98": "A daily cycle with match-time spikes; the test day has the highest "
+    "peak of the four, so training never saw that load.",
+    "nasa1995": "A 37.7 h gap without requests, then traffic resumes: idle cost and a "
+    "cold restart decide the score.",
+}
 
 
-def load_traces(scenario: Scenario) -> dict[str, Trace]:
-    out = {"ligo": load_trace(REPO / "simulations" / "traces" / "ligo.csv")}
+@dataclasses.dataclass(frozen=True)
+class Case:
+    """One trace's training and test parts."""
+
+    name: str
+    shape: str
+    train: Trace
+    test: Trace
+
+
+# ---------------------------------------------------------------------------- traces
+
+
+def _rescaled(trace: Trace, scenario: Scenario) -> Trace:
+    factor = rate_scale_for_peak(trace, scenario.fleet, scenario.slo_ms, PEAK_REPLICAS)
+    return rescale(trace, rate_scale=factor)
+
+
+def _days(trace: Trace, first: float, last: float, label: str) -> Trace:
+    """Days ``first``..``last`` (1-based, inclusive) of ``trace``."""
+    return cut(trace, (first - 1) * DAY_S, last * DAY_S, label=f"{trace.name} {label}")
+
+
+def load_cases(quick: bool) -> list[Case]:
+    """The trace set, cut into training and test parts (see the module docstring)."""
+    sc = Scenario()
+    cases: list[Case] = []
+    ligo_days = 2 if quick else 3
+    ligo = generate_ligo(LigoParams(seed=2, days=ligo_days))
+    ligo = dataclasses.replace(ligo, name=f"ligo-{ligo_days}d")
+    cases.append(
+        Case(
+            "ligo",
+            f"scaler trace ligo --seed 2 --days {ligo_days}: a campaign, a lock loss and "
+            "two bursts at other times each day",
+            _days(ligo, 1, ligo_days - 1, f"days 1–{ligo_days - 1}"),
+            _days(ligo, ligo_days, ligo_days, f"day {ligo_days}"),
+        )
+    )
     for kind in ("code", "conv"):
-        raw = load_trace(TRACES / f"azure2023_AzureLLMInferenceTrace_{kind}.csv")
-        factor = rate_scale_for_peak(raw, scenario.fleet, scenario.slo_ms, PEAK_REPLICAS)
-        out[f"azure-{kind}"] = rescale(raw, rate_scale=factor)
+        raw = load_trace(bundled_trace(f"azure2023_AzureLLMInferenceTrace_{kind}.csv"))
+        tr = dataclasses.replace(_rescaled(raw, sc), name=f"azure-{kind}")
+        half = tr.duration_s / 2
+        cases.append(
+            Case(
+                f"azure-{kind}",
+                f"Azure LLM {kind} trace (1 h), peak need {PEAK_REPLICAS} GPUs",
+                cut(tr, 0, half, label=f"azure-{kind} first half"),
+                cut(tr, half, tr.duration_s, label=f"azure-{kind} second half"),
+            )
+        )
+    if quick:
+        return cases
+    wc = load_trace(bundled_trace("worldcup98.csv.gz"))
+    start = dt.datetime(1998, 4, 30, 21, 30)
+    at = (dt.datetime(1998, 6, 23) - start).total_seconds()
+    wc = dataclasses.replace(
+        _rescaled(cut(wc, at, at + 3 * DAY_S), sc), name="worldcup98 1998-06-23..25"
+    )
+    cases.append(
+        Case(
+            "worldcup98",
+            f"World Cup 1998 web site, 23–25 June 1998, peak need {PEAK_REPLICAS} GPUs",
+            _days(wc, 1, 2, "23–24 June"),
+            _days(wc, 3, 3, "25 June"),
+        )
+    )
+    nasa = load_trace(bundled_trace("nasa1995_day26_5days.csv.gz"))
+    nasa = dataclasses.replace(_rescaled(nasa, sc), name="nasa1995 5 days")
+    cases.append(
+        Case(
+            "nasa1995",
+            f"NASA KSC web server, 5 days with a 37.7 h gap, peak need {PEAK_REPLICAS} GPUs",
+            _days(nasa, 2, 3, "days 2–3"),
+            _days(nasa, 4, 5, "days 4–5"),
+        )
+    )
+    return cases
+
+
+# ------------------------------------------------------------------------ scenarios
+
+
+def supersonic_so(threshold_ms: float, fast_up: bool) -> ScaledObjectSpec:
+    """SuperSONIC's trigger (threshold on queue time per execution, ``Value`` metric,
+    max 100) with Purdue's timers or a fast-up behaviour (polling 15 s, no up-window,
+    doubling or 4 pods per 15 s)."""
+    spec = preset_scaled_object("supersonic").model_dump(exclude_none=True)
+    spec["triggers"][0]["metadata"]["target"] = f"{threshold_ms:g}"
+    timers = "purdue"
+    if fast_up:
+        timers = "fast-up"
+        spec["pollingInterval"] = 15
+        behavior = spec["advanced"]["horizontalPodAutoscalerConfig"]["behavior"]
+        behavior["scaleUp"] = {
+            "stabilizationWindowSeconds": 0,
+            "selectPolicy": "Max",
+            "policies": [
+                {"type": "Percent", "value": 100, "periodSeconds": 15},
+                {"type": "Pods", "value": 4, "periodSeconds": 15},
+            ],
+        }
+    spec["name"] = f"supersonic {threshold_ms:g} ms {timers}"
+    return ScaledObjectSpec.model_validate(spec)
+
+
+def static_so(n: int) -> ScaledObjectSpec:
+    return preset_scaled_object("static-peak", static_replicas=n).model_copy(
+        update={"name": f"static {n}"}
+    )
+
+
+def policy_so(metadata: dict[str, str], name: str) -> ScaledObjectSpec:
+    return recommended_scaled_object(metadata).model_copy(update={"name": name})
+
+
+# ----------------------------------------------------------------------------- runs
+
+_SHARED: dict[str, Any] = {}
+
+
+def _run(key: str, so: ScaledObjectSpec, label: str) -> dict[str, Any]:
+    """One run on the shared test part ``key`` (forked into the worker)."""
+    test, base, initial, need = _SHARED[key]
+    sc = base.model_copy(update={"scaledObject": so})
+    r = simulate(test, sc, name=so.name, initial_replicas=initial)
+    s = r.scores
+    return {
+        "name": so.name,
+        "label": label,
+        "metadata": dict(so.trigger.metadata),
+        "gpu_hours": s.gpu_hours,
+        "slo_attainment": s.slo_attainment,
+        "windows_met": s.windows_met,
+        "worst_5min_p99_ms": s.worst_window_p99_ms,
+        "p99_ms": s.p99_ms,
+        "scale_events_per_hour": s.scale_events_per_hour,
+        "max_overshoot_replicas": overshoot_replicas(r.ready, need, test.step_s),
+    }
+
+
+def frontier(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Rows no other row beats on both GPU-hours (fewer) and attainment (higher)."""
+    out = []
+    for r in rows:
+        dominated = any(
+            o["gpu_hours"] <= r["gpu_hours"]
+            and o["slo_attainment"] >= r["slo_attainment"]
+            and (o["gpu_hours"] < r["gpu_hours"] or o["slo_attainment"] > r["slo_attainment"])
+            for o in rows
+        )
+        if not dominated:
+            out.append(r)
+    return sorted(out, key=lambda r: r["gpu_hours"])
+
+
+def cost_at(rows: list[dict[str, Any]], attainment: float) -> float | None:
+    """Fewest GPU-hours among ``rows`` reaching ``attainment`` (None: none reaches it)."""
+    ok = [r["gpu_hours"] for r in rows if r["slo_attainment"] >= attainment - 1e-12]
+    return min(ok) if ok else None
+
+
+def run_case(
+    case: Case, startup: float, budget: int, workers: int, log: Callable[[str], None]
+) -> dict[str, Any]:
+    base = Scenario().with_overrides(startup_s=startup)
+    t0 = time.monotonic()
+    oracle = compute_oracle(case.test, base.fleet, base.slo_ms, startup)
+    initial = make_problem([case.test], base, warm_start_s=startup).initial_replicas[0]
+    key = f"{case.name}@{startup:g}"
+    _SHARED[key] = (case.test, base, initial, oracle.need.astype(np.float64))
+
+    tuned_meta, train_best = _tune(case, base, budget, workers, startup)
+    log(f"  tuned on {case.train.name} in {time.monotonic() - t0:.0f} s")
+
+    jobs: list[tuple[str, ScaledObjectSpec, str]] = [
+        ("default", policy_so({"policy": POLICY}, f"{POLICY} (untuned)"), "default"),
+        ("tuned", policy_so(tuned_meta, f"{POLICY} (tuned)"), "tuned"),
+    ]
+    for target in ADAPTIVE_SWEEP_TARGET_MS:
+        meta = {"policy": POLICY, "targetMs": f"{target:g}"}
+        jobs.append(("adaptive", policy_so(meta, f"{POLICY} targetMs {target:g}"), "sweep"))
+    for ms in SUPERSONIC_THRESHOLDS_MS:
+        jobs.append(("supersonic", supersonic_so(ms, False), f"{ms:g} ms purdue"))
+    for ms in FAST_UP_THRESHOLDS_MS:
+        jobs.append(("supersonic", supersonic_so(ms, True), f"{ms:g} ms fast-up"))
+    peak = max(oracle.peak_replicas, 1)
+    for n in sorted({*range(max(1, peak // 2), peak + 1), 1}):
+        jobs.append(("static", static_so(n), f"{n} replicas"))
+
+    context = mp.get_context("fork")
+    results: dict[str, list[dict[str, Any]]] = {}
+    with ProcessPoolExecutor(workers, mp_context=context) as pool:
+        futures: list[tuple[str, Future[dict[str, Any]]]] = [
+            (family, pool.submit(_run, key, so, label)) for family, so, label in jobs
+        ]
+        for family, f in futures:
+            results.setdefault(family, []).append(f.result())
+    del _SHARED[key]
+
+    default, tuned = results["default"][0], results["tuned"][0]
+    tuned["train"] = train_best
+    adaptive = [default, tuned, *results["adaptive"]]
+    supersonic = results["supersonic"]
+    statics = results["static"]
+    front = frontier(supersonic)
+    og = oracle.gpu_hours
+    for r in [*adaptive, *supersonic, *statics]:
+        r["x_oracle"] = r["gpu_hours"] / og if og > 0 else None
+    out = {
+        "trace": case.name,
+        "shape": case.shape,
+        "startup_s": startup,
+        "train": case.train.name,
+        "train_hours": round(case.train.duration_s / 3600, 3),
+        "test": case.test.name,
+        "test_hours": round(case.test.duration_s / 3600, 3),
+        "oracle": {"gpu_hours": og, "peak_replicas": oracle.peak_replicas},
+        "oracle_instant": {"gpu_hours": oracle.instant_gpu_hours},
+        "initial_replicas": initial,
+        "default": default,
+        "tuned": tuned,
+        "adaptive_sweep": results["adaptive"],
+        "supersonic_sweep": supersonic,
+        "supersonic_frontier": [r["name"] for r in front],
+        "static_sweep": statics,
+        "seconds": round(time.monotonic() - t0, 1),
+    }
+    out["targets"] = targets(out, front)
     return out
 
 
-def half(trace: Trace, which: int) -> Trace:
-    """The first (0) or second (1) half of ``trace`` on its own clock."""
-    n = len(trace.rps) // 2
-    sl = slice(0, n) if which == 0 else slice(n, None)
-
-    def cut(a: Any) -> Any:
-        return None if a is None else a[sl]
-
-    return dataclasses.replace(
-        trace,
-        name=f"{trace.name}[{'first' if which == 0 else 'second'} half]",
-        rps=trace.rps[sl],
-        items_per_request=cut(trace.items_per_request),
-        burst_fraction=cut(trace.burst_fraction),
-        arrivals_s=None,
-        arrival_items=None,
+def _tune(
+    case: Case, base: Scenario, budget: int, workers: int, startup: float
+) -> tuple[dict[str, str], dict[str, Any]]:
+    sc = base.model_copy(update={"scaledObject": recommended_scaled_object({"policy": POLICY})})
+    result = tune(
+        [case.train],
+        POLICY,
+        scenario=sc,
+        target=TUNE_TARGET + TUNE_MARGIN,
+        budget=budget,
+        seed=SEED,
+        workers=workers,
+        start={"policy": POLICY},
+        fixed=TUNE_FIXED,
+        ranges=TUNE_RANGES,
+        common={},
+        warm_start_s=startup,
     )
-
-
-def capacity_rps(trace: Trace, scenario: Scenario) -> float:
-    """Requests per second one GPU serves at full batches for this request mix: what a
-    site knows of its model (the prior of ``predictive``)."""
-    items = trace.items
-    mean_items = float(np.sum(trace.rps * items) / max(np.sum(trace.rps), 1e-9))
-    per_gpu = instance_capacity_items_s(scenario.fleet) * scenario.fleet.instances_per_replica
-    return per_gpu / max(mean_items, 1e-9)
-
-
-def tuning_setup(
-    policy: str, train: Trace, scenario: Scenario
-) -> tuple[dict[str, str], dict[str, str], dict[str, tuple[float, float]]]:
-    """(start, fixed, ranges) for ``policy``: sensible fixed defaults for most keys and
-    two or three searched ones, so the search has little room to fit the first half's
-    accidents (a wide search found points that were 3–7× the oracle on the second)."""
-    startup = scenario.startup.nominal_s
-    if policy == "pid":
-        return (
-            {
-                "policy": "pid",
-                "targetMs": "50",
-                "ki": "0.02",
-                "scaleDownStabilizationSeconds": "300",
-            },
-            {
-                "signal": "queue_time_per_request_ms",
-                "kp": "0.5",
-                "kd": "0",
-                "intervalS": "15",
-                "derivativeFilterS": "30",
-                "errorCap": "3",
-                "maxDownFraction": "0.5",
-            },
-            {
-                "targetMs": (10.0, 90.0),
-                "ki": (0.002, 0.05),
-                "scaleDownStabilizationSeconds": (60.0, 900.0),
-            },
-        )
-    if policy == "predictive":
-        cap = capacity_rps(train, scenario)
-        return (
-            {
-                "policy": "predictive",
-                "headroom": "1.3",
-                "capacityBlend": "0.5",
-                "peakWindowS": "900",
-            },
-            {
-                "signal": "queue_time_per_request_ms",
-                "targetMs": "50",
-                "leadTimeS": f"{startup + 45:g}",
-                "quantile": "0.99",
-                "trendWindowS": "600",
-                "trendWeight": "1",
-                "capacityRpsPrior": f"{cap * 0.8:.4g}",
-                "capacityWindowS": "1800",
-                "reactiveCap": "2",
-                "seasonality": "false",
-                "seasonalWeight": "0.5",
-                "scaleDownStabilizationSeconds": "300",
-            },
-            {
-                "headroom": (1.0, 2.5),
-                "capacityBlend": (0.0, 1.0),
-                "peakWindowS": (startup, 1800.0),
-            },
-        )
-    return (
-        {"policy": "threshold", "target": "20", "scaleDownStabilizationSeconds": "300"},
-        {"signal": "queue_time_per_exec_ms"},
-        {"target": (1.0, 100.0), "scaleDownStabilizationSeconds": (60.0, 900.0)},
-    )
-
-
-def row(name: str, gpu_hours: float, attainment: float, oracle: float) -> dict[str, Any]:
-    return {
-        "name": name,
-        "gpu_hours": round(gpu_hours, 4),
-        "x_oracle": round(gpu_hours / oracle, 4) if oracle > 0 else None,
-        "slo_attainment": round(attainment, 6),
+    best = result.best
+    oracle = result.oracle_gpu_hours[0]
+    return dict(best.metadata), {
+        "gpu_hours": best.gpu_hours,
+        "x_oracle": best.gpu_hours / oracle if oracle > 0 else None,
+        "slo_attainment": best.slo_attainment,
+        "trials": len(result.trials),
+        "feasible": result.feasible,
     }
 
 
-def verdict(ours: dict[str, Any], base: dict[str, Any]) -> dict[str, bool]:
-    att_ok = ours["slo_attainment"] >= ATTAINMENT
-    cost_ok = ours["x_oracle"] is not None and ours["x_oracle"] <= OVER_ORACLE
-    no_worse = (
-        ours["gpu_hours"] <= base["gpu_hours"] and ours["slo_attainment"] >= base["slo_attainment"]
-    )
-    strictly = (
-        ours["gpu_hours"] < base["gpu_hours"] or ours["slo_attainment"] > base["slo_attainment"]
-    )
-    beats = no_worse and strictly
-    return {
-        "attainment_ge_99": att_ok,
-        "gpu_hours_le_1_2_oracle": cost_ok,
-        "beats_supersonic": beats,
-        "all": att_ok and cost_ok and beats,
+# --------------------------------------------------------------------------- targets
+
+
+def targets(c: dict[str, Any], front: list[dict[str, Any]]) -> dict[str, Any]:
+    """Every issue-10 target that applies to this case, with the numbers it rests on."""
+    d, t = c["default"], c["tuned"]
+    statics = c["static_sweep"]
+    out: dict[str, Any] = {}
+    if c["trace"] == "ligo":
+        out["default_ligo"] = {
+            "met": d["slo_attainment"] >= ATTAINMENT
+            and d["windows_met"] >= WINDOWS
+            and d["x_oracle"] <= DEFAULT_OVER_ORACLE,
+            "requests": d["slo_attainment"],
+            "windows": d["windows_met"],
+            "x_oracle": d["x_oracle"],
+        }
+        out["tuned_ligo"] = {
+            "met": t["slo_attainment"] >= ATTAINMENT and t["x_oracle"] <= TUNED_OVER_ORACLE,
+            "requests": t["slo_attainment"],
+            "x_oracle": t["x_oracle"],
+        }
+    for who, row in (("default", d), ("tuned", t)):
+        need = cost_at(front, row["slo_attainment"])
+        out[f"{who}_vs_frontier"] = {
+            "met": need is None or row["gpu_hours"] <= need * (1 + 1e-9),
+            "gpu_hours": row["gpu_hours"],
+            "attainment": row["slo_attainment"],
+            "frontier_gpu_hours_at_that_attainment": need,
+        }
+    best_static = cost_at(statics, d["slo_attainment"])
+    out["default_vs_static"] = {
+        "met": best_static is None or d["gpu_hours"] <= best_static * (1 + 1e-9),
+        "gpu_hours": d["gpu_hours"],
+        "best_static_gpu_hours_at_that_attainment": best_static,
     }
+    return out
 
 
-def pick_best(ours: list[dict[str, Any]], base: dict[str, Any]) -> dict[str, Any]:
-    """Meets every target first; then beats SuperSONIC; then ≥ 99 % with the fewest
-    GPU-hours; then the highest attainment; on a tie the first listed (tuned first)."""
-
-    def key(r: dict[str, Any]) -> tuple[bool, bool, bool, float]:
-        v = verdict(r, base)
-        feasible = v["attainment_ge_99"]
-        return (
-            not v["all"],
-            not v["beats_supersonic"],
-            not feasible,
-            r["gpu_hours"] if feasible else -r["slo_attainment"],
-        )
-
-    return min(ours, key=key)
+# -------------------------------------------------------------------------- writing
 
 
-def run_case(trace: Trace, kind: str, startup: float) -> dict[str, Any]:
-    base = Scenario().with_overrides(startup_s=startup)
-    train, test = half(trace, 0), half(trace, 1)
-    oracle_result = compute_oracle(test, base.fleet, base.slo_ms, startup)
-    oracle = oracle_result.gpu_hours
-    initial = make_problem([test], base, warm_start_s=startup).initial_replicas[0]
-    rows = []
-    for name in PRESETS:
-        sc = scenario_for(name, base, static_replicas=oracle_result.peak_replicas)
-        r = simulate(test, sc, name=name, initial_replicas=initial)
-        rows.append(
-            row(name, r.scores.gpu_hours, r.scores.slo_attainment, oracle) | {"tuned": False}
-        )
-    for policy, budget in BUDGETS[kind].items():
-        sc = base.model_copy(update={"scaledObject": recommended_scaled_object({"policy": policy})})
-        start, fixed, ranges = tuning_setup(policy, train, sc)
-        t0 = time.monotonic()
-        result = tune(
-            [train],
-            policy,
-            scenario=sc,
-            target=ATTAINMENT + TUNE_MARGIN,
-            budget=budget,
-            seed=SEED,
-            start=start,
-            fixed=fixed,
-            ranges=ranges,
-            warm_start_s=startup,
-        )
-        best = result.best
-        scores, error = evaluate(make_problem([test], sc, warm_start_s=startup), best.metadata)
-        if error is not None:
-            raise RuntimeError(f"{policy}: tuned metadata refused on the test half: {error}")
-        s = scores[0]
-        rows.append(
-            row(f"{policy} (tuned)", s.gpu_hours, s.slo_attainment, oracle)
-            | {
-                "tuned": True,
-                "metadata": best.metadata,
-                "train": {
-                    "gpu_hours": round(best.gpu_hours, 4),
-                    "x_oracle": round(best.gpu_hours / result.oracle_gpu_hours[0], 4),
-                    "slo_attainment": round(best.slo_attainment, 6),
-                    "trials": len(result.trials),
-                    "seconds": round(time.monotonic() - t0, 1),
-                },
-            }
-        )
-        print(
-            f"  {policy}: train {best.gpu_hours:.2f} GPU-h {best.slo_attainment:.4f}; "
-            f"test {s.gpu_hours:.2f} GPU-h ({s.gpu_hours / oracle:.2f}×) {s.slo_attainment:.4f}",
-            file=sys.stderr,
-        )
-    supersonic = next(r for r in rows if r["name"] == BASELINE)
-    ours = sorted(
-        (r for r in rows if not r["name"].startswith("supersonic")), key=lambda r: not r["tuned"]
-    )
-    best_row = pick_best(ours, supersonic)
-    return {
-        "trace": trace.name,
-        "kind": kind,
-        "startup_s": startup,
-        "test_half": test.name,
-        "test_hours": round(test.duration_s / 3600, 3),
-        "oracle_gpu_hours": round(oracle, 4),
-        "oracle_peak_replicas": oracle_result.peak_replicas,
-        "initial_replicas": initial,
-        "policies": rows,
-        "best": best_row["name"],
-        "targets": verdict(best_row, supersonic),
-    }
+def pct(x: float | None) -> str:
+    return "n/a" if x is None or (isinstance(x, float) and math.isnan(x)) else f"{x * 100:.2f} %"
 
 
-def pct(x: float) -> str:
-    return f"{x * 100:.2f} %"
+def gh(x: float | None) -> str:
+    return "none reaches it" if x is None else f"{x:,.2f}"
 
 
-def markdown(cases: list[dict[str, Any]]) -> str:
-    yes = {True: "yes", False: "**no**"}
+def _row_text(r: dict[str, Any]) -> str:
+    return f"{r['gpu_hours']:,.2f} GPU-h ({r['x_oracle']:.2f}×) / {pct(r['slo_attainment'])}"
+
+
+def markdown(doc: dict[str, Any]) -> str:
+    cases = doc["cases"]
+    yes = {True: "met", False: "**missed**"}
     out = [
-        "| trace (second half) | start-up | oracle GPU-h | supersonic GPU-h (× oracle) / SLO "
-        "| best of ours | GPU-h (× oracle) / SLO | ≥ 99 % | ≤ 1.2 × oracle | beats supersonic |",
-        "|---|---:|---:|---|---|---|:-:|:-:|:-:|",
+        "# Policy quality (`bench/policy_quality.py`)",
+        "",
+        f"Policy: `{doc['policy']}` (the untuned default) — {doc['policy_note']}. Mode: "
+        f"{doc['mode']}; seed {doc['seed']}; tuning budget {doc['budget']} configurations "
+        f"on the training days; SuperSONIC swept over {doc['supersonic_points']} "
+        "thresholds × timers on the test days; every figure below is from the test days. "
+        f"Run took {doc['seconds'] / 60:.0f} min.",
+        "",
+        "## Headline (test days)",
+        "",
+        "| trace | start-up | oracle GPU-h | untuned default: GPU-h (× oracle) / requests "
+        "| 1-min windows | tuned default | SuperSONIC frontier at the default's attainment "
+        "| best static at that attainment |",
+        "|---|---:|---:|---|---:|---|---:|---:|",
     ]
     for c in cases:
-        ss = next(r for r in c["policies"] if r["name"] == BASELINE)
-        b = next(r for r in c["policies"] if r["name"] == c["best"])
-        t = c["targets"]
+        tg = c["targets"]
         out.append(
-            f"| {c['trace']} | {c['startup_s']:g} s | {c['oracle_gpu_hours']:.2f} "
-            f"| {ss['gpu_hours']:.2f} ({ss['x_oracle']:.2f}×) / {pct(ss['slo_attainment'])} "
-            f"| {c['best']} | {b['gpu_hours']:.2f} ({b['x_oracle']:.2f}×) / "
-            f"{pct(b['slo_attainment'])} | {yes[t['attainment_ge_99']]} "
-            f"| {yes[t['gpu_hours_le_1_2_oracle']]} | {yes[t['beats_supersonic']]} |"
+            f"| {c['trace']} | {c['startup_s']:g} s | {c['oracle']['gpu_hours']:,.2f} "
+            f"| {_row_text(c['default'])} | {pct(c['default']['windows_met'])} "
+            f"| {_row_text(c['tuned'])} "
+            f"| {gh(tg['default_vs_frontier']['frontier_gpu_hours_at_that_attainment'])} "
+            f"| {gh(tg['default_vs_static']['best_static_gpu_hours_at_that_attainment'])} |"
         )
-    out += [
-        "",
-        "Every policy, second half of each trace (tuned policies were tuned on the first half):",
-        "",
-        "| trace | start-up | policy | GPU-h | × oracle | SLO attainment |",
-        "|---|---:|---|---:|---:|---:|",
-    ]
+    out += ["", "## Issue 10 targets", ""]
     for c in cases:
-        out.append(
-            f"| {c['trace']} | {c['startup_s']:g} s | oracle | {c['oracle_gpu_hours']:.2f} "
-            "| 1.00 | |"
-        )
-        for r in c["policies"]:
+        tg = c["targets"]
+        head = f"{c['trace']}, {c['startup_s']:g} s start-up"
+        if "default_ligo" in tg:
+            t = tg["default_ligo"]
             out.append(
-                f"| {c['trace']} | {c['startup_s']:g} s | {r['name']} | {r['gpu_hours']:.2f} "
-                f"| {r['x_oracle']:.2f} | {pct(r['slo_attainment'])} |"
+                f"- {head}: untuned default ≥ 99.5 % requests, ≥ 99 % windows, ≤ 1.25× "
+                f"oracle — {yes[t['met']]}: {pct(t['requests'])}, {pct(t['windows'])}, "
+                f"{t['x_oracle']:.2f}×"
             )
+            t = tg["tuned_ligo"]
+            out.append(
+                f"- {head}: tuned ≤ 1.15× oracle at ≥ 99.5 % — {yes[t['met']]}: "
+                f"{t['x_oracle']:.2f}× at {pct(t['requests'])}"
+            )
+        for who in ("default", "tuned"):
+            if who == "tuned" and c["trace"] == "ligo":
+                continue
+            t = tg[f"{who}_vs_frontier"]
+            out.append(
+                f"- {head}: {'untuned' if who == 'default' else 'tuned'} default on or "
+                f"beyond SuperSONIC's frontier — {yes[t['met']]}: {t['gpu_hours']:,.2f} GPU-h "
+                f"at {pct(t['attainment'])}; the frontier needs "
+                f"{gh(t['frontier_gpu_hours_at_that_attainment'])} GPU-h there"
+            )
+        t = tg["default_vs_static"]
+        out.append(
+            f"- {head}: untuned default ≤ best static at the same attainment — "
+            f"{yes[t['met']]}: {t['gpu_hours']:,.2f} vs "
+            f"{gh(t['best_static_gpu_hours_at_that_attainment'])} GPU-h"
+        )
+    out += ["", "## Why, per trace", ""]
+    for name in dict.fromkeys(c["trace"] for c in cases):
+        out.append(f"- **{name}**: {WHY.get(name, '')}")
+        for note in doc.get("notes", {}).get(name, []):
+            out.append(f"  {note}")
+    out += ["", "## Every run (test days)", ""]
+    header = "| trace | start-up | run | GPU-h | × oracle | requests | 1-min windows "
+    header += "| worst 5-min p99 ms | scale events/h | max overshoot |"
+    out += [header, "|---|---:|---|---:|---:|---:|---:|---:|---:|---:|"]
+    for c in cases:
+        rows = [c["default"], c["tuned"], *c["adaptive_sweep"]]
+        rows += c["supersonic_sweep"] + c["static_sweep"]
+        for r in rows:
+            star = " (frontier)" if r["name"] in c["supersonic_frontier"] else ""
+            out.append(
+                f"| {c['trace']} | {c['startup_s']:g} s | {r['name']}{star} "
+                f"| {r['gpu_hours']:,.2f} | {r['x_oracle']:.2f} | {pct(r['slo_attainment'])} "
+                f"| {pct(r['windows_met'])} | {r['worst_5min_p99_ms']:,.0f} "
+                f"| {r['scale_events_per_hour']:.1f} | {r['max_overshoot_replicas']:.0f} |"
+            )
+    out += ["", "Tuned metadata (found on the training days):", ""]
+    for c in cases:
+        meta = ", ".join(f"{k}={v}" for k, v in c["tuned"]["metadata"].items())
+        tr = c["tuned"]["train"]
+        out.append(
+            f"- {c['trace']}, {c['startup_s']:g} s: {meta} (training: "
+            f"{tr['gpu_hours']:,.2f} GPU-h, {pct(tr['slo_attainment'])})"
+        )
     return "\n".join(out) + "\n"
 
 
-def main() -> None:
+def html_page(doc: dict[str, Any]) -> str:
+    page = Page("Policy quality")
+    page.add("<h1>Policy quality: GPU-hours against SLO attainment, test days</h1>")
+    page.add(
+        "<p>Each panel is one trace and start-up. Up and to the left is better. SuperSONIC's "
+        "rule swept over its threshold and timers (points; its frontier joined), the "
+        "adaptive family (untuned default, tuned default and a targetMs sweep), static "
+        "fleets of every size, and the clairvoyant oracle (dashed).</p>"
+    )
+    for c in doc["cases"]:
+        label = f"{c['trace']}, start-up {c['startup_s']:g} s (test: {c['test']})"
+        front = [r for r in c["supersonic_sweep"] if r["name"] in c["supersonic_frontier"]]
+
+        def series(name: str, rows: list[dict[str, Any]], line: bool, symbol: str) -> ParetoSeries:
+            return ParetoSeries(
+                name,
+                [r["gpu_hours"] for r in rows],
+                [r["slo_attainment"] for r in rows],
+                [r["name"] for r in rows],
+                line=line,
+                symbol=symbol,
+            )
+
+        page.add(
+            pareto_figure(
+                label,
+                [
+                    series("SuperSONIC sweep", c["supersonic_sweep"], False, "circle-open"),
+                    series("SuperSONIC frontier", front, True, "circle"),
+                    series("static fleets", c["static_sweep"], True, "square"),
+                    series("adaptive sweep", c["adaptive_sweep"], True, "triangle-up"),
+                    series("adaptive untuned (default)", [c["default"]], False, "star"),
+                    series("adaptive tuned on training days", [c["tuned"]], False, "diamond"),
+                ],
+                oracle_gpu_hours=c["oracle"]["gpu_hours"],
+                target=ATTAINMENT,
+            )
+        )
+    rows = [
+        [
+            c["trace"],
+            f"{c['startup_s']:g} s",
+            f"{c['oracle']['gpu_hours']:,.2f}",
+            _row_text(c["default"]),
+            _row_text(c["tuned"]),
+        ]
+        for c in doc["cases"]
+    ]
+    page.add(table_html(["trace", "start-up", "oracle GPU-h", "untuned", "tuned"], rows))
+    return page.render()
+
+
+def write(doc: dict[str, Any], out_dir: Path, stem: str) -> None:
+    out_dir.mkdir(parents=True, exist_ok=True)
+    (out_dir / f"{stem}.json").write_text(json.dumps(_clean(doc), indent=2) + "\n")
+    (out_dir / f"{stem}.md").write_text(markdown(doc))
+    (out_dir / f"{stem}.html").write_text(html_page(doc))
+
+
+def _clean(x: Any) -> Any:
+    if isinstance(x, float):
+        return None if math.isnan(x) else float(f"{x:.6g}")
+    if isinstance(x, dict):
+        return {k: _clean(v) for k, v in x.items()}
+    if isinstance(x, list | tuple):
+        return [_clean(v) for v in x]
+    return x
+
+
+def main(argv: list[str] | None = None) -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--quick", action="store_true", help="2-day LIGO and Azure, 60 s only")
+    ap.add_argument("--workers", type=int, default=os.cpu_count() or 1)
+    ap.add_argument("--out", type=Path, default=RESULTS)
+    ap.add_argument("--startup", type=float, action="append", help="start-up s (repeatable)")
+    ap.add_argument("--only", action="append", help="trace names to run (repeatable)")
+    args = ap.parse_args(argv)
     t0 = time.monotonic()
-    traces = load_traces(Scenario())
-    cases = []
-    for name, trace in traces.items():
-        kind = "ligo" if name == "ligo" else "azure"
-        for startup in STARTUPS_S:
-            print(f"{name}, start-up {startup:g} s", file=sys.stderr)
-            cases.append(run_case(trace, kind, startup))
-    elapsed = time.monotonic() - t0
-    doc = {
+    startups = tuple(args.startup) if args.startup else ((60.0,) if args.quick else STARTUPS_S)
+    budget = 3 if args.quick else BUDGET
+    cases = [c for c in load_cases(args.quick) if not args.only or c.name in args.only]
+    doc: dict[str, Any] = {
         "bench": "policy_quality",
-        "peak_replicas": PEAK_REPLICAS,
-        "attainment_target": ATTAINMENT,
-        "gpu_hours_over_oracle_target": OVER_ORACLE,
-        "budgets": BUDGETS,
-        "tune_margin": TUNE_MARGIN,
+        "mode": "quick" if args.quick else "full",
+        "policy": POLICY,
+        "policy_note": "the registered `adaptive` policy with only scope keys and "
+        "min/max set (its preset `adaptive-defaults`)",
         "seed": SEED,
-        "seconds": round(elapsed, 1),
-        "all_targets_met": all(c["targets"]["all"] for c in cases),
-        "cases": cases,
+        "budget": budget,
+        "supersonic_points": len(SUPERSONIC_THRESHOLDS_MS) + len(FAST_UP_THRESHOLDS_MS),
+        "targets": {
+            "attainment": ATTAINMENT,
+            "windows": WINDOWS,
+            "default_over_oracle": DEFAULT_OVER_ORACLE,
+            "tuned_over_oracle": TUNED_OVER_ORACLE,
+        },
+        "cases": [],
+        "seconds": 0.0,
     }
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    (RESULTS / "policy_quality.json").write_text(json.dumps(doc, indent=2) + "\n")
-    (RESULTS / "policy_quality.md").write_text(markdown(cases))
-    print(markdown(cases))
-    print(f"{elapsed:.0f} s", file=sys.stderr)
+    stem = "policy_quality_quick" if args.quick else "policy_quality"
+    order = sorted(
+        ((c, s) for c in cases for s in startups), key=lambda cs: (cs[1], cases.index(cs[0]))
+    )
+    for case, startup in order:
+        print(f"{case.name}, start-up {startup:g} s", file=sys.stderr, flush=True)
+        doc["cases"].append(
+            run_case(case, startup, budget, args.workers, lambda m: print(m, file=sys.stderr))
+        )
+        doc["seconds"] = time.monotonic() - t0
+        write(doc, args.out, stem)
+    print(markdown(doc))
 
 
 if __name__ == "__main__":
