@@ -262,4 +262,4 @@ def register(app: typer.Typer) -> None:
         typer.echo(metadata_block(meta, example=example), nl=False)  # YAML: never wrapped
         if json_out is not None:
             write_json(result, json_out)
-            console.print(f"result: {json_out}")
+            console.print(f"result: {json_out}", soft_wrap=True, highlight=False)

@@ -38,8 +38,9 @@ def invoke(*args: str) -> tuple[int, str]:
 
 
 def metadata_of(output: str) -> dict[str, str]:
-    block = output[output.index("metadata:") :]
-    meta: dict[str, str] = yaml.safe_load(block)["metadata"]
+    lines = output[output.index("metadata:") :].splitlines()
+    block = [lines[0]] + [line for line in lines[1:] if line.startswith("  ")]
+    meta: dict[str, str] = yaml.safe_load("\n".join(block))["metadata"]
     return meta
 
 
