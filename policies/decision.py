@@ -20,6 +20,10 @@ class Status(StrEnum):
     OK = "ok"
     HOLD = "hold"
     FAIL = "fail"
+    NO_SERIES = "no series"
+    """Computed, but from a metrics source that matched no series at all for the
+    fleet: probably a wrong label. Answered like ``ok`` (it may be an idle fleet at
+    zero), shown and counted apart so a misconfiguration is visible."""
 
 
 @dataclass(frozen=True, slots=True)

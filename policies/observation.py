@@ -57,6 +57,12 @@ class Observation:
     pending or running jobs. Units are the indicator's own (jobs); ``None`` where the
     series was absent. Empty when none is configured."""
 
+    no_series: bool = False
+    """True when the metrics source matched no series at all for this fleet: every
+    query came back empty. At zero replicas with no activation metric that is
+    normal; otherwise it is a misconfiguration (a wrong ``release`` label) that
+    must not read as "no load"."""
+
     def value(self, name: str) -> float | None:
         """The named signal, or None if absent."""
         v: float | None = getattr(self, name)

@@ -33,6 +33,11 @@ class PipelineState:
     history: tuple[Observation, ...] = ()
 
 
+NO_SERIES_PROBLEM = (
+    "no series matched this fleet's scope (a wrong namespace/release/model label, or no data yet)"
+)
+
+
 def _problem(
     obs: Observation | None,
     required: tuple[str, ...],
@@ -48,6 +53,8 @@ def _problem(
         return f"observation is stale: {age:.0f} s old > stale_after_s={g.stale_after_s:.0f}"
     if obs.ready_replicas < 0:
         return f"ready_replicas={obs.ready_replicas} is negative"
+    if obs.no_series and last_good is None:
+        return NO_SERIES_PROBLEM
     if obs.ready_replicas == 0:
         if last_good is not None and last_good.replicas > 0 and obs.desired_replicas is None:
             return (
@@ -120,7 +127,10 @@ def decide(
             held = state.last_good.value
             active = state.last_good.active
         else:
-            seen = _seen_replicas(observation, known_replicas)
+            fresh = observation
+            if fresh is not None and now_s - fresh.time_s > g.stale_after_s:
+                fresh = None  # a stale count is not a known count
+            seen = _seen_replicas(fresh, known_replicas)
             cold = seen is None
             held = float(seen or 0)
             active = held > 0
@@ -161,10 +171,14 @@ def decide(
     reason = rec.reason
     if guarded.applied:
         reason += f"; guardrails: {', '.join(guarded.applied)} → {guarded.value:g}"
+    status = Status.OK
+    if observation.no_series:
+        status = Status.NO_SERIES
+        reason = f"{NO_SERIES_PROBLEM}; {reason}"
     decision = Decision(
         time_s=now_s,
         value=guarded.value,
-        status=Status.OK,
+        status=status,
         reason=reason,
         active=active or guarded.value > 0,
         policy=policy.name,

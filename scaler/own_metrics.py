@@ -141,8 +141,10 @@ def forget_object(metrics: ScalerMetrics, namespace: str, name: str) -> None:
         metrics.holding,
         metrics.no_series,
     ):
+        names = list(metric._labelnames)
+        ns_at, name_at = names.index(OBJECT_LABELS[0]), names.index(OBJECT_LABELS[1])
         for labels in _label_sets(metric):
-            if labels[:2] == (namespace, name):
+            if labels[ns_at] == namespace and labels[name_at] == name:
                 with contextlib.suppress(KeyError):
                     metric.remove(*labels)
 

@@ -33,7 +33,7 @@ import threading
 import time
 from collections.abc import Callable, Mapping
 from concurrent.futures import Future
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -100,7 +100,20 @@ class QueryBudget:
 @dataclass
 class _Entry:
     issued_s: float
-    future: Future[float | None]
+    future: Future[Any]
+    ttl_s: float
+
+
+Sample = tuple[float, float]
+"""(timestamp in epoch seconds, value) as Prometheus answered it."""
+
+MAX_SIGNAL = 1e12
+"""A signal beyond ±1e12 (ms of queue, req/s, a GPU fraction) is not a measurement
+but a broken exporter or a fault; it is treated as unusable (NaN), so the pipeline
+holds rather than jumping to ``maxReplicas``."""
+
+MAX_READY_REPLICAS = 100_000
+"""A ready-replica count beyond this is broken data, not a fleet."""
 
 
 def _retry() -> Retry:
@@ -166,13 +179,13 @@ def _single(result: Any) -> dict[str, Any] | None:
     return series
 
 
-def _instant_value(result: Any) -> float | None:
+def _instant_value(result: Any) -> Sample | None:
     series = _single(result)
     if series is None:
         return None
     try:
-        _, raw = series["value"]
-        return _number(raw)
+        ts, raw = series["value"]
+        return float(ts), _number(raw)
     except (KeyError, TypeError, ValueError) as exc:
         raise _QueryFailed(_Failure("malformed", f"bad sample {series!r}: {exc}")) from None
 
@@ -246,14 +259,25 @@ class PrometheusObserver:
 
     def observe(self, config: ScalerConfig, now_s: float) -> Observation:
         """The fleet's signals as Prometheus evaluates them when asked (its latest
-        samples), stamped ``time_s = now_s``; raises :class:`ObserveError`."""
+        samples), stamped with the oldest sample's timestamp (never after ``now_s``),
+        so the pipeline judges staleness on when the data was true; raises
+        :class:`ObserveError`. ``no_series`` is set when not one query matched a
+        series (a wrong label, or no data at all)."""
         queries = queries_for(config)
-        ready = self.instant(queries.ready_replicas, name="ready_replicas")
-        signals = {name: self.instant(q, name=name) for name, q in queries.signals()}
+        ready = self.instant_sample(queries.ready_replicas, name="ready_replicas")
+        signals = {name: self.instant_sample(q, name=name) for name, q in queries.signals()}
         indicators = tuple(
-            self.instant(q.promql, name=f"indicator{q.number}") for q in config.indicators
+            self.instant_sample(q.promql, name=f"indicator{q.number}") for q in config.indicators
         )
-        return _observation(now_s, _count(ready, queries.ready_replicas), signals, indicators)
+        present = [x for x in (ready, *signals.values(), *indicators) if x is not None]
+        time_s = min([now_s, *(ts for ts, _ in present)])
+        obs = _observation(
+            time_s,
+            _count(ready[1] if ready else None, queries.ready_replicas),
+            {k: v[1] if v else None for k, v in signals.items()},
+            tuple(v[1] if v else None for v in indicators),
+        )
+        return replace(obs, no_series=True) if not present else obs
 
     def history(
         self, config: ScalerConfig, start_s: float, end_s: float, step_s: float
@@ -283,14 +307,13 @@ class PrometheusObserver:
         out = []
         for k in range(points):
             count = ready.get(k)
-            out.append(
-                _observation(
-                    start_s + k * step_s,
-                    _count(count, queries.ready_replicas),
-                    {name: values.get(k) for name, values in signals.items()},
-                    tuple(values.get(k) for values in gauges),
-                )
+            values = {name: series.get(k) for name, series in signals.items()}
+            levels = tuple(series.get(k) for series in gauges)
+            obs = _observation(
+                start_s + k * step_s, _count(count, queries.ready_replicas), values, levels
             )
+            absent = count is None and all(v is None for v in (*values.values(), *levels))
+            out.append(replace(obs, no_series=True) if absent else obs)
         return out
 
     def instant(self, query: str, *, name: str = "query") -> float | None:
@@ -299,46 +322,65 @@ class PrometheusObserver:
         Raises :class:`ObserveError` naming ``name`` and the query on any failure,
         including a result of several series. Shared within the dedup window.
         """
-        owner = False
-        with self._lock:
-            now = self._clock()
-            self._sweep(now)
-            entry = self._cache.get(query)
-            if entry is None or (
-                entry.future.done() and now - entry.issued_s >= self._dedup_window_s
-            ):
-                entry = _Entry(issued_s=now, future=Future())
-                self._cache[query] = entry
-                owner = True
-        if owner:
-            try:
-                entry.future.set_result(self._fetch_instant(query))
-            except BaseException as exc:
-                entry.future.set_exception(exc)
+        sample = self.instant_sample(query, name=name)
+        return None if sample is None else sample[1]
+
+    def instant_sample(self, query: str, *, name: str = "query") -> Sample | None:
+        """:meth:`instant` with the sample's timestamp."""
         try:
-            return entry.future.result()
+            sample: Sample | None = self._shared(
+                query, self._dedup_window_s, lambda: self._fetch_instant(query)
+            )
         except _QueryFailed as exc:
             raise ObserveError(
                 f"Prometheus query {name} `{query}`: {exc.failure.problem}"
             ) from None
+        return sample
+
+    def _shared(self, key: str, ttl_s: float, fetch: Callable[[], Any]) -> Any:
+        """``fetch()``'s answer (or failure), shared by identical calls for ``ttl_s``;
+        concurrent identical calls wait for the one in flight."""
+        owner = False
+        with self._lock:
+            now = self._clock()
+            self._sweep(now)
+            entry = self._cache.get(key)
+            if entry is None or (entry.future.done() and now - entry.issued_s >= entry.ttl_s):
+                entry = _Entry(issued_s=now, future=Future(), ttl_s=ttl_s)
+                self._cache[key] = entry
+                owner = True
+        if owner:
+            try:
+                entry.future.set_result(fetch())
+            except BaseException as exc:
+                entry.future.set_exception(exc)
+        return entry.future.result()
 
     def _sweep(self, now: float) -> None:
         if now - self._last_sweep_s < max(self._dedup_window_s, 1.0):
             return
         self._last_sweep_s = now
         stale = [
-            q
-            for q, e in self._cache.items()
-            if e.future.done() and now - e.issued_s >= self._dedup_window_s
+            q for q, e in self._cache.items() if e.future.done() and now - e.issued_s >= e.ttl_s
         ]
         for q in stale:
             del self._cache[q]
 
-    def _fetch_instant(self, query: str) -> float | None:
+    def _fetch_instant(self, query: str) -> Sample | None:
         result = self._call(lambda: self._client.custom_query(query))
-        value: float | None = self._parsed(lambda: _instant_value(result))
-        if value is not None and not math.isfinite(value):
+        sample: Sample | None = self._parsed(lambda: _instant_value(result))
+        if sample is None:
+            return None
+        return sample[0], self._checked(sample[1])
+
+    def _checked(self, value: float) -> float:
+        """NaN/Inf counted as ``non_finite``; an absurd magnitude counted as ``absurd``
+        and made NaN, so the pipeline treats it as the bad data it is."""
+        if not math.isfinite(value):
             self._metrics.query_errors.labels(reason="non_finite").inc()
+        elif abs(value) > MAX_SIGNAL:
+            self._metrics.query_errors.labels(reason="absurd").inc()
+            return math.nan
         return value
 
     def _range(
@@ -355,18 +397,18 @@ class PrometheusObserver:
                 params={"start": f"{start_s:.3f}", "end": f"{end_s:.3f}"},
             )
 
-        try:
+        def fetch() -> dict[int, float]:
             result = self._call(call)
             samples = self._parsed(lambda: _range_values(result))
+            return {round((ts - start_s) / step_s): self._checked(v) for ts, v in samples}
+
+        key = f"range {start_s:.3f} {end_s:.3f} {step_s:g} {query}"
+        try:
+            out: dict[int, float] = self._shared(key, max(step_s, self._dedup_window_s), fetch)
         except _QueryFailed as exc:
             raise ObserveError(
                 f"Prometheus range query {name} `{query}`: {exc.failure.problem}"
             ) from None
-        out: dict[int, float] = {}
-        for ts, value in samples:
-            if not math.isfinite(value):
-                self._metrics.query_errors.labels(reason="non_finite").inc()
-            out[round((ts - start_s) / step_s)] = value
         return out
 
     def _call(self, fn: Callable[[], Any]) -> Any:
@@ -441,7 +483,7 @@ def _observation(
 def _count(value: float | None, query: str) -> int:
     if value is None:
         return 0
-    if not math.isfinite(value) or value < 0:
+    if not math.isfinite(value) or value < 0 or value > MAX_READY_REPLICAS:
         raise ObserveError(
             f"Prometheus query ready_replicas `{query}`: value {value} is not a count"
         )

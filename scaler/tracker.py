@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import math
 import threading
 import time
 from collections import OrderedDict, deque
@@ -263,8 +264,12 @@ class ObjectTracker:
         if window <= 0:
             return True
         step = max(window / MAX_REBUILD_POINTS, min(self.refresh_interval_s, window / 10))
+        # Aligned to the step, so objects of one scope rebuilding within a step send
+        # identical range queries, which the observer sends once.
+        end = math.floor((now - step) / step) * step
+        start = end - step * max(0, math.floor(window / step) - 1)
         try:
-            past = self._observer.history(cfg, now - window, now - step, step)
+            past = self._observer.history(cfg, start, end, step)
         except ObserveError as exc:
             log.warning(
                 json.dumps(
@@ -391,7 +396,8 @@ class ObjectTracker:
             guardrail=d.guardrails[-1] if d.guardrails else "none",
         ).inc()
         m.desired_replicas.labels(**labels, policy=d.policy).set(d.value)
-        m.holding.labels(**labels).set(0 if d.status is Status.OK else 1)
+        m.holding.labels(**labels).set(1 if d.status in (Status.HOLD, Status.FAIL) else 0)
+        m.no_series.labels(**labels).set(1 if d.inputs.get("no_series") else 0)
         ready = d.inputs.get("ready_replicas")
         if isinstance(ready, int):
             m.ready_replicas.labels(**labels).set(ready)

@@ -76,11 +76,15 @@ def merged_metadata(
 
 
 def health(obj: TrackedObject, now_s: float, refresh_interval_s: float) -> str:
-    """``erroring`` (metrics failing or decision failing), ``stale`` (holding, or no
-    decision for several refreshes), ``pending`` (no decision yet) or ``fresh``."""
+    """``erroring`` (metrics failing or decision failing), ``no-series`` (Prometheus
+    has no series for the scope: a misconfigured label, never shown as fresh),
+    ``stale`` (holding, or no decision for several refreshes), ``pending`` (no
+    decision yet) or ``fresh``."""
     d = obj.decision
     if d is None:
         return "erroring" if obj.error else "pending"
+    if d.status is Status.NO_SERIES or d.inputs.get("no_series"):
+        return "no-series"
     if obj.error or d.status is Status.FAIL:
         return "erroring"
     if d.status is Status.HOLD or now_s - d.time_s > STALE_AFTER_REFRESHES * refresh_interval_s:

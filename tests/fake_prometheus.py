@@ -1,0 +1,160 @@
+"""A Prometheus HTTP API double whose answers a test switches between fault modes.
+
+Fault injection needs answers a real Prometheus will not give on demand (NaN,
+1e308, a day-old timestamp, a 500, a hang, garbage), so the reliability tests use
+this; the observer's normal behaviour is tested against a real Prometheus in
+``tests/test_prometheus_observer.py``.
+
+Healthy answers: 3 ready replicas, 100 ms of queue per request, 60 req/s, and the
+same value for every other signal (0.5); timestamps are the server's clock.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+from urllib.parse import parse_qs, urlparse
+
+FAULTS = (
+    "ok",
+    "empty",
+    "nan",
+    "inf",
+    "absurd",
+    "absurd_ready",
+    "negative_ready",
+    "stale",
+    "several",
+    "http_500",
+    "http_503_html",
+    "status_error",
+    "malformed_json",
+    "wrong_shape",
+    "bad_sample",
+    "hang",
+    "refused",
+)
+"""Every mode the fault matrix runs (``refused``: the server stops listening)."""
+
+
+def _value_for(query: str, fault: str) -> str:
+    ready = query.startswith("count(")
+    if fault == "nan":
+        return "NaN"
+    if fault == "inf":
+        return "+Inf"
+    if fault == "absurd":
+        return "3" if ready else "1e308"
+    if fault == "absurd_ready":
+        return "1e300" if ready else "100"
+    if fault == "negative_ready":
+        return "-2" if ready else "100"
+    if ready:
+        return "3"
+    if "queue_duration" in query and "request_success" in query:
+        return "100"
+    if query.startswith("sum(rate(nv_inference_request_success"):
+        return "60"
+    return "0.5"
+
+
+class FakePrometheus:
+    """Start with :meth:`start`; set :attr:`fault`; :attr:`queries` counts requests."""
+
+    def __init__(self) -> None:
+        self.fault = "ok"
+        self.queries = 0
+        self.hang_s = 10.0
+        self._server: ThreadingHTTPServer | None = None
+        self._thread: threading.Thread | None = None
+        self.port = 0
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self) -> FakePrometheus:
+        fake = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, format: str, *args: Any) -> None:
+                pass
+
+            def do_GET(self) -> None:
+                fake.queries += 1
+                u = urlparse(self.path)
+                params = {k: v[0] for k, v in parse_qs(u.query).items()}
+                status, body, kind = fake.answer(u.path, params)
+                if status == 0:
+                    return
+                data = body.encode()
+                self.send_response(status)
+                self.send_header("Content-Type", kind)
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+            do_POST = do_GET
+
+        self._server = ThreadingHTTPServer(("127.0.0.1", self.port), Handler)
+        self._server.daemon_threads = True
+        self.port = self._server.server_address[1]
+        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        if self._server is not None:
+            self._server.shutdown()
+            self._server.server_close()
+            self._server = None
+
+    def set_fault(self, fault: str) -> None:
+        """Switch mode; ``refused`` closes the socket, any other mode reopens it."""
+        if fault == "refused":
+            self.stop()
+        elif self._server is None:
+            self.start()
+        self.fault = fault
+
+    def answer(self, path: str, params: dict[str, str]) -> tuple[int, str, str]:
+        fault = self.fault
+        query = params.get("query", "")
+        now = time.time()
+        if fault == "hang":
+            time.sleep(self.hang_s)
+            return 0, "", ""
+        if fault == "http_500":
+            return 500, '{"status":"error","error":"internal"}', "application/json"
+        if fault == "http_503_html":
+            return 503, "<html>upstream unavailable</html>", "text/html"
+        if fault == "status_error":
+            body = {"status": "error", "errorType": "bad_data", "error": "parse error"}
+            return 400, json.dumps(body), "application/json"
+        if fault == "malformed_json":
+            return 200, '{"status":"success","data":', "application/json"
+        if fault == "wrong_shape":
+            body = {"status": "success", "data": {"resultType": "vector", "result": {"x": 1}}}
+            return 200, json.dumps(body), "application/json"
+        ranged = path.endswith("query_range")
+        if fault == "empty" or (fault == "stale" and ranged):
+            result: list[Any] = []  # a day-old series has no samples in a recent range
+        elif fault == "bad_sample":
+            result = [{"metric": {}, "value": ["not-a-time"]}]
+        else:
+            ts = now - 86_400 if fault == "stale" else now
+            value = _value_for(query, fault)
+            if ranged:
+                start, end = float(params["start"]), float(params["end"])
+                step = float(params["step"])
+                points = [[start + k * step, value] for k in range(int((end - start) / step) + 1)]
+                series: dict[str, Any] = {"metric": {}, "values": points}
+            else:
+                series = {"metric": {}, "value": [ts, value]}
+            result = [series, {"metric": {"x": "2"}, **series}] if fault == "several" else [series]
+        kind = "matrix" if ranged else "vector"
+        body = {"status": "success", "data": {"resultType": kind, "result": result}}
+        return 200, json.dumps(body), "application/json"
