@@ -78,19 +78,34 @@ def _meets_slo(
     return ok
 
 
+ORACLE_CHUNK_STEPS = 1 << 18
+"""Steps whose need is worked out at once: the search's temporaries stay a few MB
+however long the trace."""
+
+
 def need_series(trace: Trace, spec: FleetSpec, slo_ms: float) -> IntArray:
     """Replicas needed per step. If even an idle replica misses the SLO (the SLO is
-    below one request's queue delay + service) the capacity-only count is used."""
-    rps = trace.rps.astype(np.float64)
+    below one request's queue delay + service) the capacity-only count is used.
+    Worked out in chunks of :data:`ORACLE_CHUNK_STEPS` steps (each step is independent)."""
+    steps = len(trace.rps)
+    out = np.zeros(steps, dtype=np.int64)
+    for c0 in range(0, steps, ORACLE_CHUNK_STEPS):
+        c1 = min(c0 + ORACLE_CHUNK_STEPS, steps)
+        out[c0:c1] = _need_chunk(trace, spec, slo_ms, c0, c1)
+    return out
+
+
+def _need_chunk(trace: Trace, spec: FleetSpec, slo_ms: float, c0: int, c1: int) -> IntArray:
+    rps = np.asarray(trace.rps[c0:c1], dtype=np.float64)
     items = (
         np.ones_like(rps)
         if trace.items_per_request is None
-        else np.maximum(trace.items_per_request.astype(np.float64), 1e-9)
+        else np.maximum(np.asarray(trace.items_per_request[c0:c1], dtype=np.float64), 1e-9)
     )
     burst = (
         np.zeros_like(rps)
         if trace.burst_fraction is None
-        else np.clip(trace.burst_fraction.astype(np.float64), 0.0, 1.0)
+        else np.clip(np.asarray(trace.burst_fraction[c0:c1], dtype=np.float64), 0.0, 1.0)
     )
     per_replica = instance_capacity_items_s(spec) * spec.instances_per_replica
     lo = np.ceil(rps * items / per_replica - 1e-9).astype(np.int64)
@@ -117,11 +132,9 @@ def level_cost_s(need: IntArray, step_s: float, startup_s: float) -> float:
     """Clairvoyant GPU-seconds of ``need`` (replicas per step) with start-up ``startup_s``."""
     total = 0.0
     peak = int(need.max()) if len(need) else 0
-    padded = np.zeros(len(need) + 2, dtype=np.int64)
-    padded[1:-1] = need
     for level in range(1, peak + 1):
-        on = padded >= level
-        edges = np.diff(on.astype(np.int8))
+        on = (need >= level).view(np.int8)
+        edges = np.diff(on, prepend=np.int8(0), append=np.int8(0))
         starts = np.flatnonzero(edges == 1)
         ends = np.flatnonzero(edges == -1)
         busy = float((ends - starts).sum()) * step_s
