@@ -29,7 +29,8 @@ import grpc
 import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
-pytestmark = pytest.mark.packaging
+# Installing every dependency into a fresh venv takes minutes on a busy 2-core machine.
+pytestmark = [pytest.mark.packaging, pytest.mark.timeout(1500)]
 
 ROOT = Path(__file__).resolve().parents[2]
 DOCKERFILE = ROOT / "Dockerfile"
