@@ -126,7 +126,7 @@ def _view(s: Snapshot) -> Group:
         "[b]replicas[/b]",
         f"{s.ready} ready · {s.holding} holding a GPU · {s.desired} desired",
         "[b]latency[/b]",
-        lat + (f" · {s.held_requests} held at the proxy" if s.held_requests else ""),
+        lat + (f" · {s.held_requests} retrying a 503" if s.held_requests else ""),
     )
     d = s.decision
     decision = (

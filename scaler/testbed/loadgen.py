@@ -10,6 +10,13 @@ and status is recorded.
 With few workers the generator is partly closed-loop: when all workers are busy,
 released requests wait (their ``lag_s`` grows), and beyond ``max_backlog`` they
 are dropped and counted rather than piling up without bound.
+
+Retries: a 503 or a refused connection is retried, as gRPC clients retry
+``UNAVAILABLE``, for up to ``retry_for_s`` seconds after the first attempt, waiting
+``retry_backoff_s`` doubled on each attempt up to ``retry_max_backoff_s``. That is
+how requests survive a fleet waking from zero behind Envoy, which answers 503 "no
+healthy upstream" until the first replica is ready. A record's latency runs from
+the first attempt to the final answer; ``attempts`` counts them.
 """
 
 from __future__ import annotations
@@ -40,6 +47,7 @@ class RequestRecord:
     status: int
     replica: str
     error: str | None = None
+    attempts: int = 1
 
     @property
     def ok(self) -> bool:
@@ -79,9 +87,20 @@ class LoadGenerator(Managed):
         max_backlog: int = 1000,
         body: dict[str, object] | None = None,
         clock: Callable[[], float] = time.monotonic,
+        retry_for_s: float = 0.0,
+        retry_backoff_s: float = 0.1,
+        retry_max_backoff_s: float = 1.0,
     ) -> None:
         if threads < 1:
             raise ValueError(f"threads must be ≥ 1, got {threads}")
+        if retry_for_s < 0 or retry_backoff_s <= 0 or retry_max_backoff_s < retry_backoff_s:
+            raise ValueError(
+                "retry_for_s must be ≥ 0 and 0 < retry_backoff_s ≤ retry_max_backoff_s"
+            )
+        self.retry_for_s = retry_for_s
+        self.retry_backoff_s = retry_backoff_s
+        self.retry_max_backoff_s = retry_max_backoff_s
+        self._retrying = 0
         self.model = model
         self.timeout_s = timeout_s
         self.poisson = poisson
@@ -137,7 +156,8 @@ class LoadGenerator(Managed):
             t.start()
 
     def stop(self, timeout_s: float = 15.0) -> None:
-        """Stop releasing requests, drop the backlog, wait for in-flight ones."""
+        """Stop releasing requests, drop the backlog, wait for in-flight ones (a request
+        being retried is in flight: its client goes on until ``retry_for_s``)."""
         if not self._threads:
             return
         self._stopping.set()
@@ -158,6 +178,12 @@ class LoadGenerator(Managed):
     def close(self) -> None:
         """Stop; nothing else to release."""
         self.stop()
+
+    @property
+    def retrying(self) -> int:
+        """Requests waiting to retry now (e.g. while the fleet wakes from zero)."""
+        with self._lock:
+            return self._retrying
 
     def records(self) -> list[RequestRecord]:
         """A copy of every finished request's record, in completion order."""
@@ -227,6 +253,43 @@ class LoadGenerator(Managed):
                 self._in_flight[replica] -= 1
             self._records.append(record)
 
+    def _attempt(self, session: requests.Session, replica: str) -> tuple[int, str | None]:
+        try:
+            resp = session.post(
+                f"{replica}/v2/models/{self.model}/infer", json=self.body, timeout=self.timeout_s
+            )
+        except requests.ConnectionError as exc:
+            return 0, f"{type(exc).__name__}: {exc}"
+        except requests.RequestException as exc:
+            return -1, f"{type(exc).__name__}: {exc}"
+        return resp.status_code, (None if resp.status_code == 200 else resp.text[:200])
+
+    def _send(
+        self, session: requests.Session, replica: str, first_s: float
+    ) -> tuple[int, str | None, int]:
+        """(status, error, attempts): retries 503s and refused connections within
+        ``retry_for_s`` of ``first_s``, also after :meth:`stop` (a client does not give
+        up because no new requests come); a timeout or other error is final (status 0)."""
+        backoff = self.retry_backoff_s
+        attempts = 0
+        while True:
+            attempts += 1
+            status, error = self._attempt(session, replica)
+            retryable = status in (0, 503)
+            if status == -1:
+                return 0, error, attempts
+            left = first_s + self.retry_for_s - self._clock()
+            if not retryable or left <= 0:
+                return status, error, attempts
+            with self._lock:
+                self._retrying += 1
+            try:
+                time.sleep(min(backoff, left))
+            finally:
+                with self._lock:
+                    self._retrying -= 1
+            backoff = min(backoff * 2, self.retry_max_backoff_s)
+
     def _work(self) -> None:
         session = requests.Session()
         try:
@@ -239,19 +302,11 @@ class LoadGenerator(Managed):
                 if replica is None:
                     self._done("", RequestRecord(released, sent, 0.0, 0, "", "no replicas"))
                     continue
-                status, error = 0, None
-                try:
-                    resp = session.post(
-                        f"{replica}/v2/models/{self.model}/infer",
-                        json=self.body,
-                        timeout=self.timeout_s,
-                    )
-                    status = resp.status_code
-                    if status != 200:
-                        error = resp.text[:200]
-                except requests.RequestException as exc:
-                    error = f"{type(exc).__name__}: {exc}"
+                status, error, attempts = self._send(session, replica, sent)
                 latency = self._clock() - sent
-                self._done(replica, RequestRecord(released, sent, latency, status, replica, error))
+                self._done(
+                    replica,
+                    RequestRecord(released, sent, latency, status, replica, error, attempts),
+                )
         finally:
             session.close()

@@ -2,15 +2,27 @@
 
 Clients send KServe-v2 requests to the proxy; each goes to the READY replica with
 the fewest requests in flight (Envoy's ``LEAST_REQUEST``, ties round-robin). With
-no ready replica a request is *held* (queued) until one becomes ready or
-``hold_timeout_s`` passes (then 503), as Envoy holds requests for a cluster
-waking from zero: nothing is lost while the fleet scales from zero.
+no ready replica the proxy does what SuperSONIC's Envoy does when its
+``triton_grpc_service`` cluster has no healthy endpoint: it answers **503 "no
+healthy upstream" at once** and counts ``upstream_cx_none_healthy`` for the
+cluster. It does not hold the request: clients retry (the testbed's load generator
+does, see ``retry_for_s``), and each retry counts again.
 
-``GET /metrics`` serves Envoy's counter ``envoy_cluster_upstream_rq_total`` (every
-request that reached the proxy, served or held) and the gauge
-``envoy_cluster_upstream_rq_pending_active`` (requests held now). Prometheus scrapes
-it, and the scaler's ``activationMetric`` reads the counter's rate: the one signal
-that exists while no Triton runs.
+``GET /metrics`` serves Envoy's own counter names and labels, as its Prometheus
+endpoint (``/stats/prometheus``) writes them:
+
+- ``envoy_http_downstream_rq_total{envoy_http_conn_manager_prefix="ingress_grpc"}``:
+  every request received (SuperSONIC's listener has stat prefix ``ingress_grpc``);
+- ``envoy_cluster_upstream_rq_total{envoy_cluster_name="triton_grpc_service"}``:
+  requests sent to a replica (it does not move at zero endpoints);
+- ``envoy_cluster_upstream_cx_none_healthy{envoy_cluster_name="triton_grpc_service"}``:
+  requests refused because no endpoint was healthy;
+- ``envoy_cluster_upstream_rq_active{envoy_cluster_name="triton_grpc_service"}``:
+  requests in flight to replicas now.
+
+All exist from the start at 0, as Envoy's do, so the first refusal is a rate.
+The scaler's ``activationMetric`` (:data:`ACTIVATION_METRIC`) reads the
+``none_healthy`` counter: the signal that exists while no Triton runs.
 
 Draining: :meth:`Proxy.remove` stops new requests to a replica at once and
 :meth:`Proxy.wait_drained` waits for its requests in flight to finish.
@@ -25,13 +37,20 @@ from collections.abc import Sequence
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import urlsplit
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, generate_latest
-from prometheus_client.exposition import CONTENT_TYPE_LATEST
-
 from scaler.testbed.procs import LOOPBACK, Managed
 
-ACTIVATION_METRIC = "envoy_cluster_upstream_rq_total"
-"""The proxy's request counter, as Envoy names it (``_total`` is the counter's sample)."""
+CLUSTER = "triton_grpc_service"
+"""SuperSONIC's Envoy cluster of Triton endpoints."""
+LISTENER_PREFIX = "ingress_grpc"
+"""Stat prefix of SuperSONIC's gRPC listener (HTTP connection manager)."""
+
+ACTIVATION_METRIC = f'envoy_cluster_upstream_cx_none_healthy{{envoy_cluster_name="{CLUSTER}"}}'
+"""What the testbed's ScaledObject wakes on, as the shipped examples do."""
+
+NO_HEALTHY_UPSTREAM = b"no healthy upstream"
+"""Envoy's 503 body when the cluster has no healthy endpoint."""
+
+METRICS_CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 
 _HOP_HEADERS = frozenset({"connection", "keep-alive", "transfer-encoding", "content-length"})
 
@@ -46,41 +65,32 @@ class _Backend:
 
 
 class Proxy(Managed):
-    """Least-request spread over ready replicas, holding requests while none is ready.
+    """Least-request spread over ready replicas; 503 at once while none is ready.
 
-    ``hold_timeout_s``: seconds a request may wait for a ready replica.
     ``upstream_timeout_s``: seconds a replica may take to answer.
     """
 
     def __init__(
         self,
         *,
-        hold_timeout_s: float = 60.0,
         upstream_timeout_s: float = 30.0,
         host: str = LOOPBACK,
         port: int = 0,
     ) -> None:
-        if hold_timeout_s < 0 or upstream_timeout_s <= 0:
-            raise ValueError("hold_timeout_s must be ≥ 0 and upstream_timeout_s > 0")
-        self.hold_timeout_s = hold_timeout_s
+        if upstream_timeout_s <= 0:
+            raise ValueError("upstream_timeout_s must be > 0")
         self.upstream_timeout_s = upstream_timeout_s
-        self.registry = CollectorRegistry()
-        self._requests = Counter(
-            "envoy_cluster_upstream_rq",
-            "Requests that reached the proxy (served, held or refused).",
-            registry=self.registry,
-        )
-        self._held = Gauge(
-            "envoy_cluster_upstream_rq_pending_active",
-            "Requests held now because no replica is ready.",
-            registry=self.registry,
-        )
         self._cond = threading.Condition()
         self._backends: dict[str, _Backend] = {}
         self._order: list[str] = []
         self._rr = 0
-        self._held_now = 0
-        self._closing = False
+        self.downstream_requests = 0
+        """Requests received (``envoy_http_downstream_rq_total``)."""
+        self.upstream_requests = 0
+        """Requests sent to a replica (``envoy_cluster_upstream_rq_total``)."""
+        self.none_healthy = 0
+        """Requests refused with 503 for want of a ready replica
+        (``envoy_cluster_upstream_cx_none_healthy``)."""
         self._local = threading.local()
         self._server = ThreadingHTTPServer((host, port), self._handler_class())
         self._server.daemon_threads = True
@@ -99,12 +109,6 @@ class Proxy(Managed):
     def address(self) -> str:
         """``host:port`` to give Prometheus as the scrape target."""
         return f"{LOOPBACK}:{self.port}"
-
-    @property
-    def held(self) -> int:
-        """Requests waiting for a ready replica now."""
-        with self._cond:
-            return self._held_now
 
     def add(self, url: str) -> None:
         """Start sending requests to a ready replica (KServe-v2 base URL)."""
@@ -158,20 +162,13 @@ class Proxy(Managed):
             self.add(u)
 
     def _acquire(self) -> _Backend | None:
-        deadline = time.monotonic() + self.hold_timeout_s
+        """The least-loaded ready replica, or None (counted) when there is none."""
         with self._cond:
+            self.downstream_requests += 1
             if not self._order:
-                self._held_now += 1
-                self._held.set(self._held_now)
-                try:
-                    while not self._order:
-                        left = deadline - time.monotonic()
-                        if left <= 0 or self._closing:
-                            return None
-                        self._cond.wait(left)
-                finally:
-                    self._held_now -= 1
-                    self._held.set(self._held_now)
+                self.none_healthy += 1
+                return None
+            self.upstream_requests += 1
             n = len(self._order)
             candidates = [self._backends[self._order[(self._rr + i) % n]] for i in range(n)]
             self._rr = (self._rr + 1) % n
@@ -206,12 +203,11 @@ class Proxy(Managed):
     def forward(
         self, method: str, path: str, body: bytes, headers: dict[str, str]
     ) -> tuple[int, bytes, dict[str, str]]:
-        """Send one request upstream: (status, body, headers). 503 if none became ready
-        in time; 502 if the replica did not answer."""
-        self._requests.inc()
+        """Send one request upstream: (status, body, headers). 503 "no healthy upstream"
+        at once when no replica is ready; 502 if the replica did not answer."""
         backend = self._acquire()
         if backend is None:
-            return 503, b'{"error":"no ready replica"}', {"Content-Type": "application/json"}
+            return 503, NO_HEALTHY_UPSTREAM, {"Content-Type": "text/plain"}
         try:
             for attempt in (1, 2):
                 conn = self._connection(backend)
@@ -233,7 +229,40 @@ class Proxy(Managed):
             self._release(backend)
 
     def metrics_text(self) -> bytes:
-        return generate_latest(self.registry)
+        """Prometheus text format 0.0.4 with Envoy's names (counters without a
+        ``_total`` that Envoy does not write, which prometheus_client would add)."""
+        with self._cond:
+            active = sum(b.in_flight for b in self._backends.values())
+            rows = (
+                (
+                    "envoy_http_downstream_rq_total",
+                    "counter",
+                    f'envoy_http_conn_manager_prefix="{LISTENER_PREFIX}"',
+                    self.downstream_requests,
+                ),
+                (
+                    "envoy_cluster_upstream_rq_total",
+                    "counter",
+                    f'envoy_cluster_name="{CLUSTER}"',
+                    self.upstream_requests,
+                ),
+                (
+                    "envoy_cluster_upstream_cx_none_healthy",
+                    "counter",
+                    f'envoy_cluster_name="{CLUSTER}"',
+                    self.none_healthy,
+                ),
+                (
+                    "envoy_cluster_upstream_rq_active",
+                    "gauge",
+                    f'envoy_cluster_name="{CLUSTER}"',
+                    active,
+                ),
+            )
+        lines = []
+        for name, kind, labels, value in rows:
+            lines += [f"# TYPE {name} {kind}", f"{name}{{{labels}}} {value}"]
+        return ("\n".join(lines) + "\n").encode()
 
     def _handler_class(self) -> type[BaseHTTPRequestHandler]:
         proxy = self
@@ -254,7 +283,7 @@ class Proxy(Managed):
 
             def do_GET(self) -> None:
                 if self.path.split("?")[0] == "/metrics":
-                    self._reply(200, proxy.metrics_text(), {"Content-Type": CONTENT_TYPE_LATEST})
+                    self._reply(200, proxy.metrics_text(), {"Content-Type": METRICS_CONTENT_TYPE})
                 else:
                     self._reply(*proxy.forward("GET", self.path, b"", {}))
 
@@ -277,10 +306,7 @@ class Proxy(Managed):
             self._thread.start()
 
     def stop(self) -> None:
-        """Stop serving; held requests are answered 503 by their timeout or at once."""
-        with self._cond:
-            self._closing = True
-            self._cond.notify_all()
+        """Stop serving."""
         if self._thread is not None:
             self._server.shutdown()
             self._thread.join(10.0)

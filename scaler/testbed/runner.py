@@ -160,7 +160,8 @@ class TestbedOptions:
     initial_replicas: int | None = None
     refresh_interval_s: float = 1.0
     loadgen_threads: int = 48
-    hold_timeout_s: float = 60.0
+    client_retry_s: float = 60.0
+    """Seconds a client keeps retrying 503 "no healthy upstream" (the fleet waking)."""
     request_timeout_s: float = 60.0
     drain_timeout_s: float = 30.0
     poisson: bool = True
@@ -181,6 +182,7 @@ class Snapshot:
     holding: int
     desired: int
     held_requests: int
+    """Requests whose clients are retrying a 503 now (none ready behind the proxy)."""
     p50_ms: float | None
     p99_ms: float | None
     decision: Decision | None
@@ -309,7 +311,7 @@ class Testbed(Managed):
             scrape_interval_s=sc.observation.scrape_interval_s,
             evaluation_interval_s=sc.observation.scrape_interval_s,
         )
-        self.proxy = Proxy(hold_timeout_s=o.hold_timeout_s, upstream_timeout_s=o.request_timeout_s)
+        self.proxy = Proxy(upstream_timeout_s=o.request_timeout_s)
         self.proxy.start()
         self.exporter = GpuExporter(poll_interval_s=sc.observation.scrape_interval_s)
         self.exporter.start()
@@ -341,7 +343,8 @@ class Testbed(Managed):
             [self.proxy.url],
             o.model,
             threads=o.loadgen_threads,
-            timeout_s=o.hold_timeout_s + o.request_timeout_s,
+            timeout_s=o.request_timeout_s,
+            retry_for_s=o.client_retry_s,
             poisson=o.poisson,
             seed=o.seed,
             max_backlog=100_000,
@@ -419,7 +422,7 @@ class Testbed(Managed):
         self._sleep_until(start + steps * step_s)
         end_s = self.now()
         self.loadgen.set_rate(0.0)
-        self.loadgen.stop(timeout_s=self.options.hold_timeout_s + self.options.request_timeout_s)
+        self.loadgen.stop(timeout_s=self.options.client_retry_s + self.options.request_timeout_s)
         self.actuator.stop()
         self.check()
         return self._result(trace, end_s)
@@ -463,7 +466,7 @@ class Testbed(Managed):
             ready=len(self.deployment.ready_pods()),
             holding=self.deployment.holding(),
             desired=self.actuator.autoscaler.replicas,
-            held_requests=self.proxy.held,
+            held_requests=self.loadgen.retrying,
             p50_ms=_pct(ok, 0.5),
             p99_ms=_pct(ok, 0.99),
             decision=self.decision(),

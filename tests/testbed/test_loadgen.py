@@ -116,3 +116,61 @@ def test_failed_and_unreachable_requests_are_recorded_with_their_status() -> Non
 def test_negative_rate_is_refused() -> None:
     with pytest.raises(ValueError, match="rate_rps"):
         LoadGenerator([], "m", rate_rps=-1.0)
+
+
+class WakingReplica(Replica):
+    """Answers 503 until ``wake()``, like Envoy with no healthy endpoint."""
+
+    def __init__(self) -> None:
+        super().__init__(status=503)
+
+    def wake(self) -> None:
+        self.status = 200
+
+
+def test_503s_are_retried_until_the_fleet_wakes_and_latency_runs_from_the_first_try() -> None:
+    replica = WakingReplica()
+    try:
+        with LoadGenerator(
+            [replica.url], "m", rate_rps=10, threads=8, retry_for_s=10, retry_backoff_s=0.05
+        ) as gen:
+            time.sleep(0.5)
+            assert gen.retrying > 0
+            replica.wake()
+            time.sleep(0.5)
+            gen.set_rate(0)
+            time.sleep(0.3)
+        records = gen.records()
+        assert records and all(r.ok for r in records)
+        first = [r for r in records if r.attempts > 1]
+        assert first, "the requests sent before the wake were retried"
+        assert max(r.latency_s for r in first) >= 0.3
+    finally:
+        replica.close()
+
+
+def test_without_retry_a_503_is_recorded_as_failed() -> None:
+    replica = WakingReplica()
+    try:
+        with LoadGenerator([replica.url], "m", rate_rps=20, threads=2) as gen:
+            time.sleep(0.3)
+        records = gen.records()
+        assert records and all(r.status == 503 and r.attempts == 1 for r in records)
+    finally:
+        replica.close()
+
+
+def test_retries_stop_after_retry_for_s() -> None:
+    replica = WakingReplica()
+    try:
+        with LoadGenerator(
+            [replica.url], "m", rate_rps=5, threads=4, retry_for_s=0.4, retry_backoff_s=0.05
+        ) as gen:
+            time.sleep(0.2)
+            gen.set_rate(0)
+            time.sleep(0.8)
+        records = gen.records()
+        assert records and all(r.status == 503 for r in records)
+        assert all(r.attempts >= 3 and 0.35 <= r.latency_s < 1.5 for r in records)
+    finally:
+        replica.close()

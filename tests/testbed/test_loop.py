@@ -18,6 +18,7 @@ import pytest
 from policies import Status
 from scaler.sim.scenario import Scenario, scenario_from_dict
 from scaler.testbed.procs import group_members
+from scaler.testbed.proxy import ACTIVATION_METRIC
 from scaler.testbed.runner import TESTBED_SCENARIO, Testbed, TestbedError, TestbedOptions
 from scaler.traces.model import Trace
 
@@ -106,20 +107,33 @@ def test_a_load_step_scales_up_then_back_down_after_the_stabilisation_window() -
     assert run.held.max() >= 2
 
 
-def test_scale_from_zero_holds_the_first_requests_until_a_replica_is_ready() -> None:
+def test_scale_from_zero_wakes_on_envoys_none_healthy_counter() -> None:
+    """At zero replicas the proxy answers 503 "no healthy upstream" at once, as Envoy
+    does, and counts envoy_cluster_upstream_cx_none_healthy; that counter (the
+    examples' activationMetric) is what wakes the fleet, and the clients' retries
+    are what get the first requests served."""
     sc = scenario(
         trigger="external-push", minReplicaCount=0, pollingInterval=600, cooldownPeriod=600
     )
     with Testbed(sc, TestbedOptions(initial_replicas=0)) as tb:
-        assert tb.deployment is not None and tb.actuator is not None
+        assert tb.deployment is not None and tb.actuator is not None and tb.proxy is not None
         assert tb.deployment.holding() == 0
-        result = tb.run(trace((0, 2), (4, 14), (0, 4)))
+        result = tb.run(trace((0, 2), (4, 20), (0, 8)))
         events = [e.kind for e in tb.actuator.status.events]
+        woke = [p.ready_s for p in tb.deployment.pods if p.ready_s is not None]
+        config = tb.scaler_config()
+        refused, upstream = tb.proxy.none_healthy, tb.proxy.upstream_requests
+        assert tb.loadgen is not None
+        records = tb.loadgen.records()
     run = result.runs[0]
+    assert config is not None and config.activation_metric == ACTIVATION_METRIC
     assert "stream" in events
-    assert run.scores.requests > 40
+    assert refused > 0, "requests reached the proxy before any replica was ready"
+    assert any(r.attempts > 1 for r in records), "the refused requests were retried"
+    assert upstream == sum(1 for r in records if r.ok)
+    assert run.scores.requests > 60
     assert run.scores.failed_requests == 0
-    assert run.ready[-1] >= 1
+    assert woke, "a replica became ready"
     assert run.scores.p99_ms > sc.startup.nominal_s * 1000
 
 

@@ -1,6 +1,6 @@
 """The Envoy-like proxy against local KServe-v2 stand-ins: least-request spread,
-requests held (not lost) while no replica is ready, the activation counter
-Prometheus scrapes, and draining."""
+503 "no healthy upstream" at once while no replica is ready (as SuperSONIC's Envoy
+answers), Envoy's counters under Envoy's names, and draining."""
 
 from __future__ import annotations
 
@@ -13,7 +13,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 import requests
 
-from scaler.testbed.proxy import Proxy
+from scaler.selector import parse_selector
+from scaler.testbed.proxy import ACTIVATION_METRIC, NO_HEALTHY_UPSTREAM, Proxy
 
 BODY = {"inputs": [{"name": "x", "shape": [1, 1], "datatype": "FP32", "data": [0.5]}]}
 
@@ -58,7 +59,7 @@ class Backend:
 
 @pytest.fixture
 def proxy() -> Iterator[Proxy]:
-    with Proxy(hold_timeout_s=10.0) as p:
+    with Proxy() as p:
         yield p
 
 
@@ -74,12 +75,21 @@ def infer(url: str) -> int:
     return requests.post(f"{url}/v2/models/model/infer", json=BODY, timeout=30).status_code
 
 
-def activation_count(proxy: Proxy) -> float:
-    text = requests.get(f"{proxy.url}/metrics", timeout=5).text
-    for line in text.splitlines():
-        if line.startswith("envoy_cluster_upstream_rq_total "):
-            return float(line.split()[1])
-    raise AssertionError("envoy_cluster_upstream_rq_total missing from /metrics")
+def scrape(proxy: Proxy) -> dict[str, float]:
+    """``name{labels}`` → value from the proxy's /metrics (text format)."""
+    resp = requests.get(f"{proxy.url}/metrics", timeout=5)
+    assert resp.headers["Content-Type"].startswith("text/plain; version=0.0.4")
+    out: dict[str, float] = {}
+    for line in resp.text.splitlines():
+        if line and not line.startswith("#"):
+            series, value = line.rsplit(" ", 1)
+            out[series] = float(value)
+    return out
+
+
+NONE_HEALTHY = 'envoy_cluster_upstream_cx_none_healthy{envoy_cluster_name="triton_grpc_service"}'
+UPSTREAM = 'envoy_cluster_upstream_rq_total{envoy_cluster_name="triton_grpc_service"}'
+DOWNSTREAM = 'envoy_http_downstream_rq_total{envoy_http_conn_manager_prefix="ingress_grpc"}'
 
 
 def test_requests_spread_over_ready_replicas_by_least_request(
@@ -93,32 +103,40 @@ def test_requests_spread_over_ready_replicas_by_least_request(
     assert all(b.served >= 10 for b in backends)
 
 
-def test_requests_are_held_while_no_replica_is_ready_then_served(
+def test_with_no_ready_replica_it_answers_503_no_healthy_upstream_at_once(
     proxy: Proxy, backends: list[Backend]
 ) -> None:
-    with ThreadPoolExecutor(4) as pool:
-        pending = [pool.submit(infer, proxy.url) for _ in range(4)]
-        deadline = time.monotonic() + 5
-        while proxy.held < 4 and time.monotonic() < deadline:
-            time.sleep(0.05)
-        assert proxy.held == 4
-        assert not any(f.done() for f in pending)
-        proxy.add(backends[0].url)
-        assert [f.result() for f in pending] == [200] * 4
-    assert backends[0].served == 4
+    started = time.monotonic()
+    resp = requests.post(f"{proxy.url}/v2/models/model/infer", json=BODY, timeout=30)
+    assert resp.status_code == 503
+    assert resp.content == NO_HEALTHY_UPSTREAM
+    assert time.monotonic() - started < 2.0, "Envoy does not hold requests at zero endpoints"
+    proxy.add(backends[0].url)
+    assert infer(proxy.url) == 200
 
 
-def test_activation_counter_counts_requests_that_arrive_at_zero_replicas(
-    backends: list[Backend],
+def test_envoys_counters_under_envoys_names_from_zero(
+    proxy: Proxy, backends: list[Backend]
 ) -> None:
-    with Proxy(hold_timeout_s=0.2) as proxy:
-        assert activation_count(proxy) == 0
-        assert infer(proxy.url) == 503
-        assert infer(proxy.url) == 503
-        assert activation_count(proxy) == 2
-        proxy.add(backends[0].url)
-        assert infer(proxy.url) == 200
-        assert activation_count(proxy) == 3
+    assert scrape(proxy) == {
+        DOWNSTREAM: 0,
+        UPSTREAM: 0,
+        NONE_HEALTHY: 0,
+        'envoy_cluster_upstream_rq_active{envoy_cluster_name="triton_grpc_service"}': 0,
+    }
+    assert infer(proxy.url) == 503
+    assert infer(proxy.url) == 503
+    metrics = scrape(proxy)
+    assert (metrics[DOWNSTREAM], metrics[UPSTREAM], metrics[NONE_HEALTHY]) == (2, 0, 2)
+    proxy.add(backends[0].url)
+    assert infer(proxy.url) == 200
+    metrics = scrape(proxy)
+    assert (metrics[DOWNSTREAM], metrics[UPSTREAM], metrics[NONE_HEALTHY]) == (3, 1, 2)
+
+
+def test_the_activation_metric_selects_the_none_healthy_counter() -> None:
+    sel = parse_selector(ACTIVATION_METRIC)
+    assert sel.text() == NONE_HEALTHY
 
 
 def test_a_removed_replica_gets_no_new_requests_and_drains_those_in_flight(
