@@ -43,7 +43,7 @@ class ScalerMetrics:
     rpc_errors: Counter
     """sonic_scaler_rpc_errors_total{method,code}: gRPC calls answered with an error."""
     no_series: Gauge
-    """sonic_scaler_no_series{namespace,scaledobject}: 1 while Prometheus has no series
+    """sonic_scaler_no_series{scaledobject_namespace,scaledobject}: 1 while Prometheus has no series
     at all for the object's scope (wrong namespace/release labels?)."""
     objects_forgotten: Counter
     """sonic_scaler_objects_forgotten_total{reason}: objects dropped (idle, evicted)."""

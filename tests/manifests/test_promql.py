@@ -171,7 +171,7 @@ def test_promtool_accepts_the_alert_rules(tmp_path: Path) -> None:
         text=True,
     )
     assert done.returncode == 0, done.stdout + done.stderr
-    assert "5 rules found" in done.stdout
+    assert "6 rules found" in done.stdout
 
 
 def _expected(alert: str, **labels: str) -> dict[str, Any]:
@@ -191,6 +191,8 @@ def test_each_alert_fires_on_what_it_names_and_not_before(tmp_path: Path) -> Non
     series = [
         # Holding from minute 2 on; failing (status fail decisions) from minute 8 on.
         {"series": f"sonic_scaler_holding{{{inner}}}", "values": "0 0 1x20"},
+        # No series for the scope from minute 3 on.
+        {"series": f"sonic_scaler_no_series{{{inner}}}", "values": "0 0 0 1x20"},
         {
             "series": f'sonic_scaler_decisions_total{{{inner},policy="threshold",'
             'status="fail",guardrail="none"}',
@@ -216,6 +218,12 @@ def test_each_alert_fires_on_what_it_names_and_not_before(tmp_path: Path) -> Non
             "eval_time": "8m",
             "alertname": "SonicScalerHolding",
             "exp_alerts": [_expected("SonicScalerHolding", **so)],
+        },
+        {"eval_time": "12m", "alertname": "SonicScalerNoSeries", "exp_alerts": []},
+        {
+            "eval_time": "14m",
+            "alertname": "SonicScalerNoSeries",
+            "exp_alerts": [_expected("SonicScalerNoSeries", **so)],
         },
         {"eval_time": "7m", "alertname": "SonicScalerFailing", "exp_alerts": []},
         {
@@ -327,7 +335,7 @@ def test_prometheus_loads_every_alert(prometheus: str) -> None:
     loaded = [r["name"] for g in body["data"]["groups"] for r in g["rules"]]
     in_rule = [r["alert"] for g in alert_groups() for r in g["rules"]]
     assert sorted(loaded) == sorted(in_rule)
-    assert len(in_rule) == 5
+    assert len(in_rule) == 6
 
 
 def test_prometheus_accepts_every_dashboard_query(prometheus: str) -> None:
