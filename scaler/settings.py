@@ -113,6 +113,12 @@ class ServerSettings(BaseSettings):
         description="Bearer token required to change anything from the dashboard "
         "(unset: the dashboard is read-only).",
     )
+    dashboard_allowed_hosts: str = Field(
+        default="",
+        description="Comma-separated extra Host names the dashboard answers to (e.g. its "
+        "Service's DNS name); loopback and a specific listen address always are. Other "
+        "Hosts get 421 (DNS rebinding).",
+    )
     overrides_file: Path | None = Field(
         default=None,
         description="File holding parameter overrides applied from the dashboard "

@@ -63,7 +63,14 @@ def start_dashboard(
     from scaler.dashboard.app import DEFAULT_TRACES_DIR, create_app
 
     host, port = _split_listen(listen or settings.dashboard_listen)
-    kwargs: dict[str, Any] = {"traces_dir": traces_dir or DEFAULT_TRACES_DIR}
+    from scaler.dashboard.security import allowed_hosts
+
+    kwargs: dict[str, Any] = {
+        "traces_dir": traces_dir or DEFAULT_TRACES_DIR,
+        "hosts": allowed_hosts(
+            listen or settings.dashboard_listen, settings.dashboard_allowed_hosts
+        ),
+    }
     if clock is not None:
         kwargs["clock"] = clock
     app = create_app(tracker, settings, store, **kwargs)

@@ -4,19 +4,22 @@ token. Bad input is always a 4xx naming what is wrong, never a 500."""
 
 from __future__ import annotations
 
+import re
 import tempfile
+import zlib
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, File, HTTPException, Query, Request, UploadFile
 from fastapi.responses import PlainTextResponse, Response
 from pydantic import BaseModel, ConfigDict, Field
+from starlette.concurrency import run_in_threadpool
 
 from policies import Guardrails
 from scaler.dashboard import views
 from scaler.dashboard.context import TRACE_SUFFIXES, Dashboard
 from scaler.dashboard.history import HistoryError, prometheus_trace
-from scaler.dashboard.jobs import Job, JobContext, QueueFullError
+from scaler.dashboard.jobs import Job, JobContext, NotOwnerError, QueueFullError
 from scaler.dashboard.store import StoreError, UnknownEntryError
 from scaler.dashboard.whatif import (
     WhatIfOptions,
@@ -25,7 +28,7 @@ from scaler.dashboard.whatif import (
     run_whatif,
     trace_summary,
 )
-from scaler.limits import redact
+from scaler.limits import clean_message, redact
 from scaler.metadata import (
     COMMON_KEYS,
     GUARDRAIL_KEYS,
@@ -233,8 +236,16 @@ def decisions_csv(
     return Response(
         body,
         media_type="text/csv",
-        headers={"Content-Disposition": f'attachment; filename="{namespace}-{name}-decisions.csv"'},
+        headers={
+            "Content-Disposition": f'attachment; filename="{_safe_filename(namespace, name)}"'
+        },
     )
+
+
+def _safe_filename(namespace: str, name: str) -> str:
+    """A download name that cannot break the header (CR/LF, quotes) or a path."""
+    raw = f"{namespace}-{name}-decisions.csv"
+    return re.sub(r"[^A-Za-z0-9._-]", "_", raw)[:200]
 
 
 @router.get("/objects/{namespace}/{name}/series", summary="Plot columns from the decision log")
@@ -405,13 +416,18 @@ def traces(ctx: Ctx) -> dict[str, Any]:
     return {"bundled": ctx.bundled_names(), "uploads": uploads}
 
 
-@router.post("/traces", summary="Upload a trace file (CSV or JSON Lines, size-limited)")
+@router.post(
+    "/traces", summary="Upload a trace file (bearer token; CSV or JSON Lines, size-limited)"
+)
 async def upload_trace(
-    ctx: Ctx, file: Annotated[UploadFile, File(description="CSV/TSV/JSONL trace")]
+    ctx: Ctx,
+    request: Request,
+    file: Annotated[UploadFile, File(description="CSV/TSV/JSONL trace")],
 ) -> dict[str, Any]:
+    ctx.auth.require(request)
     filename = Path(file.filename or "upload.csv").name
     if not filename.lower().endswith(TRACE_SUFFIXES):
-        raise HTTPException(415, f"{filename!r}: expected one of {', '.join(TRACE_SUFFIXES)}")
+        raise HTTPException(415, f"{filename[:100]!r}: expected one of {', '.join(TRACE_SUFFIXES)}")
     limit = ctx.limits.max_upload_bytes
     with tempfile.TemporaryDirectory(prefix="scaler-upload-") as tmp:
         path = Path(tmp) / filename
@@ -425,17 +441,50 @@ async def upload_trace(
         if size == 0:
             raise HTTPException(422, f"{filename!r} is empty")
         try:
-            trace = load_trace_checked(path, ctx)
+            # Inflating and parsing are CPU-bound: off the event loop.
+            trace = await run_in_threadpool(_load_upload, path, ctx)
         except (TraceError, ValueError, UnicodeDecodeError, OSError, EOFError) as exc:
-            raise HTTPException(422, f"{filename}: {exc}") from None
+            raise HTTPException(422, clean_message(f"{filename}: {exc}")) from None
     trace_id = ctx.add_upload(trace)
     return {"id": trace_id, "trace": trace_summary(trace)}
+
+
+def _load_upload(path: Path, ctx: Dashboard) -> Trace:
+    """A gzip upload is inflated first, stopping at ``max_inflated_bytes`` (a 99 KB
+    gzip can hold 100 MB), then loaded like any trace file."""
+    if path.name.lower().endswith(".gz"):
+        path = inflate_capped(path, path.with_name(path.name[:-3]), ctx.limits.max_inflated_bytes)
+    return load_trace_checked(path, ctx)
+
+
+def inflate_capped(src: Path, dst: Path, max_bytes: int) -> Path:
+    """Decompress gzip ``src`` into ``dst``; ValueError beyond ``max_bytes`` inflated."""
+    inflater = zlib.decompressobj(16 + zlib.MAX_WBITS)
+    written = 0
+    with src.open("rb") as fin, dst.open("wb") as fout:
+        while chunk := fin.read(1 << 16):
+            data = inflater.decompress(chunk, max_bytes + 1 - written)
+            while True:
+                written += len(data)
+                if written > max_bytes:
+                    raise ValueError(
+                        f"inflates to more than {max_bytes} bytes (the upload limit for "
+                        "compressed traces); upload a shorter or coarser trace"
+                    )
+                fout.write(data)
+                if not inflater.unconsumed_tail:
+                    break
+                data = inflater.decompress(inflater.unconsumed_tail, max_bytes + 1 - written)
+        if not inflater.eof:
+            raise ValueError("truncated or corrupt gzip data")
+    return dst
 
 
 def load_trace_checked(path: Path, ctx: Dashboard) -> Trace:
     from scaler.traces.loader import load_trace
 
-    trace = load_trace(path)
+    # The span is refused while reading, before arrays of that length are allocated.
+    trace = load_trace(path, max_bins=ctx.limits.max_trace_steps)
     if len(trace.rps) > ctx.limits.max_trace_steps:
         raise ValueError(
             f"trace spans {len(trace.rps)} steps; "
@@ -492,9 +541,9 @@ def _scenarios(
     return current_meta, candidate_meta, options, current_sc, candidate_sc
 
 
-def _submit(ctx: Dashboard, kind: str, key: str, fn: Any) -> Job:
+def _submit(ctx: Dashboard, kind: str, key: str, fn: Any, owner: str) -> Job:
     try:
-        return ctx.jobs.submit(kind, key, fn)
+        return ctx.jobs.submit(kind, key, fn, owner=owner)
     except QueueFullError as exc:
         raise HTTPException(429, str(exc)) from None
 
@@ -510,9 +559,10 @@ def _policy_override(meta: dict[str, str], override: dict[str, str]) -> dict[str
 @router.post(
     "/objects/{namespace}/{name}/whatif",
     status_code=202,
-    summary="Simulate the override beside the current configuration (background job)",
+    summary="Simulate the override beside the current configuration (bearer token; background job)",
 )
-def whatif(namespace: str, name: str, body: WhatIfBody, ctx: Ctx) -> JobOut:
+def whatif(namespace: str, name: str, body: WhatIfBody, ctx: Ctx, request: Request) -> JobOut:
+    owner = ctx.auth.owner(request)
     key = f"{namespace}/{name}"
     _, _, _, current_sc, candidate_sc = _scenarios(ctx, namespace, name, body)
     load = _trace_loader(ctx, body.trace, key)
@@ -524,15 +574,16 @@ def whatif(namespace: str, name: str, body: WhatIfBody, ctx: Ctx) -> JobOut:
         result = run_whatif(trace, current_sc, candidate_sc, jc)
         return {"override": override, "comparison": result}
 
-    return JobOut(**_submit(ctx, "whatif", key, job).as_dict())
+    return JobOut(**_submit(ctx, "whatif", key, job, owner).as_dict())
 
 
 @router.post(
     "/objects/{namespace}/{name}/tune",
     status_code=202,
-    summary="Search the policy's numeric parameters on a trace (background job)",
+    summary="Search the policy's numeric parameters on a trace (bearer token; background job)",
 )
-def tune(namespace: str, name: str, body: TuneBody, ctx: Ctx) -> JobOut:
+def tune(namespace: str, name: str, body: TuneBody, ctx: Ctx, request: Request) -> JobOut:
+    owner = ctx.auth.owner(request)
     key = f"{namespace}/{name}"
     _, candidate_meta, options, _, _ = _scenarios(ctx, namespace, name, body)
     load = _trace_loader(ctx, body.trace, key)
@@ -547,7 +598,7 @@ def tune(namespace: str, name: str, body: TuneBody, ctx: Ctx) -> JobOut:
         result["override"] = _policy_override(dict(best), override)
         return result
 
-    return JobOut(**_submit(ctx, "tune", key, job).as_dict())
+    return JobOut(**_submit(ctx, "tune", key, job, owner).as_dict())
 
 
 @router.get("/jobs", summary="Recent what-if and tune jobs (without results)")
@@ -563,9 +614,12 @@ def job(job_id: str, ctx: Ctx) -> JobOut:
     return JobOut(**found.as_dict())
 
 
-@router.post("/jobs/{job_id}/cancel", summary="Stop a queued or running job")
-def cancel_job(job_id: str, ctx: Ctx) -> JobOut:
-    found = ctx.jobs.cancel(job_id)
+@router.post("/jobs/{job_id}/cancel", summary="Stop a queued or running job (its owner only)")
+def cancel_job(job_id: str, ctx: Ctx, request: Request) -> JobOut:
+    try:
+        found = ctx.jobs.cancel(job_id, owner=ctx.auth.owner(request))
+    except NotOwnerError as exc:
+        raise HTTPException(403, str(exc)) from None
     if found is None:
         raise HTTPException(404, f"no job {job_id!r}")
     return JobOut(**found.as_dict())

@@ -14,7 +14,7 @@ from fastapi_offline import FastAPIOffline
 from scaler.dashboard import api, pages
 from scaler.dashboard.context import Dashboard, Limits
 from scaler.dashboard.jobs import JobRunner
-from scaler.dashboard.security import GuardMiddleware, TokenAuth
+from scaler.dashboard.security import GuardMiddleware, TokenAuth, allowed_hosts
 from scaler.dashboard.store import OverrideStore
 from scaler.settings import ServerSettings
 from scaler.traces.bundled import bundled_traces_dir
@@ -32,10 +32,13 @@ def create_app(
     clock: Callable[[], float] = time.time,
     traces_dir: Path | None = DEFAULT_TRACES_DIR,
     limits: Limits | None = None,
+    hosts: frozenset[str] | None = None,
 ) -> FastAPI:
     """The dashboard over ``tracker``'s objects. ``store`` must be the one whose
     ``overrides_for`` the tracker reads, so an applied override reaches the scaler's
-    next decision; ``clock`` (epoch seconds) is injectable for tests."""
+    next decision; ``clock`` (epoch seconds) is injectable for tests. ``hosts``: the
+    Host names answered (default: loopback, ``settings.dashboard_listen``'s host and
+    ``settings.dashboard_allowed_hosts``)."""
     limits = limits or Limits()
     # Swagger UI at /docs from assets inside the installed fastapi-offline package, so it
     # works without internet access (FastAPI's default loads it from a CDN).
@@ -48,7 +51,7 @@ def create_app(
         "apply it safely. Changes need `Authorization: Bearer <token>`.",
         version="1",
     )
-    jobs = JobRunner(clock=clock)
+    jobs = JobRunner(clock=clock, max_queued=limits.max_jobs)
     app.state.dashboard = Dashboard(
         tracker=tracker,
         settings=settings,
@@ -67,6 +70,10 @@ def create_app(
     )
     app.include_router(pages.router)
     app.mount("/static", StaticFiles(directory=str(pages.HERE / "static")), name="static")
-    app.add_middleware(GuardMiddleware, max_body_bytes=limits.max_upload_bytes + 64 * 1024)
+    if hosts is None:
+        hosts = allowed_hosts(settings.dashboard_listen, settings.dashboard_allowed_hosts)
+    app.add_middleware(
+        GuardMiddleware, max_body_bytes=limits.max_upload_bytes + 64 * 1024, hosts=hosts
+    )
     app.router.on_shutdown.append(jobs.shutdown)
     return app

@@ -29,7 +29,12 @@ class Limits:
     max_upload_bytes: int = 20 * 1024 * 1024
     """Largest trace file accepted (bytes); a day of 1 s rate rows is ~2 MB."""
     max_trace_steps: int = 8 * 86_400
-    """Longest trace simulated, in steps (a week at 1 s takes a few seconds)."""
+    """Longest trace simulated, in steps (a week at 1 s takes a few seconds); a
+    longer span is refused while the file is read, before anything is allocated."""
+    max_inflated_bytes: int = 64 * 1024 * 1024
+    """Largest size a gzip upload may inflate to (bytes); checked while inflating."""
+    max_jobs: int = 4
+    """What-if and tune jobs queued or running at once; more get 429."""
 
 
 @dataclass

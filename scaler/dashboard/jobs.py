@@ -4,6 +4,7 @@ machine); a bounded queue turns overload into HTTP 429 instead of a pile-up."""
 
 from __future__ import annotations
 
+import hmac
 import threading
 import time
 import uuid
@@ -25,6 +26,10 @@ class QueueFullError(RuntimeError):
     """Too many jobs waiting; try again when one finishes."""
 
 
+class NotOwnerError(PermissionError):
+    """Someone other than the job's submitter tried to cancel it."""
+
+
 @dataclass
 class Job:
     id: str
@@ -37,6 +42,8 @@ class Job:
     result: dict[str, Any] | None = None
     error: str | None = None
     finished_s: float | None = None
+    owner: str = ""
+    """Who submitted it (the actor and browser session); only they may cancel it."""
     cancel_event: threading.Event = field(default_factory=threading.Event)
 
     def as_dict(self) -> dict[str, Any]:
@@ -86,13 +93,17 @@ class JobRunner:
         self._max_queued = max_queued
         self._clock = clock
 
-    def submit(self, kind: str, object_key: str, fn: JobFn) -> Job:
+    def submit(self, kind: str, object_key: str, fn: JobFn, *, owner: str = "") -> Job:
         with self._lock:
             waiting = sum(1 for j in self._jobs.values() if j.status in ("queued", "running"))
             if waiting >= self._max_queued:
                 raise QueueFullError(f"{waiting} jobs already queued or running; try again later")
             job = Job(
-                id=uuid.uuid4().hex[:12], kind=kind, object=object_key, created_s=self._clock()
+                id=uuid.uuid4().hex[:12],
+                kind=kind,
+                object=object_key,
+                created_s=self._clock(),
+                owner=owner,
             )
             self._jobs[job.id] = job
             while len(self._jobs) > KEEP_JOBS:
@@ -135,8 +146,13 @@ class JobRunner:
         with self._lock:
             return list(reversed(self._jobs.values()))
 
-    def cancel(self, job_id: str) -> Job | None:
+    def cancel(self, job_id: str, *, owner: str = "") -> Job | None:
+        """Cancel a job; raises :class:`NotOwnerError` if ``owner`` did not submit it."""
         job = self.get(job_id)
+        if job is not None and not hmac.compare_digest(job.owner.encode(), owner.encode()):
+            raise NotOwnerError(
+                f"job {job_id} was started by someone else; only they may cancel it"
+            )
         if job is not None and job.status in ("queued", "running"):
             job.cancel_event.set()
             job.message = "cancelling"

@@ -9,11 +9,17 @@
   cookie's random value in the ``X-CSRF-Token`` header (double submit). Scripts
   without cookies need only their bearer token.
 * Request bodies are limited to ``max_body_bytes`` before anything parses them.
+* DNS rebinding: a request whose ``Host`` is not in the allow-list (loopback names,
+  the listen address, ``SCALER_DASHBOARD_ALLOWED_HOSTS``) is refused with 421.
+* Every response says ``X-Frame-Options: DENY`` and carries a Content-Security-Policy
+  (scripts and styles only from the dashboard itself; no framing).
 """
 
 from __future__ import annotations
 
+import hashlib
 import hmac
+import json
 import re
 import secrets
 from collections.abc import Awaitable, Callable, MutableMapping
@@ -70,6 +76,14 @@ class TokenAuth:
         actor = request.headers.get(ACTOR_HEADER, "").strip()
         return f"token ({actor})" if actor and _ACTOR.match(actor) else "token"
 
+    def owner(self, request: Request) -> str:
+        """Who is asking, for job ownership: the authenticated actor plus the browser
+        session (the CSRF cookie) if any, so one browser cannot cancel another's job."""
+        actor = self.require(request)
+        session = request.cookies.get(CSRF_COOKIE, "")
+        digest = hashlib.sha256(session.encode()).hexdigest()[:16] if session else "-"
+        return f"{actor} / {digest}"
+
 
 def _origin(value: str) -> str | None:
     parts = urlsplit(value)
@@ -97,7 +111,7 @@ def _cookie(scope: Scope, name: str) -> str | None:
 
 
 async def _reject(send: Send, status: int, detail: str) -> None:
-    body = ('{"detail": "' + detail.replace('"', "'") + '"}').encode()
+    body = json.dumps({"detail": detail}).encode()
     await send(
         {
             "type": "http.response.start",
@@ -105,6 +119,7 @@ async def _reject(send: Send, status: int, detail: str) -> None:
             "headers": [
                 (b"content-type", b"application/json"),
                 (b"content-length", str(len(body)).encode()),
+                *SECURITY_HEADERS,
             ],
         }
     )
@@ -115,18 +130,69 @@ class BodyTooLargeError(Exception):
     pass
 
 
+LOOPBACK_HOSTS = ("localhost", "127.0.0.1", "::1")
+
+SECURITY_HEADERS: tuple[tuple[bytes, bytes], ...] = (
+    (b"x-frame-options", b"DENY"),
+    (b"x-content-type-options", b"nosniff"),
+    (b"referrer-policy", b"no-referrer"),
+)
+
+PAGE_CSP = (
+    b"default-src 'self'; script-src 'self' 'unsafe-eval'; style-src 'self' 'unsafe-inline'; "
+    b"img-src 'self' data: blob:; connect-src 'self'; frame-ancestors 'none'; "
+    b"base-uri 'self'; form-action 'self'"
+)
+"""Plotly needs eval and inline styles; nothing is loaded from elsewhere."""
+
+DOCS_CSP = b"frame-ancestors 'none'"
+"""The offline Swagger UI at /docs boots from an inline script; it may not be framed."""
+
+
+def allowed_hosts(listen: str, extra: str) -> frozenset[str]:
+    """Host names the dashboard answers to: loopback, the listen host when it is a
+    specific address, and the comma-separated ``extra`` (e.g. its Service's DNS name)."""
+    hosts = set(LOOPBACK_HOSTS)
+    host = listen.rpartition(":")[0].strip("[]")
+    if host and host not in ("0.0.0.0", "::"):
+        hosts.add(host.lower())
+    hosts.update(h.strip().lower() for h in extra.split(",") if h.strip())
+    return frozenset(hosts)
+
+
+def _host_name(value: str) -> str:
+    value = value.strip().lower()
+    if value.startswith("["):
+        return value[1 : value.find("]")] if "]" in value else value
+    return value.rpartition(":")[0] if value.count(":") == 1 else value
+
+
 class GuardMiddleware:
     """CSRF checks, the body size limit, and a CSRF cookie with every HTML page."""
 
-    def __init__(self, app: ASGIApp, *, max_body_bytes: int) -> None:
+    def __init__(
+        self, app: ASGIApp, *, max_body_bytes: int, hosts: frozenset[str] | None = None
+    ) -> None:
         self.app = app
         self.max_body_bytes = max_body_bytes
+        self.hosts = hosts
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        host = _host_name(_header(scope, b"host") or "")
+        if self.hosts is not None and host not in self.hosts:
+            await _reject(
+                send,
+                421,
+                f"Host {host[:100]!r} is not one this dashboard answers to "
+                "(SCALER_DASHBOARD_ALLOWED_HOSTS)",
+            )
+            return
         method = scope.get("method", "GET")
+        path = str(scope.get("path", ""))
+        csp = DOCS_CSP if path.startswith(("/docs", "/static-docs")) else PAGE_CSP
         if method in UNSAFE_METHODS:
             problem = self._csrf_problem(scope)
             if problem is not None:
@@ -144,6 +210,11 @@ class GuardMiddleware:
             nonlocal started
             if message["type"] == "http.response.start":
                 started = True
+                message["headers"] = [
+                    *message.get("headers", []),
+                    *SECURITY_HEADERS,
+                    (b"content-security-policy", csp),
+                ]
                 headers = dict(message.get("headers", []))
                 is_page = headers.get(b"content-type", b"").startswith(b"text/html")
                 if needs_cookie and is_page:

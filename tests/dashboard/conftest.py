@@ -85,6 +85,7 @@ def make_env(
         dashboard_token=SecretStr(token) if token else None,
         prometheus_url=prometheus_url,
         prometheus_timeout_s=1.0,
+        dashboard_allowed_hosts="testserver",
     )
     app = create_app(
         tracker, settings, store, traces_dir=traces, limits=Limits(max_upload_bytes=max_upload)

@@ -162,6 +162,7 @@ def test_what_if_compares_candidate_and_current_and_its_summary_backs_the_apply(
 ) -> None:
     r = env.client.post(
         "/api/objects/ligo/triton/whatif",
+        headers=env.auth(),
         json={
             "override": {"targetMs": "20", "minReplicas": "3"},
             "trace": {"kind": "bundled", "name": "small.csv"},
@@ -190,6 +191,7 @@ def test_what_if_compares_candidate_and_current_and_its_summary_backs_the_apply(
 def test_tune_for_me_returns_a_better_or_equal_candidate(env: Env) -> None:
     r = env.client.post(
         "/api/objects/ligo/triton/tune",
+        headers=env.auth(),
         json={
             "override": {"targetMs": "50"},
             "trace": {"kind": "bundled", "name": "small.csv"},
@@ -209,13 +211,14 @@ def test_tune_for_me_returns_a_better_or_equal_candidate(env: Env) -> None:
 
 def test_jobs_can_be_cancelled_and_unknown_jobs_are_404(env: Env) -> None:
     assert env.client.get("/api/jobs/nope").status_code == 404
-    assert env.client.post("/api/jobs/nope/cancel").status_code == 404
+    assert env.client.post("/api/jobs/nope/cancel", headers=env.auth()).status_code == 404
     r = env.client.post(
         "/api/objects/ligo/triton/tune",
+        headers=env.auth(),
         json={"override": {}, "trace": {"kind": "bundled", "name": "small.csv"}, "budget": 40},
     )
     job_id = r.json()["id"]
-    env.client.post(f"/api/jobs/{job_id}/cancel")
+    env.client.post(f"/api/jobs/{job_id}/cancel", headers=env.auth())
     assert wait_job(env, job_id)["status"] == "cancelled"
 
 
@@ -228,13 +231,14 @@ def test_bad_trace_references_are_4xx(env: Env) -> None:
         ({"kind": "prometheus", "hours": 1000}, 422),
         ({"kind": "carrier-pigeon"}, 422),
     ):
-        r = env.client.post(url, json={"override": {}, "trace": trace})
+        r = env.client.post(url, json={"override": {}, "trace": trace}, headers=env.auth())
         assert r.status_code == status, (trace, r.text)
 
 
 def test_unreachable_prometheus_fails_the_job_with_the_reason(env: Env) -> None:
     r = env.client.post(
         "/api/objects/ligo/triton/whatif",
+        headers=env.auth(),
         json={"override": {}, "trace": {"kind": "prometheus", "hours": 1}},
     )
     job = wait_job(env, r.json()["id"])
@@ -243,25 +247,31 @@ def test_unreachable_prometheus_fails_the_job_with_the_reason(env: Env) -> None:
 
 def test_upload_accepts_a_trace_and_rejects_junk(env: Env, tmp_path: Path) -> None:
     good = (tmp_path / "traces" / "small.csv").read_bytes()
-    r = env.client.post("/api/traces", files={"file": ("mine.csv", good, "text/csv")})
+    r = env.client.post(
+        "/api/traces", files={"file": ("mine.csv", good, "text/csv")}, headers=env.auth()
+    )
     assert r.status_code == 200, r.text
     assert r.json()["trace"]["duration_s"] == 1800
     assert r.json()["id"] in env.client.get("/api/traces").json()["uploads"]
 
-    junk = env.client.post("/api/traces", files={"file": ("x.csv", b"time_s,rps\n0,abc\n")})
+    junk = env.client.post(
+        "/api/traces", files={"file": ("x.csv", b"time_s,rps\n0,abc\n")}, headers=env.auth()
+    )
     assert junk.status_code == 422 and "abc" in junk.json()["detail"]
-    binary = env.client.post("/api/traces", files={"file": ("x.csv", bytes(range(256)) * 4)})
+    binary = env.client.post(
+        "/api/traces", files={"file": ("x.csv", bytes(range(256)) * 4)}, headers=env.auth()
+    )
     assert binary.status_code == 422
-    exe = env.client.post("/api/traces", files={"file": ("x.exe", b"MZ")})
+    exe = env.client.post("/api/traces", files={"file": ("x.exe", b"MZ")}, headers=env.auth())
     assert exe.status_code == 415
-    empty = env.client.post("/api/traces", files={"file": ("x.csv", b"")})
+    empty = env.client.post("/api/traces", files={"file": ("x.csv", b"")}, headers=env.auth())
     assert empty.status_code == 422
 
 
 def test_huge_upload_is_413(tmp_path: Path) -> None:
     e = make_env(tmp_path, max_upload=10_000)
     big = b"time_s,rps\n" + b"".join(f"{i},1\n".encode() for i in range(20_000))
-    r = e.client.post("/api/traces", files={"file": ("big.csv", big)})
+    r = e.client.post("/api/traces", files={"file": ("big.csv", big)}, headers=e.auth())
     assert r.status_code == 413
     e.tracker.stop()
 

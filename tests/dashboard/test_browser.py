@@ -119,6 +119,8 @@ def test_a_user_tunes_applies_and_reverts_in_the_browser(scaler: Scaler) -> None
             ).wait_for()
             target.fill("160")
             page.select_option("#bundled", "ligo.csv")
+            page.fill("#token", TOKEN)  # what-if jobs need the token
+            page.dispatch_event("#token", "change")
             page.click("#run-whatif")
             page.locator("#comparison").wait_for(state="visible", timeout=60_000)
             table = page.locator("#compare").inner_text()

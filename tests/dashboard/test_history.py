@@ -126,6 +126,7 @@ def test_a_what_if_replays_the_objects_own_traffic(
     with env.client:
         r = env.client.post(
             "/api/objects/ligo/triton/whatif",
+            headers=env.auth(),
             json={"override": {"targetMs": "20"}, "trace": {"kind": "prometheus", "hours": 3}},
         )
         assert r.status_code == 202, r.text

@@ -208,7 +208,7 @@ async function tunePage() {
     const f = ev.target.files[0]; if (!f) return;
     const fd = new FormData(); fd.append("file", f);
     $("#upload-status").textContent = "uploading…";
-    try { const r = await api("POST", "/api/traces", fd); uploadId = r.id; $("#upload-status").textContent = `${r.trace.name}: ${num(r.trace.duration_s / 3600)} h, mean ${num(r.trace.mean_rps)} req/s`; document.querySelector('input[value="upload"]').checked = true; }
+    try { const r = await api("POST", "/api/traces", fd, { auth: true }); uploadId = r.id; $("#upload-status").textContent = `${r.trace.name}: ${num(r.trace.duration_s / 3600)} h, mean ${num(r.trace.mean_rps)} req/s`; document.querySelector('input[value="upload"]').checked = true; }
     catch (e) { uploadId = null; $("#upload-status").textContent = "rejected: " + e.message; }
   });
   const traceRef = () => {
@@ -226,7 +226,7 @@ async function tunePage() {
   const run = async (kind) => {
     if (!(await validate())) { toast("fix the parameters first"); return; }
     let job;
-    try { job = await api("POST", `${base}/${kind}`, request()); }
+    try { job = await api("POST", `${base}/${kind}`, request(), { auth: true }); }
     catch (e) { toast(e.message, 6000); $("#job-status").textContent = e.message; return; }
     lastJob = null; $("#cancel-job").disabled = false; $("#cancel-job").dataset.id = job.id;
     clearInterval(polling);
@@ -241,7 +241,7 @@ async function tunePage() {
   };
   $("#run-whatif").addEventListener("click", () => run("whatif"));
   $("#run-tune").addEventListener("click", () => run("tune"));
-  $("#cancel-job").addEventListener("click", async (ev) => { await api("POST", `/api/jobs/${ev.target.dataset.id}/cancel`); });
+  $("#cancel-job").addEventListener("click", async (ev) => { await api("POST", `/api/jobs/${ev.target.dataset.id}/cancel`, undefined, { auth: true }); });
 
   const showResult = (job) => {
     const res = job.result, c = res.comparison;
