@@ -15,11 +15,14 @@ A benchmark that cannot flatter us (issue 10):
   execution as the issue asks, extended to 2,000 ms because on full batches the
   per-execution queue time is about the batch size times the per-request one, with
   Purdue's timers and with a fast-up behaviour).
-* **Trace shapes.** A multi-day LIGO-like trace (``scaler trace ligo --days 3``:
+* **Trace shapes.** A multi-day LIGO-like trace (``scaler trace ligo --days 2``:
   campaign, lock loss and bursts at other times each day), both Azure LLM traces
-  (on/off bursts, near-Poisson), four World Cup 1998 days (diurnal with match
+  (on/off bursts, near-Poisson), two World Cup 1998 days (diurnal with match
   spikes and growth) and five NASA 1995 days (long idle gap, cold restart), all
-  bundled in ``simulations/traces`` (provenance in its ``NOTICE.md``). The public
+  bundled in ``simulations/traces`` (provenance in its ``NOTICE.md``); tuning uses the
+  day before the test days (the machine the results were made on had 2 cores shared
+  by eight jobs, hence one training day and a budget of 4: a larger budget extends the
+  same candidate list, so it can only find a better point). The public
   traces are rescaled so the oracle needs :data:`PEAK_REPLICAS` GPUs at the peak.
 * Pod start-up 60 s and 240 s. Every run of a test part starts warm: with the
   oracle's highest need over the first start-up period booted (a fleet already
@@ -82,7 +85,7 @@ POLICY = "adaptive"
 STARTUPS_S = (60.0, 240.0)
 PEAK_REPLICAS = 20
 SEED = 0
-BUDGET = 8
+BUDGET = 4
 TUNE_TARGET = 0.995
 TUNE_MARGIN = 0.002
 """The search must reach this much more on the training days: a point that only just
@@ -95,7 +98,7 @@ TUNED_OVER_ORACLE = 1.15
 
 SUPERSONIC_THRESHOLDS_MS = (2.0, 5.0, 10.0, 20.0, 50.0, 200.0, 1000.0, 2000.0)
 FAST_UP_THRESHOLDS_MS = (5.0, 20.0, 200.0, 2000.0)
-ADAPTIVE_SWEEP_TARGET_MS = (40.0, 70.0)
+ADAPTIVE_SWEEP_TARGET_MS = (50.0,)
 
 TUNE_RANGES: dict[str, tuple[float, float]] = {
     "targetMs": (20.0, 100.0),
@@ -115,8 +118,8 @@ WHY: dict[str, str] = {
     "empty): no scaler that waits for metrics can boot GPUs inside a burst, so the "
     "bursts are served by whatever is kept warm.",
     "azure-conv": "Near-Poisson arrivals: per-second noise around a slowly varying mean.",
-    "worldcup98": "A daily cycle with match-time spikes; the test day has the highest "
-    "peak of the four, so training never saw that load.",
+    "worldcup98": "A daily cycle with match-time spikes; the test day (25 June) peaks "
+    "higher than the training day, so training never saw that load.",
     "nasa1995": "A 37.7 h gap without requests, then traffic resumes: idle cost and a "
     "cold restart decide the score.",
 }
@@ -149,7 +152,7 @@ def load_cases(quick: bool) -> list[Case]:
     """The trace set, cut into training and test parts (see the module docstring)."""
     sc = Scenario()
     cases: list[Case] = []
-    ligo_days = 2 if quick else 3
+    ligo_days = 2
     ligo = generate_ligo(LigoParams(seed=2, days=ligo_days))
     ligo = dataclasses.replace(ligo, name=f"ligo-{ligo_days}d")
     cases.append(
@@ -177,16 +180,16 @@ def load_cases(quick: bool) -> list[Case]:
         return cases
     wc = load_trace(bundled_trace("worldcup98.csv.gz"))
     start = dt.datetime(1998, 4, 30, 21, 30)
-    at = (dt.datetime(1998, 6, 23) - start).total_seconds()
+    at = (dt.datetime(1998, 6, 24) - start).total_seconds()
     wc = dataclasses.replace(
-        _rescaled(cut(wc, at, at + 3 * DAY_S), sc), name="worldcup98 1998-06-23..25"
+        _rescaled(cut(wc, at, at + 2 * DAY_S), sc), name="worldcup98 1998-06-24..25"
     )
     cases.append(
         Case(
             "worldcup98",
-            f"World Cup 1998 web site, 23–25 June 1998, peak need {PEAK_REPLICAS} GPUs",
-            _days(wc, 1, 2, "23–24 June"),
-            _days(wc, 3, 3, "25 June"),
+            f"World Cup 1998 web site, 24–25 June 1998, peak need {PEAK_REPLICAS} GPUs",
+            _days(wc, 1, 1, "24 June"),
+            _days(wc, 2, 2, "25 June"),
         )
     )
     nasa = load_trace(bundled_trace("nasa1995_day26_5days.csv.gz"))
@@ -195,7 +198,7 @@ def load_cases(quick: bool) -> list[Case]:
         Case(
             "nasa1995",
             f"NASA KSC web server, 5 days with a 37.7 h gap, peak need {PEAK_REPLICAS} GPUs",
-            _days(nasa, 2, 3, "days 2–3"),
+            _days(nasa, 3, 3, "day 3"),
             _days(nasa, 4, 5, "days 4–5"),
         )
     )
