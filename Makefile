@@ -10,7 +10,7 @@ STAMP := $(VENV)/.installed
 CONSTRAINTS := constraints.txt
 GRPC_VERSION := $(shell sed -n 's/.*"grpcio-tools==\([0-9.]*\)".*/\1/p' pyproject.toml)
 
-.PHONY: setup apt venv test lint typecheck contracts unit run bench proto constraints clean
+.PHONY: setup apt venv test lint typecheck contracts unit run bench proto constraints image clean
 
 apt:
 	@missing=""; for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
@@ -51,6 +51,13 @@ bench: setup
 
 proto: setup
 	$(PY) -m scaler.protogen
+
+# Build the image without a registry or Docker daemon and start it once (podman, buildah,
+# debootstrap; not part of `make test`, whose wheel test replays the same install steps).
+image:
+	@for p in podman buildah debootstrap; do dpkg -s $$p >/dev/null 2>&1 || \
+	  { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq podman buildah debootstrap >/dev/null; break; }; done
+	manifests/image/build-local.sh
 
 # A fresh resolve of every extra, grpc packages held at grpcio-tools' version, frozen.
 constraints:
