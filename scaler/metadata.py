@@ -28,6 +28,7 @@ from scaler.indicator_metadata import (
 )
 from scaler.limits import (
     HARD_MAX_METADATA_BYTES,
+    clean_message,
     metadata_size_problem,
     number_problem,
     short,
@@ -71,7 +72,13 @@ DEFAULT_POLICY = "threshold"
 
 
 class MetadataError(ValueError):
-    """Invalid ScaledObject metadata; the message names key, value and what is allowed."""
+    """Invalid ScaledObject metadata; the message names key, value and what is allowed.
+
+    The message is bounded (it goes back to KEDA in gRPC metadata, soft limit 8 KiB)
+    and stripped of URL credentials, whatever value it quotes."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(clean_message(message))
 
 
 class CommonMetadata(BaseModel):
@@ -389,8 +396,11 @@ def parse_metadata(name: str, namespace: str, metadata: Mapping[str, str]) -> Sc
     )
     try:
         policy = get_policy(common.policy)
-    except UnknownPolicyError as exc:
-        raise MetadataError(f"scalerMetadata key 'policy' = {common.policy!r}: {exc}") from None
+    except UnknownPolicyError:
+        raise MetadataError(
+            f"scalerMetadata key 'policy' = {short(common.policy)}: unknown policy; "
+            f"available: {', '.join(sorted(available_policies()))}"
+        ) from None
     params_model = policy.params_model
     own_keys = policy_keys(params_model)
     kept, deprecations = _rename(kept, params_model.renamed_keys(kept))

@@ -171,10 +171,9 @@ def test_faults_prometheus_restart_replica_kill_and_scaler_restart_keep_decision
     held = [values[t] for t in values if 20 < t <= 34 and statuses[t] is not Status.OK]
     assert held, "the scaler never noticed Prometheus was gone"
     assert min(held) >= last_good, "the scaler lowered its decision while Prometheus was away"
-    gap = [desired[t] for t in desired if 20 <= t <= 34]
-    assert min(gap) * 1.1 >= last_good, (
-        "scaled below the held decision (beyond the HPA's 10 % tolerance) while Prometheus was away"
-    )
+    # Not asserted: the HPA's count during the outage. It may still be climbing toward
+    # an earlier decision (start-up, its own sync period), which is not the scaler's
+    # doing; that comparison made this test flaky (issue 13, finding 13).
     assert statuses[79] is Status.OK, "no fresh decision after Prometheus came back"
     assert killed and pods[killed[0]].crashed
     assert ready_at_end >= 1

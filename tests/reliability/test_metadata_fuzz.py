@@ -1,0 +1,134 @@
+"""Metadata fuzz: whatever KEDA forwards, the scaler either accepts it and decides, or
+refuses it with a short message naming the key; never another exception, never an
+UNKNOWN gRPC status, never a config that crashes the pipeline later."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterator
+
+import grpc
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from policies import Observation, PipelineState, decide
+from scaler.keda_proto import externalscaler_pb2 as pb
+from scaler.keda_proto import externalscaler_pb2_grpc as pb_grpc
+from scaler.metadata import COMMON_KEYS, KEDA_KEYS, MetadataError, parse_metadata
+from scaler.own_metrics import build_metrics
+from scaler.registry import available_policies
+from scaler.server import RunningServer, start_server
+from scaler.settings import ServerSettings
+from scaler.tracker import ObjectTracker
+from tests.scripted_observer import ManualClock, ScriptedObserver
+
+POLICIES = sorted(available_policies())
+KEYS = sorted(
+    set(COMMON_KEYS)
+    | set(KEDA_KEYS)
+    | {
+        (f.alias or n)
+        for p in available_policies().values()
+        for n, f in p.params_model.model_fields.items()
+    }
+)
+
+numbers = st.one_of(
+    st.integers(min_value=-(10**6), max_value=10**6).map(str),
+    st.floats(allow_nan=True, allow_infinity=True).map(repr),
+    st.sampled_from(
+        ["inf", "-inf", "nan", "NaN", "+Inf", "1e308", "1e400", "9" * 400, "-0", "0x10", "1_000"]
+    ),
+)
+schedules = st.one_of(
+    st.just("[" * 3000 + "]" * 3000),
+    st.just(";".join(["0/1h/100"] * 600)),
+    st.lists(
+        st.tuples(numbers, st.sampled_from(["1h", "nan", "90s", "0", "-5"]), numbers),
+        max_size=5,
+    ).map(lambda xs: ";".join(f"{a}/{b}/{c}" for a, b, c in xs)),
+    st.recursive(st.just("[]"), lambda inner: inner.map(lambda x: f"[{x}]"), max_leaves=50),
+)
+ALPHABET = "abzAZ09_-.:/@ é\r\n\x00'\"{}[]"
+texts = st.one_of(
+    st.text(alphabet=ALPHABET, max_size=40),
+    st.builds(
+        lambda n, c: c * n, st.integers(1000, 20_000), st.sampled_from(["x", "é", "\x00", "9"])
+    ),
+    st.sampled_from(["", " ", "true", "false", "\r\n", "threshold", "release-a", "{}", "[]"]),
+)
+values = st.one_of(numbers, texts, schedules, st.sampled_from(POLICIES))
+keys = st.one_of(st.sampled_from(KEYS), st.text(alphabet=ALPHABET, min_size=1, max_size=30))
+metadata = st.dictionaries(keys, values, max_size=6)
+
+
+def check(meta: dict[str, str]) -> None:
+    try:
+        cfg = parse_metadata("t", "cms", meta)
+    except MetadataError as exc:
+        message = str(exc)
+        assert len(message) < 1024, f"{len(message)}-character message"
+        assert any(k[:80] in message for k in meta) or "scalerMetadata" in message, message
+        return
+    obs = Observation(
+        time_s=0.0,
+        ready_replicas=3,
+        request_rate_rps=100.0,
+        queue_time_per_request_ms=80.0,
+        queue_time_per_exec_ms=90.0,
+        pending_requests=2.0,
+        gpu_utilization=0.5,
+        activation_rps=10.0,
+    )
+    d, _ = decide(cfg.policy, cfg.params, cfg.guardrails, obs, PipelineState(), 0.0)
+    assert math.isfinite(d.value)
+    assert cfg.guardrails.min_replicas <= d.value <= cfg.guardrails.max_replicas
+
+
+@settings(max_examples=1000, deadline=None, suppress_health_check=list(HealthCheck))
+@given(metadata)
+def test_any_metadata_is_accepted_and_decides_or_refused_naming_the_key(
+    meta: dict[str, str],
+) -> None:
+    check(meta)
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=list(HealthCheck))
+@given(st.sampled_from(sorted(set(KEYS) - set(KEDA_KEYS))), values, st.sampled_from(POLICIES))
+def test_one_bad_value_in_an_otherwise_valid_trigger_names_its_key(
+    key: str, value: str, policy: str
+) -> None:
+    check({"policy": policy, key: value})
+
+
+@pytest.fixture(scope="module")
+def server() -> Iterator[RunningServer]:
+    observer = ScriptedObserver(
+        Observation(time_s=0.0, ready_replicas=2, queue_time_per_request_ms=60.0)
+    )
+    metrics = build_metrics()
+    clock = ManualClock()
+    tracker = ObjectTracker(observer, metrics, refresh_interval_s=3600, clock=clock)
+    settings_ = ServerSettings(grpc_listen="127.0.0.1:0", metrics_listen="")
+    running = start_server(settings_, observer, metrics=metrics, tracker=tracker)
+    yield running
+    running.stop(0)
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=list(HealthCheck))
+@given(metadata)
+def test_over_grpc_bad_metadata_is_invalid_argument_never_unknown(
+    server: RunningServer, meta: dict[str, str]
+) -> None:
+    with grpc.insecure_channel(f"127.0.0.1:{server.port}") as ch:
+        stub = pb_grpc.ExternalScalerStub(ch)
+        ref = pb.ScaledObjectRef(name="fuzz", namespace="cms", scalerMetadata=meta)
+        try:
+            stub.IsActive(ref, timeout=10)
+        except grpc.RpcError as exc:
+            assert exc.code() in (
+                grpc.StatusCode.INVALID_ARGUMENT,
+                grpc.StatusCode.UNAVAILABLE,
+            ), (exc.code(), exc.details())
+            assert len(exc.details() or "") < 1024
