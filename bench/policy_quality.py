@@ -607,7 +607,14 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--out", type=Path, default=RESULTS)
     ap.add_argument("--startup", type=float, action="append", help="start-up s (repeatable)")
     ap.add_argument("--only", action="append", help="trace names to run (repeatable)")
+    ap.add_argument(
+        "--render", type=Path, help="rebuild the md and html from this json (no simulation)"
+    )
     args = ap.parse_args(argv)
+    if args.render is not None:
+        doc = json.loads(args.render.read_text())
+        write(doc, args.out, args.render.stem)
+        return
     t0 = time.monotonic()
     startups = tuple(args.startup) if args.startup else ((60.0,) if args.quick else STARTUPS_S)
     budget = 3 if args.quick else BUDGET

@@ -209,6 +209,27 @@ class ParetoSeries:
     symbol: str = "circle"
 
 
+MISS_FLOOR_PCT = 1e-3
+"""Misses below this share (%) are drawn at it: the top of the attainment axis."""
+
+_NINES: tuple[tuple[float, str], ...] = (
+    (100.0, "0 %"),
+    (50.0, "50 %"),
+    (10.0, "90 %"),
+    (5.0, "95 %"),
+    (1.0, "99 %"),
+    (0.5, "99.5 %"),
+    (0.1, "99.9 %"),
+    (0.01, "99.99 %"),
+    (MISS_FLOOR_PCT, "100 %"),
+)
+"""Tick positions (share of requests missing the SLO, %) and their attainment labels."""
+
+
+def _miss_pct(attainment: float) -> float:
+    return max(100.0 - attainment * 100.0, MISS_FLOOR_PCT)
+
+
 def pareto_figure(
     title: str,
     series: list[ParetoSeries],
@@ -217,19 +238,22 @@ def pareto_figure(
     target: float,
     height: int = 420,
 ) -> Figure:
-    """GPU-hours (x, log scale) against SLO attainment (y, %): every family, the oracle
-    as a dashed vertical line up to 100 %, the target as a dotted horizontal line. Up
-    and to the left is better; a point up and to the left of another dominates it.
-    The legend sits at the bottom right, inside the frame, where dominated points are."""
+    """GPU-hours (x, log scale) against SLO attainment (y): every family, the oracle as a
+    dashed vertical line up to 100 %, the target as a dotted horizontal line. The y axis
+    is labelled in attainment but spaced by the share of requests *missing* the SLO on
+    a log scale, so 99 %, 99.5 % and 99.9 % are as far apart as 50 % and 90 % (a linear
+    axis would crush everything that matters into its top millimetre). Up and to the
+    left is better; a point up and to the left of another dominates it. The legend sits
+    at the bottom right, inside the frame, where dominated points are."""
     data: list[dict[str, Any]] = []
-    ys: list[float] = [target * 100]
+    misses: list[float] = [_miss_pct(target)]
     xs: list[float] = [oracle_gpu_hours] if oracle_gpu_hours > 0 else []
     for i, s in enumerate(series):
         order = sorted(range(len(s.gpu_hours)), key=lambda j: s.gpu_hours[j])
         x = [float(s.gpu_hours[j]) for j in order]
-        y = [float(s.attainment[j]) * 100 for j in order]
+        y = [_miss_pct(float(s.attainment[j])) for j in order]
         xs += x
-        ys += y
+        misses += y
         data.append(
             {
                 "type": "scatter",
@@ -237,8 +261,11 @@ def pareto_figure(
                 "name": s.name,
                 "x": x,
                 "y": y,
-                "text": [s.labels[j] for j in order],
-                "hovertemplate": "%{text}<br>%{x:.2f} GPU-h, %{y:.3f} %<extra>"
+                "text": [
+                    f"{s.labels[j]}: {float(s.attainment[j]) * 100:.3f} % within the SLO"
+                    for j in order
+                ],
+                "hovertemplate": "%{text}<br>%{x:.2f} GPU-h<extra>"
                 + html.escape(s.name)
                 + "</extra>",
                 "marker": {"color": COLORS[i % len(COLORS)], "size": 9, "symbol": s.symbol},
@@ -247,7 +274,7 @@ def pareto_figure(
         )
     pos = [x for x in xs if x > 0]
     lo_x, hi_x = (min(pos), max(pos)) if pos else (0.1, 1.0)
-    y_lo = max(0.0, min(ys) - 1.0)
+    worst = min(max(misses) * 1.5, 100.0)
     if oracle_gpu_hours > 0:
         data.append(
             {
@@ -255,7 +282,7 @@ def pareto_figure(
                 "mode": "lines+markers",
                 "name": f"oracle ({oracle_gpu_hours:,.2f} GPU-h)",
                 "x": [oracle_gpu_hours, oracle_gpu_hours],
-                "y": [y_lo, 100.0],
+                "y": [worst, MISS_FLOOR_PCT],
                 "marker": {"color": "#000", "size": [0, 11], "symbol": "star"},
                 "line": {"color": "#000", "dash": "dash", "width": 1},
                 "hoverinfo": "name",
@@ -267,7 +294,7 @@ def pareto_figure(
             "mode": "lines",
             "name": f"SLO target {target * 100:g} %",
             "x": [lo_x / 1.2, hi_x * 1.2],
-            "y": [target * 100, target * 100],
+            "y": [_miss_pct(target)] * 2,
             "line": {"color": "#666", "dash": "dot", "width": 1},
             "hoverinfo": "name",
         }
@@ -275,10 +302,18 @@ def pareto_figure(
     lay = layout(
         title,
         "GPU-hours (log scale; a booting pod holds its GPU)",
-        "requests within the SLO (%)",
+        "requests within the SLO (log scale of the misses)",
+        y_log=True,
         height=height,
-        y_range=(y_lo, 100.4),
     )
     lay["xaxis"]["type"] = "log"
+    ticks = [(v, t) for v, t in _NINES if v <= worst * 1.01]
+    lay["yaxis"].update(
+        {
+            "autorange": "reversed",
+            "tickvals": [v for v, _ in ticks],
+            "ticktext": [t for _, t in ticks],
+        }
+    )
     lay["legend"].update({"x": 0.99, "xanchor": "right", "y": 0.02, "yanchor": "bottom"})
     return Figure(data, lay)

@@ -68,7 +68,7 @@ def test_simulate_writes_a_summary_and_an_offline_report(tmp_path: Path) -> None
     assert "What to deploy" in html and "What the columns mean" in html
     for column in ("GPU-h", "1-min windows met", "worst 5-min p99 ms", "max overshoot"):
         assert f"<dt>{column}</dt>" in html, f"{column} is defined"
-    assert "requests within the SLO (%)" in html and "time (h)" in html, "axes have units"
+    assert "requests within the SLO" in html and "time (h)" in html, "axes have units"
     rec = summary["recommendation"]
     assert rec["run"] in names and rec["metadata"]["policy"]
 
