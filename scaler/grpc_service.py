@@ -165,7 +165,8 @@ class ExternalScalerService(pb_grpc.ExternalScalerServicer):
                     return
                 ev.clear()
                 with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(ev.wait(), timeout=min(left, 0.05))
+                    # Woken by the decision itself; the timeout is only a fallback.
+                    await asyncio.wait_for(ev.wait(), timeout=min(left, 0.5))
         finally:
             self._unwatch(key, ev)
 

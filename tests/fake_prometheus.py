@@ -158,3 +158,19 @@ class FakePrometheus:
         kind = "matrix" if ranged else "vector"
         body = {"status": "success", "data": {"resultType": kind, "result": result}}
         return 200, json.dumps(body), "application/json"
+
+
+def main() -> None:
+    """``python -m tests.fake_prometheus [PORT]``: serve healthy answers until killed
+    (bench/soak.py runs it in its own process); prints the port."""
+    import sys
+
+    fake = FakePrometheus()
+    fake.port = int(sys.argv[1]) if len(sys.argv) > 1 else 0
+    fake.start()
+    print(fake.port, flush=True)
+    threading.Event().wait()
+
+
+if __name__ == "__main__":
+    main()
