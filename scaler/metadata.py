@@ -28,7 +28,9 @@ from scaler.indicator_metadata import (
 )
 from scaler.limits import (
     HARD_MAX_METADATA_BYTES,
+    REDACTED,
     clean_message,
+    is_secret_key,
     metadata_size_problem,
     number_problem,
     short,
@@ -414,7 +416,8 @@ def parse_metadata(name: str, namespace: str, metadata: Mapping[str, str]) -> Sc
     unknown = sorted(set(kept) - COMMON_KEYS - own_keys)
     if unknown:
         bad = unknown[0]
-        shown = f"{bad + FROM_ENV!r}" if bad in hidden else f"{short(bad)} = {short(kept[bad])}"
+        value = REDACTED if is_secret_key(bad) else short(kept[bad])
+        shown = f"{bad + FROM_ENV!r}" if bad in hidden else f"{short(bad)} = {value}"
         allowed = ", ".join(sorted(COMMON_KEYS | own_keys))
         raise MetadataError(
             f"scalerMetadata key {shown} is not known to the scaler or policy "

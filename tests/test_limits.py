@@ -86,3 +86,10 @@ def test_an_unknown_huge_key_is_quoted_short() -> None:
     with pytest.raises(MetadataError) as err:
         parse_metadata("t", "cms", {"k" * 200: "v" * 10_000})
     assert len(str(err.value)) < 1024
+
+
+def test_an_unknown_secret_named_key_is_named_but_its_value_never_quoted() -> None:
+    with pytest.raises(MetadataError) as err:
+        parse_metadata("t", "cms", {"target": "50", "apiToken": "tok-123-secret"})
+    assert "apiToken" in str(err.value)
+    assert "tok-123" not in str(err.value)
