@@ -57,6 +57,7 @@ import math
 import multiprocessing as mp
 import os
 import sys
+import tempfile
 import time
 from collections.abc import Callable
 from concurrent.futures import Future, ProcessPoolExecutor
@@ -138,9 +139,18 @@ class Case:
 # ---------------------------------------------------------------------------- traces
 
 
+SCALE_CACHE = Path(tempfile.gettempdir()) / "sonic_scaler_policy_quality_scales.json"
+"""Rate factors already found (the bisection takes minutes on a multi-day trace), keyed
+by the trace's name, length and total requests, so a stale entry is never used."""
+
+
 def _rescaled(trace: Trace, scenario: Scenario) -> Trace:
-    factor = rate_scale_for_peak(trace, scenario.fleet, scenario.slo_ms, PEAK_REPLICAS)
-    return rescale(trace, rate_scale=factor)
+    key = f"{trace.name}|{len(trace.rps)}|{trace.requests:.6g}|{PEAK_REPLICAS}"
+    cache = json.loads(SCALE_CACHE.read_text()) if SCALE_CACHE.exists() else {}
+    if key not in cache:
+        cache[key] = rate_scale_for_peak(trace, scenario.fleet, scenario.slo_ms, PEAK_REPLICAS)
+        SCALE_CACHE.write_text(json.dumps(cache, indent=1))
+    return rescale(trace, rate_scale=float(cache[key]))
 
 
 def _days(trace: Trace, first: float, last: float, label: str) -> Trace:
@@ -213,7 +223,8 @@ def supersonic_so(threshold_ms: float, fast_up: bool) -> ScaledObjectSpec:
     max 100) with Purdue's timers or a fast-up behaviour (polling 15 s, no up-window,
     doubling or 4 pods per 15 s)."""
     spec = preset_scaled_object("supersonic").model_dump(exclude_none=True)
-    spec["triggers"][0]["metadata"]["target"] = f"{threshold_ms:g}"
+    meta = spec["triggers"][0]["metadata"]
+    meta["targetMs" if "targetMs" in meta else "target"] = f"{threshold_ms:g}"
     timers = "purdue"
     if fast_up:
         timers = "fast-up"
