@@ -40,8 +40,9 @@ ENV PATH=/opt/venv/bin:$PATH \
     PYTHONUNBUFFERED=1
 # Numeric, so Kubernetes' runAsNonRoot can verify it without reading /etc/passwd.
 USER 10001:10001
-# grpc (KEDA + health), metrics (/metrics), dashboard.
-EXPOSE 9100 9101 9102
+# grpc (KEDA + health), metrics (/metrics).
+# The dashboard (9102) listens on loopback in the shipped config: not exposed.
+EXPOSE 9100 9101
 HEALTHCHECK --interval=30s --timeout=5s --start-period=15s --retries=3 \
   CMD ["sonic-scaler-healthcheck"]
 STOPSIGNAL SIGTERM
