@@ -79,8 +79,11 @@ def work_history(history: tuple[Observation, ...], instances: int) -> WorkHistor
         per_request = _forward_fill(per_request)
         per_request = np.where(np.isfinite(per_request), per_request, 1.0)
         # Arrivals in front of the fleet when they are measured: completions stop
-        # growing at capacity, so they understate an overload.
-        requests = np.where(np.isfinite(front), front, served)
+        # growing at capacity, so they understate an overload. A front counter that
+        # is 0 while replicas serve is not "no arrivals": Envoy's none_healthy
+        # counter (the examples' activationMetric) moves only at zero endpoints.
+        front_counts = np.isfinite(front) & ((front > 0) | ~(ready > 0))
+        requests = np.where(front_counts, front, served)
         work = requests * per_request
         per_exec = np.where(execs > 0, items / execs, np.nan)
         by_compute = instances * per_exec / (compute / 1000.0)

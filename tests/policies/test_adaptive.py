@@ -85,6 +85,15 @@ def test_wakes_from_zero_to_what_the_arriving_rate_needs() -> None:
     assert asleep == 0.0
 
 
+def test_a_wake_counter_that_rests_at_zero_while_the_fleet_serves_is_not_read_as_no_load() -> None:
+    """Envoy's none_healthy counter (the examples' activationMetric) moves only at zero
+    endpoints: with replicas serving it reads 0, and the work comes from completions."""
+    front_all = [busy(5.0 * i, 10, 50_000) for i in range(60)]
+    front_zero = [busy(5.0 * i, 10, 50_000, activation_rps=0.0) for i in range(60)]
+    assert recommend(front_zero) == pytest.approx(recommend(front_all), rel=0.01)
+    assert recommend(front_zero) > 4
+
+
 def test_a_queue_on_a_settled_fleet_asks_for_more() -> None:
     """Bursts inside a scrape that the rate cannot show: queue at twice its share of
     the target on 2 settled replicas asks for 4."""
