@@ -143,6 +143,7 @@ class ExternalScalerService(pb_grpc.ExternalScalerServicer):
         try:
             config = self._tracker.cached_config(ref.name, ref.namespace, meta)
             if config is None:
+                self._tracker.admit(ref.namespace, ref.name)
                 loop = asyncio.get_running_loop()
                 config = await loop.run_in_executor(
                     self._pool, self._tracker.config_for, ref.name, ref.namespace, meta

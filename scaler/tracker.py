@@ -200,6 +200,23 @@ class ObjectTracker:
             self._raw[cfg.key] = redact(metadata)
         return cfg
 
+    def admit(self, namespace: str, name: str) -> None:
+        """Raise :class:`TrackingRefused` now if a new object of this name would be
+        refused, so a flood of new objects costs no parsing once the table is full."""
+        key = f"{namespace}/{name}"
+        now = self._clock()
+        with self._lock:
+            if key in self._objects or len(self._objects) < self._max_objects:
+                return
+            idle = now - next(iter(self._objects.values())).last_asked_s
+            count = len(self._objects)
+        if idle <= EVICT_IDLE_S:
+            raise TrackingRefused(
+                f"{count} ScaledObjects tracked, the limit (SCALER_MAX_OBJECTS); the least "
+                f"recently asked was asked {idle:.0f} s ago, and only one idle for over "
+                f"{EVICT_IDLE_S:.0f} s is forgotten to make room: {key} refused"
+            )
+
     def track(self, config: ScalerConfig) -> TrackedObject:
         """Start (or keep) refreshing this object; its first refresh is due at once.
 

@@ -67,6 +67,7 @@ class FakePrometheus:
     def __init__(self) -> None:
         self.fault = "ok"
         self.queries = 0
+        self.range_queries = 0
         self.hang_s = 10.0
         self._server: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
@@ -86,6 +87,8 @@ class FakePrometheus:
             def do_GET(self) -> None:
                 fake.queries += 1
                 u = urlparse(self.path)
+                if u.path.endswith("query_range"):
+                    fake.range_queries += 1
                 params = {k: v[0] for k, v in parse_qs(u.query).items()}
                 status, body, kind = fake.answer(u.path, params)
                 if status == 0:

@@ -235,3 +235,13 @@ def test_forgetting_runs_even_while_every_refresh_hangs() -> None:
     finally:
         observer.release.set()
         tracker.stop()
+
+
+def test_a_full_table_refuses_new_names_before_parsing_them() -> None:
+    from scaler.tracker import TrackingRefused
+
+    tracker = ObjectTracker(ScriptedObserver(busy()), build_metrics(), max_objects=1)
+    tracker.track(parse_metadata("a", "cms", META))
+    tracker.admit("cms", "a")  # known: fine
+    with pytest.raises(TrackingRefused, match="SCALER_MAX_OBJECTS"):
+        tracker.admit("cms", "b")
