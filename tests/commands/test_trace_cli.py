@@ -29,7 +29,8 @@ def scaler_app() -> typer.Typer:
 
 
 def run(*args: str) -> tuple[int, str, str]:
-    result = CliRunner().invoke(scaler_app(), list(args))
+    # Wide enough that rich never wraps a long temporary path inside a table cell.
+    result = CliRunner().invoke(scaler_app(), list(args), env={"COLUMNS": "200"})
     return result.exit_code, result.stdout, result.stderr
 
 
