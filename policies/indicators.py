@@ -85,10 +85,25 @@ def rate_fields(observation: Observation) -> tuple[str, ...]:
 
 def primary_rate(history: Sequence[Observation]) -> str:
     """The arrival rate to learn from: the rate in front of the fleet when the history
-    has it (it does not sag while the fleet is short), else the served rate."""
-    if any(o.is_usable("activation_rps") for o in history[-16:]):
-        return "activation_rps"
-    return "request_rate_rps"
+    has it (it does not sag while the fleet is short), else the served rate.
+
+    Not when it reads 0 whenever replicas serve: then it is a wake-only counter
+    (Envoy's ``upstream_cx_none_healthy``, which moves only at zero endpoints), not
+    arrivals (an arrivals counter reads 0 at most now and then, as a load ends)."""
+    recent = history[-16:]
+    if not any(o.is_usable("activation_rps") for o in recent):
+        return "request_rate_rps"
+    serving = [
+        o.activation_rps
+        for o in recent
+        if o.ready_replicas > 0
+        and o.request_rate_rps is not None
+        and o.request_rate_rps > 0
+        and o.is_usable("activation_rps")
+    ]
+    if serving and all(front == 0 for front in serving):
+        return "request_rate_rps"
+    return "activation_rps"
 
 
 def window(history: Sequence[Observation], start_s: float, end_s: float) -> Sequence[Observation]:

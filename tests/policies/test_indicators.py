@@ -5,7 +5,14 @@ from __future__ import annotations
 import numpy as np
 
 from policies import Observation
-from policies.indicators import fit_indicator, in_force, learn_lag, rate_fields, window
+from policies.indicators import (
+    fit_indicator,
+    in_force,
+    learn_lag,
+    primary_rate,
+    rate_fields,
+    window,
+)
 
 STEP = 15.0
 
@@ -141,3 +148,20 @@ def test_observation_flattens_indicators_for_the_record() -> None:
     assert o.indicator(0) == 3.0
     assert o.indicator(1) is None
     assert o.indicator(5) is None
+
+
+def test_the_front_rate_is_learnt_from_only_when_it_counts_arrivals() -> None:
+    def o(t: float, ready: int, served: float | None, front: float | None) -> Observation:
+        return Observation(
+            time_s=t, ready_replicas=ready, request_rate_rps=served, activation_rps=front
+        )
+
+    arrivals = [o(i, 3, 10.0, 12.0) for i in range(20)]
+    assert primary_rate(arrivals) == "activation_rps"
+    # Envoy's none_healthy counter: moves at zero endpoints, reads 0 while replicas serve.
+    wake_only = [o(0, 0, None, 5.0)] + [o(i, 3, 10.0, 0.0) for i in range(1, 20)]
+    assert primary_rate(wake_only) == "request_rate_rps"
+    assert primary_rate([o(i, 3, 10.0, None) for i in range(20)]) == "request_rate_rps"
+    # An arrivals counter that reads 0 as a load ends (the backlog still completing).
+    ending = arrivals[:-1] + [o(20, 3, 4.0, 0.0)]
+    assert primary_rate(ending) == "activation_rps"
