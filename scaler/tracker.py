@@ -10,6 +10,7 @@ history from Prometheus, so a restart never dips the replica count.
 from __future__ import annotations
 
 import hashlib
+import heapq
 import json
 import logging
 import math
@@ -54,6 +55,9 @@ refused instead."""
 
 DISPATCH_TICK_S = 0.1
 """Seconds between looks for objects due a refresh."""
+
+DISPATCH_MIN_GAP_S = 0.02
+"""Least seconds between two looks (each scans every object)."""
 
 PARSE_CACHE_ENTRIES = 4096
 """Parsed configs kept (keyed by a digest of the metadata, so each costs one config)."""
@@ -148,6 +152,7 @@ class ObjectTracker:
         self._raw: dict[str, Mapping[str, str]] = {}
         self._lock = threading.Lock()
         self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="refresh")
+        self._cleanup = ThreadPoolExecutor(max_workers=1, thread_name_prefix="forget")
         self._stop = threading.Event()
         self.changed = threading.Condition()
         """Notified after every refresh."""
@@ -256,8 +261,8 @@ class ObjectTracker:
             self._objects.move_to_end(config.key)
             obj.last_asked_s = now
             obj.metadata = self._raw.get(config.key, obj.metadata)
-        if evicted is not None:
-            self._forgotten(evicted, "evicted")
+        if evicted is not None:  # its metric series go on another thread, not the RPC's
+            self._cleanup.submit(self._forgotten, evicted, "evicted")
         if new:
             if self._threads:
                 self._due.set()
@@ -429,16 +434,20 @@ class ObjectTracker:
         """Drop objects KEDA has not asked about for ``forget_after_s`` (and their
         metric series); returns how many."""
         now = self._clock()
+        with self._lock:  # a copy under the lock, the scan outside it
+            snapshot = list(self._objects.values())
+        idle = [o for o in snapshot if now - o.last_asked_s > self._forget_after_s]
+        gone = []
         with self._lock:
-            idle = [
-                o for o in self._objects.values() if now - o.last_asked_s > self._forget_after_s
-            ]
             for o in idle:
-                del self._objects[o.config.key]
-                self._raw.pop(o.config.key, None)
-        for o in idle:
+                current = self._objects.get(o.config.key)
+                if current is o and now - o.last_asked_s > self._forget_after_s:
+                    del self._objects[o.config.key]
+                    self._raw.pop(o.config.key, None)
+                    gone.append(o)
+        for o in gone:
             self._forgotten(o, "idle")
-        return len(idle)
+        return len(gone)
 
     def _forgotten(self, obj: TrackedObject, why: str) -> None:
         cfg = obj.config
@@ -461,15 +470,17 @@ class ObjectTracker:
     def _due_objects(self, now: float, limit: int) -> list[TrackedObject]:
         """Objects due a refresh, the longest waiting first (a new object waits from
         when it was first asked), at most ``limit``."""
-        with self._lock:
-            due = [
-                o
-                for o in self._objects.values()
-                if not o.in_flight
-                and (o.refreshed_s is None or now - o.refreshed_s >= self.refresh_interval_s)
-            ]
-        due.sort(key=lambda o: o.refreshed_s if o.refreshed_s is not None else o.tracked_s)
-        return due[:limit]
+        with self._lock:  # a copy under the lock (RPCs take it), the scan outside it
+            snapshot = list(self._objects.values())
+        interval = self.refresh_interval_s
+        due = (
+            o
+            for o in snapshot
+            if not o.in_flight and (o.refreshed_s is None or now - o.refreshed_s >= interval)
+        )
+        return heapq.nsmallest(
+            limit, due, key=lambda o: o.refreshed_s if o.refreshed_s is not None else o.tracked_s
+        )
 
     def _run_scheduled(self, obj: TrackedObject) -> None:
         try:
@@ -498,6 +509,8 @@ class ObjectTracker:
                     self._pool.submit(self._run_scheduled, o)
             except Exception:
                 log.exception(json.dumps({"event": "dispatch_error"}))
+            # Wakes within this gap are coalesced into the next scan.
+            self._stop.wait(DISPATCH_MIN_GAP_S)
 
     def _forget_loop(self) -> None:
         """Forgetting runs on its own clock, never behind a refresh that is slow."""
@@ -525,6 +538,7 @@ class ObjectTracker:
         for t in self._threads:
             t.join(timeout=5)
         self._pool.shutdown(wait=False, cancel_futures=True)
+        self._cleanup.shutdown(wait=False)
 
     @property
     def stopping(self) -> bool:

@@ -200,6 +200,10 @@ def test_object_limit_refuses_new_objects_while_all_are_live_then_evicts_an_idle
     tracker.track(parse_metadata("b", "cms", META))  # b is asked again, a stays idle
     tracker.track(parse_metadata("c", "cms", META))
     assert sorted(o.config.name for o in tracker.objects()) == ["b", "c"]
+    deadline = time.monotonic() + 5  # the series go on the cleanup thread
+    while 'scaledobject="a"' in generate_latest(metrics.registry).decode():
+        assert time.monotonic() < deadline
+        time.sleep(0.01)
     text = generate_latest(metrics.registry).decode()
     assert 'scaledobject="a"' not in text
     assert 'scaledobject="b"' in text
