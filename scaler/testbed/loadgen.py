@@ -101,6 +101,8 @@ class LoadGenerator(Managed):
         self.retry_backoff_s = retry_backoff_s
         self.retry_max_backoff_s = retry_max_backoff_s
         self._retrying = 0
+        self._abort = threading.Event()
+        """Set by :meth:`close`: clients stop retrying (unlike :meth:`stop`)."""
         self.model = model
         self.timeout_s = timeout_s
         self.poisson = poisson
@@ -146,6 +148,7 @@ class LoadGenerator(Managed):
         if self._threads:
             return
         self._stopping.clear()
+        self._abort.clear()
         pacer = threading.Thread(target=self._pace, name="loadgen-pacer", daemon=True)
         workers = [
             threading.Thread(target=self._work, name=f"loadgen-{i}", daemon=True)
@@ -176,7 +179,8 @@ class LoadGenerator(Managed):
         self._threads = []
 
     def close(self) -> None:
-        """Stop; nothing else to release."""
+        """Stop at once: requests being retried give up (their last answer is kept)."""
+        self._abort.set()
         self.stop()
 
     @property
@@ -284,7 +288,8 @@ class LoadGenerator(Managed):
             with self._lock:
                 self._retrying += 1
             try:
-                time.sleep(min(backoff, left))
+                if self._abort.wait(min(backoff, left)):
+                    return status, error, attempts
             finally:
                 with self._lock:
                     self._retrying -= 1

@@ -174,3 +174,20 @@ def test_retries_stop_after_retry_for_s() -> None:
         assert all(r.attempts >= 3 and 0.35 <= r.latency_s < 1.5 for r in records)
     finally:
         replica.close()
+
+
+def test_close_makes_retrying_clients_give_up_at_once() -> None:
+    replica = WakingReplica()
+    try:
+        gen = LoadGenerator(
+            [replica.url], "m", rate_rps=20, threads=4, retry_for_s=60, retry_backoff_s=0.05
+        )
+        gen.start()
+        time.sleep(0.3)
+        assert gen.retrying > 0
+        started = time.monotonic()
+        gen.close()
+        assert time.monotonic() - started < 10, "close waited for the retry window"
+        assert all(r.status == 503 for r in gen.records())
+    finally:
+        replica.close()
