@@ -32,7 +32,11 @@ Each decision, from the latest observation and the history the pipeline keeps:
    queues measured on a settled fleet count (for 60 s no pod starting, the same
    ready count, no backlog beyond the queue target): a queue left by a step that
    the work rate already answers, or measured while ordered pods start, would
-   otherwise be multiplied again by the growing fleet. A backlog asks for what
+   otherwise be multiplied again by the growing fleet. Settled queues of the last
+   6 h seen under comparable work (within 2×, scaled to today's work) are
+   remembered by their median, so after a campaign or a lock loss the fleet returns
+   to what the online load needs (2 GPUs for LIGO's frames) instead of to what the
+   rate alone says and queueing for a start-up again. A backlog asks for what
    drains it within the lead time.
 
 At zero replicas only the proxy rate exists: above ``activationRps`` (or with any
@@ -66,6 +70,14 @@ not mix in a backlog or another fleet size."""
 QUEUE_SHARE = 0.5
 """Share of ``targetMs`` the mean queue time per request may take: with work
 arriving in bursts the last request waits about twice the mean."""
+
+SIMILAR_WORK_LOG = math.log(2.0)
+"""Work within this factor of the held work is comparable for the queue reaction's
+memory."""
+
+QUEUE_MEMORY_S = 6 * 3600.0
+"""Seconds of settled queues the queue reaction remembers (longer than a typical
+campaign, so what the online load needs is still known when the campaign ends)."""
 
 QUEUE_CAP = 4.0
 """Largest queue / target ratio the queue reaction counts, so a backlog left from a
@@ -142,7 +154,10 @@ class AdaptivePolicy:
 
     def history_s(self, params: AdaptiveParams) -> float:
         return max(
-            params.capacity_window_seconds, params.peak_hold_seconds, params.lead_time_seconds
+            params.capacity_window_seconds,
+            params.peak_hold_seconds,
+            params.lead_time_seconds,
+            QUEUE_MEMORY_S,
         )
 
     def recommend(self, ctx: PolicyContext, params: AdaptiveParams) -> Recommendation:
@@ -191,17 +206,34 @@ class AdaptivePolicy:
         else:
             parts.append("capacity not learned yet (no completed batches)")
         last_disturbed = np.maximum.accumulate(np.where(disturbed, h.times, -math.inf))
-        queue_ok = recent & np.isfinite(h.queue_ms) & (h.ready > 0)
-        queue_ok &= h.times - last_disturbed >= SETTLE_S
-        with np.errstate(invalid="ignore"):
-            ratio = np.minimum(h.queue_ms / q_target, QUEUE_CAP)
-            by_queue_all = np.where(queue_ok, h.ready * ratio, 0.0)
-        by_queue = float(by_queue_all.max()) if by_queue_all.size else 0.0
+        settled_queue = np.isfinite(h.queue_ms) & (h.ready > 0)
+        settled_queue &= h.times - last_disturbed >= SETTLE_S
+        with np.errstate(invalid="ignore", divide="ignore"):
+            by_queue_all = h.ready * np.minimum(h.queue_ms / q_target, QUEUE_CAP)
+            scale = held_work / h.work
+        recent_q = by_queue_all[recent & settled_queue]
+        by_queue = float(recent_q.max()) if recent_q.size else 0.0
+        # Older queues seen under comparable work (within 2x, scaled to today's work:
+        # a burst of twice the items takes twice the GPUs to drain in time) still say
+        # what that work needs: otherwise, once the hold has passed (after a campaign,
+        # a lock loss), the fleet drops to what the rate alone asks and queues again
+        # for a start-up. Their median counts, so one bad minute is not remembered.
+        older = (h.times < now - hold_s) & (h.times >= now - QUEUE_MEMORY_S) & settled_queue
+        with np.errstate(invalid="ignore", divide="ignore"):
+            older &= np.abs(np.log(scale)) <= SIMILAR_WORK_LOG
+        remembered_q = by_queue_all[older] * scale[older]
+        remembered = float(np.median(remembered_q)) if remembered_q.size else 0.0
+        if remembered > by_queue:
+            by_queue = remembered
         if by_queue > need:
             need = by_queue
+            source = (
+                "remembered for comparable work"
+                if remembered >= by_queue
+                else (f"highest of {hold_s:g} s")
+            )
             parts.append(
-                f"queue reaction: ready × queue / {q_target:g} ms, highest of {hold_s:g} s "
-                f"= {by_queue:.2f}"
+                f"queue reaction: ready × queue / {q_target:g} ms, {source} = {by_queue:.2f}"
             )
         if ctx.current_replicas == 0:
             if waiting:

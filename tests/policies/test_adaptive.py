@@ -101,6 +101,15 @@ def test_a_queue_on_a_settled_fleet_asks_for_more() -> None:
     assert recommend(history) == pytest.approx(4.0)
 
 
+def test_after_a_campaign_the_fleet_returns_to_what_the_queue_showed_before() -> None:
+    """Online frames needed 2 replicas though their rate fits in 1; 2 h of campaign
+    later the policy still knows, instead of dropping to 1 and queueing again."""
+    online = [busy(5.0 * i, 2, 1_536, queue_time_per_request_ms=37.0) for i in range(120)]
+    campaign = [busy(600 + 5.0 * i, 11, 100_000) for i in range(1440)]
+    after = [busy(7800 + 5.0 * i, 11, 1_536) for i in range(120)]
+    assert recommend(online + campaign + after) == pytest.approx(2 * 37 / 50, rel=0.01)
+
+
 def test_the_queue_reaction_does_not_compound_while_pods_start() -> None:
     """A queue measured while ordered pods are still starting (or just after the
     fleet changed) is not multiplied again by the growing ready count."""
