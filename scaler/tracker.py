@@ -288,7 +288,8 @@ class ObjectTracker:
         step = max(window / MAX_REBUILD_POINTS, min(self.refresh_interval_s, window / 10))
         # Aligned to the step, so objects of one scope rebuilding within a step send
         # identical range queries, which the observer sends once.
-        end = math.floor((now - step) / step) * step
+        # ceil: the newest point is within the last step and the oldest inside the window.
+        end = math.ceil((now - step) / step) * step
         start = end - step * max(0, math.floor(window / step) - 1)
         try:
             past = self._observer.history(cfg, start, end, step)
