@@ -315,8 +315,18 @@ def cost_at(rows: list[dict[str, Any]], attainment: float) -> float | None:
     return min(ok) if ok else None
 
 
+LEAN_SUPERSONIC = ((2.0, False), (5.0, False), (20.0, False), (50.0, False), (200.0, False))
+LEAN_SUPERSONIC += ((2000.0, False), (20.0, True), (200.0, True))
+"""``--lean``: SuperSONIC points kept when the machine cannot afford the full sweep."""
+
+
 def run_case(
-    case: Case, startup: float, budget: int, workers: int, log: Callable[[str], None]
+    case: Case,
+    startup: float,
+    budget: int,
+    workers: int,
+    log: Callable[[str], None],
+    lean: bool = False,
 ) -> dict[str, Any]:
     base = Scenario().with_overrides(startup_s=startup)
     t0 = time.monotonic()
@@ -332,19 +342,27 @@ def run_case(
         ("default", policy_so({"policy": POLICY}, f"{POLICY} (untuned)"), "default"),
         ("tuned", policy_so(tuned_meta, f"{POLICY} (tuned)"), "tuned"),
     ]
-    for target in ADAPTIVE_SWEEP_TARGET_MS:
+    for target in () if lean else ADAPTIVE_SWEEP_TARGET_MS:
         meta = {"policy": POLICY, "targetMs": f"{target:g}"}
         jobs.append(("adaptive", policy_so(meta, f"{POLICY} targetMs {target:g}"), "sweep"))
-    for ms in SUPERSONIC_THRESHOLDS_MS:
-        jobs.append(("supersonic", supersonic_so(ms, False), f"{ms:g} ms purdue"))
-    for ms in FAST_UP_THRESHOLDS_MS:
-        jobs.append(("supersonic", supersonic_so(ms, True), f"{ms:g} ms fast-up"))
+    points = (
+        LEAN_SUPERSONIC
+        if lean
+        else (
+            [(ms, False) for ms in SUPERSONIC_THRESHOLDS_MS]
+            + [(ms, True) for ms in FAST_UP_THRESHOLDS_MS]
+        )
+    )
+    for ms, fast in points:
+        label = f"{ms:g} ms {'fast-up' if fast else 'purdue'}"
+        jobs.append(("supersonic", supersonic_so(ms, fast), label))
     peak = max(oracle.peak_replicas, 1)
-    for n in sorted({*range(max(1, peak // 2), peak + 1), 1}):
+    sizes = range(max(1, peak // 2), peak + 1, 2 if lean else 1)
+    for n in sorted({*sizes, peak, 1}):
         jobs.append(("static", static_so(n), f"{n} replicas"))
 
     context = mp.get_context("fork")
-    results: dict[str, list[dict[str, Any]]] = {}
+    results: dict[str, list[dict[str, Any]]] = {"adaptive": []}
     with ProcessPoolExecutor(workers, mp_context=context) as pool:
         futures: list[tuple[str, Future[dict[str, Any]]]] = [
             (family, pool.submit(_run, key, so, label)) for family, so, label in jobs
@@ -380,6 +398,8 @@ def run_case(
         "supersonic_frontier": [r["name"] for r in front],
         "static_sweep": statics,
         "seconds": round(time.monotonic() - t0, 1),
+        "lean": lean,
+        "budget": budget,
     }
     out["targets"] = targets(out, front)
     return out
@@ -507,6 +527,17 @@ def markdown(doc: dict[str, Any]) -> str:
             f"| {gh(tg['default_vs_frontier']['frontier_gpu_hours_at_that_attainment'])} "
             f"| {gh(tg['default_vs_static']['best_static_gpu_hours_at_that_attainment'])} |"
         )
+    lean = [
+        f"{c['trace']} at {c['startup_s']:g} s (budget {c.get('budget', doc['budget'])})"
+        for c in cases
+        if c.get("lean")
+    ]
+    if lean:
+        out += [
+            "",
+            "Run lean for lack of CPU (fewer SuperSONIC and static points, no targetMs "
+            "sweep, a smaller tuning budget): " + "; ".join(lean) + ".",
+        ]
     verdicts = [
         v["met"]
         for c in cases
@@ -662,6 +693,12 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--out", type=Path, default=RESULTS)
     ap.add_argument("--startup", type=float, action="append", help="start-up s (repeatable)")
     ap.add_argument("--only", action="append", help="trace names to run (repeatable)")
+    ap.add_argument("--budget", type=int, help=f"tuning budget (default {BUDGET})")
+    ap.add_argument(
+        "--lean",
+        action="store_true",
+        help="fewer SuperSONIC and static points, no adaptive sweep (a busy machine)",
+    )
     ap.add_argument(
         "--render", type=Path, help="rebuild the md and html from this json (no simulation)"
     )
@@ -672,7 +709,7 @@ def main(argv: list[str] | None = None) -> None:
         return
     t0 = time.monotonic()
     startups = tuple(args.startup) if args.startup else ((60.0,) if args.quick else STARTUPS_S)
-    budget = 3 if args.quick else BUDGET
+    budget = args.budget or (3 if args.quick else BUDGET)
     cases = [c for c in load_cases(args.quick) if not args.only or c.name in args.only]
     doc: dict[str, Any] = {
         "bench": "policy_quality",
@@ -699,7 +736,14 @@ def main(argv: list[str] | None = None) -> None:
     for case, startup in order:
         print(f"{case.name}, start-up {startup:g} s", file=sys.stderr, flush=True)
         doc["cases"].append(
-            run_case(case, startup, budget, args.workers, lambda m: print(m, file=sys.stderr))
+            run_case(
+                case,
+                startup,
+                budget,
+                args.workers,
+                lambda m: print(m, file=sys.stderr),
+                lean=args.lean,
+            )
         )
         doc["seconds"] = time.monotonic() - t0
         write(doc, args.out, stem)
