@@ -244,6 +244,16 @@ def _contribution(
     return out
 
 
+def _same_batches(obs: Observation, changes: dict[str, Any]) -> None:
+    """Announced work is executed in batches like today's: executions grow with the
+    items, so items per execution (what a policy learns capacity from) stay as observed
+    and the what-if cannot inflate a learned capacity."""
+    items, execs = obs.items_per_s, obs.execs_per_s
+    new_items = changes.get(WORK_FIELD)
+    if new_items is not None and items and execs is not None and items > 0:
+        changes["execs_per_s"] = execs * new_items / items
+
+
 def _given_load(
     setting: IndicatorSettings,
     load: float,
@@ -323,6 +333,7 @@ class LeadingPolicy:
             for f in fields
             if extra.get(f, 0.0) > 0 and (v := obs.value(f)) is not None
         }
+        _same_batches(obs, changes)
         text = "; ".join(c.describe() for c in parts)
         if not changes:
             details["indicator_replicas"] = 0.0

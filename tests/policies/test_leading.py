@@ -127,3 +127,13 @@ def test_work_due_beyond_the_horizon_waits_until_it_is_within_it() -> None:
     value = {t: v for t, v, _ in run(obs, p)}
     assert value[1800 + 285.0] <= 3
     assert value[1800 + 315.0] >= 12
+
+
+def test_the_what_if_keeps_items_per_execution() -> None:
+    """Adding announced items must not make a replica look faster than it is."""
+    from policies.leading import _same_batches
+
+    o = Observation(time_s=0, ready_replicas=2, items_per_s=1000.0, execs_per_s=10.0)
+    changes: dict[str, float] = {"items_per_s": 5000.0}
+    _same_batches(o, changes)
+    assert changes["execs_per_s"] == 50.0
