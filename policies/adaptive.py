@@ -26,6 +26,10 @@ Each decision, from the latest observation and the history the pipeline keeps:
    ≈ exp(−h (T − S) / S) (many-server queue, exponential tail), so
    ``h = ln(100) · S / (T − S)`` spare instances keep the 99th percentile within
    the target. It is additive: large fleets do not pay a percentage of spare.
+   When the work itself jumps from second to second more than that (bursty
+   arrivals a 30 s rate averages away), the spare is instead 2.33 standard
+   deviations of one-second work (its 99th percentile), estimated from how rates
+   over disjoint windows of the last 30 min differ, and at most the held work.
 4. **Queue reaction** for what the rate cannot show (bursts inside a scrape, a
    capacity that dropped): mean queue time per request asks for
    ``ready × queue / (targetMs / 2)`` (counted up to 4×), held like the work. Only
@@ -56,7 +60,7 @@ from pydantic import Field
 
 from policies.base import PolicyContext, PolicyParams
 from policies.decision import Recommendation
-from policies.work import learned_capacity, work_history
+from policies.work import WorkHistory, learned_capacity, work_history
 
 TAIL_FACTOR = math.log(100.0)
 """ln(1 / 1 %): spare capacity, in execution times, that keeps the 99th percentile
@@ -78,6 +82,16 @@ memory."""
 QUEUE_MEMORY_S = 6 * 3600.0
 """Seconds of settled queues the queue reaction remembers (longer than a typical
 campaign, so what the online load needs is still known when the campaign ends)."""
+
+NOISE_Z = 2.33
+"""Standard deviations of one-second work the spare covers (the 99th percentile)."""
+
+NOISE_WINDOW_S = 1_800.0
+"""Seconds of history the one-second noise of the work is measured over."""
+
+RATE_WINDOW_S = 30.0
+"""The rate() window the work is measured with (the scaler's default
+``rateWindowSeconds``): rates this far apart average disjoint seconds."""
 
 QUEUE_CAP = 4.0
 """Largest queue / target ratio the queue reaction counts, so a backlog left from a
@@ -131,6 +145,23 @@ class AdaptiveParams(PolicyParams):
         description="Wake from zero when the request rate in front of the fleet "
         "(req/s) exceeds this, or any request is pending.",
     )
+
+
+def _second_noise(h: WorkHistory, now_s: float) -> float:
+    """Standard deviation of the work over one second (items/s), from how rates over
+    non-overlapping rate windows differ: a one-second burst that the 30 s rate
+    averages away still queues. Robust (median absolute difference)."""
+    use = (h.times >= now_s - NOISE_WINDOW_S) & np.isfinite(h.work)
+    t, w = h.times[use], h.work[use]
+    if t.size < 8:
+        return 0.0
+    j = np.searchsorted(t, t - RATE_WINDOW_S, side="right") - 1
+    ok = j >= 0
+    if ok.sum() < 4:
+        return 0.0
+    d = w[ok] - w[j[ok]]
+    sigma_window = 1.4826 * float(np.median(np.abs(d))) / math.sqrt(2.0)
+    return sigma_window * math.sqrt(RATE_WINDOW_S)
 
 
 def _spare_instances(service_ms: float, target_ms: float) -> float:
@@ -187,6 +218,11 @@ class AdaptivePolicy:
         disturbed[1:] |= h.ready[1:] != h.ready[:-1]
         if cap is not None:
             spare = _spare_instances(cap.service_ms, p.target_ms) / p.instances_per_replica
+            # Capped at the held work itself: on on/off traffic (most seconds empty) the
+            # noise is as large as the load and would otherwise size for every spike.
+            noise = min(NOISE_Z * _second_noise(h, now), held_work) / cap.items_s
+            if noise > spare:
+                spare = noise
             need = held_work / cap.items_s + (spare if held_work > 0 else 0.0)
             parts.append(
                 f"work {work_now:.0f} items/s now, highest of {hold_s:g} s {held_work:.0f}, ÷ "

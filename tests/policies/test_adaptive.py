@@ -145,3 +145,12 @@ def test_registered_and_configured_by_metadata_keys() -> None:
         instances_per_replica=6,
         activation_rps=1,
     )
+
+
+def test_work_that_jumps_between_rate_windows_gets_spare_for_its_seconds() -> None:
+    """30 s rates alternating 40k/60k items/s mean single seconds far above 60k: the
+    spare covers their 99th percentile, but never more than the held work."""
+    steady = [busy(15.0 * i, 10, 60_000) for i in range(120)]
+    noisy = [busy(15.0 * i, 10, 40_000 if i % 4 < 2 else 60_000) for i in range(120)]
+    assert recommend(noisy) > recommend(steady) + 1
+    assert recommend(noisy) <= 2 * 60_000 / CAPACITY
