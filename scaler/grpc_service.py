@@ -26,7 +26,8 @@ from typing import Any, TypeVar
 
 import grpc
 
-from policies import Decision, Status, ceil_replicas
+from policies import Decision
+from scaler import keda_adapter as keda
 from scaler.keda_proto import externalscaler_pb2 as pb
 from scaler.keda_proto import externalscaler_pb2_grpc as pb_grpc
 from scaler.limits import clean_message
@@ -37,7 +38,7 @@ from scaler.tracker import ObjectTracker, TrackedObject, TrackingRefused
 
 T = TypeVar("T")
 
-METRIC_NAME = "sonic-desired-replicas"
+METRIC_NAME = keda.METRIC_NAME
 FIRST_DECISION_WAIT_S = 2.0
 """Seconds the very first call for a new object may wait for its first decision;
 under the HPA's ~3 s deadline. Later calls never wait."""
@@ -180,15 +181,14 @@ class ExternalScalerService(pb_grpc.ExternalScalerServicer):
                 grpc.StatusCode.UNAVAILABLE,
                 f"{obj.config.key}: first decision not ready yet (metrics being read)",
             )
-        age = self._tracker.now() - d.time_s
-        limit = obj.config.guardrails.fail_after_s
-        if d.status is Status.FAIL:
-            raise RpcError(grpc.StatusCode.UNAVAILABLE, f"{obj.config.key}: {d.reason}")
-        if age > limit + 2 * self._tracker.refresh_interval_s:
-            raise RpcError(
-                grpc.StatusCode.UNAVAILABLE,
-                f"{obj.config.key}: last decision is {age:.0f} s old (> {limit:.0f} s)",
-            )
+        why = keda.problem(
+            d,
+            now_s=self._tracker.now(),
+            fail_after_s=obj.config.guardrails.fail_after_s,
+            refresh_interval_s=self._tracker.refresh_interval_s,
+        )
+        if why is not None:
+            raise RpcError(grpc.StatusCode.UNAVAILABLE, f"{obj.config.key}: {why}")
         return d
 
     async def _run(
@@ -206,7 +206,13 @@ class ExternalScalerService(pb_grpc.ExternalScalerServicer):
     @staticmethod
     def _spec() -> pb.GetMetricSpecResponse:
         return pb.GetMetricSpecResponse(
-            metricSpecs=[pb.MetricSpec(metricName=METRIC_NAME, targetSize=1, targetSizeFloat=1.0)]
+            metricSpecs=[
+                pb.MetricSpec(
+                    metricName=METRIC_NAME,
+                    targetSize=int(keda.TARGET),
+                    targetSizeFloat=keda.TARGET,
+                )
+            ]
         )
 
     async def GetMetricSpec(
@@ -226,12 +232,12 @@ class ExternalScalerService(pb_grpc.ExternalScalerServicer):
     ) -> pb.GetMetricsResponse:
         async def answer() -> pb.GetMetricsResponse:
             d = await self._decision(await self._object(request.scaledObjectRef))
-            value = round(d.value, 3)
+            value = keda.metric_value(d)
             return pb.GetMetricsResponse(
                 metricValues=[
                     pb.MetricValue(
                         metricName=request.metricName or METRIC_NAME,
-                        metricValue=ceil_replicas(value),
+                        metricValue=keda.metric_int(value),
                         metricValueFloat=value,
                     )
                 ]
@@ -245,7 +251,7 @@ class ExternalScalerService(pb_grpc.ExternalScalerServicer):
     async def IsActive(self, request: pb.ScaledObjectRef, context: Context) -> pb.IsActiveResponse:
         async def answer() -> pb.IsActiveResponse:
             d = await self._decision(await self._object(request))
-            return pb.IsActiveResponse(result=d.active)
+            return pb.IsActiveResponse(result=keda.is_active(d))
 
         result: pb.IsActiveResponse = await self._run("IsActive", request, context, answer)
         return result
@@ -304,7 +310,7 @@ class ExternalScalerService(pb_grpc.ExternalScalerServicer):
             d = current.decision
             if d is not None and d is not seen:
                 seen = d
-                active = d.active and d.status is not Status.FAIL
+                active = keda.is_active(d)
                 if active and not was_active:
                     yield pb.IsActiveResponse(result=True)
                 was_active = active

@@ -1,10 +1,12 @@
 """One policy over one trace, through the whole chain:
 
-fleet → Prometheus (scrapes, rate windows) → ``policies.pipeline.decide`` →
+fleet → Prometheus (scrapes, rate windows, discovery of new replicas) →
+``policies.pipeline.decide`` on the server's refresh cadence
+(:mod:`scaler.sim.scaler_model`) → what KEDA reads (:mod:`scaler.keda_adapter`) →
 KEDA (IsActive every ``pollingInterval``) and the HPA (GetMetrics every sync) →
 pods (start-up delay holding a GPU, draining on scale-down) → fleet.
 
-The Python loop runs only at control events (HPA syncs, KEDA polls, pods becoming
+The Python loop runs only at control events (scaler refreshes, HPA syncs, KEDA polls, pods becoming
 ready); the fleet advances in vectorised chunks between them, which is what makes
 a week of 1 s steps take seconds.
 """
@@ -20,11 +22,11 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from policies import Decision, PipelineState, Status, decide
 from scaler.sim.exact import ExactFleet
 from scaler.sim.fleet import FastFleet, FleetModel
-from scaler.sim.hpa import Autoscaler, Behavior
+from scaler.sim.hpa import Autoscaler
 from scaler.sim.observe import PrometheusModel, indicator_series
+from scaler.sim.scaler_model import ScalerModel
 from scaler.sim.scenario import Scenario, StartupSampler
 from scaler.sim.scores import Pod, Scores, score
 from scaler.sim.totals import Accumulator, bucket_max, held_steps, run_totals
@@ -159,34 +161,25 @@ def simulate(
     initial = min(max(initial, so.minReplicaCount), so.maxReplicaCount)
     cluster = _Cluster(fleet, StartupSampler(scenario.startup), dt)
     cluster.start_ready(initial, scenario.startup.nominal_s)
-    autoscaler = Autoscaler(
-        min_replicas=so.minReplicaCount,
-        max_replicas=so.maxReplicaCount,
-        replicas=initial,
-        polling_interval_s=so.pollingInterval,
-        cooldown_s=so.cooldownPeriod,
-        behavior=Behavior.from_spec(so.behavior),
-        metric_type=trig.metricType,
-        tolerance=scenario.hpa.tolerance,
-    )
+    autoscaler = Autoscaler.for_scenario(scenario, initial)
     prom = PrometheusModel(
         fleet.outputs,
         step_s=dt,
         scrape_interval_s=scenario.observation.scrape_interval_s,
         rate_window_s=scenario.rate_window_s(),
+        discovery_delay_s=scenario.observation.discovery_delay_s,
         indicators=indicator_series(trace, cfg.indicators),
     )
-    state = PipelineState()
+    scaler = ScalerModel(cfg, scenario)
     sync_s = scenario.hpa.sync_period_s
     poll_s = float(so.pollingInterval)
     next_sync, next_poll = sync_s, poll_s
     desired_changes: list[tuple[int, int]] = [(0, initial)]
     scale_events = 0
-    decisions = 0
     next_report = 0.0
     while True:
         t_ready = cluster.ready_events[0][0] if cluster.ready_events else math.inf
-        t = min(next_sync, next_poll, t_ready)
+        t = min(next_sync, next_poll, t_ready, scaler.next_refresh_s)
         if t >= end_s:
             break
         step = min(math.ceil(t / dt - 1e-9), steps)
@@ -195,16 +188,16 @@ def simulate(
             cluster.make_ready(index, step)
             continue
         fleet.advance_to(step)
-        obs = prom.observe(t, autoscaler.replicas)
-        decision, state = decide(cfg.policy, cfg.params, cfg.guardrails, obs, state, t)
-        decisions += 1
+        if scaler.on_read or scaler.next_refresh_s <= t:
+            scaler.decide(t, prom.observe(t, autoscaler.replicas))
         before = autoscaler.replicas
         if next_poll <= t:
-            if decision.status is not Status.FAIL:
-                autoscaler.keda_poll(t, decision.active)
+            view = scaler.view(t)
+            if view.error is None:
+                autoscaler.keda_poll(t, view.active)
             next_poll += poll_s
         if next_sync <= t:
-            metric, target = _hpa_input(decision, trig.metricType)
+            metric, target = scaler.hpa_input(t)
             autoscaler.hpa_sync(t, metric, target, fleet.ready_count())
             next_sync += sync_s
         if autoscaler.replicas != before:
@@ -228,28 +221,12 @@ def simulate(
         desired=bucket_max(_step_series(desired_changes, steps), totals.bucket),
         held=held_steps(pods, steps, dt, totals.bucket),
         latency_p99_ms=totals.latency.per_step_p99_ms,
-        decisions=decisions,
+        decisions=scaler.decisions,
         min_replicas=so.minReplicaCount,
         max_replicas=so.maxReplicaCount,
         series_step_s=dt * totals.bucket,
         max_overshoot_replicas=totals.overshoot,
     )
-
-
-def _hpa_input(decision: Decision, metric_type: str) -> tuple[float | None, float]:
-    """What KEDA hands the HPA for this decision: (metric, target).
-
-    AverageValue: the decision's value with target 1. Value: the policy's signal and
-    its target, as KEDA's Prometheus trigger hands over its query result and
-    threshold. A failed decision is a GetMetrics error: the HPA keeps its size.
-    """
-    if decision.status is Status.FAIL:
-        return None, 1.0
-    if metric_type == "AverageValue":
-        return decision.value, 1.0
-    if decision.signal is None or decision.target is None:
-        return None, 1.0
-    return decision.signal, decision.target
 
 
 def _step_series(changes: list[tuple[int, int]], steps: int) -> npt.NDArray[np.int32]:

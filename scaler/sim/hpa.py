@@ -18,7 +18,7 @@ from collections import deque
 from dataclasses import dataclass, field
 from typing import Literal
 
-from scaler.sim.scenario import BehaviorSpec, HpaRulesSpec
+from scaler.sim.scenario import BehaviorSpec, HpaRulesSpec, Scenario
 
 MetricType = Literal["AverageValue", "Value"]
 _EPS = 1e-9
@@ -102,6 +102,22 @@ class Autoscaler:
     _recommendations: deque[tuple[float, int]] = field(default_factory=deque)
     _up_events: deque[tuple[float, int]] = field(default_factory=deque)
     _down_events: deque[tuple[float, int]] = field(default_factory=deque)
+
+    @staticmethod
+    def for_scenario(scenario: Scenario, replicas: int) -> Autoscaler:
+        """The KEDA + HPA pair of ``scenario``'s ScaledObject at ``replicas``: the one
+        place it is built (simulator and testbed actuator)."""
+        so = scenario.scaledObject
+        return Autoscaler(
+            min_replicas=so.minReplicaCount,
+            max_replicas=so.maxReplicaCount,
+            replicas=replicas,
+            polling_interval_s=so.pollingInterval,
+            cooldown_s=so.cooldownPeriod,
+            behavior=Behavior.from_spec(so.behavior),
+            metric_type=so.trigger.metricType,
+            tolerance=scenario.hpa.tolerance,
+        )
 
     @property
     def hpa_min(self) -> int:

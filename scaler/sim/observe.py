@@ -6,7 +6,8 @@ completion of the steps before s (Triton's counters grow only when requests
 finish, so a surge shows up late). ``rate()`` over a window is the increase
 between the first and last sample inside it divided by their distance (no
 extrapolation). Gauges (pending requests, GPU busy fraction, ready replicas) are
-read at the last scrape.
+read at the last scrape. A replica that became ready less than ``discovery_delay_s``
+ago is not a scrape target yet, so the ready count lags a scale-up by that much.
 
 Signals match the PromQL the server uses (triton-metrics.md, supersonic-baseline.md):
 queue time per request = rate(queue_duration) / rate(request_success), 0 when no
@@ -37,6 +38,7 @@ class PrometheusModel:
         step_s: float = 1.0,
         scrape_interval_s: float = 5.0,
         rate_window_s: float = 30.0,
+        discovery_delay_s: float = 0.0,
         indicators: tuple[FloatArray, ...] = (),
     ) -> None:
         self.o = outputs
@@ -44,6 +46,7 @@ class PrometheusModel:
         self.step_s = step_s
         self.scrape_s = scrape_interval_s
         self.window_s = rate_window_s
+        self.discovery_s = discovery_delay_s
 
     def _scrape_times(self, now_s: float) -> tuple[float, float] | None:
         last = math.floor(now_s / self.scrape_s + 1e-9) * self.scrape_s
@@ -59,6 +62,16 @@ class PrometheusModel:
         total = self.o.total if self.o.total >= 0 else len(self.o.arrivals)
         return min(round(t / self.step_s), total) - self.o.base
 
+    def _ready_seen(self, last: float, i1: int) -> int:
+        """Replicas Prometheus scrapes at ``last``: a replica ready less than
+        ``discovery_s`` ago is not a target yet; one gone is gone at once."""
+        o = self.o
+        ready = int(o.ready[i1 - 1]) if i1 > 0 else 0
+        if self.discovery_s <= 0 or ready == 0:
+            return ready
+        j = max(self._step(max(last - self.discovery_s, 0.0)), 0)
+        return min(ready, int(o.ready[j - 1]) if j > 0 else ready)
+
     def observe(self, now_s: float, desired_replicas: int | None = None) -> Observation | None:
         """The query result at ``now_s``; None before two scrapes exist."""
         times = self._scrape_times(now_s)
@@ -69,7 +82,7 @@ class PrometheusModel:
         span = last - first
         o = self.o
         activation = float(o.arrivals[i0:i1].sum()) / span
-        ready = int(o.ready[i1 - 1]) if i1 > 0 else 0
+        ready = self._ready_seen(last, i1)
         gauges = tuple(
             float(v[min(int(last / self.step_s + 1e-9), len(v) - 1)]) for v in self.indicators
         )
@@ -88,7 +101,8 @@ class PrometheusModel:
         compute_ms = float(o.compute_ms[i0:i1].sum()) / span
         items = float(o.items[i0:i1].sum()) / span
         per_exec = queue_ms / (execs + 1e-6)
-        busy = float(o.busy_s[i1 - 1]) / (ready * self.step_s) if i1 > 0 else 0.0
+        serving = max(int(o.ready[i1 - 1]), 1) if i1 > 0 else 1
+        busy = float(o.busy_s[i1 - 1]) / (serving * self.step_s) if i1 > 0 else 0.0
         return Observation(
             time_s=last,
             ready_replicas=ready,

@@ -68,6 +68,23 @@ class ObservationSpec(_Strict):
 
     scrape_interval_s: float = Field(default=5.0, gt=0, le=300)
     rate_window_s: float = Field(default=30.0, gt=0, le=3600)
+    discovery_delay_s: float = Field(
+        default=2.5,
+        ge=0,
+        le=300,
+        description="Seconds from a pod becoming ready to Prometheus scraping it (service "
+        "discovery refresh): a new replica is counted this late; a removed one at once.",
+    )
+
+
+class ScalerSpec(_Strict):
+    """The scaler server: it decides every ``refresh_interval_s`` (the server's
+    ``SCALER_REFRESH_INTERVAL_S``), the first time ``refresh_offset_s`` into the run,
+    and KEDA's polls and HPA syncs read its latest decision (so a poll sees a decision
+    up to one interval old; the default offset puts it half an interval old)."""
+
+    refresh_interval_s: float = Field(default=5.0, gt=0, le=300)
+    refresh_offset_s: float = Field(default=2.5, ge=0, le=300)
 
 
 class StartupSpec(_Strict):
@@ -267,6 +284,7 @@ class Scenario(_Strict):
     observation: ObservationSpec = Field(default_factory=ObservationSpec)
     startup: StartupSpec = Field(default_factory=StartupSpec)
     hpa: HpaSpec = Field(default_factory=HpaSpec)
+    scaler: ScalerSpec = Field(default_factory=ScalerSpec)
     scaledObject: ScaledObjectSpec = Field(default_factory=ScaledObjectSpec)
     exact: ExactSpec = Field(default_factory=ExactSpec)
 

@@ -38,9 +38,10 @@ from typing import Any, Literal, Protocol
 
 import grpc
 
+from scaler.keda_adapter import keda_reads
 from scaler.keda_proto import externalscaler_pb2 as pb
 from scaler.keda_proto import externalscaler_pb2_grpc as pb_grpc
-from scaler.sim.hpa import Autoscaler, Behavior
+from scaler.sim.hpa import Autoscaler
 from scaler.sim.scenario import Scenario
 
 log = logging.getLogger(__name__)
@@ -143,21 +144,6 @@ class ActuatorSettings:
             sync_period_s=scenario.hpa.sync_period_s,
             startup_s=scenario.startup.nominal_s,
         )
-
-
-def autoscaler_for(scenario: Scenario, replicas: int) -> Autoscaler:
-    """The same :class:`Autoscaler` the simulator builds for this scenario."""
-    so = scenario.scaledObject
-    return Autoscaler(
-        min_replicas=so.minReplicaCount,
-        max_replicas=so.maxReplicaCount,
-        replicas=replicas,
-        polling_interval_s=so.pollingInterval,
-        cooldown_s=so.cooldownPeriod,
-        behavior=Behavior.from_spec(so.behavior),
-        metric_type=so.trigger.metricType,
-        tolerance=scenario.hpa.tolerance,
-    )
 
 
 @dataclass
@@ -454,8 +440,8 @@ class ScalerClient:
         )
         metric = 0.0
         for v in got.metricValues:
-            x = v.metricValueFloat if v.metricValueFloat > 0 else float(v.metricValue)
-            metric += round(x, 3) if math.isfinite(x) and x > 0 else 0.0
+            x = keda_reads(v.metricValueFloat, v.metricValue)
+            metric += x if math.isfinite(x) and x > 0 else 0.0
         active = stub.IsActive(self.ref, timeout=deadline_s).result
         return metric, target, bool(active)
 

@@ -43,6 +43,7 @@ from scaler.server import RunningServer, start_server
 from scaler.settings import ServerSettings
 from scaler.sim.compare import Comparison
 from scaler.sim.engine import RunResult
+from scaler.sim.hpa import Autoscaler
 from scaler.sim.oracle import compute_oracle
 from scaler.sim.scenario import Scenario, scenario_from_dict
 from scaler.sim.scores import Pod as ScorePod
@@ -53,7 +54,6 @@ from scaler.testbed.actuator import (
     Deployment,
     Fallback,
     Pod,
-    autoscaler_for,
 )
 from scaler.testbed.gpu_exporter import GpuExporter
 from scaler.testbed.indicator_exporter import IndicatorExporter
@@ -352,7 +352,7 @@ class Testbed(Managed):
         self.loadgen.start()
         self.actuator = Actuator(
             self.settings,
-            autoscaler_for(sc, initial),
+            Autoscaler.for_scenario(sc, initial),
             self.deployment,
             f"127.0.0.1:{self._grpc_port}",
         )
