@@ -29,6 +29,8 @@ from kubernetes import config as k8s_config
 from kubernetes.client.exceptions import ApiException
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from scaler.observer import ReplicaCount
+
 log = logging.getLogger(__name__)
 
 DEFAULT_TIMEOUT_S = 5.0
@@ -92,20 +94,6 @@ class ApiCall:
             f"apiGroups: [{self.group!r}], resources: [{self.resource!r}], "
             f"verbs: [{self.verb!r}] in namespace {self.namespace!r}"
         )
-
-
-@dataclass(frozen=True, slots=True)
-class ReplicaCount:
-    """A scale target's replica counts (pods).
-
-    ``spec_replicas`` is what the Deployment is asked for (the HPA's last decision),
-    ``current_replicas`` the pods that exist, ``ready_replicas`` those passing
-    readiness (Triton serving).
-    """
-
-    spec_replicas: int
-    current_replicas: int
-    ready_replicas: int
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,13 +1,28 @@
 """Where observations come from. The gRPC server reads Prometheus; the simulator
 reads its modelled fleet. Both hand :class:`policies.Observation` to the same
-pipeline."""
+pipeline. :class:`ReplicaCount` is what the Kubernetes API adds (:mod:`scaler.kube`)."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Protocol
 
 from policies import Observation
 from scaler.metadata import ScalerConfig
+
+
+@dataclass(frozen=True, slots=True)
+class ReplicaCount:
+    """A scale target's replica counts (pods).
+
+    ``spec_replicas`` is what the Deployment is asked for (the HPA's last decision),
+    ``current_replicas`` the pods that exist, ``ready_replicas`` those passing
+    readiness (Triton serving).
+    """
+
+    spec_replicas: int
+    current_replicas: int
+    ready_replicas: int
 
 
 class ObserveError(RuntimeError):

@@ -40,7 +40,8 @@ GIL_SWITCH_INTERVAL_S = 0.001
 """Seconds a thread may hold the GIL while another waits (CPython's default is 5 ms)."""
 
 
-def _split_listen(listen: str) -> tuple[str, int]:
+def split_listen(listen: str) -> tuple[str, int]:
+    """``HOST:PORT`` (``[v6]:PORT`` too) as (host, port); ValueError naming it otherwise."""
     host, _, port = listen.rpartition(":")
     if not host or not port.isdigit():
         raise ValueError(f"listen address {listen!r}: expected HOST:PORT")
@@ -163,10 +164,10 @@ def start_server(
     sys.setswitchinterval(min(sys.getswitchinterval(), GIL_SWITCH_INTERVAL_S))
     if tracker is None:
         tracker = tracker_for(settings, observer, metrics)
-    host, port = _split_listen(settings.grpc_listen)
+    host, port = split_listen(settings.grpc_listen)
     check_can_listen(host, port, "gRPC")
     if settings.metrics_listen:
-        check_can_listen(*_split_listen(settings.metrics_listen), "metrics")
+        check_can_listen(*split_listen(settings.metrics_listen), "metrics")
     creds = server_credentials(settings)
     address = f"{host}:{port}" if ":" not in host else f"[{host}]:{port}"
     pool = ThreadPoolExecutor(max_workers=settings.unary_workers, thread_name_prefix="grpc")
@@ -209,7 +210,7 @@ def start_server(
     http = None
     metrics_port: int | None = None
     if settings.metrics_listen:
-        mhost, mport = _split_listen(settings.metrics_listen)
+        mhost, mport = split_listen(settings.metrics_listen)
         http, _ = start_http_server(mport, addr=mhost, registry=metrics.registry)
         metrics_port = http.server_port
     log.info("serving KEDA external scaler on %s (metrics port %s)", address, metrics_port)

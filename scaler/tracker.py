@@ -20,7 +20,6 @@ from collections import OrderedDict, deque
 from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
-from typing import TYPE_CHECKING
 
 from policies import Decision, Observation, PipelineState, Status, decide
 from scaler.limits import (
@@ -30,11 +29,8 @@ from scaler.limits import (
     redact,
 )
 from scaler.metadata import MetadataError, ScalerConfig, parse_metadata, with_override
-from scaler.observer import ObserveError, Observer
+from scaler.observer import ObserveError, Observer, ReplicaCount
 from scaler.own_metrics import ScalerMetrics, forget_object
-
-if TYPE_CHECKING:
-    from scaler.kube import ReplicaCount
 
 log = logging.getLogger("scaler.decisions")
 

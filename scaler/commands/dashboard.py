@@ -1,12 +1,11 @@
-"""``scaler dashboard``: the tuning dashboard on its own, and :func:`start_dashboard`,
-which ``scaler serve`` calls to run it beside the gRPC server."""
+"""``scaler dashboard``: the tuning dashboard on its own (the server and its dashboard
+are assembled in :mod:`scaler.assembly`)."""
 
 from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -14,10 +13,10 @@ import typer
 import yaml
 from pydantic import ValidationError
 
-from scaler.dashboard.store import OverrideStore, build_store
+from scaler.assembly import start_dashboard
 from scaler.logs import configure_logging
 from scaler.metadata import MetadataError
-from scaler.server import _split_listen
+from scaler.overrides.store import build_store
 from scaler.settings import ServerSettings
 from scaler.tracker import ObjectTracker
 
@@ -26,79 +25,6 @@ log = logging.getLogger(__name__)
 RETRACK_S = 60.0
 """Standalone: how often the listed ScaledObjects are re-registered with the
 tracker (it forgets objects nobody asks about, and re-parsing picks up overrides)."""
-
-
-@dataclass
-class DashboardHandle:
-    """A running dashboard; ``port`` is the bound port (useful with port 0)."""
-
-    server: Any
-    thread: threading.Thread
-    port: int
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    def stop(self) -> None:
-        self.server.should_exit = True
-        self.thread.join(timeout=10)
-
-
-def start_dashboard(
-    tracker: ObjectTracker,
-    settings: ServerSettings,
-    store: OverrideStore,
-    *,
-    listen: str | None = None,
-    traces_dir: Path | None = None,
-    clock: Callable[[], float] | None = None,
-) -> DashboardHandle:
-    """Serve the dashboard on ``listen`` (default ``settings.dashboard_listen``) in a
-    thread and return once it accepts connections."""
-    import socket
-
-    import uvicorn
-
-    from scaler.dashboard.app import DEFAULT_TRACES_DIR, create_app
-
-    host, port = _split_listen(listen or settings.dashboard_listen)
-    from scaler.dashboard.security import allowed_hosts
-
-    kwargs: dict[str, Any] = {
-        "traces_dir": traces_dir or DEFAULT_TRACES_DIR,
-        "hosts": allowed_hosts(
-            listen or settings.dashboard_listen, settings.dashboard_allowed_hosts
-        ),
-    }
-    if clock is not None:
-        kwargs["clock"] = clock
-    app = create_app(tracker, settings, store, **kwargs)
-    sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    try:
-        sock.bind((host, port))
-    except OSError as exc:
-        sock.close()
-        raise OSError(
-            f"cannot listen on {host}:{port} (dashboard): {exc.strerror or exc}"
-        ) from None
-    # log_config=None: uvicorn logs through the root logger's JSON handler (scaler.logs).
-    config = uvicorn.Config(
-        app, log_level="warning", access_log=False, lifespan="on", log_config=None
-    )
-    server = uvicorn.Server(config)
-    thread = threading.Thread(
-        target=server.run, kwargs={"sockets": [sock]}, name="dashboard", daemon=True
-    )
-    thread.start()
-    while not server.started and thread.is_alive():
-        threading.Event().wait(0.02)
-    if not thread.is_alive():
-        raise OSError(f"dashboard could not start on {host}:{port}")
-    bound = sock.getsockname()[1]
-    log.info("dashboard on http://%s:%d", host, bound)
-    return DashboardHandle(server=server, thread=thread, port=bound)
 
 
 def scaled_objects(path: Path) -> Iterator[tuple[str, str, dict[str, str]]]:

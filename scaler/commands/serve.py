@@ -12,7 +12,6 @@ from pydantic import ValidationError
 
 from scaler.logs import configure_logging
 from scaler.settings import ServerSettings
-from scaler.tracker import ReplicaReader
 
 
 def _with_default(help_: str) -> str:
@@ -30,22 +29,6 @@ def _with_default(help_: str) -> str:
 
 def _opt(help_: str, *decls: str) -> Any:
     return typer.Option(*decls, help=_with_default(help_), show_default=False)
-
-
-def _replica_reader(enabled: bool) -> ReplicaReader | None:
-    """The Kubernetes API's replica counts, if a cluster (or kubeconfig) is reachable;
-    without one the scaler still decides, from Prometheus alone."""
-    if not enabled:
-        return None
-    from scaler.kube import KubeClient, KubeError
-
-    try:
-        return KubeClient.from_environment().read_replicas
-    except KubeError as exc:
-        logging.getLogger(__name__).warning(
-            "no Kubernetes API (%s): replica counts come from Prometheus only", exc
-        )
-        return None
 
 
 def register(app: typer.Typer) -> None:
@@ -131,51 +114,18 @@ def register(app: typer.Typer) -> None:
         except ValidationError as exc:
             raise typer.BadParameter(str(exc)) from None
         configure_logging(settings.log_level)
-        from scaler.commands.dashboard import start_dashboard
-        from scaler.dashboard.store import build_store
-        from scaler.own_metrics import build_metrics
-        from scaler.prometheus_pool import PrometheusPool
-        from scaler.server import run_until_signal, start_server
-        from scaler.tracker import ObjectTracker, no_overrides
+        from scaler.assembly import AssemblyError, assemble
+        from scaler.server import run_until_signal
 
-        metrics = build_metrics()
         try:
-            observer = PrometheusPool(settings, metrics)
-        except ValueError as exc:
-            typer.echo(f"error: {exc}", err=True)
-            raise typer.Exit(2) from None
-        with_dashboard = bool(settings.dashboard_listen)
-        store = None
-        if with_dashboard or settings.overrides_file or settings.overrides_configmap:
-            store = build_store(settings.overrides_file, settings.overrides_configmap)
-        tracker = ObjectTracker(
-            observer,
-            metrics,
-            refresh_interval_s=settings.refresh_interval_s,
-            forget_after_s=settings.forget_after_s,
-            overrides=store.overrides_for if store is not None else no_overrides,
-            replica_reader=_replica_reader(settings.kubernetes_api),
-            max_metadata_bytes=settings.max_metadata_bytes,
-            validate=observer.check,
-            max_objects=settings.max_objects,
-        )
-        try:
-            running = start_server(settings, observer, metrics=metrics, tracker=tracker)
-        except (OSError, ValueError) as exc:
-            logging.getLogger(__name__).error("%s", exc)
+            scaler = assemble(settings)
+        except AssemblyError as exc:
+            if exc.settings_problem:
+                typer.echo(f"error: {exc}", err=True)
+            else:
+                logging.getLogger(__name__).error("%s", exc)
             raise typer.Exit(2) from None
         try:
-            dashboard = (
-                start_dashboard(tracker, settings, store)
-                if with_dashboard and store is not None
-                else None
-            )
-        except (OSError, ValueError) as exc:
-            logging.getLogger(__name__).error("%s", exc)
-            running.stop(0)
-            raise typer.Exit(2) from None
-        try:
-            run_until_signal(running)
+            run_until_signal(scaler.running)
         finally:
-            if dashboard is not None:
-                dashboard.stop()
+            scaler.stop_dashboard()

@@ -20,7 +20,6 @@ from scaler.dashboard import views
 from scaler.dashboard.context import TRACE_SUFFIXES, Dashboard
 from scaler.dashboard.history import HistoryError, prometheus_trace
 from scaler.dashboard.jobs import Job, JobContext, NotOwnerError, QueueFullError
-from scaler.dashboard.store import StoreError, UnknownEntryError
 from scaler.dashboard.whatif import (
     WhatIfOptions,
     build_scenario,
@@ -37,6 +36,8 @@ from scaler.metadata import (
     config_metadata,
     policy_keys,
 )
+from scaler.overrides.errors import StoreError
+from scaler.overrides.store import UnknownEntryError
 from scaler.registry import available_policies
 from scaler.sim.scenario import ScenarioError
 from scaler.traces.model import Trace

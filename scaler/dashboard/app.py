@@ -15,7 +15,7 @@ from scaler.dashboard import api, pages
 from scaler.dashboard.context import Dashboard, Limits
 from scaler.dashboard.jobs import JobRunner
 from scaler.dashboard.security import GuardMiddleware, TokenAuth, allowed_hosts
-from scaler.dashboard.store import OverrideStore
+from scaler.overrides.store import OverrideStore
 from scaler.settings import ServerSettings
 from scaler.traces.bundled import bundled_traces_dir
 from scaler.tracker import ObjectTracker

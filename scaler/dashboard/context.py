@@ -13,7 +13,7 @@ from fastapi import HTTPException
 
 from scaler.dashboard.jobs import JobRunner
 from scaler.dashboard.security import TokenAuth
-from scaler.dashboard.store import OverrideStore
+from scaler.overrides.store import OverrideStore
 from scaler.settings import ServerSettings
 from scaler.traces.loader import load_trace
 from scaler.traces.model import Trace

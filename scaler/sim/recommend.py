@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from scaler.sim.engine import RunResult
-from scaler.tuning.paste import complete_metadata, metadata_block
+from scaler.sim.paste import complete_metadata, metadata_block
 
 DEFAULT_TARGET = 0.99
 """SLO attainment a run must reach to be recommended, unless ``--slo-target`` says."""

@@ -19,10 +19,10 @@ from typing import Any
 
 from scaler.registry import get_policy
 from scaler.sim.oracle import compute_oracle
+from scaler.sim.paste import complete_metadata, metadata_block
 from scaler.sim.presets import recommended_scaled_object
 from scaler.sim.scenario import ScaledObjectSpec, Scenario
 from scaler.traces.model import Trace
-from scaler.tuning.paste import complete_metadata, metadata_block
 from scaler.tuning.search import (
     Problem,
     Trial,
@@ -62,7 +62,7 @@ class TuneResult:
     @property
     def paste(self) -> tuple[dict[str, str], list[str]]:
         """The best candidate as complete trigger metadata and the keys filled in from
-        the README example (:func:`scaler.tuning.paste.complete_metadata`)."""
+        the README example (:func:`scaler.sim.paste.complete_metadata`)."""
         so = self.scaled_object or recommended_scaled_object({"policy": self.policy})
         return complete_metadata(self.best.metadata, so.minReplicaCount, so.maxReplicaCount)
 

@@ -248,7 +248,9 @@ def build_space(
                     raise SpaceError(
                         f"range {key}={lo:g}:{hi:g} is outside its bounds [{lo_b:g}, {hi_b:g}]"
                     )
-                dim = _make_numeric(key, lo, hi, kind == "int", float(text or 0.0))
+                if text is None:  # no default (e.g. threshold's target): start mid-range
+                    text = _fmt(math.sqrt(lo * hi) if lo > 0 else (lo + hi) / 2, kind == "int")
+                dim = _make_numeric(key, lo, hi, kind == "int", float(text))
             elif text is not None:
                 dim = _numeric(key, lo_b, hi_b, float(text), kind == "int", _strict_lower(info))
         if dim is None or text is None:

@@ -14,7 +14,7 @@ from pydantic import SecretStr
 from policies import Observation
 from scaler.dashboard.app import create_app
 from scaler.dashboard.context import Limits
-from scaler.dashboard.store import FileBackend, OverrideStore
+from scaler.overrides.store import FileBackend, OverrideStore
 from scaler.own_metrics import build_metrics
 from scaler.settings import ServerSettings
 from scaler.tracker import ObjectTracker, TrackedObject

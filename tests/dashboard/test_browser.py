@@ -13,10 +13,10 @@ import grpc
 import pytest
 from pydantic import SecretStr
 
-from scaler.commands.dashboard import start_dashboard
-from scaler.dashboard.store import FileBackend, OverrideStore
+from scaler.assembly import start_dashboard
 from scaler.keda_proto import externalscaler_pb2 as pb
 from scaler.keda_proto import externalscaler_pb2_grpc as pb_grpc
+from scaler.overrides.store import FileBackend, OverrideStore
 from scaler.own_metrics import build_metrics
 from scaler.server import start_server
 from scaler.settings import ServerSettings

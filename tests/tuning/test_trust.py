@@ -14,11 +14,11 @@ from typer.testing import CliRunner
 
 from scaler.cli import app
 from scaler.metadata import parse_metadata
+from scaler.sim.paste import README_SCOPE, SCOPE_KEYS
 from scaler.sim.presets import recommended_scaled_object
 from scaler.sim.scenario import Scenario
 from scaler.traces.model import Trace
 from scaler.tuning.holdout import split_days
-from scaler.tuning.paste import README_SCOPE, SCOPE_KEYS
 from scaler.tuning.run import TuneResult, tune
 
 ROOT = Path(__file__).resolve().parents[2]

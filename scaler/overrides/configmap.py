@@ -7,15 +7,15 @@ manifests do not ship it).
 
 from __future__ import annotations
 
-from scaler.dashboard.store import ConflictError, StoreError
 from scaler.kube import KubeClient, KubeError, KubeErrorKind
 from scaler.kube_store import ConfigMapStore
+from scaler.overrides.errors import ConflictError, StoreError
 
 
 class KubernetesConfigMap:
     """``read``/``write`` of one ConfigMap with the store's error types: a write
     carries the resourceVersion it read, so a concurrent change is a
-    :class:`ConflictError` and :class:`scaler.dashboard.store.OverrideStore` retries."""
+    :class:`ConflictError` and :class:`scaler.overrides.store.OverrideStore` retries."""
 
     def __init__(self, store: ConfigMapStore) -> None:
         self._store = store

@@ -7,12 +7,11 @@ from pathlib import Path
 
 import pytest
 
-from scaler.dashboard.store import (
+from scaler.overrides.errors import ConflictError, StoreError
+from scaler.overrides.store import (
     ConfigMapBackend,
-    ConflictError,
     FileBackend,
     OverrideStore,
-    StoreError,
     UnknownEntryError,
     build_store,
 )

@@ -27,18 +27,13 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Protocol
 
+from scaler.overrides.configmap import KubernetesConfigMap
+from scaler.overrides.errors import ConflictError, StoreError
+
 AUDIT_KEEP = 1000
 """Audit entries kept (oldest dropped): a ConfigMap holds at most 1 MiB."""
 
 WRITE_ATTEMPTS = 5
-
-
-class StoreError(RuntimeError):
-    """The store could not be read or written; the message says where and why."""
-
-
-class ConflictError(StoreError):
-    """Someone else wrote the document since it was read (HTTP 409 for a ConfigMap)."""
 
 
 class UnknownEntryError(LookupError):
@@ -341,6 +336,4 @@ def build_store(
 
 def kube_configmap_client(namespace: str, name: str) -> ConfigMapClient:
     """A ConfigMap client from the in-cluster (or kubeconfig) credentials."""
-    from scaler.dashboard.kube_configmap import KubernetesConfigMap
-
     return KubernetesConfigMap.from_environment(namespace, name)
