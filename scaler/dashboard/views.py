@@ -18,33 +18,20 @@ from policies import Decision, Status
 from scaler.indicator_metadata import describe_contribution
 from scaler.limits import redact
 from scaler.metadata import (
-    MetadataError,
     ScalerConfig,
-    config_metadata,
     parse_metadata,
     with_override,
 )
-from scaler.metadata import policy_keys as metadata_policy_keys
 from scaler.tracker import TrackedObject
 
 STALE_AFTER_REFRESHES = 3
 """A decision older than this many refresh intervals is shown as stale."""
 
 
-def policy_keys(cfg: ScalerConfig) -> frozenset[str]:
-    return metadata_policy_keys(cfg.policy.params_model)
-
-
 def base_metadata(obj: TrackedObject, override: Mapping[str, str]) -> tuple[dict[str, str], bool]:
-    """The ScaledObject's own metadata (before any override) and whether it is exact.
-
-    When the tracker keeps the metadata KEDA sent (``metadata`` attribute) it is used
-    as is; otherwise it is reconstructed from the live config, which is exact for
-    every key an override can change as long as the policy stays the same."""
-    raw = getattr(obj, "metadata", None)
-    if isinstance(raw, Mapping):
-        return {str(k): str(v) for k, v in raw.items()}, True
-    return config_metadata(obj.config), False
+    """The ScaledObject's own metadata as KEDA sent it (the tracker keeps it, before any
+    override) and whether it is exact (always: the tracker keeps every object's)."""
+    return {str(k): str(v) for k, v in obj.metadata.items()}, True
 
 
 def merged_metadata(
@@ -52,24 +39,9 @@ def merged_metadata(
 ) -> dict[str, str]:
     """The metadata the scaler will parse once ``new_override`` replaces the current one.
 
-    Raises MetadataError when the result is invalid, or when the override switches
-    policy and the ScaledObject's own keys are unknown (they could belong to the old
-    policy and break the new one)."""
-    base, exact = base_metadata(obj, current_override)
+    Raises MetadataError when the result is invalid."""
+    base, _ = base_metadata(obj, current_override)
     cfg = obj.config
-    new_policy = new_override.get("policy", base.get("policy", cfg.policy.name))
-    if not exact:
-        if new_policy != cfg.policy.name and "policy" not in current_override:
-            raise MetadataError(
-                f"switching policy from {cfg.policy.name!r} to {new_policy!r} needs the "
-                "ScaledObject's own metadata, which this scaler version does not keep: "
-                "change `policy` in the ScaledObject itself"
-            )
-        if new_policy != cfg.policy.name:
-            base = {k: v for k, v in base.items() if k not in policy_keys(cfg)}
-        for key in current_override:
-            if key not in new_override:
-                base.pop(key, None)
     merged = with_override(base, new_override)
     parse_metadata(cfg.name, cfg.namespace, merged)
     return merged

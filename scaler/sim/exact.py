@@ -79,7 +79,6 @@ class _Replica:
     outstanding: int = 0
     timer_at: float | None = None
     draining: bool = False
-    drain_started: float = 0.0
     drain_done: float | None = None
 
 
@@ -260,7 +259,6 @@ class ExactFleet:
         for _ in range(min(count, len(self._routing))):
             rep = self._routing.pop()
             rep.draining = True
-            rep.drain_started = t
             self._maybe_release(rep, t)
             out.append(self._drain_estimate(rep, t))
         self._set_ready(step)

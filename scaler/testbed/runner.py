@@ -76,6 +76,7 @@ TESTBED_SCENARIO: dict[str, Any] = {
         "timeout_ms": 30_000,
     },
     "observation": {"scrape_interval_s": 1, "rate_window_s": 10},
+    "scaler": {"refresh_interval_s": 1, "refresh_offset_s": 0.5},
     "startup": {"kind": "fixed", "seconds": 8},
     "hpa": {"sync_period_s": 5, "tolerance": 0.1},
     "scaledObject": {
