@@ -87,23 +87,34 @@ class StepOutputs:
     """Step of index 0: the fast fleet keeps only a sliding window of recent steps."""
     total: int = -1
     """Steps of the whole run (-1: the arrays' length)."""
+    matrix: FloatArray | None = None
+    """The ten arrays as the rows of one (10, steps) array, when they are its views:
+    :meth:`sums` then adds up a window of every field in one call."""
 
     @staticmethod
     def zeros(steps: int, total: int | None = None) -> StepOutputs:
-        a = [np.zeros(steps) for _ in range(10)]
+        m = np.zeros((len(_OUTPUT_FIELDS), steps))
         return StepOutputs(
-            a[0],
-            a[1],
-            a[2],
-            a[3],
-            a[4],
-            a[5],
-            a[6],
-            a[7],
-            a[8],
-            a[9],
+            m[0],
+            m[1],
+            m[2],
+            m[3],
+            m[4],
+            m[5],
+            m[6],
+            m[7],
+            m[8],
+            m[9],
             total=steps if total is None else total,
+            matrix=m,
         )
+
+    def sums(self, i0: int, i1: int) -> list[float]:
+        """Each field summed over indices [i0, i1), in :data:`_OUTPUT_FIELDS` order."""
+        if self.matrix is not None:
+            out: list[float] = self.matrix[:, i0:i1].sum(axis=1).tolist()
+            return out
+        return [float(getattr(self, f)[i0:i1].sum()) for f in _OUTPUT_FIELDS]
 
 
 @dataclass(frozen=True, slots=True)
@@ -203,19 +214,6 @@ class FastFleet:
         self.handed = 0
         self.sink: Accumulator | None = None
 
-    def _named_buffers(self) -> dict[str, FloatArray]:
-        o = self.outputs
-        out = {f"outputs.{f}": getattr(o, f) for f in _OUTPUT_FIELDS}
-        for name in _INTERNAL_FIELDS:
-            out[name] = getattr(self, name)
-        return out
-
-    def _set_buffer(self, name: str, arr: FloatArray) -> None:
-        if name.startswith("outputs."):
-            setattr(self.outputs, name.removeprefix("outputs."), arr)
-        else:
-            setattr(self, name, arr)
-
     def _items(self, t0: int, t1: int) -> FloatArray:
         if self._items_in is None:
             return np.ones(t1 - t0)
@@ -238,15 +236,23 @@ class FastFleet:
         shift = keep - self.base
         if end - keep > size:
             grown = max(2 * size, end - keep)
-            for name, arr in self._named_buffers().items():
-                extra = 1 if name == "_backlog" else 0
-                new = np.zeros(grown + extra)
+            o = self.outputs
+            assert o.matrix is not None
+            matrix = np.zeros((len(_OUTPUT_FIELDS), grown))
+            matrix[:, : size - shift] = o.matrix[:, shift:]
+            o.matrix = matrix
+            for row, name in zip(matrix, _OUTPUT_FIELDS, strict=True):
+                setattr(o, name, row)
+            for name in _INTERNAL_FIELDS:
+                arr = getattr(self, name)
+                new = np.zeros(grown + (1 if name == "_backlog" else 0))
                 new[: len(arr) - shift] = arr[shift:]
-                self._set_buffer(name, new)
+                setattr(self, name, new)
         else:
-            for arr in self._named_buffers().values():
-                arr[: len(arr) - shift] = arr[shift:]
-                arr[len(arr) - shift :] = 0.0
+            assert self.outputs.matrix is not None
+            for arr in (self.outputs.matrix, *(getattr(self, n) for n in _INTERNAL_FIELDS)):
+                arr[..., : arr.shape[-1] - shift] = arr[..., shift:]
+                arr[..., arr.shape[-1] - shift :] = 0.0
         self.base = keep
         self.outputs.base = keep
 
@@ -309,7 +315,7 @@ class FastFleet:
         count = min(count, self.ready)
         if count <= 0:
             return []
-        self._room(step + 1)
+        self._room(step)
         i = step - self.base
         q = float(self._backlog[i])
         share = q / self.ready
@@ -331,7 +337,7 @@ class FastFleet:
     def _segment(self, t0: int, t1: int) -> None:
         """Compute steps [t0, t1) with the current ready set, starting from the backlog
         at ``t0``; writes every per-step array for that range."""
-        self._room(t1 + 1)
+        self._room(t1)
         o = self.outputs
         n = self.ready
         dt = self.dt

@@ -81,7 +81,10 @@ class PrometheusModel:
         i0, i1 = self._step(first), self._step(last)
         span = last - first
         o = self.o
-        activation = float(o.arrivals[i0:i1].sum()) / span
+        arrivals, success, _, queue_ms, execs, _, _, _, items, compute_ms = (
+            x / span for x in o.sums(i0, i1)
+        )
+        activation = arrivals
         ready = self._ready_seen(last, i1)
         gauges = tuple(
             float(v[min(int(last / self.step_s + 1e-9), len(v) - 1)]) for v in self.indicators
@@ -94,12 +97,7 @@ class PrometheusModel:
                 activation_rps=activation,
                 indicators=gauges,
             )
-        success = float(o.success[i0:i1].sum()) / span
-        queue_ms = float(o.queue_ms[i0:i1].sum()) / span
-        execs = float(o.execs[i0:i1].sum()) / span
         per_request = queue_ms / success if success > 0 else 0.0
-        compute_ms = float(o.compute_ms[i0:i1].sum()) / span
-        items = float(o.items[i0:i1].sum()) / span
         per_exec = queue_ms / (execs + 1e-6)
         serving = max(int(o.ready[i1 - 1]), 1) if i1 > 0 else 1
         busy = float(o.busy_s[i1 - 1]) / (serving * self.step_s) if i1 > 0 else 0.0
