@@ -266,6 +266,12 @@ class ObjectTracker:
                 self._pool.submit(self._refresh_logged, obj)
         return obj
 
+    @property
+    def observer(self) -> Observer:
+        """Where decisions' observations come from (the dashboard reads an object's
+        traffic history through it: one Prometheus client for both)."""
+        return self._observer
+
     def get(self, key: str) -> TrackedObject | None:
         with self._lock:
             return self._objects.get(key)

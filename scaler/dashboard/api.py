@@ -27,7 +27,7 @@ from scaler.dashboard.whatif import (
     run_whatif,
     trace_summary,
 )
-from scaler.limits import clean_message, redact
+from scaler.limits import clean_message, redact, strip_url_credentials
 from scaler.metadata import (
     COMMON_KEYS,
     GUARDRAIL_KEYS,
@@ -513,10 +513,11 @@ def _trace_loader(
     assert obj is not None
     cfg = obj.config
     now = ctx.clock()
+    source = strip_url_credentials(cfg.prometheus.url or ctx.settings.prometheus_url)
 
     def from_prometheus() -> Trace:
         try:
-            return prometheus_trace(ctx.settings, cfg, ref.hours, now_s=now)
+            return prometheus_trace(ctx.tracker.observer, cfg, ref.hours, now_s=now, source=source)
         except HistoryError as exc:
             raise RuntimeError(str(exc)) from None
 

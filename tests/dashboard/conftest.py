@@ -14,6 +14,7 @@ from pydantic import SecretStr
 from policies import Observation
 from scaler.dashboard.app import create_app
 from scaler.dashboard.context import Limits
+from scaler.observer import Observer
 from scaler.overrides.store import FileBackend, OverrideStore
 from scaler.own_metrics import build_metrics
 from scaler.settings import ServerSettings
@@ -71,14 +72,19 @@ def make_env(
     token: str | None = TOKEN,
     max_upload: int = 1 << 20,
     prometheus_url: str = "http://127.0.0.1:9",
+    observer: Observer | None = None,
 ) -> Env:
+    """``observer``: what the tracker (and so the dashboard's history) reads; default
+    a :class:`ScriptedObserver` of :data:`BUSY`."""
     traces = tmp_path / "traces"
     traces.mkdir()
     write_small_trace(traces / "small.csv")
-    observer = ScriptedObserver(BUSY)
+    scripted = ScriptedObserver(BUSY)
     metrics = build_metrics()
     store = OverrideStore(FileBackend(tmp_path / "overrides.json"), cache_s=0.0)
-    tracker = ObjectTracker(observer, metrics, overrides=store.overrides_for)
+    tracker = ObjectTracker(
+        scripted if observer is None else observer, metrics, overrides=store.overrides_for
+    )
     obj = tracker.track(tracker.config_for("triton", "ligo", METADATA))
     assert obj.ready.wait(10)
     settings = ServerSettings(
@@ -90,7 +96,7 @@ def make_env(
     app = create_app(
         tracker, settings, store, traces_dir=traces, limits=Limits(max_upload_bytes=max_upload)
     )
-    return Env(TestClient(app), tracker, observer, store, obj)
+    return Env(TestClient(app), tracker, scripted, store, obj)
 
 
 @pytest.fixture
