@@ -19,6 +19,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import threading
 import time
 from collections.abc import AsyncIterator, Callable
 from concurrent.futures import Executor
@@ -46,9 +47,12 @@ REJECTED_LOG_INTERVAL_S = 60.0
 """One log line per (method, status, object) and minute: KEDA retries a rejected call
 every polling interval, so each further one is only counted."""
 
-STREAM_RECHECK_S = 5.0
-"""Seconds an open stream sleeps at most between looks at its object (it is woken
-at once by a new decision for that object)."""
+STREAM_RECHECK_S = 30.0
+"""Seconds between an open stream's full looks at its object (metadata, overrides):
+a stream sleeps without a timer until its object's next decision, when it only
+marks the object as asked; one loop-wide sweep wakes every stream this often, so
+an object whose decisions stopped is still kept tracked (under the 120 s idle
+eviction) and an override applied meanwhile is picked up."""
 
 Context = grpc.aio.ServicerContext[Any, Any]
 
@@ -85,6 +89,11 @@ class ExternalScalerService(pb_grpc.ExternalScalerServicer):
         self._streams = 0
         self._loop: asyncio.AbstractEventLoop | None = None
         self._watchers: dict[str, set[asyncio.Event]] = {}
+        self._woken: set[str] = set()
+        """Keys decided since the loop last woke their watchers (refresher threads add)."""
+        self._woken_lock = threading.Lock()
+        self._closing = False
+        self._sweeper: asyncio.Task[None] | None = None
         tracker.add_listener(self._on_decision)
         self._rejected = RateLimitedLog(
             logging.getLogger("scaler.rpc"), interval_s=REJECTED_LOG_INTERVAL_S
@@ -114,18 +123,48 @@ class ExternalScalerService(pb_grpc.ExternalScalerServicer):
         return self._streams
 
     def bind(self, loop: asyncio.AbstractEventLoop) -> None:
-        """The loop the server runs on (decisions are made on other threads)."""
+        """The loop the server runs on (decisions are made on other threads); call on
+        that loop: it starts the streams' periodic sweep."""
         self._loop = loop
+        self._sweeper = loop.create_task(self._sweep())
+
+    async def close(self) -> None:
+        """End every open stream (on shutdown) and stop the sweep."""
+        self._closing = True
+        if self._sweeper is not None:
+            self._sweeper.cancel()
+        self._wake_all()
+
+    async def _sweep(self) -> None:
+        while not self._closing:
+            await asyncio.sleep(STREAM_RECHECK_S)
+            self._wake_all()
+
+    def _wake_all(self) -> None:
+        for watchers in list(self._watchers.values()):
+            for ev in watchers:
+                ev.set()
 
     def _on_decision(self, key: str) -> None:
-        """Called on a refresher thread after each decision: wake that object's streams."""
-        loop = self._loop
-        if loop is not None and key in self._watchers:
-            loop.call_soon_threadsafe(self._wake, key)
+        """Called on a refresher thread after each decision: wake that object's streams.
 
-    def _wake(self, key: str) -> None:
-        for ev in self._watchers.get(key, ()):
-            ev.set()
+        Keys are collected and the loop is woken once per batch (not once per
+        decision), so thousands of decisions a second cost the loop one wake-up."""
+        loop = self._loop
+        if loop is None or key not in self._watchers:
+            return
+        with self._woken_lock:
+            first = not self._woken
+            self._woken.add(key)
+        if first:
+            loop.call_soon_threadsafe(self._wake_decided)
+
+    def _wake_decided(self) -> None:
+        with self._woken_lock:
+            keys, self._woken = self._woken, set()
+        for key in keys:
+            for ev in self._watchers.get(key, ()):
+                ev.set()
 
     def _watch(self, key: str) -> asyncio.Event:
         ev = asyncio.Event()
@@ -274,21 +313,32 @@ class ExternalScalerService(pb_grpc.ExternalScalerServicer):
     async def _changes(
         self, request: pb.ScaledObjectRef, obj: TrackedObject
     ) -> AsyncIterator[TrackedObject]:
-        """The object again after each of its decisions (or every STREAM_RECHECK_S),
-        until the server stops; counts as one open stream meanwhile."""
+        """The object again after each of its decisions, until the server stops; counts
+        as one open stream meanwhile. Between decisions the stream costs no timer and
+        no task: it waits on an event the decision (or the sweep) sets."""
+        loop = asyncio.get_running_loop()
         self._streams += 1
         key = obj.config.key
         ev = self._watch(key)
+        looked = loop.time()
         try:
-            while not self._tracker.stopping:
+            while not (self._closing or self._tracker.stopping):
                 yield obj
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(ev.wait(), timeout=STREAM_RECHECK_S)
+                await ev.wait()
                 ev.clear()
+                if self._closing or self._tracker.stopping:
+                    return
+                current = self._tracker.get(key)
+                if current is obj and loop.time() - looked < STREAM_RECHECK_S:
+                    # A decision for the object as tracked: it is still asked about.
+                    obj = self._tracker.track(obj.config)
+                    continue
+                looked = loop.time()
                 try:
                     obj = await self._object(request)
                 except RpcError:
-                    obj = self._tracker.track(obj.config)
+                    with contextlib.suppress(TrackingRefused):  # full: the sweep retries
+                        obj = self._tracker.track(obj.config)
                 if obj.config.key != key:
                     self._unwatch(key, ev)
                     key = obj.config.key

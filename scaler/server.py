@@ -141,6 +141,7 @@ class RunningServer:
         self._stopped = True
         grace = self.grace_period_s if grace_s is None else grace_s
         self._loop.call(self.health.enter_graceful_shutdown())
+        self._loop.call(self.service.close())
         self.tracker.stop()
         self._loop.call(self.grpc_server.stop(grace), timeout_s=grace + 30)
         self._loop.close()

@@ -431,12 +431,26 @@ def test_a_prometheus_that_does_not_answer_in_time_is_a_timeout_error() -> None:
 
 
 @pytest.mark.parametrize(
-    ("verify_tls", "ca_file", "want"),
-    [(True, None, True), (True, "/etc/ca.pem", "/etc/ca.pem"), (False, "/etc/ca.pem", False)],
+    ("verify_tls", "ca_file", "env_bundle", "want"),
+    [
+        (True, None, None, True),
+        (True, None, "/etc/env-ca.pem", "/etc/env-ca.pem"),  # REQUESTS_CA_BUNDLE, as requests
+        (True, "/etc/ca.pem", "/etc/env-ca.pem", "/etc/ca.pem"),
+        (False, "/etc/ca.pem", "/etc/env-ca.pem", False),
+    ],
 )
 def test_tls_settings_decide_how_the_certificate_is_checked(
-    verify_tls: bool, ca_file: str | None, want: bool | str
+    verify_tls: bool,
+    ca_file: str | None,
+    env_bundle: str | None,
+    want: bool | str,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
+    monkeypatch.delenv("CURL_CA_BUNDLE", raising=False)
+    if env_bundle is None:
+        monkeypatch.delenv("REQUESTS_CA_BUNDLE", raising=False)
+    else:
+        monkeypatch.setenv("REQUESTS_CA_BUNDLE", env_bundle)
     session = requests.Session()
     PrometheusObserver(
         ServerSettings(
@@ -448,6 +462,26 @@ def test_tls_settings_decide_how_the_certificate_is_checked(
         session=session,
     )
     assert session.verify == want
+
+
+def test_proxy_from_the_environment_is_used_though_it_is_read_once(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The environment is read when the observer is made, not on every query (CPU),
+    but a proxy set there is still the way to Prometheus."""
+    from tests.fake_prometheus import FakePrometheus
+
+    proxy = FakePrometheus().start()  # answers any absolute URL it is sent, as a proxy
+    try:
+        for var in ("NO_PROXY", "no_proxy"):
+            monkeypatch.delenv(var, raising=False)
+        monkeypatch.setenv("HTTP_PROXY", proxy.url)
+        observer = make_observer("http://prometheus.invalid:9090")
+        monkeypatch.delenv("HTTP_PROXY")
+        assert observer.instant("sum(up)") == 0.5
+        assert proxy.queries == 1
+    finally:
+        proxy.stop()
 
 
 def test_query_budget_lets_a_second_of_burst_through_then_spaces_queries() -> None:
