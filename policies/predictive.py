@@ -298,13 +298,16 @@ class PredictivePolicy:
             for o in history
             if o.time_s >= now - SETTLE_WINDOW_S
         )
-        backlog = ctx.observation.pending_requests
-        if settled and counted is not None and backlog is not None and level_now > 0:
+        if settled and counted is not None:
             # A backlog the fleet cannot clear within the target is an overload the
-            # forecast already counts; its queue time says nothing more.
-            backlog_items = backlog * float(work.work[-1]) / level_now
-            limit = counted.items_s * ctx.current_replicas * p.target_ms / 1000.0
-            settled = not backlog_items > limit
+            # forecast already counts; its queue time says nothing more, and neither
+            # does the queue time of the rate window after it: that window still
+            # averages the backlog's drain (a floor of 8 × 4 replicas after a step
+            # the work rate had already sized 8 for).
+            recent = work.times >= now - SETTLE_WINDOW_S
+            limit = counted.items_s * work.ready[recent] * p.target_ms / 1000.0
+            with np.errstate(invalid="ignore"):
+                settled = not bool((work.backlog_items[recent] > limit).any())
         if (settled or ctx.current_replicas == 0) and floor.replicas > desired:
             desired = floor.replicas
             reason += f"; reactive floor: {floor.reason}"

@@ -52,22 +52,7 @@ def run(request: pytest.FixtureRequest) -> RunResult:
     return _run(request.param)
 
 
-REGRESSION = pytest.mark.xfail(
-    strict=True,
-    reason="predictive regressed on main after the KEDA-adapter/cadence and activation changes: "
-    "peak 32 replicas where the need is 8, 1.42x oracle (open in issue 10)",
-)
-
-
-def _known_regression(run: RunResult, request: pytest.FixtureRequest) -> None:
-    if run.name == "predictive-defaults":
-        request.applymarker(REGRESSION)
-
-
-def test_never_more_than_a_static_fleet_at_the_observed_peak(
-    run: RunResult, request: pytest.FixtureRequest
-) -> None:
-    _known_regression(run, request)
+def test_never_more_than_a_static_fleet_at_the_observed_peak(run: RunResult) -> None:
     static = _run("static-peak")
     assert run.scores.gpu_hours <= static.scores.gpu_hours
     assert run.held.max() <= 1.5 * ORACLE.peak_replicas
@@ -86,11 +71,8 @@ def test_no_oscillation(run: RunResult) -> None:
     assert run.scores.scale_events / hours <= 6
 
 
-def test_meets_the_slo_at_a_cost_near_the_oracle(
-    run: RunResult, request: pytest.FixtureRequest
-) -> None:
+def test_meets_the_slo_at_a_cost_near_the_oracle(run: RunResult) -> None:
     """A fifth of this short trace is the campaign, whose first minute (a 5x step in
     a second, plus start-up) no policy can foresee: attainment is bounded by that."""
-    _known_regression(run, request)
     assert run.scores.slo_attainment >= 0.94
     assert run.scores.gpu_hours <= 1.3 * ORACLE.gpu_hours
