@@ -14,9 +14,8 @@ from collections.abc import Mapping
 from typing import Any
 
 from scaler.dashboard.jobs import JobContext
-from scaler.sim.engine import RunResult, simulate
 from scaler.sim.scenario import Scenario
-from scaler.sim.whatif import WhatIfOptions, build_scenario, comparison, trace_summary
+from scaler.sim.whatif import WhatIfOptions, build_scenario, trace_summary, what_if
 from scaler.traces.model import Trace
 from scaler.tuning.compare import tune_and_compare
 
@@ -29,32 +28,14 @@ __all__ = [
 ]
 
 
-def _run(
-    trace: Trace,
-    scenario: Scenario,
-    name: str,
-    ctx: JobContext,
-    done: float,
-    share: float,
-    label: str,
-) -> RunResult:
-    end_s = max(trace.duration_s, 1e-9)
-
-    def progress(t: float) -> None:
-        ctx.progress(done + share * min(t / end_s, 1.0), f"simulating {label}")
-
-    return simulate(trace, scenario, name=name, progress=progress)
-
-
 def run_whatif(
     trace: Trace,
     current: Scenario,
     candidate: Scenario,
     ctx: JobContext,
 ) -> dict[str, Any]:
-    base = _run(trace, current, "current", ctx, 0.0, 0.5, "the current configuration")
-    cand = _run(trace, candidate, "candidate", ctx, 0.5, 0.5, "the candidate")
-    return comparison(trace, base, cand, candidate)
+    """:func:`scaler.sim.whatif.what_if`, reporting progress to the job."""
+    return what_if(trace, current, candidate, progress=ctx.progress)
 
 
 def run_tune(

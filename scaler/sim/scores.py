@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -44,6 +44,33 @@ class Scores:
     def scale_events_per_hour(self) -> float:
         """Replica-count changes per hour of trace: how restless the fleet is."""
         return self.scale_events / (self.duration_s / 3600.0) if self.duration_s > 0 else 0.0
+
+
+def finite_or_none(x: float) -> float | None:
+    """``x`` as JSON: null when NaN or infinite."""
+    return float(x) if math.isfinite(x) else None
+
+
+def scores_dict(s: Scores) -> dict[str, Any]:
+    """A run's scores as JSON, the one shape every caller uses (``scaler simulate
+    --json``, the dashboard's what-if, ``scaler tune``'s trials): latencies in ms under
+    ``latency_ms``; a figure the run cannot give (NaN, e.g. no per-second data) is null."""
+    return {
+        "gpu_hours": s.gpu_hours,
+        "slo_attainment": s.slo_attainment,
+        "latency_ms": {
+            "p50": finite_or_none(s.p50_ms),
+            "p95": finite_or_none(s.p95_ms),
+            "p99": finite_or_none(s.p99_ms),
+        },
+        "failed_requests": s.failed_requests,
+        "requests": s.requests,
+        "scale_events": s.scale_events,
+        "mean_gpu_utilization": s.mean_gpu_utilization,
+        "windows_met": finite_or_none(s.windows_met),
+        "worst_5min_p99_ms": finite_or_none(s.worst_window_p99_ms),
+        "scale_events_per_hour": s.scale_events_per_hour,
+    }
 
 
 @dataclass(frozen=True, slots=True)

@@ -7,7 +7,7 @@ Shape (every number rounded to 6 significant digits so golden files are stable):
      "oracle": {"gpu_hours", "peak_replicas"}, "oracle_instant": {"gpu_hours"},
      "policies": [{"name", "scaled_object": {"name", "metadata"},
                    "gpu_hours", "gpu_hours_vs_oracle", "slo_attainment",
-                   "latency_ms": {"p50", "p95", "p99"}, "failed_requests",
+                   "latency_ms": {"p50", "p95", "p99"}, "failed_requests", "requests",
                    "scale_events", "mean_gpu_utilization",
                    "windows_met", "worst_5min_p99_ms", "scale_events_per_hour",
                    "max_overshoot_replicas"}, ...],
@@ -23,7 +23,6 @@ cannot give (a live testbed run has no per-second spreads) is null.
 from __future__ import annotations
 
 import json
-import math
 from pathlib import Path
 from typing import Any
 
@@ -33,7 +32,7 @@ from scaler.sim.compare import Comparison
 from scaler.sim.engine import RunResult
 from scaler.sim.oracle import OracleResult
 from scaler.sim.recommend import DEFAULT_TARGET, recommend
-from scaler.sim.scores import overshoot_replicas
+from scaler.sim.scores import overshoot_replicas, scores_dict
 
 
 def _r(x: float) -> float:
@@ -51,10 +50,6 @@ def duration_text(seconds: float) -> str:
     return text if hours < 48 else f"{text} ({hours / 24:.1f} days)"
 
 
-def _maybe(x: float) -> float | None:
-    return None if math.isnan(x) else _r(x)
-
-
 def policy_summary(run: RunResult, oracle: OracleResult) -> dict[str, Any]:
     s = run.scores
     oracle_gpu_hours = oracle.gpu_hours
@@ -66,16 +61,8 @@ def policy_summary(run: RunResult, oracle: OracleResult) -> dict[str, Any]:
     return {
         "name": run.name,
         "scaled_object": {"name": run.scaled_object, "metadata": dict(run.metadata)},
-        "gpu_hours": _r(s.gpu_hours),
+        **_rounded(scores_dict(s)),
         "gpu_hours_vs_oracle": _r(s.gpu_hours / oracle_gpu_hours) if oracle_gpu_hours > 0 else None,
-        "slo_attainment": _r(s.slo_attainment),
-        "latency_ms": {"p50": _r(s.p50_ms), "p95": _r(s.p95_ms), "p99": _r(s.p99_ms)},
-        "failed_requests": _r(s.failed_requests),
-        "scale_events": s.scale_events,
-        "mean_gpu_utilization": _r(s.mean_gpu_utilization),
-        "windows_met": _maybe(s.windows_met),
-        "worst_5min_p99_ms": _maybe(s.worst_window_p99_ms),
-        "scale_events_per_hour": _r(s.scale_events_per_hour),
         "max_overshoot_replicas": _r(overshoot),
     }
 
@@ -102,7 +89,11 @@ def summary(c: Comparison, slo_target: float = DEFAULT_TARGET) -> dict[str, Any]
 
 
 def _rounded(d: dict[str, Any]) -> dict[str, Any]:
-    return {k: _r(v) if isinstance(v, float) else v for k, v in d.items()}
+    """Floats to 6 significant digits, nested dicts too."""
+    return {
+        k: _r(v) if isinstance(v, float) else _rounded(v) if isinstance(v, dict) else v
+        for k, v in d.items()
+    }
 
 
 def write_summary(c: Comparison, path: Path, slo_target: float = DEFAULT_TARGET) -> None:

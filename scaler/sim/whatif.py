@@ -1,20 +1,22 @@
 """What-if comparisons: a candidate ScaledObject trigger against the current one on
-the same trace, with the oracle bound and plot series. Shared by the dashboard's
-what-if and "tune for me" and by ``scaler tune``; no job or web concerns here."""
+the same trace, with the oracle bound and plot series. :func:`what_if` is the one
+path: the dashboard's what-if and "tune for me" both run it; no job or web
+concerns here."""
 
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
 from scaler.metadata import MetadataError, parse_metadata
-from scaler.sim.engine import RunResult
+from scaler.sim.engine import RunResult, simulate
 from scaler.sim.oracle import compute_oracle
 from scaler.sim.scenario import Scenario, ScenarioError, scenario_from_dict
+from scaler.sim.scores import finite_or_none, scores_dict
 from scaler.traces.model import FloatArray, Trace
 
 PLOT_POINTS = 1200
@@ -48,19 +50,15 @@ def build_scenario(metadata: Mapping[str, str], options: WhatIfOptions) -> Scena
     return scenario.with_overrides(startup_s=options.startup_s, slo_ms=options.slo_ms)
 
 
-def _finite(x: float) -> float | None:
-    return float(x) if math.isfinite(x) else None
-
-
 def _bucket(values: FloatArray, size: int, how: str) -> list[float | None]:
     if size <= 1:
-        return [_finite(float(v)) for v in values]
+        return [finite_or_none(float(v)) for v in values]
     pad = (-len(values)) % size
     padded = np.concatenate((values, np.full(pad, np.nan)))
     blocks = padded.reshape(-1, size)
     with np.errstate(all="ignore"):
         out = np.nanmax(blocks, axis=1) if how == "max" else np.nanmean(blocks, axis=1)
-    return [_finite(float(v)) for v in out]
+    return [finite_or_none(float(v)) for v in out]
 
 
 def trace_summary(trace: Trace) -> dict[str, Any]:
@@ -77,21 +75,8 @@ def trace_summary(trace: Trace) -> dict[str, Any]:
 
 
 def run_summary(run: RunResult) -> dict[str, Any]:
-    s = run.scores
-    return {
-        "gpu_hours": s.gpu_hours,
-        "slo_attainment": s.slo_attainment,
-        "latency_ms": {
-            "p50": _finite(s.p50_ms),
-            "p95": _finite(s.p95_ms),
-            "p99": _finite(s.p99_ms),
-        },
-        "failed_requests": s.failed_requests,
-        "requests": s.requests,
-        "scale_events": s.scale_events,
-        "mean_gpu_utilization": s.mean_gpu_utilization,
-        "decisions": run.decisions,
-    }
+    """A run's scores (:func:`scaler.sim.scores.scores_dict`) and its decision count."""
+    return {**scores_dict(run.scores), "decisions": run.decisions}
 
 
 def _per(run: RunResult, trace: Trace, size: int) -> int:
@@ -133,3 +118,36 @@ def comparison(
             "oracle_need": _bucket(oracle.need.astype(np.float64), size, "max"),
         },
     }
+
+
+Progress = Callable[[float, str], None]
+"""Called with the fraction done (0–1) and what is being simulated."""
+
+
+def what_if(
+    trace: Trace,
+    current: Scenario,
+    candidate: Scenario,
+    *,
+    progress: Progress | None = None,
+) -> dict[str, Any]:
+    """Simulate the current and the candidate ScaledObject on ``trace`` (each from its
+    ``minReplicaCount``) and compare them (:func:`comparison`). ``progress``: see
+    :data:`Progress`; an exception it raises (a cancelled job) ends the runs."""
+    end_s = max(trace.duration_s, 1e-9)
+    runs = []
+    for i, (scenario, name, label) in enumerate(
+        (
+            (current, "current", "the current configuration"),
+            (candidate, "candidate", "the candidate"),
+        )
+    ):
+
+        def report(t: float, i: int = i, label: str = label) -> None:
+            assert progress is not None
+            progress((i + min(t / end_s, 1.0)) / 2, f"simulating {label}")
+
+        runs.append(
+            simulate(trace, scenario, name=name, progress=None if progress is None else report)
+        )
+    return comparison(trace, runs[0], runs[1], candidate)

@@ -13,10 +13,9 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from scaler.registry import get_policy
-from scaler.sim.engine import simulate
-from scaler.sim.whatif import WhatIfOptions, build_scenario, comparison, run_summary
+from scaler.sim.whatif import WhatIfOptions, build_scenario, what_if
 from scaler.traces.model import Trace
-from scaler.tuning.run import make_problem
+from scaler.tuning.run import make_problem, trial_scores
 from scaler.tuning.search import Trial, inline_evaluator, run_search
 from scaler.tuning.space import build_space
 
@@ -61,26 +60,15 @@ def tune_and_compare(
         progress=report,
     )
     best = min(trials, key=lambda t: t.rank(slo_target))
-    start_run = simulate(trace, scenario, name="current", initial_replicas=None)
-    best_scenario = build_scenario(best.metadata, opts)
-    best_run = simulate(trace, best_scenario, name="candidate", initial_replicas=None)
+    compared = what_if(trace, scenario, build_scenario(best.metadata, opts))
     return {
         "best": best.metadata,
         "slo_target": slo_target,
         "runs": len(trials),
-        "trials": [{"metadata": t.metadata, "label": t.label, **run_like(t)} for t in trials],
-        "comparison": comparison(trace, start_run, best_run, best_scenario),
-        "start_summary": run_summary(start_run),
-    }
-
-
-def run_like(trial: Trial) -> dict[str, Any]:
-    """A trial's scores in the dashboard's run-summary shape."""
-    s = trial.scores[0] if trial.scores else None
-    return {
-        "gpu_hours": s.gpu_hours if s else None,
-        "slo_attainment": s.slo_attainment if s else None,
-        "latency_ms": {"p99": s.p99_ms if s else None},
-        "failed_requests": s.failed_requests if s else None,
-        "error": trial.error,
+        "trials": [
+            {"metadata": t.metadata, "label": t.label, **trial_scores(t, slo_target)}
+            for t in trials
+        ],
+        "comparison": compared,
+        "start_summary": compared["current"],
     }

@@ -121,7 +121,7 @@ def trial_scores(trial: Trial, target: float) -> dict[str, Any]:
         "feasible": trial.feasible(target),
         "shortfall": trial.shortfall(target) if trial.scores else None,
         "error": trial.error,
-        "per_trace": [dataclasses.asdict(s) for s in trial.scores],
+        "per_trace": [s.as_dict() for s in trial.scores],
     }
 
 

@@ -23,11 +23,13 @@ import math
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
 from scaler.sim.engine import simulate
 from scaler.sim.scenario import Scenario, ScenarioError
+from scaler.sim.scores import Scores, scores_dict
 from scaler.traces.model import Trace
 from scaler.tuning.space import Choice, Space
 
@@ -59,14 +61,27 @@ class Problem:
 
 @dataclass(frozen=True, slots=True)
 class TraceScore:
-    """One candidate on one trace: GPU-hours, SLO attainment (0–1) and its p99 (ms)."""
+    """One candidate on one trace: its run's scores and the oracle's GPU-hours."""
 
     trace: str
-    gpu_hours: float
-    slo_attainment: float
-    p99_ms: float
-    failed_requests: float
+    scores: Scores
     oracle_gpu_hours: float
+
+    @property
+    def gpu_hours(self) -> float:
+        return self.scores.gpu_hours
+
+    @property
+    def slo_attainment(self) -> float:
+        return self.scores.slo_attainment
+
+    def as_dict(self) -> dict[str, Any]:
+        """For JSON: the trace, the oracle and :func:`scaler.sim.scores.scores_dict`."""
+        return {
+            "trace": self.trace,
+            "oracle_gpu_hours": self.oracle_gpu_hours,
+            **scores_dict(self.scores),
+        }
 
 
 @dataclass(frozen=True, slots=True)
@@ -129,11 +144,7 @@ def evaluate(problem: Problem, metadata: Mapping[str, str]) -> Outcome:
         problem.traces, problem.initial_replicas, problem.oracle_gpu_hours, strict=True
     ):
         s = simulate(trace, scenario, initial_replicas=initial).scores
-        scores.append(
-            TraceScore(
-                trace.name, s.gpu_hours, s.slo_attainment, s.p99_ms, s.failed_requests, oracle
-            )
-        )
+        scores.append(TraceScore(trace.name, s, oracle))
     return tuple(scores), None
 
 

@@ -250,7 +250,7 @@ async function tunePage() {
     if (job.kind === "tune") {
       sel.value = candidate.policy || sel.value; drawFields(candidate);
       $("#trials").innerHTML = `<h3>Tried ${res.runs} configurations (target SLO attainment ${pct(res.slo_target)})</h3><table class="grid small"><tr><th>Trial</th><th>Parameters</th><th>GPU-hours</th><th>SLO</th><th>p99 (ms)</th></tr>` +
-        res.trials.map((t) => `<tr><td>${esc(t.label)}</td><td>${kv(Object.fromEntries(Object.entries(t.metadata).filter(([k]) => k in (schemas[sel.value].properties || {}))))}</td><td>${num(t.gpu_hours)}</td><td>${pct(t.slo_attainment)}</td><td>${num(t.latency_ms.p99)}</td></tr>`).join("") + "</table>";
+        res.trials.map((t) => `<tr><td>${esc(t.label)}</td><td>${kv(Object.fromEntries(Object.entries(t.metadata).filter(([k]) => k in (schemas[sel.value].properties || {}))))}</td><td>${num(t.gpu_hours)}</td><td>${pct(t.slo_attainment)}</td><td>${num(t.per_trace.length ? t.per_trace[0].latency_ms.p99 : null)}</td></tr>`).join("") + "</table>";
     } else $("#trials").innerHTML = "";
     const rows = [["GPU-hours", (r) => r.gpu_hours, num, -1], ["SLO attainment", (r) => r.slo_attainment, pct, 1], ["Latency p50 (ms)", (r) => r.latency_ms.p50, num, -1],
       ["Latency p95 (ms)", (r) => r.latency_ms.p95, num, -1], ["Latency p99 (ms)", (r) => r.latency_ms.p99, num, -1], ["Failed requests", (r) => r.failed_requests, num, -1],
