@@ -94,11 +94,18 @@ def stabilize(
 ) -> tuple[float, tuple[tuple[float, float], ...]]:
     """Highest of ``value`` and the recommendations of the last ``window_s`` seconds.
 
-    Returns the stabilised value and the trimmed window including ``value``.
+    Returns the stabilised value and the trimmed window ending with ``value``.
     Scale-up is immediate (a new maximum wins); scale-down waits for the window.
+    Entries no higher than ``value`` are dropped too: ``value`` is newer, so it stays
+    in the window longer and none of them can be the maximum again. The window thus
+    stays a short decreasing run (a few entries, not every decision of the window).
     """
-    kept = tuple((t, v) for t, v in window if now_s - t < window_s) + ((now_s, value),)
-    return max(v for _, v in kept), kept
+    kept = [(t, v) for t, v in window if now_s - t < window_s]
+    while kept and kept[-1][1] <= value:
+        kept.pop()
+    highest = max([v for _, v in kept], default=value)
+    kept.append((now_s, value))
+    return max(highest, value), tuple(kept)
 
 
 def apply_guardrails(

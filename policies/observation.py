@@ -83,9 +83,11 @@ class Observation:
     def as_dict(self) -> dict[str, float | int | None]:
         """Plain mapping of every field, for logs and the decision record; leading
         indicators are flattened to ``indicator1``, ``indicator2``…"""
-        out: dict[str, float | int | None] = {
-            f.name: getattr(self, f.name) for f in fields(self) if f.name != "indicators"
-        }
+        out: dict[str, float | int | None] = {name: getattr(self, name) for name in _DICT_FIELDS}
         for i, v in enumerate(self.indicators, start=1):
             out[f"indicator{i}"] = v
         return out
+
+
+_DICT_FIELDS: tuple[str, ...] = tuple(f.name for f in fields(Observation) if f.name != "indicators")
+"""The fields :meth:`Observation.as_dict` copies (read once, not on every call)."""

@@ -77,23 +77,29 @@ class _Cluster:
         self.sampler = sampler
         self.step_s = step_s
         self.pods: list[_PodState] = []
+        self.live: list[_PodState] = []
+        """Pods not released, oldest first (what :meth:`alive` returns)."""
         self.ready_events: list[tuple[float, int, int]] = []
         self._seq = 0
 
     def start_ready(self, count: int, boot_s: float) -> None:
         for _ in range(count):
             self.pods.append(_PodState(-boot_s, 0.0, is_ready=True))
+            self.live.append(self.pods[-1])
         self.fleet.add_ready(0, count)
 
     def alive(self) -> list[_PodState]:
-        return [p for p in self.pods if p.released_s is None]
+        return list(self.live)
 
     def reconcile(self, now_s: float, step: int, target: int) -> None:
-        alive = self.alive()
+        alive = self.live
+        if len(alive) == target:
+            return
         if len(alive) < target:
             for _ in range(target - len(alive)):
                 pod = _PodState(now_s, now_s + self.sampler.draw())
                 self.pods.append(pod)
+                alive.append(pod)
                 self._seq += 1
                 heapq.heappush(self.ready_events, (pod.ready_s, self._seq, len(self.pods) - 1))
             return
@@ -107,6 +113,7 @@ class _Cluster:
             drains = self.fleet.remove(step, surplus)
             for pod, drain_s in zip(reversed(ready[-surplus:]), drains, strict=False):
                 pod.released_s = now_s + drain_s
+        self.live = [p for p in alive if p.released_s is None]
 
     def make_ready(self, index: int, step: int) -> None:
         pod = self.pods[index]
