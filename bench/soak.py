@@ -1,19 +1,28 @@
 """Soak: the scaler under object churn, held streams and many clients, on loopback.
 
-Runs ``scaler serve`` (its default bounds) against a fake Prometheus (healthy
-answers, ``tests/fake_prometheus.py``), each in its own process, and for
-``--duration-s`` (default 5 minutes):
+Runs ``scaler serve`` (its default bounds) against a real Prometheus
+(``/usr/bin/prometheus``, scraping one exporter with Triton series for the canary
+and each held stream's release; churned objects find no series, as a wrong
+``release`` would), each in its own process, and for ``--duration-s`` (default 5
+minutes):
 
 * churn: 20,000 ScaledObjects, each with its own ``release`` (so no query is shared),
-  asked about by 50 client threads (GetMetricSpec, GetMetrics, IsActive, as KEDA and
-  the HPA do), then asked again at random;
-* 1,000 ``StreamIsActive`` streams held open for the whole run (KEDA's external-push);
-* in a separate process, a canary ScaledObject polled with GetMetrics every 100 ms and
-  the gRPC health check every 500 ms (1 s deadline, as a liveness probe).
+  registered as KEDA does (GetMetricSpec) by 50 clients that also poll registered
+  objects at random (GetMetrics then IsActive, as the HPA and KEDA do), with no pause;
+* 1,000 ``StreamIsActive`` streams held open for the whole run (KEDA's external-push),
+  each read to its end, so a stream that ends is counted with its status and details;
+* a canary ScaledObject polled with GetMetrics every 100 ms and the gRPC health check
+  every 500 ms (1 s deadline, as a liveness probe).
+
+The load generator is not the scaler's competitor for the same interpreter: the
+churn clients run as ``grpc.aio`` coroutines in ``--client-procs`` processes, the
+streams in one more, the canary in its own; each reports the CPU it used.
 
 Writes ``bench/results/soak.json``: the canary's latency percentiles and error count,
-health-check failures, the scaler's RSS at start, end and peak, Prometheus queries
-per second (from the scaler's own metrics), and each target met or missed.
+the server's own GetMetrics handling time (its histogram), health-check failures,
+the scaler's RSS at start, end and peak, Prometheus queries per second (from the
+scaler's own metrics), CPU seconds of every process, the load average through the
+run, and each target met or missed.
 
 Targets (issue 13): canary 0 errors, health always answers, canary p99 <= 50 ms, RSS
 bounded by the object limit. Run it alone (``nice -n 10 python bench/soak.py``):
@@ -23,6 +32,7 @@ it uses both cores for the duration.
 from __future__ import annotations
 
 import argparse
+import asyncio
 import json
 import multiprocessing as mp
 import os
@@ -31,7 +41,6 @@ import re
 import socket
 import subprocess
 import sys
-import threading
 import time
 import urllib.request
 from collections import Counter
@@ -46,6 +55,7 @@ from scaler.keda_proto import externalscaler_pb2_grpc as pb_grpc
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "bench" / "results" / "soak.json"
+NAMESPACE = "soak"
 META = {
     "policy": "threshold",
     "signal": "queue_time_per_request_ms",
@@ -54,6 +64,8 @@ META = {
     "scaleDownStabilizationSeconds": "60",
 }
 P99_TARGET_MS = 50.0
+CLK_TCK = os.sysconf("SC_CLK_TCK")
+SAMPLE_S = 5.0
 
 
 def free_port() -> int:
@@ -62,31 +74,86 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
+def children(pid: int) -> list[int]:
+    """``pid`` and every process below it (the scaler may run helpers)."""
+    out = [pid]
+    for p in out:
+        try:
+            kids = Path(f"/proc/{p}/task/{p}/children").read_text().split()
+        except OSError:
+            continue
+        out.extend(int(k) for k in kids)
+    return out
+
+
 def rss_mb(pid: int) -> float:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) / 1024
-    return float("nan")
+    """Resident memory of ``pid`` and its children, MB."""
+    total = 0
+    for p in children(pid):
+        try:
+            for line in Path(f"/proc/{p}/status").read_text().splitlines():
+                if line.startswith("VmRSS:"):
+                    total += int(line.split()[1])
+        except OSError:
+            pass
+    return total / 1024
 
 
-def scrape(port: int) -> dict[str, float]:
+def cpu_s(pid: int) -> float:
+    """User + system CPU seconds of ``pid`` and its children so far."""
+    total = 0
+    for p in children(pid):
+        try:
+            fields = Path(f"/proc/{p}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        total += int(fields[11]) + int(fields[12])
+    return total / CLK_TCK
+
+
+def scrape(port: int) -> dict[str, Any]:
     with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10) as r:
         text = r.read().decode()
-    out: dict[str, float] = {}
-    for name in ("sonic_scaler_prometheus_query_seconds_count",):
-        m = re.search(rf"^{name} (\S+)$", text, re.M)
-        out[name] = float(m.group(1)) if m else 0.0
+    out: dict[str, Any] = {}
+    m = re.search(r"^sonic_scaler_prometheus_query_seconds_count (\S+)$", text, re.M)
+    out["queries"] = float(m.group(1)) if m else 0.0
     out["forgotten"] = sum(
         float(v)
         for v in re.findall(r"^sonic_scaler_objects_forgotten_total\{[^}]*\} (\S+)$", text, re.M)
     )
+    out["getmetrics_buckets"] = {
+        float(le): float(v)
+        for le, v in re.findall(
+            r'^sonic_scaler_rpc_seconds_bucket\{le="([^"]+)",method="GetMetrics"\} (\S+)$',
+            text,
+            re.M,
+        )
+    }
     return out
+
+
+def bucket_quantile(before: dict[float, float], after: dict[float, float], q: float) -> float:
+    """The upper bound (ms) of the histogram bucket holding quantile ``q`` of the
+    calls between two scrapes."""
+    counts = sorted((le, after[le] - before.get(le, 0.0)) for le in after)
+    if not counts or counts[-1][1] <= 0:
+        return float("nan")
+    total = counts[-1][1]
+    for le, n in counts:
+        if n >= q * total:
+            return le * 1000
+    return float("inf")
 
 
 def ref(name: str, release: str) -> pb.ScaledObjectRef:
     return pb.ScaledObjectRef(
-        name=name, namespace="soak", scalerMetadata={**META, "release": release}
+        name=name, namespace=NAMESPACE, scalerMetadata={**META, "release": release}
     )
+
+
+def own_cpu_s() -> float:
+    t = os.times()
+    return t.user + t.system
 
 
 def canary(address: str, duration_s: float, out: Any) -> None:
@@ -95,6 +162,8 @@ def canary(address: str, duration_s: float, out: Any) -> None:
     errors: Counter[str] = Counter()
     health_fail = 0
     health_checks = 0
+    slow: list[dict[str, float]] = []
+    t_start = time.monotonic()
     with grpc.insecure_channel(address) as ch:
         stub = pb_grpc.ExternalScalerStub(ch)
         health = health_pb2_grpc.HealthStub(ch)
@@ -105,7 +174,10 @@ def canary(address: str, duration_s: float, out: Any) -> None:
             t0 = time.perf_counter()
             try:
                 stub.GetMetrics(req, timeout=2)
-                latencies.append((time.perf_counter() - t0) * 1000)
+                ms = (time.perf_counter() - t0) * 1000
+                latencies.append(ms)
+                if ms > P99_TARGET_MS:
+                    slow.append({"t_s": round(time.monotonic() - t_start, 1), "ms": round(ms, 1)})
             except grpc.RpcError as exc:
                 errors[exc.code().name] += 1
             if time.monotonic() >= next_health:
@@ -120,12 +192,102 @@ def canary(address: str, duration_s: float, out: Any) -> None:
             time.sleep(0.1)
     out.put(
         {
+            "role": "canary",
             "latencies_ms": latencies,
+            "slow": slow,
             "errors": dict(errors),
             "health_checks": health_checks,
             "health_failures": health_fail,
+            "cpu_s": own_cpu_s(),
         }
     )
+
+
+async def _churn(
+    address: str, proc: int, procs: int, objects: int, clients: int, stop_at: float
+) -> dict[str, Any]:
+    """``clients`` coroutines; this process registers objects ``proc``, ``proc+procs``, …"""
+    fresh = iter(range(proc, objects, procs))
+    registered: list[int] = []
+    codes: Counter[str] = Counter()
+    calls = 0
+
+    async def client(k: int) -> None:
+        nonlocal calls
+        rng = random.Random(proc * 1000 + k)
+        async with grpc.aio.insecure_channel(address) as ch:
+            stub = pb_grpc.ExternalScalerStub(ch)
+            while time.time() < stop_at:
+                i = next(fresh, None)
+                try:
+                    if i is not None:
+                        await stub.GetMetricSpec(ref(f"churn-{i}", f"churn-{i}"), timeout=5)
+                        registered.append(i)
+                    if registered:
+                        j = rng.choice(registered)
+                        r = ref(f"churn-{j}", f"churn-{j}")
+                        await stub.GetMetrics(pb.GetMetricsRequest(scaledObjectRef=r), timeout=5)
+                        await stub.IsActive(r, timeout=5)
+                    code = "OK"
+                except grpc.aio.AioRpcError as exc:
+                    code = exc.code().name
+                codes[code] += 1
+                calls += 1
+
+    await asyncio.gather(*(client(k) for k in range(clients)))
+    return {"registered": len(registered), "iterations": calls, "codes": dict(codes)}
+
+
+def churn(
+    address: str, proc: int, procs: int, objects: int, clients: int, stop_at: float, out: Any
+) -> None:
+    result = asyncio.run(_churn(address, proc, procs, objects, clients, stop_at))
+    out.put({"role": "churn", **result, "cpu_s": own_cpu_s()})
+
+
+async def _streams(address: str, count: int, stop_at: float) -> dict[str, Any]:
+    ended: Counter[str] = Counter()
+    details: Counter[str] = Counter()
+    messages = 0
+    t0 = time.time()
+    end_times: list[float] = []
+    async with grpc.aio.insecure_channel(address) as ch:
+        stub = pb_grpc.ExternalScalerStub(ch)
+
+        async def hold(i: int) -> None:
+            nonlocal messages
+            call = stub.StreamIsActive(ref(f"stream-{i}", f"stream-{i}"))
+            try:
+                async for _ in call:
+                    messages += 1
+            except grpc.aio.AioRpcError:
+                pass
+            except asyncio.CancelledError:  # the run's end: still open
+                call.cancel()
+                raise
+            code = await call.code()
+            ended[code.name] += 1
+            details[f"{code.name}: {(await call.details())[:120]}"] += 1
+            end_times.append(round(time.time() - t0, 1))
+
+        tasks = [asyncio.create_task(hold(i)) for i in range(count)]
+        await asyncio.sleep(max(0.0, stop_at - time.time()))
+        still_open = sum(1 for t in tasks if not t.done())
+        for t in tasks:
+            t.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+    return {
+        "open_at_end": still_open,
+        "ended_by_code": dict(ended),
+        "ended_details": dict(details.most_common(5)),
+        "ended_at_s": sorted(end_times)[:20],
+        "messages": messages,
+    }
+
+
+def streams(address: str, count: int, stop_at: float, out: Any) -> None:
+    result = asyncio.run(_streams(address, count, stop_at))
+    out.put({"role": "streams", **result, "cpu_s": own_cpu_s()})
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -135,25 +297,80 @@ def percentile(values: list[float], q: float) -> float:
     return s[min(len(s) - 1, int(q * len(s)))]
 
 
-def run(duration_s: float, objects: int, streams: int, clients: int) -> dict[str, Any]:
+class _FakeProm:
+    """``tests/fake_prometheus`` in its own process (``--prometheus fake``)."""
+
+    def __init__(self, env: dict[str, str]) -> None:
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "tests.fake_prometheus"],
+            cwd=ROOT,
+            env=env,
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        assert self.proc.stdout is not None
+        self.url = f"http://127.0.0.1:{int(self.proc.stdout.readline())}"
+        self.pid = self.proc.pid
+
+    def close(self) -> None:
+        self.proc.terminate()
+        self.proc.wait(timeout=10)
+
+
+class _RealProm:
+    """``/usr/bin/prometheus`` scraping one exporter: Triton series for the canary and
+    each held stream's release (every 5 s)."""
+
+    def __init__(self, streams: int) -> None:
+        from scaler.testbed.prometheus_server import PrometheusServer, ScrapeTarget
+        from tests.realparts.exporter import KnownExporter, triton_series
+
+        self.exporter = KnownExporter()
+        for release in ["canary", *(f"stream-{i}" for i in range(streams))]:
+            triton_series(
+                self.exporter,
+                model="m",
+                rps=60,
+                queue_ms_per_request=100,
+                batch=2,
+                pending=1,
+                extra={"release": release},
+            )
+        self.server = PrometheusServer(scrape_interval_s=5, evaluation_interval_s=5)
+        self.server.set_targets(
+            [ScrapeTarget(self.exporter.address, {"namespace": NAMESPACE, "pod": "triton-0"})]
+        )
+        self.server.start()
+        self.server.wait_for('nv_inference_request_success{release="canary"}', timeout_s=60)
+        self.url = self.server.url
+        proc = self.server._proc
+        self.pid = proc.pid if proc is not None else 0
+
+    def close(self) -> None:
+        self.server.close()
+        self.exporter.close()
+
+
+def run(
+    duration_s: float,
+    objects: int,
+    streams_n: int,
+    clients: int,
+    client_procs: int,
+    prometheus: str,
+    scaler_settings: dict[str, str] | None = None,
+) -> dict[str, Any]:
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    prom = subprocess.Popen(
-        [sys.executable, "-m", "tests.fake_prometheus"],
-        cwd=ROOT,
-        env=env,
-        stdout=subprocess.PIPE,
-        text=True,
-    )
-    assert prom.stdout is not None
-    prom_port = int(prom.stdout.readline())
+    prom: _FakeProm | _RealProm = _FakeProm(env) if prometheus == "fake" else _RealProm(streams_n)
     grpc_port, metrics_port = free_port(), free_port()
     scaler_env = {
         **env,
         "SCALER_GRPC_LISTEN": f"127.0.0.1:{grpc_port}",
         "SCALER_METRICS_LISTEN": f"127.0.0.1:{metrics_port}",
-        "SCALER_PROMETHEUS_URL": f"http://127.0.0.1:{prom_port}",
+        "SCALER_PROMETHEUS_URL": prom.url,
         "SCALER_KUBERNETES_API": "false",
         "SCALER_LOG_LEVEL": "WARNING",
+        **(scaler_settings or {}),
     }
     scaler = subprocess.Popen(
         [sys.executable, "-m", "scaler.cli", "serve"],
@@ -163,12 +380,8 @@ def run(duration_s: float, objects: int, streams: int, clients: int) -> dict[str
         stderr=subprocess.DEVNULL,
     )
     address = f"127.0.0.1:{grpc_port}"
-    held: list[Any] = []
-    stop = threading.Event()
-    churn_codes: Counter[str] = Counter()
-    stream_codes: Counter[str] = Counter()
-    registered = 0
-    lock = threading.Lock()
+    ctx = mp.get_context("spawn")
+    procs: list[Any] = []
     try:
         with grpc.insecure_channel(address) as ch:
             grpc.channel_ready_future(ch).result(timeout=30)
@@ -178,7 +391,7 @@ def run(duration_s: float, objects: int, streams: int, clients: int) -> dict[str
             deadline = time.monotonic() + 30
             while True:
                 try:
-                    stub.GetMetrics(req, timeout=5)
+                    canary_value = stub.GetMetrics(req, timeout=5).metricValues[0].metricValueFloat
                     break
                 except grpc.RpcError:
                     if time.monotonic() > deadline:
@@ -191,93 +404,78 @@ def run(duration_s: float, objects: int, streams: int, clients: int) -> dict[str
                 stub.GetMetrics(req, timeout=5)
                 idle.append((time.perf_counter() - t0) * 1000)
                 time.sleep(0.05)
-        load_start = os.getloadavg()
+        loads = [os.getloadavg()[0]]
         rss_start = rss_mb(scaler.pid)
+        cpu_start = {"scaler": cpu_s(scaler.pid), "prometheus": cpu_s(prom.pid)}
         before = scrape(metrics_port)
         t_start = time.monotonic()
-        results: Any = mp.get_context("spawn").Queue()
-        probe = mp.get_context("spawn").Process(
-            target=canary, args=(address, duration_s, results), daemon=True
-        )
-        probe.start()
-
-        stream_channel = grpc.insecure_channel(address)
-        stream_stub = pb_grpc.ExternalScalerStub(stream_channel)
-        for i in range(streams):
-            held.append(stream_stub.StreamIsActive(ref(f"stream-{i}", f"stream-{i}")))
-
-        def client(k: int) -> None:
-            nonlocal registered
-            rng = random.Random(k)
-            with grpc.insecure_channel(address) as ch:
-                stub = pb_grpc.ExternalScalerStub(ch)
-                while not stop.is_set():
-                    with lock:
-                        fresh = registered < objects
-                        i = registered if fresh else rng.randrange(objects)
-                        registered += 1 if fresh else 0
-                    r = ref(f"churn-{i}", f"churn-{i}")
-                    try:
-                        if fresh:
-                            stub.GetMetricSpec(r, timeout=5)
-                        stub.GetMetrics(pb.GetMetricsRequest(scaledObjectRef=r), timeout=5)
-                        stub.IsActive(r, timeout=5)
-                        code = "OK"
-                    except grpc.RpcError as exc:
-                        code = exc.code().name
-                    with lock:
-                        churn_codes[code] += 1
-
-        threads = [threading.Thread(target=client, args=(k,), daemon=True) for k in range(clients)]
-        for t in threads:
-            t.start()
+        stop_at = time.time() + duration_s
+        results: Any = ctx.Queue()
+        procs.append(ctx.Process(target=canary, args=(address, duration_s, results)))
+        procs.append(ctx.Process(target=streams, args=(address, streams_n, stop_at, results)))
+        per = [clients // client_procs + (k < clients % client_procs) for k in range(client_procs)]
+        for k, n in enumerate(per):
+            procs.append(
+                ctx.Process(
+                    target=churn, args=(address, k, client_procs, objects, n, stop_at, results)
+                )
+            )
+        for p in procs:
+            p.daemon = True
+            p.start()
         peak = rss_start
         samples = []
         while time.monotonic() - t_start < duration_s:
-            time.sleep(5)
+            time.sleep(SAMPLE_S)
             now = rss_mb(scaler.pid)
             peak = max(peak, now)
-            samples.append({"t_s": round(time.monotonic() - t_start), "rss_mb": round(now, 1)})
-        stop.set()
-        for t in threads:
-            t.join(timeout=10)
+            load = os.getloadavg()[0]
+            loads.append(load)
+            samples.append(
+                {"t_s": round(time.monotonic() - t_start), "rss_mb": round(now, 1), "load_1m": load}
+            )
+        reports = [results.get(timeout=120) for _ in procs]
         elapsed = time.monotonic() - t_start
-        load_end = os.getloadavg()
         after = scrape(metrics_port)
         rss_end = rss_mb(scaler.pid)
-        for call in held:
-            if not call.running() and call.done():
-                try:
-                    stream_codes[call.code().name] += 1
-                except Exception:
-                    stream_codes["UNKNOWN"] += 1
-            else:
-                stream_codes["OPEN"] += 1
-            call.cancel()
-        stream_channel.close()
-        canary_result = results.get(timeout=60)
-        probe.join(timeout=10)
+        cpu_end = {"scaler": cpu_s(scaler.pid), "prometheus": cpu_s(prom.pid)}
+        for p in procs:
+            p.join(timeout=10)
     finally:
-        stop.set()
+        for p in procs:
+            if p.is_alive():
+                p.terminate()
         scaler.terminate()
-        prom.terminate()
         scaler.wait(timeout=30)
-        prom.wait(timeout=10)
+        prom.close()
+    by_role: dict[str, list[dict[str, Any]]] = {}
+    for r in reports:
+        by_role.setdefault(r["role"], []).append(r)
+    canary_result = by_role["canary"][0]
+    stream_result = by_role["streams"][0]
+    churned = by_role["churn"]
+    churn_codes: Counter[str] = Counter()
+    for c in churned:
+        churn_codes.update(c["codes"])
     lat = canary_result["latencies_ms"]
-    queries = (
-        after["sonic_scaler_prometheus_query_seconds_count"]
-        - before["sonic_scaler_prometheus_query_seconds_count"]
-    )
+    queries = after["queries"] - before["queries"]
     canary_errors = sum(canary_result["errors"].values())
+    cpu = {k: round(cpu_end[k] - cpu_start[k], 1) for k in cpu_end}
+    cpu["canary"] = round(canary_result["cpu_s"], 1)
+    cpu["streams_client"] = round(stream_result["cpu_s"], 1)
+    cpu["churn_clients"] = round(sum(c["cpu_s"] for c in churned), 1)
     out = {
         "duration_s": round(elapsed, 1),
+        "prometheus": "real (/usr/bin/prometheus)" if prometheus == "real" else "fake",
         "load": {
             "churn_objects": objects,
-            "churn_registered": min(registered, objects),
-            "held_streams": streams,
+            "churn_registered": sum(c["registered"] for c in churned),
+            "held_streams": streams_n,
             "clients": clients,
-            "churn_calls_by_code": dict(churn_codes),
-            "streams_at_end": dict(stream_codes),
+            "client_processes": client_procs,
+            "churn_iterations": sum(c["iterations"] for c in churned),
+            "churn_iterations_by_code": dict(churn_codes),
+            "streams": {k: v for k, v in stream_result.items() if k not in ("role", "cpu_s")},
         },
         "canary": {
             "calls": len(lat) + canary_errors,
@@ -286,18 +484,36 @@ def run(duration_s: float, objects: int, streams: int, clients: int) -> dict[str
             "p50_ms": round(percentile(lat, 0.50), 2),
             "p99_ms": round(percentile(lat, 0.99), 2),
             "max_ms": round(max(lat), 2) if lat else None,
+            "value_before_load": canary_value,
+            "over_target": canary_result["slow"][:50],
         },
         "canary_without_load": {
             "p50_ms": round(percentile(idle, 0.50), 2),
             "p99_ms": round(percentile(idle, 0.99), 2),
         },
+        "server_getmetrics_handling_ms": {
+            "note": "all GetMetrics calls (churn and canary) as the scaler timed its handler: "
+            "upper bound of the histogram bucket holding the quantile",
+            "p50_le": bucket_quantile(
+                before["getmetrics_buckets"], after["getmetrics_buckets"], 0.50
+            ),
+            "p99_le": bucket_quantile(
+                before["getmetrics_buckets"], after["getmetrics_buckets"], 0.99
+            ),
+        },
+        "cpu_seconds": cpu,
         "machine": {
             "cores": os.cpu_count(),
-            "load_average_1m_start": round(load_start[0], 1),
-            "load_average_1m_end": round(load_end[0], 1),
+            "load_average_1m": {
+                "start": round(loads[0], 1),
+                "min": round(min(loads), 1),
+                "mean": round(sum(loads) / len(loads), 1),
+                "max": round(max(loads), 1),
+                "end": round(loads[-1], 1),
+            },
             "nice": os.nice(0),
-            "note": "shared with other jobs; the scaler, the fake Prometheus, the clients "
-            "and the canary all run on these cores",
+            "note": "shared with other jobs; the scaler, Prometheus, the clients and the "
+            "canary all run on these cores",
         },
         "health": {
             "checks": canary_result["health_checks"],
@@ -311,7 +527,8 @@ def run(duration_s: float, objects: int, streams: int, clients: int) -> dict[str
         },
         "prometheus_queries_per_s": round(queries / elapsed, 1),
         "objects_forgotten": after["forgotten"] - before["forgotten"],
-        "settings": "defaults: SCALER_MAX_OBJECTS=5000, SCALER_MAX_STREAMS=1000, "
+        "settings": scaler_settings
+        or "defaults: SCALER_MAX_OBJECTS=5000, SCALER_MAX_STREAMS=1000, "
         "SCALER_UNARY_WORKERS=32, SCALER_MAX_PROMETHEUS_QUERIES_PER_S=500",
     }
     out["targets"] = {
@@ -330,12 +547,32 @@ def main() -> None:
     parser.add_argument("--objects", type=int, default=20_000)
     parser.add_argument("--streams", type=int, default=1_000)
     parser.add_argument("--clients", type=int, default=50)
+    parser.add_argument(
+        "--client-procs", type=int, default=2, help="processes the churn clients run in"
+    )
+    parser.add_argument("--prometheus", choices=("real", "fake"), default="real")
+    parser.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="SCALER_X=V",
+        help="a scaler setting (environment variable) other than its default",
+    )
     parser.add_argument("--out", type=Path, default=RESULTS)
     args = parser.parse_args()
-    result = run(args.duration_s, args.objects, args.streams, args.clients)
+    result = run(
+        args.duration_s,
+        args.objects,
+        args.streams,
+        args.clients,
+        args.client_procs,
+        args.prometheus,
+        dict(kv.split("=", 1) for kv in args.set),
+    )
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(result, indent=2) + "\n")
-    print(json.dumps({k: v for k, v in result.items() if k != "rss_mb"}, indent=2))
+    shown = {k: v for k, v in result.items() if k != "rss_mb"}
+    print(json.dumps(shown, indent=2))
     print("rss_mb", {k: v for k, v in result["rss_mb"].items() if k != "samples"})
 
 

@@ -36,6 +36,9 @@ SERVICE_NAME = "externalscaler.ExternalScaler"
 
 T = TypeVar("T")
 
+SIGNAL_POLL_S = 0.5
+"""Seconds between the main thread's looks for a signal another thread received."""
+
 GIL_SWITCH_INTERVAL_S = 0.001
 """Seconds a thread may hold the GIL while another waits (CPython's default is 5 ms)."""
 
@@ -240,5 +243,9 @@ def run_until_signal(running: RunningServer) -> None:
 
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
-    done.wait()
+    # Not one unbounded wait: the kernel hands a process's signal to any of its threads,
+    # and Python runs the handler only when the main thread runs bytecode again; a
+    # main thread asleep in ``wait()`` would never see a SIGTERM a busy refresher took.
+    while not done.wait(SIGNAL_POLL_S):
+        pass
     running.stop()

@@ -1,0 +1,66 @@
+"""``scaler serve`` shuts down on SIGTERM whichever of its threads the kernel hands it to."""
+
+from __future__ import annotations
+
+import logging
+import signal
+import threading
+import time
+from typing import Any
+
+import pytest
+
+from scaler.server import run_until_signal
+
+
+class FakeRunning:
+    grace_period_s = 0.0
+
+    def __init__(self) -> None:
+        self.stopped = threading.Event()
+
+    def stop(self) -> None:
+        self.stopped.set()
+
+
+def test_sigterm_taken_by_another_thread_still_stops_the_server(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """A busy process gets SIGTERM on whichever thread is running; the main thread,
+    asleep waiting for it, must still notice (Kubernetes would otherwise kill the pod
+    after its grace period instead of a graceful stop)."""
+    old = {s: signal.getsignal(s) for s in (signal.SIGTERM, signal.SIGINT)}
+    main = threading.get_ident()
+    worker_ready = threading.Event()
+    release = threading.Event()
+
+    def worker() -> None:
+        worker_ready.set()
+        release.wait(30)
+
+    other = threading.Thread(target=worker, daemon=True)
+    other.start()
+    worker_ready.wait(5)
+
+    def send() -> None:
+        time.sleep(0.3)  # run_until_signal has installed its handlers
+        assert other.ident is not None
+        signal.pthread_kill(other.ident, signal.SIGTERM)
+        # A rescue if SIGTERM went unnoticed: SIGINT to the main thread itself.
+        if not running.stopped.wait(10):
+            signal.pthread_kill(main, signal.SIGINT)
+
+    running: Any = FakeRunning()
+    sender = threading.Thread(target=send, daemon=True)
+    sender.start()
+    try:
+        with caplog.at_level(logging.INFO, logger="scaler.server"):
+            run_until_signal(running)
+    finally:
+        release.set()
+        for sig, handler in old.items():
+            signal.signal(sig, handler)
+    assert running.stopped.is_set()
+    assert [r.getMessage().split(":")[0] for r in caplog.records] == [
+        f"signal {signal.SIGTERM.value}"
+    ]
