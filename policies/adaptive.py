@@ -198,7 +198,7 @@ class AdaptivePolicy:
         history = ctx.history
         if not history or history[-1] is not obs:
             history = history + (obs,)
-        h = work_history(history, p.instances_per_replica)
+        h = work_history(history, p.instances_per_replica, ctx.columns)
         cap = learned_capacity(h, now, p.capacity_window_seconds)
         hold_s = max(p.peak_hold_seconds, p.lead_time_seconds)
         recent = h.times >= now - hold_s

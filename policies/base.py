@@ -15,6 +15,7 @@ from typing import Any, ClassVar, Protocol, runtime_checkable
 from pydantic import BaseModel, ConfigDict
 
 from policies.decision import Recommendation
+from policies.history import HistoryColumns
 from policies.naming import legacy_keys, metadata_alias
 from policies.observation import Observation
 
@@ -61,6 +62,9 @@ class PolicyContext:
     current_replicas: int
     min_replicas: int
     max_replicas: int
+    columns: HistoryColumns | None = None
+    """``history`` as arrays when the pipeline has them (read them through
+    :func:`policies.history.history_columns`, which checks they are ``history``'s)."""
 
 
 @runtime_checkable

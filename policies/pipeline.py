@@ -14,6 +14,7 @@ from typing import Any
 from policies.base import Policy, PolicyContext
 from policies.decision import Decision, Status
 from policies.guardrails import Guardrails, apply_guardrails, stabilize
+from policies.history import HistoryColumns
 from policies.observation import Observation
 
 
@@ -31,6 +32,9 @@ class PipelineState:
     window: tuple[tuple[float, float], ...] = ()
     bad_since_s: float | None = None
     history: tuple[Observation, ...] = ()
+    columns: HistoryColumns | None = None
+    """``history`` as arrays (:mod:`policies.history`), extended a row per decision;
+    None or built for another tuple: rebuilt from ``history`` when needed."""
 
 
 NO_SERIES_PROBLEM = (
@@ -82,17 +86,30 @@ def _seen_replicas(obs: Observation | None, known: int | None) -> int | None:
     return max(counts) if counts else None
 
 
-def _trim_history(
+def _trimmed(
     history: tuple[Observation, ...], obs: Observation, keep_s: float
-) -> tuple[Observation, ...]:
-    """The observations of the last ``keep_s`` seconds plus ``obs``. History is oldest
+) -> tuple[tuple[Observation, ...], int, bool]:
+    """The observations of the last ``keep_s`` seconds plus ``obs``, how many were cut
+    at the front, and whether ``obs`` was already the last one. History is oldest
     first, so the cut is found by bisection: O(log n), not a scan of a day of history."""
     if keep_s <= 0:
-        return ()
-    if history and history[-1] is obs:
+        return (), len(history), False
+    again = bool(history) and history[-1] is obs
+    if again:
         history = history[:-1]
     start = bisect_left(history, obs.time_s - keep_s, key=lambda o: o.time_s)
-    return (*history[start:], obs)
+    return (*history[start:], obs), start, again
+
+
+def _extend_columns(
+    state: PipelineState, trimmed: tuple[Observation, ...], drop: int, again: bool
+) -> HistoryColumns | None:
+    """The state's columns with the same cut and the new observation, when they
+    describe the state's history (else None)."""
+    old = state.columns
+    if not trimmed or again or old is None or old.source is not state.history:
+        return None
+    return old.trimmed(drop, trimmed[-1], trimmed)
 
 
 def decide(
@@ -152,7 +169,10 @@ def decide(
         return decision, replace(state, bad_since_s=bad_since)
 
     assert observation is not None
-    history = _trim_history(state.history, observation, policy.history_s(params))
+    history, drop, again = _trimmed(state.history, observation, policy.history_s(params))
+    columns = _extend_columns(state, history, drop, again)
+    if columns is None and history:
+        columns = HistoryColumns.of(history)
     ctx = PolicyContext(
         now_s=now_s,
         observation=observation,
@@ -160,6 +180,7 @@ def decide(
         current_replicas=observation.ready_replicas,
         min_replicas=g.min_replicas,
         max_replicas=g.max_replicas,
+        columns=columns,
     )
     rec = policy.recommend(ctx, params)
     raw = rec.replicas if rec.replicas == rec.replicas else 0.0
@@ -189,5 +210,5 @@ def decide(
         guardrails=guarded.applied,
     )
     return decision, PipelineState(
-        last_good=decision, window=window, bad_since_s=None, history=history
+        last_good=decision, window=window, bad_since_s=None, history=history, columns=columns
     )

@@ -226,7 +226,7 @@ class PredictivePolicy:
             seasonal_weight=p.seasonal_weight if p.seasonality else 0.0,
         )
         fc = forecast(data.times, data.rates, now, settings)
-        work = work_history(history, 1)
+        work = work_history(history, 1, ctx.columns)
         counted = learned_capacity(work, now, p.capacity_window_s)
         level_now = float(data.rates[-1]) if data.rates.size else 0.0
         load = scheduled_load(

@@ -18,6 +18,7 @@ import numpy as np
 import numpy.typing as npt
 
 from policies.forecast import FloatArray
+from policies.history import HistoryColumns, history_columns
 from policies.observation import Observation
 
 LOADED_QUANTILE = 0.9
@@ -41,38 +42,38 @@ class WorkHistory:
     fleet is short, not that it is still growing."""
 
 
-def _column(history: tuple[Observation, ...], name: str) -> FloatArray:
-    values = (getattr(o, name) for o in history)
-    return np.fromiter(
-        (math.nan if v is None else float(v) for v in values),
-        dtype=np.float64,
-        count=len(history),
-    )
-
-
 def _valid(x: FloatArray) -> FloatArray:
     """``x`` with negative or non-finite values as NaN."""
     with np.errstate(invalid="ignore"):
         return np.where(np.isfinite(x) & (x >= 0), x, np.nan)
 
 
-def work_history(history: tuple[Observation, ...], instances: int) -> WorkHistory:
-    """The history as arrays; ``instances`` model instances run in each replica."""
-    times = _column(history, "time_s")
-    keep = np.ones(len(history), dtype=bool)
-    if len(history) > 1:
+def work_history(
+    history: tuple[Observation, ...], instances: int, columns: HistoryColumns | None = None
+) -> WorkHistory:
+    """The history as arrays; ``instances`` model instances run in each replica.
+    ``columns``: the pipeline's columns of ``history`` (``PolicyContext.columns``), if any."""
+    cols = history_columns(history, columns)
+    times = cols.column("time_s")
+    keep: slice | npt.NDArray[np.bool_] = slice(None)
+    if times.size > 1 and not bool((times[1:] > times[:-1]).all()):
+        keep = np.ones(times.size, dtype=bool)
         keep[1:] = times[1:] > np.maximum.accumulate(times)[:-1]
-    h = tuple(o for o, k in zip(history, keep, strict=True) if k)
+
+    def _column(name: str) -> FloatArray:
+        out: FloatArray = cols.column(name)[keep]
+        return out
+
     times = times[keep]
-    ready = _valid(_column(h, "ready_replicas"))
-    desired = _column(h, "desired_replicas")
-    served = _valid(_column(h, "request_rate_rps"))
-    front = _valid(_column(h, "activation_rps"))
-    items = _valid(_column(h, "items_per_s"))
-    execs = _valid(_column(h, "execs_per_s"))
-    compute = _valid(_column(h, "compute_time_per_request_ms"))
-    busy = _valid(_column(h, "gpu_utilization"))
-    pending = _valid(_column(h, "pending_requests"))
+    ready = _valid(_column("ready_replicas"))
+    desired = _column("desired_replicas")
+    served = _valid(_column("request_rate_rps"))
+    front = _valid(_column("activation_rps"))
+    items = _valid(_column("items_per_s"))
+    execs = _valid(_column("execs_per_s"))
+    compute = _valid(_column("compute_time_per_request_ms"))
+    busy = _valid(_column("gpu_utilization"))
+    pending = _valid(_column("pending_requests"))
     with np.errstate(invalid="ignore", divide="ignore"):
         per_request = np.where(served > 0, items / served, np.nan)
         # The last known items per request stands in where none completed.
@@ -92,7 +93,7 @@ def work_history(history: tuple[Observation, ...], instances: int) -> WorkHistor
         by_busy = np.where((busy >= 0.1) & (ready > 0) & (items > 0), by_busy, np.nan)
         capacity = np.where(np.isfinite(by_compute), by_compute, by_busy)
         service = np.where(np.isfinite(by_compute), compute, np.nan)
-        queue = np.where(ready > 0, _valid(_column(h, "queue_time_per_request_ms")), np.nan)
+        queue = np.where(ready > 0, _valid(_column("queue_time_per_request_ms")), np.nan)
         backlog = pending * per_request
         settled = ~(np.isfinite(desired) & (desired > ready))
     return WorkHistory(times, ready, work, capacity, service, queue, backlog, settled)

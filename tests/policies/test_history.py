@@ -1,0 +1,83 @@
+"""The pipeline's history columns: always the arrays of the history tuple they come
+with, however the history was trimmed, and never changed by a later decision."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from policies import Guardrails, Observation, PipelineState, decide
+from policies.adaptive import AdaptiveParams, AdaptivePolicy
+from policies.history import COLUMN_FIELDS, HistoryColumns, history_columns
+from tests.policies import obs
+
+G = Guardrails(max_replicas=1000, scale_down_stabilization_s=0)
+
+
+def _expected(history: tuple[Observation, ...]) -> dict[str, list[float]]:
+    return {
+        name: [math.nan if getattr(o, name) is None else float(getattr(o, name)) for o in history]
+        for name in COLUMN_FIELDS
+    }
+
+
+def _same(columns: HistoryColumns, history: tuple[Observation, ...]) -> None:
+    assert columns.source is history
+    assert len(columns) == len(history)
+    for name, want in _expected(history).items():
+        np.testing.assert_array_equal(columns.column(name), np.asarray(want, dtype=float))
+
+
+def _load(t: float) -> Observation:
+    rate = 10.0 + 5.0 * math.sin(t / 300.0)
+    return obs(
+        t,
+        2,
+        request_rate_rps=rate,
+        activation_rps=rate,
+        items_per_s=rate * 4,
+        execs_per_s=rate,
+        compute_time_per_request_ms=3.0,
+        queue_time_per_request_ms=1.0,
+        pending_requests=None if int(t) % 7 == 0 else 0.0,
+    )
+
+
+@settings(max_examples=25, deadline=None)
+@given(st.lists(st.floats(1, 4_000), min_size=1, max_size=60))
+def test_columns_are_the_trimmed_history_after_every_decision(steps: list[float]) -> None:
+    """Observations at growing times, the adaptive policy keeping 6 h: each state's
+    columns equal the columns built from its history tuple."""
+    state = PipelineState()
+    t = 0.0
+    for dt in steps:
+        t += dt
+        _, state = decide(AdaptivePolicy(), AdaptiveParams(), G, _load(t), state, t)
+        assert state.columns is not None
+        _same(state.columns, state.history)
+
+
+def test_deciding_twice_from_one_state_leaves_the_first_answer_intact() -> None:
+    """A state is a value: deciding from it again (the dashboard's what-if does) must
+    not overwrite the rows a state derived from it already shows."""
+    state = PipelineState()
+    for t in range(0, 300, 5):
+        _, state = decide(AdaptivePolicy(), AdaptiveParams(), G, _load(t), state, t)
+    _, a = decide(AdaptivePolicy(), AdaptiveParams(), G, _load(300.0), state, 300.0)
+    other = obs(300.0, 7, request_rate_rps=99.0)
+    _, b = decide(AdaptivePolicy(), AdaptiveParams(), G, other, state, 300.0)
+    assert a.columns is not None and b.columns is not None
+    _same(a.columns, a.history)
+    _same(b.columns, b.history)
+
+
+def test_columns_for_another_tuple_are_rebuilt() -> None:
+    """Columns that came with a different tuple (a wrapper edited the history) are
+    not used: the arrays are built from the tuple handed over."""
+    history = tuple(_load(float(t)) for t in range(0, 50, 5))
+    stale = HistoryColumns.of(history[:-1] + (obs(45.0, 9),))
+    got = history_columns(history, stale)
+    _same(got, history)
