@@ -598,6 +598,7 @@ def markdown(doc: dict[str, Any]) -> str:
         out.append(f"- **{name}**: {WHY.get(name, '')}")
         for note in doc.get("notes", {}).get(name, []):
             out.append(f"  {note}")
+    out += indicator_section()
     out += ["", "## Every run (test days)", ""]
     header = "| trace | start-up | run | GPU-h | × oracle | requests | 1-min windows "
     header += "| worst 5-min p99 ms | scale events/h | max overshoot |"
@@ -674,6 +675,16 @@ def html_page(doc: dict[str, Any]) -> str:
     ]
     page.add(table_html(["trace", "start-up", "oracle GPU-h", "untuned", "tuned"], rows))
     return page.render()
+
+
+def indicator_section(results: Path = RESULTS) -> list[str]:
+    """Issue 14's rows (leading indicators on LIGO), written by ``bench/indicator_quality.py``
+    into its own results: its headline table when it has run, else a pointer to it."""
+    out = ["", "## Leading indicators (issue 14)", ""]
+    path = results / "indicator_quality.json"
+    rows = json.loads(path.read_text()).get("headline_md", []) if path.exists() else []
+    out += rows or ["Not run yet: `bench/indicator_quality.py`."]
+    return [*out, "", "Every row: [indicator_quality.md](indicator_quality.md)."]
 
 
 def write(doc: dict[str, Any], out_dir: Path, stem: str) -> None:
