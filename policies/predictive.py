@@ -28,7 +28,6 @@ from Prometheus range queries after a restart, so the answer does not change.
 from __future__ import annotations
 
 import dataclasses
-import math
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
@@ -39,7 +38,7 @@ from policies.base import PolicyContext, PolicyParams
 from policies.capacity import estimate_capacity
 from policies.decision import Recommendation
 from policies.forecast import DAY_S, FloatArray, ForecastSettings, forecast
-from policies.observation import Observation
+from policies.history import HistoryColumns, history_columns
 from policies.pid import LatencySignal
 from policies.schedule import (
     LEVEL_WINDOW_S,
@@ -149,23 +148,15 @@ class _Samples:
     busy: FloatArray
 
 
-def _column(history: tuple[Observation, ...], name: str) -> FloatArray:
-    """One Observation field over the history as floats, NaN where absent."""
-    values = (getattr(o, name) for o in history)
-    return np.fromiter(
-        (math.nan if v is None else v for v in values), dtype=np.float64, count=len(history)
-    )
-
-
-def _samples(history: tuple[Observation, ...], signal: str) -> _Samples:
+def _samples(cols: HistoryColumns, signal: str) -> _Samples:
     """Rates (the served rate, else the one in front of the fleet) at strictly
     increasing times, and (time, rate per replica, latency, busy) where replicas served."""
-    times = _column(history, "time_s")
-    served = _column(history, "request_rate_rps")
-    front = _column(history, "activation_rps")
-    ready = _column(history, "ready_replicas")
-    latency = _column(history, signal)
-    busy = _column(history, "gpu_utilization")
+    times = cols.column("time_s")
+    served = cols.column("request_rate_rps")
+    front = cols.column("activation_rps")
+    ready = cols.column("ready_replicas")
+    latency = cols.column(signal)
+    busy = cols.column("gpu_utilization")
     with np.errstate(invalid="ignore"):
         served_ok = np.isfinite(served) & (served >= 0)
         front_ok = np.isfinite(front) & (front >= 0)
@@ -216,7 +207,8 @@ class PredictivePolicy:
         history = ctx.history
         if not history or history[-1] is not ctx.observation:
             history = history + (ctx.observation,)
-        data = _samples(history, p.signal)
+        cols = history_columns(history, ctx.columns)
+        data = _samples(cols, p.signal)
         settings = ForecastSettings(
             horizon_s=p.lead_time_s,
             quantile=p.quantile,
@@ -226,7 +218,7 @@ class PredictivePolicy:
             seasonal_weight=p.seasonal_weight if p.seasonality else 0.0,
         )
         fc = forecast(data.times, data.rates, now, settings)
-        work = work_history(history, 1, ctx.columns)
+        work = work_history(history, 1, cols)
         counted = learned_capacity(work, now, p.capacity_window_s)
         level_now = float(data.rates[-1]) if data.rates.size else 0.0
         load = scheduled_load(
@@ -292,11 +284,14 @@ class PredictivePolicy:
         # be multiplied again as each pod arrives (the fleet ratchets up), so it counts
         # only on a settled fleet. There it applies below the target too, so the fleet
         # holds what the latency needs instead of dropping and queueing again.
-        settled = ctx.current_replicas > 0 and all(
-            o.ready_replicas == ctx.current_replicas
-            and (o.desired_replicas is None or o.desired_replicas <= o.ready_replicas)
-            for o in history
-            if o.time_s >= now - SETTLE_WINDOW_S
+        recent_rows = cols.column("time_s") >= now - SETTLE_WINDOW_S
+        ready_rows = cols.column("ready_replicas")[recent_rows]
+        desired_rows = cols.column("desired_replicas")[recent_rows]
+        settled = ctx.current_replicas > 0 and bool(
+            (
+                (ready_rows == ctx.current_replicas)
+                & (np.isnan(desired_rows) | (desired_rows <= ready_rows))
+            ).all()
         )
         if settled and counted is not None:
             # A backlog the fleet cannot clear within the target is an overload the
