@@ -16,7 +16,7 @@ from typing import Any
 
 from scaler.overrides.store import OverrideStore, build_store
 from scaler.own_metrics import build_metrics
-from scaler.prometheus_pool import PrometheusPool
+from scaler.prometheus_process import prometheus_observer
 from scaler.server import RunningServer, split_listen, start_server
 from scaler.settings import ServerSettings
 from scaler.tracker import ObjectTracker, ReplicaReader, no_overrides
@@ -136,7 +136,7 @@ def assemble(settings: ServerSettings) -> Assembled:
     (nothing left running) when a part cannot start."""
     metrics = build_metrics()
     try:
-        observer = PrometheusPool(settings, metrics)
+        observer = prometheus_observer(settings, metrics)
     except ValueError as exc:
         raise AssemblyError(str(exc), settings_problem=True) from None
     with_dashboard = bool(settings.dashboard_listen)
@@ -157,7 +157,9 @@ def assemble(settings: ServerSettings) -> Assembled:
     try:
         running = start_server(settings, observer, metrics=metrics, tracker=tracker)
     except (OSError, ValueError) as exc:
+        observer.close()
         raise AssemblyError(str(exc)) from None
+    running.closers.append(observer.close)
     if not (with_dashboard and store is not None):
         return Assembled(running)
     try:

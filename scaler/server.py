@@ -12,7 +12,7 @@ import signal
 import socket
 import sys
 import threading
-from collections.abc import Coroutine
+from collections.abc import Callable, Coroutine
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from types import FrameType
@@ -136,6 +136,8 @@ class RunningServer:
     _pool: ThreadPoolExecutor
     _http: object | None = None
     _stopped: bool = False
+    closers: list[Callable[[], None]] = field(default_factory=list)
+    """Called last by :meth:`stop` (e.g. the Prometheus reader process's ``close``)."""
 
     def stop(self, grace_s: float | None = None) -> None:
         """Stop taking calls, finish in-flight ones within the grace period, stop refreshing."""
@@ -152,6 +154,8 @@ class RunningServer:
         shutdown = getattr(self._http, "shutdown", None)
         if callable(shutdown):
             shutdown()
+        for close in self.closers:
+            close()
 
 
 def start_server(

@@ -87,6 +87,18 @@ class ServerSettings(BaseSettings):
         description="Prometheus queries per second the refresh loop may send; when objects "
         "need more, every object's refresh slows alike (oldest first).",
     )
+    prometheus_reader_process: bool = Field(
+        default=True,
+        description="Read Prometheus in a child process, so parsing its answers never takes "
+        "CPU or the interpreter lock from the gRPC server answering KEDA.",
+    )
+    prometheus_reader_nice: int = Field(
+        default=5,
+        ge=0,
+        le=19,
+        description="How much lower the CPU priority (nice) of that child is: when CPU is "
+        "short, refreshes slow down (every object alike) before RPC answers do.",
+    )
     max_metadata_bytes: int = Field(
         default=65_536,
         ge=1_024,

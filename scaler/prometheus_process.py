@@ -1,0 +1,297 @@
+"""Prometheus reads in a child process, so the gRPC event loop never waits for them.
+
+Reading Prometheus (HTTP, JSON parsing, the answer's checks) is most of the scaler's
+CPU. In the serving process it holds the one interpreter lock the gRPC event loop
+needs to answer KEDA, so under load an answer that is a dictionary lookup waited
+behind it (issue 13's soak: canary p99 868 ms). :class:`PrometheusProcess` is an
+:class:`scaler.observer.Observer` that sends each ``observe``/``history`` to a child
+process running a :class:`scaler.prometheus_pool.PrometheusPool` (its query budget
+and dedup cache live there, one for the whole scaler as before) and waits for the
+answer on a pipe, holding nothing the event loop needs. The child runs at a lower
+CPU priority (``nice``), so when CPU is short the refresh falls behind (every object
+alike, oldest first) and RPCs still answer from the latest decisions.
+
+What stays the same: the answers (the same observer code runs in the child), the
+errors (an :class:`ObserveError` keeps its message), the query metrics (the child
+sends each query's time and error reason with its answer; they are recorded in the
+server's registry). A child that dies fails the reads in flight with an
+``ObserveError`` (the pipeline holds) and is started again on the next read.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import itertools
+import logging
+import multiprocessing as mp
+import os
+import signal
+import threading
+from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import TimeoutError as FutureTimeout
+from dataclasses import replace
+from multiprocessing.connection import Connection
+from typing import Any, cast
+
+from policies import Observation
+from scaler.logs import configure_logging
+from scaler.metadata import ScalerConfig
+from scaler.observer import ObserveError
+from scaler.own_metrics import ScalerMetrics, build_metrics
+from scaler.prometheus_pool import PrometheusPool
+from scaler.settings import ServerSettings
+
+log = logging.getLogger(__name__)
+
+CHILD_THREADS = 32
+"""Reads the child runs at once (the tracker's refresh workers and the dashboard's
+history reads; the query budget, not this, bounds the load on Prometheus)."""
+
+ANSWER_MARGIN_S = 60.0
+"""Seconds a read may take beyond its queries' timeouts (waiting for the query
+budget under overload) before the caller gives up with an ObserveError."""
+
+Event = tuple[str, Any]
+"""A query metric recorded in the child: ("seconds", float) or ("error", reason)."""
+
+
+class _Events:
+    """Stands in, in the child, for the two query metrics: records what happened so
+    it travels back with the next answer."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._events: list[Event] = []
+
+    def observe(self, seconds: float) -> None:
+        with self._lock:
+            self._events.append(("seconds", seconds))
+
+    def labels(self, *, reason: str) -> _Events._Reason:
+        return _Events._Reason(self, reason)
+
+    def add(self, event: Event) -> None:
+        with self._lock:
+            self._events.append(event)
+
+    def drain(self) -> list[Event]:
+        with self._lock:
+            out, self._events = self._events, []
+        return out
+
+    class _Reason:
+        def __init__(self, events: _Events, reason: str) -> None:
+            self._events = events
+            self._reason = reason
+
+        def inc(self) -> None:
+            self._events.add(("error", self._reason))
+
+
+def _child(conn: Connection, settings: ServerSettings, nice: int) -> None:
+    """The child's main: answer each request on its own thread until the pipe closes."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C stops the parent, which stops us
+    configure_logging(settings.log_level)  # JSON lines on the stdout it shares with the server
+    if nice:
+        with contextlib.suppress(OSError):
+            os.nice(nice)
+    events = _Events()
+    metrics = replace(
+        build_metrics(), query_seconds=cast(Any, events), query_errors=cast(Any, events)
+    )
+    pool = PrometheusPool(settings, metrics)
+    send_lock = threading.Lock()
+
+    def answer(rid: int, kind: str, args: tuple[Any, ...]) -> None:
+        result: Any
+        try:
+            if kind == "observe":
+                result = ("ok", pool.observe(*args))
+            else:
+                result = ("ok", pool.history(*args))
+        except ObserveError as exc:
+            result = ("observe_error", str(exc))
+        except Exception as exc:  # reported as the bug it is, not as missing data
+            result = ("crash", f"{type(exc).__name__}: {exc}")
+        with send_lock, contextlib.suppress(OSError, ValueError):
+            conn.send((rid, *result, events.drain()))
+
+    with ThreadPoolExecutor(CHILD_THREADS, thread_name_prefix="prometheus") as workers:
+        while True:
+            try:
+                request = conn.recv()
+            except (EOFError, OSError):
+                break
+            if request is None:  # the parent's close()
+                break
+            workers.submit(answer, *request)
+    pool.close()
+
+
+class PrometheusProcess:
+    """An :class:`scaler.observer.Observer` reading Prometheus in a child process
+    (see the module docstring). Raises ``ValueError`` at construction if a
+    configured Prometheus URL is malformed, like :class:`PrometheusPool`."""
+
+    def __init__(
+        self,
+        settings: ServerSettings,
+        metrics: ScalerMetrics,
+        *,
+        nice: int | None = None,
+    ) -> None:
+        self._settings = settings
+        self._metrics = metrics
+        self._nice = settings.prometheus_reader_nice if nice is None else nice
+        # URL checks only (it opens no connection until asked to read, and is not).
+        self._local = PrometheusPool(settings, metrics)
+        self._lock = threading.Lock()
+        self._ids = itertools.count()
+        self._pending: dict[int, tuple[Connection, Future[Any]]] = {}
+        self._conn: Connection | None = None
+        self._proc: Any = None
+        self._closed = False
+        self.restarts = 0
+        """Times the child was started again after it ended."""
+        with self._lock:
+            self._start()
+
+    @property
+    def pid(self) -> int | None:
+        """The child's process id (None before it starts)."""
+        return self._proc.pid if self._proc is not None else None
+
+    def check(self, config: ScalerConfig) -> None:
+        """:meth:`PrometheusPool.check`, in this process (no read involved)."""
+        self._local.check(config)
+
+    def observe(self, config: ScalerConfig, now_s: float) -> Observation:
+        n = 2 + len(config.indicators) + 10
+        result: Observation = self._ask("observe", (config, now_s), n)
+        return result
+
+    def history(
+        self, config: ScalerConfig, start_s: float, end_s: float, step_s: float
+    ) -> list[Observation]:
+        n = 2 + len(config.indicators) + 10
+        result: list[Observation] = self._ask("history", (config, start_s, end_s, step_s), n)
+        return result
+
+    def close(self) -> None:
+        """Stop the child and fail reads in flight."""
+        with self._lock:
+            self._closed = True
+            conn, proc = self._conn, self._proc
+            self._conn = None
+            if conn is not None:
+                # A message, not close(): the answer reader is blocked in recv() on this
+                # socket, which keeps it open, so the child would see no EOF.
+                with contextlib.suppress(OSError, ValueError):
+                    conn.send(None)
+        if proc is not None:
+            proc.join(timeout=5)
+            if proc.is_alive():
+                proc.terminate()
+                proc.join(timeout=5)
+        self._fail_all("the Prometheus reader was stopped")
+        self._local.close()
+
+    # -- internals ---------------------------------------------------------------
+
+    def _start(self) -> None:
+        """Start the child and the thread reading its answers (under ``_lock``)."""
+        ctx = mp.get_context("spawn")  # never fork a process running gRPC's threads
+        ours, theirs = ctx.Pipe()
+        proc = ctx.Process(
+            target=_child,
+            args=(theirs, self._settings, self._nice),
+            name="prometheus-reader",
+            daemon=True,
+        )
+        proc.start()
+        theirs.close()
+        self._conn, self._proc = ours, proc
+        reader = threading.Thread(
+            target=self._read, args=(ours,), name="prometheus-answers", daemon=True
+        )
+        reader.start()
+
+    def _read(self, conn: Connection) -> None:
+        """Hand each answer to the read waiting for it; on EOF fail those in flight."""
+        while True:
+            try:
+                rid, status, payload, events = conn.recv()
+            except (EOFError, OSError):
+                break
+            self._record(events)
+            with self._lock:
+                entry = self._pending.pop(rid, None)
+            if entry is None:  # its caller gave up
+                continue
+            fut = entry[1]
+            if status == "ok":
+                fut.set_result(payload)
+            elif status == "observe_error":
+                fut.set_exception(ObserveError(payload))
+            else:
+                fut.set_exception(RuntimeError(f"Prometheus reader: {payload}"))
+        with self._lock:
+            if self._conn is conn:
+                self._conn = None  # the next read starts a new child
+        conn.close()
+        if not self._closed:
+            log.warning("the Prometheus reader process ended; reads in flight fail (hold)")
+        self._fail_all("the Prometheus reader process ended", conn)
+
+    def _record(self, events: list[Event]) -> None:
+        m = self._metrics
+        for kind, value in events:
+            if kind == "seconds":
+                m.query_seconds.observe(value)
+            else:
+                m.query_errors.labels(reason=value).inc()
+
+    def _fail_all(self, why: str, conn: Connection | None = None) -> None:
+        """Fail the reads in flight (only those sent on ``conn`` if given)."""
+        with self._lock:
+            failed = [rid for rid, (c, _) in self._pending.items() if conn is None or c is conn]
+            futures = [self._pending.pop(rid)[1] for rid in failed]
+        for fut in futures:
+            if not fut.done():
+                fut.set_exception(ObserveError(why))
+
+    def _ask(self, kind: str, args: tuple[Any, ...], queries: int) -> Any:
+        fut: Future[Any] = Future()
+        with self._lock:
+            if self._closed:
+                raise ObserveError("the Prometheus reader was stopped")
+            if self._conn is None:
+                self.restarts += 1
+                self._start()
+            conn = self._conn
+            assert conn is not None
+            rid = next(self._ids)
+            self._pending[rid] = (conn, fut)
+            try:
+                conn.send((rid, kind, args))
+            except (OSError, ValueError) as exc:
+                self._pending.pop(rid, None)
+                raise ObserveError(f"cannot reach the Prometheus reader process: {exc}") from None
+        timeout = queries * self._settings.prometheus_timeout_s + ANSWER_MARGIN_S
+        try:
+            return fut.result(timeout)
+        except FutureTimeout:
+            with self._lock:
+                self._pending.pop(rid, None)
+            raise ObserveError(
+                f"no answer from the Prometheus reader process within {timeout:g} s"
+            ) from None
+
+
+def prometheus_observer(
+    settings: ServerSettings, metrics: ScalerMetrics
+) -> PrometheusPool | PrometheusProcess:
+    """The observer ``settings`` ask for: in a child process (the default) or in this one."""
+    if settings.prometheus_reader_process:
+        return PrometheusProcess(settings, metrics)
+    return PrometheusPool(settings, metrics)
