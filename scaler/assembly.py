@@ -153,6 +153,7 @@ def assemble(settings: ServerSettings) -> Assembled:
         max_metadata_bytes=settings.max_metadata_bytes,
         validate=observer.check,
         max_objects=settings.max_objects,
+        max_logged_decisions=settings.max_logged_decisions,
     )
     try:
         running = start_server(settings, observer, metrics=metrics, tracker=tracker)

@@ -93,6 +93,7 @@ def tracker_for(
         forget_after_s=settings.forget_after_s,
         max_metadata_bytes=settings.max_metadata_bytes,
         max_objects=settings.max_objects,
+        max_logged_decisions=settings.max_logged_decisions,
     )
 
 

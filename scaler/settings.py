@@ -87,6 +87,12 @@ class ServerSettings(BaseSettings):
         description="Prometheus queries per second the refresh loop may send; when objects "
         "need more, every object's refresh slows alike (oldest first).",
     )
+    max_logged_decisions: int = Field(
+        default=200_000,
+        ge=1,
+        description="Decisions kept for the dashboard across all ScaledObjects (about 1 KB "
+        "each): each object keeps up to 6 h, fewer when many share the total.",
+    )
     prometheus_reader_process: bool = Field(
         default=True,
         description="Read Prometheus in a child process, so parsing its answers never takes "

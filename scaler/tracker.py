@@ -38,7 +38,16 @@ MAX_REBUILD_POINTS = 720
 """Most history points replayed on rebuild (one range query per signal)."""
 
 DECISION_LOG_SIZE = 4320
-"""Decisions kept per object for the dashboard: 6 h at the default 5 s refresh."""
+"""Most decisions kept per object for the dashboard: 6 h at the default 5 s refresh."""
+
+DEFAULT_MAX_LOGGED_DECISIONS = 200_000
+"""Decisions kept for the dashboard across all objects (setting
+``SCALER_MAX_LOGGED_DECISIONS``; about 1 KB each). 46 objects keep 6 h each; with
+more, each keeps an equal share, so memory is bounded by this, not by
+objects × 6 h (5,000 objects × 4,320 decisions would be over 20 GB)."""
+
+MIN_DECISION_LOG = 12
+"""Decisions every object keeps whatever the share (a minute at 5 s)."""
 
 DEFAULT_MAX_OBJECTS = 5000
 """ScaledObjects tracked at once (setting ``SCALER_MAX_OBJECTS``)."""
@@ -124,6 +133,7 @@ class ObjectTracker:
         max_metadata_bytes: int = DEFAULT_MAX_METADATA_BYTES,
         validate: Callable[[ScalerConfig], None] | None = None,
         max_objects: int = DEFAULT_MAX_OBJECTS,
+        max_logged_decisions: int = DEFAULT_MAX_LOGGED_DECISIONS,
     ) -> None:
         if max_objects < 1:
             raise ValueError(f"max_objects must be ≥ 1, got {max_objects}")
@@ -138,6 +148,7 @@ class ObjectTracker:
         self._objects: OrderedDict[str, TrackedObject] = OrderedDict()
         """Least recently asked first."""
         self._max_objects = max_objects
+        self._max_logged = max_logged_decisions
         self._workers = workers
         self._in_flight = 0
         self._due = threading.Event()
@@ -272,6 +283,13 @@ class ObjectTracker:
         traffic history through it: one Prometheus client for both)."""
         return self._observer
 
+    def decisions_kept_per_object(self) -> int:
+        """Each object's share of ``max_logged_decisions`` now (between
+        :data:`MIN_DECISION_LOG` and :data:`DECISION_LOG_SIZE`); a log longer than
+        its share is trimmed, oldest first, at the object's next decision."""
+        share = self._max_logged // max(1, len(self._objects))
+        return max(MIN_DECISION_LOG, min(DECISION_LOG_SIZE, share))
+
     def get(self, key: str) -> TrackedObject | None:
         with self._lock:
             return self._objects.get(key)
@@ -371,6 +389,9 @@ class ObjectTracker:
             if obj.error is not None:
                 decision = _with_reason(decision, f"{decision.reason} ({obj.error})")
             obj.decision = decision
+            keep = self.decisions_kept_per_object()
+            while len(obj.log) >= keep:
+                obj.log.popleft()
             obj.log.append(decision)
             obj.ready.set()
         self._record(cfg, decision)

@@ -249,3 +249,26 @@ def test_a_full_table_refuses_new_names_before_parsing_them() -> None:
     tracker.admit("cms", "a")  # known: fine
     with pytest.raises(TrackingRefused, match="SCALER_MAX_OBJECTS"):
         tracker.admit("cms", "b")
+
+
+def test_decision_history_is_shared_out_of_a_total_not_kept_per_object() -> None:
+    """Memory is bounded by the total, not objects × 6 h: with 10 objects sharing 100
+    decisions each keeps its newest 12 (the floor), and alone one keeps 100."""
+    clock = ManualClock()
+    tracker = ObjectTracker(
+        ScriptedObserver(busy()), build_metrics(), clock=clock, max_logged_decisions=100
+    )
+    alone = tracker.track(parse_metadata("alone", "cms", META))
+    for _ in range(150):
+        clock.advance(5)
+        tracker.refresh_one(alone)
+    assert len(alone.log) == 100
+    assert alone.log[-1] is alone.decision
+    others = [tracker.track(parse_metadata(f"o{i}", "cms", META)) for i in range(9)]
+    for _ in range(20):
+        clock.advance(5)
+        for obj in [alone, *others]:
+            tracker.refresh_one(obj)
+    assert [len(o.log) for o in [alone, *others]] == [12] * 10
+    assert alone.log[-1] is alone.decision
+    assert [d.time_s for d in alone.log] == sorted(d.time_s for d in alone.log)
