@@ -68,10 +68,14 @@ def configure_logging(level: str = "INFO", stream: TextIO | None = None) -> None
 
 class RateLimitedLog:
     """At most one record per ``key`` every ``interval_s`` seconds; the next one that
-    gets through says how many were suppressed in between (``suppressed``).
+    gets through says how many were suppressed in between (``suppressed``). And at
+    most ``max_per_s`` records a second over all keys (a second's burst): beyond it
+    records are dropped and counted, and the next one logged says how many
+    (``suppressed_other_keys``).
 
     Used for events a client can trigger at will (rejected RPCs), so a misconfigured
-    ScaledObject polled every few seconds cannot flood the log.
+    ScaledObject polled every few seconds cannot flood the log, nor can thousands of
+    new ones (object churn), whose every first rejection is a new key.
     """
 
     def __init__(
@@ -80,6 +84,7 @@ class RateLimitedLog:
         interval_s: float = 60.0,
         clock: Any = time.monotonic,
         max_keys: int = 1024,
+        max_per_s: float = 10.0,
     ) -> None:
         self._log = logger
         self._interval_s = interval_s
@@ -88,6 +93,10 @@ class RateLimitedLog:
         self._lock = threading.Lock()
         self._last: dict[str, float] = {}
         self._suppressed: dict[str, int] = {}
+        self._rate = max_per_s
+        self._tokens = max_per_s
+        self._filled = clock()
+        self._dropped = 0
 
     def warning(self, key: str, fields: dict[str, Any]) -> bool:
         """Log ``fields`` as one JSON record unless ``key`` was logged recently.
@@ -98,11 +107,21 @@ class RateLimitedLog:
             if last is not None and now - last < self._interval_s:
                 self._suppressed[key] = self._suppressed.get(key, 0) + 1
                 return False
+            self._tokens = min(self._rate, self._tokens + (now - self._filled) * self._rate)
+            self._filled = now
+            if self._tokens < 1:
+                self._dropped += 1
+                return False
+            self._tokens -= 1
             if key not in self._last and len(self._last) >= self._max_keys:
                 oldest = min(self._last, key=self._last.__getitem__)
                 del self._last[oldest]
                 self._suppressed.pop(oldest, None)
             self._last[key] = now
             suppressed = self._suppressed.pop(key, 0)
-        self._log.warning(json.dumps({**fields, "suppressed": suppressed}, default=str))
+            dropped, self._dropped = self._dropped, 0
+        record = {**fields, "suppressed": suppressed}
+        if dropped:
+            record["suppressed_other_keys"] = dropped
+        self._log.warning(json.dumps(record, default=str))
         return True

@@ -7,6 +7,7 @@ and ``GetMetrics`` answer from memory however many streams KEDA holds open."""
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 import signal
 import socket
@@ -248,6 +249,11 @@ def run_until_signal(running: RunningServer) -> None:
 
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
+    # What start-up built (modules, classes, the metrics registry) lives as long as the
+    # process: out of the collector's way, a full collection (which holds the GIL the
+    # event loop needs) walks only what the tracker holds.
+    gc.collect()
+    gc.freeze()
     # Not one unbounded wait: the kernel hands a process's signal to any of its threads,
     # and Python runs the handler only when the main thread runs bytecode again; a
     # main thread asleep in ``wait()`` would never see a SIGTERM a busy refresher took.

@@ -136,3 +136,21 @@ def test_rate_limited_log_forgets_the_oldest_key_beyond_its_bound() -> None:
         clock.t += 1
         assert limited.warning(key, {})
     assert limited.warning("a", {}), "a was forgotten, so it logs again"
+
+
+def test_rate_limited_log_caps_lines_over_all_keys_and_says_how_many_it_dropped(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """Churn: every new object's first rejection is a new key; the log stays at
+    ``max_per_s`` lines a second and the next line counts the dropped ones."""
+    clock = Clock()
+    limited = RateLimitedLog(logging.getLogger("scaler.rpc.cap"), clock=clock, max_per_s=5)
+    with caplog.at_level(logging.WARNING, logger="scaler.rpc.cap"):
+        logged = [limited.warning(f"object-{i}", {"i": i}) for i in range(100)]
+        clock.t = 1.0
+        assert limited.warning("later", {"i": "later"})
+    assert logged.count(True) == 5
+    lines = [json.loads(r.getMessage()) for r in caplog.records]
+    assert len(lines) == 6
+    assert lines[-1]["suppressed_other_keys"] == 95
+    assert "suppressed_other_keys" not in lines[0]
