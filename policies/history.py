@@ -33,7 +33,8 @@ from policies.observation import SIGNAL_FIELDS, Observation
 COLUMN_FIELDS: tuple[str, ...] = ("time_s", "ready_replicas", "desired_replicas", *SIGNAL_FIELDS)
 """Observation fields kept as columns (absent values as NaN)."""
 
-_INDEX = {name: i for i, name in enumerate(COLUMN_FIELDS)}
+COLUMN_INDEX: dict[str, int] = {name: i for i, name in enumerate(COLUMN_FIELDS)}
+"""Row of each field in :meth:`HistoryColumns.matrix`."""
 
 _MIN_ROOM = 64
 """Rows of storage at least (a fresh history grows by doubling from here)."""
@@ -82,7 +83,14 @@ class HistoryColumns:
 
     def column(self, name: str) -> FloatArray:
         """One field over the history (read-only view; NaN where absent)."""
-        view: FloatArray = self._store.data[_INDEX[name], self._lo : self._hi]
+        view: FloatArray = self._store.data[COLUMN_INDEX[name], self._lo : self._hi]
+        view.flags.writeable = False
+        return view
+
+    def matrix(self) -> FloatArray:
+        """Every column at once, as the rows of one (fields, observations) read-only
+        view in :data:`COLUMN_FIELDS` order (:data:`COLUMN_INDEX` gives a field's row)."""
+        view: FloatArray = self._store.data[:, self._lo : self._hi]
         view.flags.writeable = False
         return view
 

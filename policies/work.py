@@ -18,6 +18,7 @@ import numpy as np
 import numpy.typing as npt
 
 from policies.forecast import FloatArray
+from policies.history import COLUMN_INDEX as _F
 from policies.history import HistoryColumns, history_columns
 from policies.observation import Observation
 
@@ -42,39 +43,30 @@ class WorkHistory:
     fleet is short, not that it is still growing."""
 
 
-def _valid(x: FloatArray) -> FloatArray:
-    """``x`` with negative or non-finite values as NaN."""
-    with np.errstate(invalid="ignore"):
-        return np.where(np.isfinite(x) & (x >= 0), x, np.nan)
-
-
 def work_history(
     history: tuple[Observation, ...], instances: int, columns: HistoryColumns | None = None
 ) -> WorkHistory:
     """The history as arrays; ``instances`` model instances run in each replica.
     ``columns``: the pipeline's columns of ``history`` (``PolicyContext.columns``), if any."""
-    cols = history_columns(history, columns)
-    times = cols.column("time_s")
-    keep: slice | npt.NDArray[np.bool_] = slice(None)
+    raw = history_columns(history, columns).matrix()
+    times = raw[_F["time_s"]]
     if times.size > 1 and not bool((times[1:] > times[:-1]).all()):
         keep = np.ones(times.size, dtype=bool)
         keep[1:] = times[1:] > np.maximum.accumulate(times)[:-1]
-
-    def _column(name: str) -> FloatArray:
-        out: FloatArray = cols.column(name)[keep]
-        return out
-
-    times = times[keep]
-    ready = _valid(_column("ready_replicas"))
-    desired = _column("desired_replicas")
-    served = _valid(_column("request_rate_rps"))
-    front = _valid(_column("activation_rps"))
-    items = _valid(_column("items_per_s"))
-    execs = _valid(_column("execs_per_s"))
-    compute = _valid(_column("compute_time_per_request_ms"))
-    busy = _valid(_column("gpu_utilization"))
-    pending = _valid(_column("pending_requests"))
+        raw = raw[:, keep]
+        times = raw[_F["time_s"]]
     with np.errstate(invalid="ignore", divide="ignore"):
+        # Every field at once: negative or non-finite values as NaN.
+        valid = np.where((raw >= 0) & (raw < np.inf), raw, np.nan)
+        ready = valid[_F["ready_replicas"]]
+        desired = raw[_F["desired_replicas"]]
+        served = valid[_F["request_rate_rps"]]
+        front = valid[_F["activation_rps"]]
+        items = valid[_F["items_per_s"]]
+        execs = valid[_F["execs_per_s"]]
+        compute = valid[_F["compute_time_per_request_ms"]]
+        busy = valid[_F["gpu_utilization"]]
+        pending = valid[_F["pending_requests"]]
         per_request = np.where(served > 0, items / served, np.nan)
         # The last known items per request stands in where none completed.
         per_request = _forward_fill(per_request)
@@ -83,19 +75,21 @@ def work_history(
         # growing at capacity, so they understate an overload. A front counter that
         # is 0 while replicas serve is not "no arrivals": Envoy's none_healthy
         # counter (the examples' activationMetric) moves only at zero endpoints.
-        front_counts = np.isfinite(front) & ((front > 0) | ~(ready > 0))
+        serving = ready > 0
+        front_counts = np.isfinite(front) & ((front > 0) | ~serving)
         requests = np.where(front_counts, front, served)
         work = requests * per_request
         per_exec = np.where(execs > 0, items / execs, np.nan)
         by_compute = instances * per_exec / (compute / 1000.0)
         by_busy = items / (np.minimum(busy, 1.0) * ready)
         by_compute = np.where((compute > 0) & (items > 0), by_compute, np.nan)
-        by_busy = np.where((busy >= 0.1) & (ready > 0) & (items > 0), by_busy, np.nan)
-        capacity = np.where(np.isfinite(by_compute), by_compute, by_busy)
-        service = np.where(np.isfinite(by_compute), compute, np.nan)
-        queue = np.where(ready > 0, _valid(_column("queue_time_per_request_ms")), np.nan)
+        by_busy = np.where((busy >= 0.1) & serving & (items > 0), by_busy, np.nan)
+        computed = np.isfinite(by_compute)
+        capacity = np.where(computed, by_compute, by_busy)
+        service = np.where(computed, compute, np.nan)
+        queue = np.where(serving, valid[_F["queue_time_per_request_ms"]], np.nan)
         backlog = pending * per_request
-        settled = ~(np.isfinite(desired) & (desired > ready))
+        settled = ~(desired > ready)
     return WorkHistory(times, ready, work, capacity, service, queue, backlog, settled)
 
 
