@@ -12,14 +12,11 @@ import pytest
 
 from scaler.keda_proto import externalscaler_pb2 as pb
 from scaler.keda_proto import externalscaler_pb2_grpc as pb_grpc
-from scaler.own_metrics import build_metrics
-from scaler.prometheus_observer import PrometheusObserver
-from scaler.server import RunningServer, start_server
-from scaler.settings import ServerSettings
+from scaler.server import RunningServer
 from scaler.testbed.prometheus_server import PrometheusServer, ScrapeTarget
 from scaler.testbed.triton_replica import ServiceLaw
-from scaler.tracker import ObjectTracker
 from tests.realparts.fixtures import LoadgenFactory, TritonFactory
+from tests.scaler_server import start_prometheus_scaler
 
 pytestmark = pytest.mark.realparts
 
@@ -42,17 +39,9 @@ LAW = ServiceLaw(base_ms=5.0, per_item_ms=0.5, max_batch=16, max_queue_delay_us=
 
 @pytest.fixture
 def scaler(prometheus: PrometheusServer) -> Iterator[RunningServer]:
-    settings = ServerSettings(
-        grpc_listen="127.0.0.1:0",
-        metrics_listen="",
-        prometheus_url=prometheus.url,
-        prometheus_timeout_s=2.0,
-        refresh_interval_s=1.0,
+    running = start_prometheus_scaler(
+        prometheus.url, dedup_window_s=0.5, prometheus_timeout_s=2.0, refresh_interval_s=1.0
     )
-    metrics = build_metrics()
-    observer = PrometheusObserver(settings, metrics, dedup_window_s=0.5)
-    tracker = ObjectTracker(observer, metrics, refresh_interval_s=1.0)
-    running = start_server(settings, observer, metrics=metrics, tracker=tracker)
     yield running
     running.stop(0)
 

@@ -21,10 +21,11 @@ from scaler.keda_proto import externalscaler_pb2 as pb
 from scaler.keda_proto import externalscaler_pb2_grpc as pb_grpc
 from scaler.own_metrics import build_metrics
 from scaler.prometheus_observer import PrometheusObserver
-from scaler.server import RunningServer, start_server
+from scaler.server import RunningServer
 from scaler.settings import ServerSettings
 from scaler.tracker import ObjectTracker
 from tests.fake_prometheus import FAULTS, FakePrometheus
+from tests.scaler_server import start_prometheus_scaler
 
 META = {
     "policy": "threshold",
@@ -48,17 +49,9 @@ def prom() -> Iterator[FakePrometheus]:
 
 
 def start(prom: FakePrometheus) -> RunningServer:
-    settings = ServerSettings(
-        grpc_listen="127.0.0.1:0",
-        metrics_listen="",
-        prometheus_url=prom.url,
-        prometheus_timeout_s=1.0,
-        refresh_interval_s=300,
+    return start_prometheus_scaler(
+        prom.url, dedup_window_s=0, prometheus_timeout_s=1.0, refresh_interval_s=300
     )
-    metrics = build_metrics()
-    observer = PrometheusObserver(settings, metrics, dedup_window_s=0)
-    tracker = ObjectTracker(observer, metrics, refresh_interval_s=300)
-    return start_server(settings, observer, metrics=metrics, tracker=tracker)
 
 
 Answer = float | grpc.StatusCode

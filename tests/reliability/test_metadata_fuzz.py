@@ -16,11 +16,9 @@ from policies import Observation, PipelineState, decide
 from scaler.keda_proto import externalscaler_pb2 as pb
 from scaler.keda_proto import externalscaler_pb2_grpc as pb_grpc
 from scaler.metadata import COMMON_KEYS, KEDA_KEYS, MetadataError, parse_metadata
-from scaler.own_metrics import build_metrics
 from scaler.registry import available_policies
-from scaler.server import RunningServer, start_server
-from scaler.settings import ServerSettings
-from scaler.tracker import ObjectTracker
+from scaler.server import RunningServer
+from tests.scaler_server import scaler_settings, start_scaler
 from tests.scripted_observer import ManualClock, ScriptedObserver
 
 POLICIES = sorted(available_policies())
@@ -107,11 +105,10 @@ def server() -> Iterator[RunningServer]:
     observer = ScriptedObserver(
         Observation(time_s=0.0, ready_replicas=2, queue_time_per_request_ms=60.0)
     )
-    metrics = build_metrics()
-    clock = ManualClock()
-    tracker = ObjectTracker(observer, metrics, refresh_interval_s=3600, clock=clock)
-    settings_ = ServerSettings(grpc_listen="127.0.0.1:0", metrics_listen="")
-    running = start_server(settings_, observer, metrics=metrics, tracker=tracker)
+    # refreshed by hand on the manual clock (the background loop would wait an hour)
+    running = start_scaler(
+        observer, scaler_settings(), clock=ManualClock(), refresh_interval_s=3600
+    )
     yield running
     running.stop(0)
 
