@@ -87,10 +87,13 @@ def compare(
     with ProcessPoolExecutor(
         n_workers, mp_context=context, initializer=_share, initargs=(trace, oracle.need, updates)
     ) as pool:
-        futures = [
-            pool.submit(_run_shared, sc, name, exact, first)
-            for name, sc in zip(names, scenarios, strict=True)
-        ]
+        # Longest first: runs that learn from hours of history take many times longer
+        # than the others, so starting them first keeps both workers busy to the end.
+        order = sorted(range(len(names)), key=lambda i: -_history_s(scenarios[i]))
+        submitted = {
+            i: pool.submit(_run_shared, scenarios[i], names[i], exact, first) for i in order
+        }
+        futures = [submitted[i] for i in range(len(names))]
         while not all(f.done() for f in futures):
             while not updates.empty():
                 name, t = updates.get()
@@ -102,6 +105,12 @@ def compare(
         for name in names:
             progress(name, trace.duration_s)
     return Comparison(trace, scenario, oracle, tuple(done), exact)
+
+
+def _history_s(scenario: Scenario) -> float:
+    """Seconds of history the scenario's policy keeps: its decisions' cost grows with it."""
+    cfg = scenario.scaler_config()
+    return float(cfg.policy.history_s(cfg.params))
 
 
 _PROGRESS_POLL_S = 0.1

@@ -47,11 +47,12 @@ class PrometheusModel:
         self.scrape_s = scrape_interval_s
         self.window_s = rate_window_s
         self.discovery_s = discovery_delay_s
+        self._k = math.floor(rate_window_s / scrape_interval_s - 1e-9)
+        """Scrape intervals a rate window spans (its first sample is this many back)."""
 
     def _scrape_times(self, now_s: float) -> tuple[float, float] | None:
         last = math.floor(now_s / self.scrape_s + 1e-9) * self.scrape_s
-        k = math.floor(self.window_s / self.scrape_s - 1e-9)
-        first = max(last - k * self.scrape_s, 0.0)
+        first = max(last - self._k * self.scrape_s, 0.0)
         if last - first <= 0:
             return None
         return first, last
@@ -81,10 +82,8 @@ class PrometheusModel:
         i0, i1 = self._step(first), self._step(last)
         span = last - first
         o = self.o
-        arrivals, success, _, queue_ms, execs, _, _, _, items, compute_ms = (
-            x / span for x in o.sums(i0, i1)
-        )
-        activation = arrivals
+        arrivals, success, _, queue_ms, execs, _, _, _, items, compute_ms = o.sums(i0, i1)
+        activation = arrivals / span
         ready = self._ready_seen(last, i1)
         gauges = tuple(
             float(v[min(int(last / self.step_s + 1e-9), len(v) - 1)]) for v in self.indicators
@@ -97,23 +96,25 @@ class PrometheusModel:
                 activation_rps=activation,
                 indicators=gauges,
             )
-        per_request = queue_ms / success if success > 0 else 0.0
-        per_exec = queue_ms / (execs + 1e-6)
         serving = max(int(o.ready[i1 - 1]), 1) if i1 > 0 else 1
         busy = float(o.busy_s[i1 - 1]) / (serving * self.step_s) if i1 > 0 else 0.0
+        success_rps = success / span
+        queue_rate = queue_ms / span
         return Observation(
             time_s=last,
             ready_replicas=ready,
             desired_replicas=desired_replicas,
-            request_rate_rps=success,
-            queue_time_per_request_ms=per_request,
-            queue_time_per_exec_ms=per_exec,
+            request_rate_rps=success_rps,
+            queue_time_per_request_ms=queue_rate / success_rps if success_rps > 0 else 0.0,
+            queue_time_per_exec_ms=queue_rate / (execs / span + 1e-6),
             pending_requests=float(o.pending[i1 - 1]),
             gpu_utilization=min(max(busy, 0.0), 1.0),
             activation_rps=activation,
-            items_per_s=items,
-            execs_per_s=execs,
-            compute_time_per_request_ms=compute_ms / success if success > 0 else 0.0,
+            items_per_s=items / span,
+            execs_per_s=execs / span,
+            compute_time_per_request_ms=(compute_ms / span) / success_rps
+            if success_rps > 0
+            else 0.0,
             indicators=gauges,
         )
 
