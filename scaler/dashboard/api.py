@@ -7,6 +7,7 @@ from __future__ import annotations
 import re
 import tempfile
 import zlib
+from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -565,18 +566,14 @@ def _policy_override(meta: dict[str, str], override: dict[str, str]) -> dict[str
 )
 def whatif(namespace: str, name: str, body: WhatIfBody, ctx: Ctx, request: Request) -> JobOut:
     owner = ctx.auth.owner(request)
-    key = f"{namespace}/{name}"
     _, _, _, current_sc, candidate_sc = _scenarios(ctx, namespace, name, body)
-    load = _trace_loader(ctx, body.trace, key)
     override = dict(body.override)
 
-    def job(jc: JobContext) -> dict[str, Any]:
-        jc.progress(0.0, "loading the trace")
-        trace = load()
+    def run(trace: Trace, jc: JobContext) -> dict[str, Any]:
         result = run_whatif(trace, current_sc, candidate_sc, jc)
         return {"override": override, "comparison": result}
 
-    return JobOut(**_submit(ctx, "whatif", key, job, owner).as_dict())
+    return _trace_job(ctx, owner, "whatif", f"{namespace}/{name}", body, run)
 
 
 @router.post(
@@ -586,21 +583,35 @@ def whatif(namespace: str, name: str, body: WhatIfBody, ctx: Ctx, request: Reque
 )
 def tune(namespace: str, name: str, body: TuneBody, ctx: Ctx, request: Request) -> JobOut:
     owner = ctx.auth.owner(request)
-    key = f"{namespace}/{name}"
     _, candidate_meta, options, _, _ = _scenarios(ctx, namespace, name, body)
-    load = _trace_loader(ctx, body.trace, key)
     override = dict(body.override)
     budget = body.budget
 
-    def job(jc: JobContext) -> dict[str, Any]:
-        jc.progress(0.0, "loading the trace")
-        trace = load()
+    def run(trace: Trace, jc: JobContext) -> dict[str, Any]:
         result = run_tune(trace, candidate_meta, options, budget, jc)
         best = result.get("best", candidate_meta)
         result["override"] = _policy_override(dict(best), override)
         return result
 
-    return JobOut(**_submit(ctx, "tune", key, job, owner).as_dict())
+    return _trace_job(ctx, owner, "tune", f"{namespace}/{name}", body, run)
+
+
+def _trace_job(
+    ctx: Dashboard,
+    owner: str,
+    kind: str,
+    key: str,
+    body: WhatIfBody,
+    run: Callable[[Trace, JobContext], dict[str, Any]],
+) -> JobOut:
+    """Submit ``run`` on the body's trace as a background job of ``owner``'s."""
+    load = _trace_loader(ctx, body.trace, key)
+
+    def job(jc: JobContext) -> dict[str, Any]:
+        jc.progress(0.0, "loading the trace")
+        return run(load(), jc)
+
+    return JobOut(**_submit(ctx, kind, key, job, owner).as_dict())
 
 
 @router.get("/jobs", summary="Recent what-if and tune jobs (without results)")
