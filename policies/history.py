@@ -94,6 +94,21 @@ class HistoryColumns:
         view.flags.writeable = False
         return view
 
+    def tail(self, start: int, source: tuple[Observation, ...]) -> HistoryColumns:
+        """The rows from ``start`` on, sharing storage: the columns of ``source`` when it
+        is ``history[start:]`` (a wrapper handing its policy a shorter history)."""
+        return HistoryColumns(self._store, self._lo + min(start, len(self)), self._hi, source)
+
+    def with_last(self, obs: Observation, source: tuple[Observation, ...]) -> HistoryColumns:
+        """A copy with the newest row replaced by ``obs``: the columns of ``source`` when
+        it is the history with its last observation replaced (a what-if)."""
+        store = _Storage(len(self))
+        store.data[:, : len(self)] = self._store.data[:, self._lo : self._hi]
+        if len(self):
+            store.data[:, len(self) - 1] = _row(obs)
+        store.written = len(self)
+        return HistoryColumns(store, 0, len(self), source)
+
     def trimmed(
         self, drop: int, obs: Observation, source: tuple[Observation, ...]
     ) -> HistoryColumns:

@@ -81,3 +81,15 @@ def test_columns_for_another_tuple_are_rebuilt() -> None:
     stale = HistoryColumns.of(history[:-1] + (obs(45.0, 9),))
     got = history_columns(history, stale)
     _same(got, history)
+
+
+def test_a_tail_and_a_replaced_last_row_are_the_columns_of_those_histories() -> None:
+    """What a wrapper hands its policy (the last hours of a longer history, or the
+    history with the newest observation replaced by a what-if) has its own columns."""
+    history = tuple(_load(float(t)) for t in range(0, 600, 15))
+    cols = HistoryColumns.of(history)
+    tail = history[10:]
+    _same(cols.tail(10, tail), tail)
+    what_if = (*tail[:-1], obs(tail[-1].time_s, 7, request_rate_rps=99.0))
+    _same(cols.tail(10, tail).with_last(what_if[-1], what_if), what_if)
+    _same(cols, history)

@@ -137,3 +137,32 @@ def test_the_what_if_keeps_items_per_execution() -> None:
     changes: dict[str, float] = {"items_per_s": 5000.0}
     _same_batches(o, changes)
     assert changes["execs_per_s"] == 50.0
+
+
+def test_the_wrapped_policy_decides_the_same_with_the_pipelines_columns() -> None:
+    """The wrapper cuts the pipeline's history columns for the wrapped policy (and
+    its what-if) instead of rebuilding them: the decisions are those without columns."""
+    from policies.adaptive import AdaptivePolicy
+
+    leading = with_indicators(AdaptivePolicy())
+    p = leading.params_model.model_validate(
+        {
+            "indicators": (IndicatorSettings("jobs", load_per_unit=50.0, lead_s=180.0),),
+            "indicator_history_s": 7200.0,
+        }
+    )
+    observations = [
+        dataclasses.replace(
+            o,
+            items_per_s=o.request_rate_rps,
+            execs_per_s=(o.request_rate_rps or 0.0) / 4,
+            compute_time_per_request_ms=3.0,
+            queue_time_per_request_ms=1.0,
+        )
+        for o in campaign_history(hours=2.0)
+    ]
+    with_cols, without = PipelineState(), PipelineState()
+    for o in observations:
+        d1, with_cols = decide(leading, p, G, o, with_cols, o.time_s)
+        d2, without = decide(leading, p, G, o, dataclasses.replace(without, columns=None), o.time_s)
+        assert (d1.value, d1.reason) == (d2.value, d2.reason)
