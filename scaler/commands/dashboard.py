@@ -13,12 +13,9 @@ import typer
 import yaml
 from pydantic import ValidationError
 
-from scaler.assembly import start_dashboard
 from scaler.logs import configure_logging
 from scaler.metadata import MetadataError
-from scaler.overrides.store import build_store
 from scaler.settings import ServerSettings
-from scaler.tracker import ObjectTracker
 
 log = logging.getLogger(__name__)
 
@@ -89,8 +86,13 @@ def register(app: typer.Typer) -> None:
         except ValidationError as exc:
             raise typer.BadParameter(str(exc)) from None
         configure_logging(settings.log_level)
+        # Imported here: they pull in the Kubernetes client and the web stack, which
+        # every other command (simulate in `make run`) would otherwise load for nothing.
+        from scaler.assembly import start_dashboard
+        from scaler.overrides.store import build_store
         from scaler.own_metrics import build_metrics
         from scaler.prometheus_pool import PrometheusPool
+        from scaler.tracker import ObjectTracker
 
         store = build_store(settings.overrides_file, settings.overrides_configmap)
         metrics = build_metrics()

@@ -8,7 +8,7 @@ import signal
 from dataclasses import replace
 from pathlib import Path
 from types import FrameType
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.console import Console, Group
@@ -29,18 +29,16 @@ from scaler.sim.presets import PRESETS, scenario_for
 from scaler.sim.report import render
 from scaler.sim.scenario import Scenario, ScenarioError, load_scaled_object, load_scenario
 from scaler.sim.summary import summary
-from scaler.testbed.runner import (
-    Snapshot,
-    Testbed,
-    TestbedOptions,
-    one_item_requests,
-    testbed_scenario,
-)
 from scaler.traces.bundled import LIGO, bundled_trace
 from scaler.traces.loader import load_trace
 from scaler.traces.model import Trace
 from scaler.traces.rescale import rescale
 from scaler.traces.sources import TraceError
+
+if TYPE_CHECKING:
+    # The runner (Triton, Prometheus and gRPC clients) is imported when a testbed runs,
+    # not by every `scaler` command.
+    from scaler.testbed.runner import Snapshot, TestbedOptions
 
 BUNDLED_LIGO = bundled_trace(LIGO)
 DEMO_SECONDS = 240.0
@@ -150,6 +148,8 @@ def run_testbed(
     *,
     live: bool,
 ) -> Comparison:
+    from scaler.testbed.runner import Testbed
+
     previous = signal.signal(signal.SIGTERM, _on_sigterm)
     try:
         with Testbed(sc, options) as tb:
@@ -225,6 +225,8 @@ def register(app: typer.Typer) -> None:
         """Run the trace against real Triton servers, Prometheus, the scaler and a
         KEDA + HPA actuator on loopback; write the same summary as `scaler simulate`."""
         require_testbed_extra()
+        from scaler.testbed.runner import TestbedOptions, testbed_scenario
+
         console = Console()
         try:
             sc = load_scenario(scenario) if scenario is not None else testbed_scenario()
@@ -272,6 +274,8 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """The testbed on the bundled LIGO day, compressed to a few minutes, with a live view."""
         require_testbed_extra()
+        from scaler.testbed.runner import TestbedOptions, one_item_requests, testbed_scenario
+
         console = Console()
         try:
             tr = load_trace(BUNDLED_LIGO)
