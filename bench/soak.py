@@ -18,8 +18,8 @@ The load generator is not the scaler's competitor for the same interpreter: the
 churn clients run as ``grpc.aio`` coroutines in ``--client-procs`` processes, the
 streams in one more, the canary in its own; each reports the CPU it used.
 
-Writes ``bench/results/soak.json``: the canary's latency percentiles and error count,
-the server's own GetMetrics handling time (its histogram), health-check failures,
+Writes ``bench/results/soak.json``: the canary's latency percentiles and error count
+(and the same canary's before the load: the machine's floor), health-check failures,
 the scaler's RSS at start, end and peak, Prometheus queries per second (from the
 scaler's own metrics), CPU seconds of every process, the load average through the
 run, and each target met or missed.
@@ -99,10 +99,10 @@ def rss_mb(pid: int) -> float:
     return total / 1024
 
 
-def cpu_s(pid: int) -> float:
-    """User + system CPU seconds of ``pid`` and its children so far."""
+def cpu_s(pid: int, *, tree: bool = True) -> float:
+    """User + system CPU seconds of ``pid`` (and its children) so far."""
     total = 0
-    for p in children(pid):
+    for p in children(pid) if tree else [pid]:
         try:
             fields = Path(f"/proc/{p}/stat").read_text().rsplit(")", 1)[1].split()
         except OSError:
@@ -121,29 +121,7 @@ def scrape(port: int) -> dict[str, Any]:
         float(v)
         for v in re.findall(r"^sonic_scaler_objects_forgotten_total\{[^}]*\} (\S+)$", text, re.M)
     )
-    out["getmetrics_buckets"] = {
-        float(le): float(v)
-        for le, v in re.findall(
-            r'^sonic_scaler_rpc_seconds_bucket\{(?=[^}]*method="GetMetrics")[^}]*le="([^"]+)"'
-            r"[^}]*\} (\S+)$",
-            text,
-            re.M,
-        )
-    }
     return out
-
-
-def bucket_quantile(before: dict[float, float], after: dict[float, float], q: float) -> float:
-    """The upper bound (ms) of the histogram bucket holding quantile ``q`` of the
-    calls between two scrapes."""
-    counts = sorted((le, after[le] - before.get(le, 0.0)) for le in after)
-    if not counts or counts[-1][1] <= 0:
-        return float("nan")
-    total = counts[-1][1]
-    for le, n in counts:
-        if n >= q * total:
-            return le * 1000
-    return float("inf")
 
 
 def ref(name: str, release: str) -> pb.ScaledObjectRef:
@@ -415,7 +393,11 @@ def run(
                 time.sleep(0.05)
         loads = [os.getloadavg()[0]]
         rss_start = rss_mb(scaler.pid)
-        cpu_start = {"scaler": cpu_s(scaler.pid), "prometheus": cpu_s(prom.pid)}
+        cpu_start = {
+            "scaler_serving": cpu_s(scaler.pid, tree=False),
+            "scaler_with_reader": cpu_s(scaler.pid),
+            "prometheus": cpu_s(prom.pid),
+        }
         before = scrape(metrics_port)
         t_start = time.monotonic()
         stop_at = time.time() + duration_s
@@ -447,7 +429,11 @@ def run(
         elapsed = time.monotonic() - t_start
         after = scrape(metrics_port)
         rss_end = rss_mb(scaler.pid)
-        cpu_end = {"scaler": cpu_s(scaler.pid), "prometheus": cpu_s(prom.pid)}
+        cpu_end = {
+            "scaler_serving": cpu_s(scaler.pid, tree=False),
+            "scaler_with_reader": cpu_s(scaler.pid),
+            "prometheus": cpu_s(prom.pid),
+        }
         for p in procs:
             p.join(timeout=10)
     finally:
@@ -503,16 +489,6 @@ def run(
         "canary_without_load": {
             "p50_ms": round(percentile(idle, 0.50), 2),
             "p99_ms": round(percentile(idle, 0.99), 2),
-        },
-        "server_getmetrics_handling_ms": {
-            "note": "all GetMetrics calls (churn and canary) as the scaler timed its handler: "
-            "upper bound of the histogram bucket holding the quantile",
-            "p50_le": bucket_quantile(
-                before["getmetrics_buckets"], after["getmetrics_buckets"], 0.50
-            ),
-            "p99_le": bucket_quantile(
-                before["getmetrics_buckets"], after["getmetrics_buckets"], 0.99
-            ),
         },
         "cpu_seconds": cpu,
         "machine": {

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import heapq
+import itertools
 import json
 import logging
 import math
@@ -151,6 +152,10 @@ class ObjectTracker:
         self._max_logged = max_logged_decisions
         self._workers = workers
         self._in_flight = 0
+        self._queue: list[tuple[float, int, TrackedObject]] = []
+        """(when due, tie-break, object): the refresh order, a heap (under ``_lock``).
+        Entries of objects since forgotten or replaced are dropped when they come up."""
+        self._seq = itertools.count()
         self._due = threading.Event()
         self._listeners: list[Callable[[str], None]] = []
         self._threads: list[threading.Thread] = []
@@ -265,6 +270,8 @@ class ObjectTracker:
                 obj = fresh
                 self._objects[config.key] = obj
             assert obj is not None
+            if new:
+                self._enqueue(obj)
             self._objects.move_to_end(config.key)
             obj.last_asked_s = now
             obj.metadata = self._raw.get(config.key, obj.metadata)
@@ -491,20 +498,34 @@ class ObjectTracker:
                 # One object's failure must not end the wait for the others.
                 log.exception(json.dumps({"event": "refresh_crashed", "object": o.config.key}))
 
+    def _due_at(self, obj: TrackedObject) -> float:
+        """When ``obj`` is due its next refresh: an interval after its last one, or at
+        once for a new object (it has waited since it was first asked)."""
+        if obj.refreshed_s is None:
+            return obj.tracked_s
+        return obj.refreshed_s + self.refresh_interval_s
+
+    def _enqueue(self, obj: TrackedObject) -> None:
+        """Put ``obj`` in the refresh order (caller holds ``_lock``)."""
+        heapq.heappush(self._queue, (self._due_at(obj), next(self._seq), obj))
+
     def _due_objects(self, now: float, limit: int) -> list[TrackedObject]:
         """Objects due a refresh, the longest waiting first (a new object waits from
-        when it was first asked), at most ``limit``."""
-        with self._lock:  # a copy under the lock (RPCs take it), the scan outside it
-            snapshot = list(self._objects.values())
-        interval = self.refresh_interval_s
-        due = (
-            o
-            for o in snapshot
-            if not o.in_flight and (o.refreshed_s is None or now - o.refreshed_s >= interval)
-        )
-        return heapq.nsmallest(
-            limit, due, key=lambda o: o.refreshed_s if o.refreshed_s is not None else o.tracked_s
-        )
+        when it was first asked), at most ``limit``: a few heap pops, not a scan of
+        every object (at 5,000 objects a scan took 3 ms, up to 50 times a second)."""
+        out: list[TrackedObject] = []
+        with self._lock:
+            queue = self._queue
+            while queue and len(out) < limit and queue[0][0] <= now:
+                _, _, obj = heapq.heappop(queue)
+                if self._objects.get(obj.config.key) is not obj or obj.in_flight:
+                    continue  # forgotten or replaced (its successor has its own entry)
+                due = self._due_at(obj)
+                if due > now:  # refreshed meanwhile outside the loop (refresh_all)
+                    heapq.heappush(queue, (due, next(self._seq), obj))
+                    continue
+                out.append(obj)
+        return out
 
     def _run_scheduled(self, obj: TrackedObject) -> None:
         try:
@@ -513,6 +534,8 @@ class ObjectTracker:
             with self._lock:
                 obj.in_flight = False
                 self._in_flight -= 1
+                if self._objects.get(obj.config.key) is obj:
+                    self._enqueue(obj)
             self._due.set()
 
     def _dispatch(self) -> None:
