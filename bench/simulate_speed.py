@@ -49,8 +49,12 @@ ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "bench" / "results" / "simulate_speed.json"
 DAY_S = 86_400
 SLOW_HISTORY_POLICIES = ("adaptive-defaults", "predictive-defaults")
-"""Presets whose decisions rebuild arrays from the whole observation history each
-time: ~1,700x real time, so 90 days of them take hours on this machine."""
+"""Presets whose decisions compute statistics over hours of history (medians, quantiles,
+Theil-Sen slopes) each time: a few thousand x real time, so 90 days of them take hours
+on this machine."""
+REPEAT_BELOW_CPU_S = 5.0
+"""A preset that took less CPU than this is timed again and its best run kept: on a
+shared machine one run's CPU time can be inflated by other processes (cache, steal)."""
 TARGET_MB = 400.0
 TARGET_SPEED = 100_000.0
 TARGET_MAKE_RUN_S = 10.0
@@ -166,14 +170,20 @@ def speed(policies: list[str], days: int = 1) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for name in policies:
         sc = scenario_for(name, Scenario(), static_replicas=60)
-        wall0, cpu0 = time.perf_counter(), time.process_time()
-        simulate(trace, sc, name=name, initial_replicas=20)
-        wall, cpu = time.perf_counter() - wall0, time.process_time() - cpu0
+        runs: list[tuple[float, float]] = []
+        while not runs or (len(runs) < 2 and runs[0][0] < REPEAT_BELOW_CPU_S):
+            wall0, cpu0 = time.perf_counter(), time.process_time()
+            simulate(trace, sc, name=name, initial_replicas=20)
+            runs.append((time.process_time() - cpu0, time.perf_counter() - wall0))
+        cpu, wall = min(runs)
         out[name] = {
+            "cpu_s": round(cpu, 2),
             "x_real_time_cpu": round(trace.duration_s / cpu),
             "x_real_time_wall": round(trace.duration_s / wall),
+            "runs": len(runs),
             "meets_target": trace.duration_s / cpu >= TARGET_SPEED,
         }
+        print(f"speed {name}: {out[name]}", file=sys.stderr, flush=True)
     return out
 
 
@@ -218,6 +228,7 @@ def main() -> None:
     parser.add_argument("--days", type=int, nargs="*", default=[1, 7, 30, 90])
     parser.add_argument("--full-days", type=int, nargs="*", default=[])
     parser.add_argument("--memory-policies", nargs="*", default=["threshold-gpu70", "supersonic"])
+    parser.add_argument("--out", type=Path, default=RESULTS, help="Where to write the JSON.")
     parser.add_argument("--child", type=int, help=argparse.SUPPRESS)
     parser.add_argument("policies", nargs="*", help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -225,29 +236,42 @@ def main() -> None:
         _child(args.child, args.policies)
         return
     fast = list(args.memory_policies)
-    load = os.getloadavg()
     result: dict[str, Any] = {
         "benchmark": "simulate_speed",
+        "status": "running",
         "trace": "LIGO-like (bench/simulate_speed.py week_trace), 1 s steps",
-        "memory_target_mb": TARGET_MB,
-        "memory_default_set": [memory(d, list(PRESETS)) for d in args.full_days],
-        "memory": {
-            "policies": fast,
-            "runs": [memory(d, fast) for d in args.days],
-        },
-        "speed_1_day": speed(list(PRESETS)),
-        "speed_target_x_real_time": TARGET_SPEED,
-        "make_run": make_run(),
         "machine": {
             "cpus": os.cpu_count(),
             "python": platform.python_version(),
-            "load_average_at_start": [round(x, 1) for x in load],
+            "load_average_at_start": [round(x, 1) for x in os.getloadavg()],
         },
+        "memory_target_mb": TARGET_MB,
+        "speed_target_x_real_time": TARGET_SPEED,
     }
-    biggest = result["memory"]["runs"][-1]
-    result["memory_meets_target"] = biggest["peak_pss_mb"] <= TARGET_MB
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text(json.dumps(result, indent=2) + "\n")
+
+    def save() -> None:
+        """Written after every part, so a run cut short still leaves what it measured."""
+        result["machine"]["load_average_now"] = [round(x, 1) for x in os.getloadavg()]
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        args.out.write_text(json.dumps(result, indent=2) + "\n")
+
+    result["speed_1_day"] = speed(list(PRESETS))
+    save()
+    result["make_run"] = make_run()
+    save()
+    result["memory"] = {"policies": fast, "runs": []}
+    for d in args.days:
+        result["memory"]["runs"].append(memory(d, fast))
+        print(f"memory {d} days: {result['memory']['runs'][-1]}", file=sys.stderr, flush=True)
+        save()
+    result["memory_default_set"] = []
+    for d in args.full_days:
+        result["memory_default_set"].append(memory(d, list(PRESETS)))
+        save()
+    biggest = result["memory"]["runs"][-1] if result["memory"]["runs"] else None
+    result["memory_meets_target"] = biggest is not None and biggest["peak_pss_mb"] <= TARGET_MB
+    result["status"] = "complete"
+    save()
     print(json.dumps(result, indent=2))
 
 
