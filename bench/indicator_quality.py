@@ -46,7 +46,7 @@ from typing import Any
 import numpy as np
 
 from policies import Observation
-from policies.indicators import fit_indicator
+from policies.indicators import fit_indicator, groups, typical_group
 from scaler.sim.engine import simulate
 from scaler.sim.oracle import compute_oracle
 from scaler.sim.presets import recommended_scaled_object
@@ -66,6 +66,7 @@ LEAD_S = 180.0
 STEP_S = 15.0
 RATE_WINDOW_S = 30.0
 MIN_CORRELATION = 0.3
+GROUP_S = 120.0
 
 TARGET_REQUESTS = 0.999
 TARGET_WINDOWS = 0.998
@@ -183,6 +184,11 @@ def trained_metadata(train: Trace) -> tuple[dict[str, str], list[dict[str, Any]]
                 meta[f"indicator{n}LeadSeconds"] = f"{fit.lag_s:g}"
                 meta[f"indicator{n}ItemsPerRequest"] = f"{items:.4g}"
                 record |= {"load_per_unit": load, "lead_s": fit.lag_s, "items_per_request": items}
+                values = [o.indicator(n - 1) for o in history]
+                size = typical_group(groups([o.time_s for o in history], values, GROUP_S))
+                if size is not None:
+                    meta[f"indicator{n}GroupSize"] = f"{size:g}"
+                    record["group_size"] = size
         fits.append(record)
     return meta, fits
 
@@ -349,7 +355,8 @@ def markdown(doc: dict[str, Any]) -> str:
         for f in fits:
             got = (
                 f"lead {f['lead_s']:g} s, {f['load_per_unit']:.3g} req/s per job, "
-                f"{f['items_per_request']:.3g} items per request"
+                f"{f['items_per_request']:.3g} items per request, "
+                f"groups of {f.get('group_size', 0):g} jobs"
                 if "lead_s" in f
                 else "no evidence: left to online learning"
             )

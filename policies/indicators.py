@@ -50,6 +50,10 @@ class IndicatorSettings:
     load_per_unit: float | None = None
     lead_s: float | None = None
     items_per_request: float | None = None
+    group_size: float | None = None
+    """Units that appear together (a job array, a campaign submitted at once): when the
+    first of a group appear, the rest are announced with them. None: learned from the
+    indicator's own history (the median size of its past groups)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -130,6 +134,45 @@ def field_at(history: Sequence[Observation], name: str, t_s: float) -> float | N
         return None
     o = history[max(bisect_right(history, t_s, key=lambda o: o.time_s) - 1, 0)]
     return o.value(name) if o.is_usable(name) else None
+
+
+@dataclass(frozen=True, slots=True)
+class Group:
+    """Units that appeared together: rises of the count each within ``gap_s`` of the
+    previous one. ``start_s`` and ``last_s``: times of its first and latest rise;
+    ``size``: units that appeared in it."""
+
+    start_s: float
+    last_s: float
+    size: float
+
+
+def groups(times: Sequence[float], values: Sequence[float | None], gap_s: float) -> list[Group]:
+    """The groups of rises of an indicator sampled at ``times`` (oldest first): a batch
+    system's job array or campaign shows as a run of rises over a minute or two, its
+    jobs' submissions and queue waits jittered."""
+    out: list[Group] = []
+    prev: float | None = None
+    for t, v in zip(times, values, strict=True):
+        if v is None or not math.isfinite(v):
+            continue
+        if prev is not None and v > prev:
+            rise = v - prev
+            if out and t - out[-1].last_s <= gap_s:
+                g = out[-1]
+                out[-1] = Group(g.start_s, t, g.size + rise)
+            else:
+                out.append(Group(t, t, rise))
+        prev = v
+    return out
+
+
+def typical_group(past: Sequence[Group]) -> float | None:
+    """The median size of past groups (None without any): how many units a group
+    announced by its first units will have."""
+    if not past:
+        return None
+    return float(np.median([g.size for g in past]))
 
 
 def held(times: FloatArray, values: FloatArray, grid: FloatArray) -> FloatArray:

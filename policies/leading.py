@@ -41,8 +41,10 @@ from policies.indicators import (
     IndicatorSettings,
     field_at,
     fit_indicator,
+    groups,
     primary_rate,
     rate_fields,
+    typical_group,
     value_at,
     window,
 )
@@ -84,6 +86,18 @@ LEADING_FIELDS: dict[str, Any] = {
             le=3,
             description="Multiplier on announced load: the HPA ignores changes within its "
             "10 % tolerance, so announced work is provisioned with that much to spare.",
+        ),
+    ),
+    "indicator_group_s": (
+        float,
+        Field(
+            default=120.0,
+            ge=0,
+            le=3_600,
+            description="Units appearing within this many seconds of the previous ones are "
+            "one group (a job array, a campaign submitted together): while a group still "
+            "appears, the rest of a typical group (its learned or given size) is announced "
+            "with its first units, so the pods for all of it start at once. 0: off.",
         ),
     ),
     "indicator_max_lag_s": (
@@ -146,6 +160,10 @@ class Contribution:
     arrived: dict[str, float] = dataclasses.field(default_factory=dict)
     """How much each rate has risen since before these units appeared: the part of
     their load already here, which the wrapped policy sees anyway."""
+    expected: float = 0.0
+    """Units of the group now appearing that have not appeared yet (in ``announced``)."""
+    group: float | None = None
+    """The typical size of a group, when one is appearing."""
 
     @property
     def extra_rps(self) -> float:
@@ -158,8 +176,13 @@ class Contribution:
         if self.lag_s is None or self.primary not in self.per_unit:
             return f"{head} ({self.source})"
         load = self.per_unit[self.primary]
+        group = (
+            f" (incl. {self.expected:g} more of a group of {self.group:g})"
+            if self.expected > 0 and self.group is not None
+            else ""
+        )
         return (
-            f"{head}, {self.announced:g} announced × {load:.3g} req/s, "
+            f"{head}, {self.announced:g} announced{group} × {load:.3g} req/s, "
             f"lead {self.lag_s:.0f} s ({self.source}) → +{self.extra_rps:.4g} req/s"
         )
 
@@ -235,13 +258,49 @@ def _contribution(
     if due is None or before is None:
         return result(0.0, per_unit, lag, ", ".join(sources))
     announced = max(0.0, min(due, units) - before)
-    out = result(announced, per_unit, lag, ", ".join(sources))
+    expected, group = 0.0, None
+    if announced > 0 and p.indicator_group_s > 0 and lag <= p.indicator_horizon_s:
+        expected, group = _rest_of_group(setting, index, history, now, lag, p)
+    out = result(announced + expected, per_unit, lag, ", ".join(sources))
+    out = dataclasses.replace(out, expected=expected, group=group)
     since = now - lag - p.indicator_grace_s
     for f in per_unit:
         then, current = field_at(history, f, since), ctx.observation.value(f)
         if then is not None and current is not None:
             out.arrived[f] = max(0.0, current - then)
     return out
+
+
+def _rest_of_group(
+    setting: IndicatorSettings,
+    index: int,
+    history: Sequence[Observation],
+    now: float,
+    lag: float,
+    p: Any,
+) -> tuple[float, float | None]:
+    """(units of the group now appearing still to come, the typical group size).
+
+    A batch system's campaign shows as a run of rises over a minute or two (jobs
+    submitted together, their queue waits jittered). The first units announce the
+    rest: a typical group's size (given, else the median of the groups in the
+    learning history) less what has appeared. Nothing once the rises have stopped
+    for ``indicatorGroupSeconds``: a smaller group is then what counts."""
+    gap = p.indicator_group_s
+    recent = window(history, now - lag - p.indicator_grace_s - gap, now)
+    current = groups([o.time_s for o in recent], [o.indicator(index) for o in recent], gap)
+    if not current or now - current[-1].last_s > gap:
+        return 0.0, None
+    g = current[-1]
+    size = setting.group_size
+    if size is None:
+        past = window(history, now - p.indicator_history_s, g.start_s - gap)
+        size = typical_group(
+            groups([o.time_s for o in past], [o.indicator(index) for o in past], gap)
+        )
+    if size is None:
+        return 0.0, None
+    return max(0.0, size - g.size), size
 
 
 def _same_batches(obs: Observation, changes: dict[str, Any]) -> None:

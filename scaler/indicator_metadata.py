@@ -17,6 +17,10 @@ Each indicator N (1, 2, … up to :data:`MAX_INDICATORS`, numbered without gaps)
 ``indicator<N>ItemsPerRequest`` (optional)
     Batch items in one of those requests (a LIGO campaign: 128), > 0: the work the
     load brings. Learned with the load when absent, else the fleet's current mix.
+``indicator<N>GroupSize`` (optional)
+    Units that appear together (a job array; a campaign's 16 jobs), > 0: when the
+    first of a group appear, the rest are announced with them. Learned (the median
+    size of the indicator's past groups of rises) when absent.
 
 Indicators need a policy that uses them (``leading-<policy>``); errors name the key.
 """
@@ -34,7 +38,7 @@ from scaler.selector import Selector, SelectorError, parse_selector
 MAX_INDICATORS = 8
 """More leading indicators than this on one fleet is a query language, not a scope."""
 
-SUFFIXES = ("Metric", "LoadPerUnit", "LeadSeconds", "ItemsPerRequest")
+SUFFIXES = ("Metric", "LoadPerUnit", "LeadSeconds", "ItemsPerRequest", "GroupSize")
 KEY = re.compile(r"^indicator(\d+)([A-Za-z]*)$")
 """``indicator<N><Suffix>``: the keys this module owns (``indicatorHorizonSeconds`` and the
 other policy parameters have no number and are the policy's)."""
@@ -140,7 +144,11 @@ def parse_indicators(metadata: Mapping[str, str]) -> tuple[IndicatorQuery, ...]:
         if "ItemsPerRequest" in keys:
             key, raw = keys["ItemsPerRequest"]
             items = _number(key, raw, low=0.0, high=MAX_ITEMS, strict_low=True)
-        settings = IndicatorSettings(selector.metric, load, lead, items)
+        group = None
+        if "GroupSize" in keys:
+            key, raw = keys["GroupSize"]
+            group = _number(key, raw, low=0.0, high=MAX_ITEMS, strict_low=True)
+        settings = IndicatorSettings(selector.metric, load, lead, items, group)
         out.append(IndicatorQuery(number=n, selector=selector, settings=settings))
     return tuple(out)
 
@@ -155,6 +163,7 @@ def indicator_keys(queries: tuple[IndicatorQuery, ...]) -> dict[str, str]:
             ("LoadPerUnit", q.settings.load_per_unit),
             ("LeadSeconds", q.settings.lead_s),
             ("ItemsPerRequest", q.settings.items_per_request),
+            ("GroupSize", q.settings.group_size),
         ):
             if value is not None:
                 out[f"indicator{n}{suffix}"] = f"{value:g}"

@@ -165,3 +165,14 @@ def test_the_front_rate_is_learnt_from_only_when_it_counts_arrivals() -> None:
     # An arrivals counter that reads 0 as a load ends (the backlog still completing).
     ending = arrivals[:-1] + [o(20, 3, 4.0, 0.0)]
     assert primary_rate(ending) == "activation_rps"
+
+
+def test_groups_of_rises_and_their_typical_size() -> None:
+    from policies.indicators import groups, typical_group
+
+    t = [0.0, 15, 30, 45, 60, 400, 415, 430, 2000, 2015]
+    v = [0.0, 3, 5, 5, 8, 8, 10, 12, 12, 1]
+    found = groups(t, v, gap_s=120.0)
+    assert [(g.start_s, g.last_s, g.size) for g in found] == [(15, 60, 8), (415, 430, 4)]
+    assert typical_group(found) == 6.0
+    assert typical_group([]) is None

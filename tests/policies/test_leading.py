@@ -166,3 +166,30 @@ def test_the_wrapped_policy_decides_the_same_with_the_pipelines_columns() -> Non
         d1, with_cols = decide(leading, p, G, o, with_cols, o.time_s)
         d2, without = decide(leading, p, G, o, dataclasses.replace(without, columns=None), o.time_s)
         assert (d1.value, d1.reason) == (d2.value, d2.reason)
+
+
+def ramp(t0: float, jobs: list[float]) -> list[Observation]:
+    """One observation per 15 s from ``t0`` with the given job counts."""
+    return [quiet(t0 + 15 * i, t0 + 15 * i + 1, n)[0] for i, n in enumerate(jobs)]
+
+
+def test_the_first_jobs_of_a_group_announce_the_whole_group() -> None:
+    """A past campaign appeared as 16 jobs over two minutes; when the next one's first
+    two jobs appear, a typical group's 16 are provisioned at once. A group that stops
+    at 4 is given back to 4 once no more appear for indicatorGroupSeconds."""
+    p = params(load_per_unit=50.0, lead_s=180.0)
+    past = quiet(0, 600, 0.0) + ramp(600, [2, 4, 6, 8, 10, 12, 14, 16]) + quiet(720, 3600, 16.0)
+    gap = quiet(3600, 7200, 0.0)
+    first = ramp(7200, [2, 2, 4, 4])
+    after = quiet(7260, 7500, 4.0)
+    reasons = {t: r for t, _, r in run(past + gap + first + after, p)}
+    assert "2 announced" not in reasons[7200.0]
+    assert "16 announced (incl. 14 more of a group of 16)" in reasons[7200.0]
+    assert "16 announced (incl. 12 more of a group of 16)" in reasons[7245.0]
+    assert "4 announced ×" in reasons[7245.0 + 135.0]
+
+
+def test_a_given_group_size_needs_no_history() -> None:
+    p = params(load_per_unit=50.0, lead_s=180.0, group_size=8.0)
+    reasons = {t: r for t, _, r in run(quiet(0, 600, 0.0) + ramp(600, [1, 3]), p)}
+    assert "8 announced (incl. 7 more of a group of 8)" in reasons[600.0]
