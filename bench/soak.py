@@ -117,6 +117,10 @@ def scrape(port: int) -> dict[str, Any]:
     out: dict[str, Any] = {}
     m = re.search(r"^sonic_scaler_prometheus_query_seconds_count (\S+)$", text, re.M)
     out["queries"] = float(m.group(1)) if m else 0.0
+    decisions = re.findall(r"^sonic_scaler_decisions_total\{([^}]*)\} (\S+)$", text, re.M)
+    out["canary_decisions"] = sum(
+        float(v) for labels, v in decisions if 'scaledobject="canary"' in labels
+    )
     out["forgotten"] = sum(
         float(v)
         for v in re.findall(r"^sonic_scaler_objects_forgotten_total\{[^}]*\} (\S+)$", text, re.M)
@@ -520,6 +524,10 @@ def run(
             "samples": samples,
         },
         "prometheus_queries_per_s": round(queries / elapsed, 1),
+        "canary_decisions": after["canary_decisions"] - before["canary_decisions"],
+        "canary_refresh_note": "the canary is refreshed in turn with every tracked object, "
+        "oldest first: with 5,000 objects at about 10 queries each its decisions come every "
+        "5,000 x 10 / (Prometheus queries per second) seconds",
         "objects_forgotten": after["forgotten"] - before["forgotten"],
         "settings": scaler_settings
         or "defaults: SCALER_MAX_OBJECTS=5000, SCALER_MAX_STREAMS=1000, "

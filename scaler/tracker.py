@@ -458,8 +458,9 @@ class ObjectTracker:
             m.signal.labels(**labels, policy=d.policy).set(d.signal)
         if d.target is not None:
             m.signal_target.labels(**labels, policy=d.policy).set(d.target)
-        record = {"event": "decision", "object": cfg.key, **d.as_record()}
-        log.info(json.dumps(record, default=str, allow_nan=True))
+        if log.isEnabledFor(logging.INFO):  # not built just to be dropped
+            record = {"event": "decision", "object": cfg.key, **d.as_record()}
+            log.info(json.dumps(record, default=str, allow_nan=True))
 
     def forget_idle(self) -> int:
         """Drop objects KEDA has not asked about for ``forget_after_s`` (and their
