@@ -12,7 +12,10 @@ Each decision, from the latest observation and the history the pipeline keeps:
    is what a replica does when capacity matters. This is
    the quantity the oracle sizes with; nothing here depends on the fleet's size, so
    more replicas cannot make capacity look smaller (the ratchet that a busy-fraction
-   estimate has). Without compute counters the GPU busy fraction stands in.
+   estimate has). Without compute counters the GPU busy fraction stands in. Where
+   batch sizes vary with load, the service law (execution time = base + per item ×
+   items) is fitted over 15 min of samples and read at the batch a loaded replica
+   runs: a lightly loaded fleet's small batches otherwise read half its capacity.
 2. **Work arriving**, items/s: the request rate in front of the fleet (the proxy's
    ``activation_rps`` when there is one, else completions) times items per request.
    The highest rate of the last ``peakHoldSeconds`` (at least ``leadTimeSeconds``,
@@ -43,6 +46,11 @@ Each decision, from the latest observation and the history the pipeline keeps:
    rate alone says and queueing for a start-up again. A backlog asks for what
    drains it within the lead time.
 
+A fleet handed over (a restarted scaler, a warm start) is kept, unless its queue or
+backlog says it is short, until the history covers the hold, and, where batch sizes
+vary with load, until the service law is learned as long as the fleet has served the
+held work per replica within the queue target.
+
 At zero replicas only the proxy rate exists: above ``activationRps`` (or with any
 request pending) the fleet wakes to what that rate needs at the last learned
 capacity, at least one replica.
@@ -60,7 +68,7 @@ from pydantic import Field
 
 from policies.base import PolicyContext, PolicyParams
 from policies.decision import Recommendation
-from policies.work import WorkHistory, learned_capacity, work_history
+from policies.work import FIT_SPAN_S, WorkHistory, learned_capacity, work_history
 
 TAIL_FACTOR = math.log(100.0)
 """ln(1 / 1 %): spare capacity, in execution times, that keeps the 99th percentile
@@ -199,7 +207,7 @@ class AdaptivePolicy:
         if not history or history[-1] is not obs:
             history = history + (obs,)
         h = work_history(history, p.instances_per_replica, ctx.columns)
-        cap = learned_capacity(h, now, p.capacity_window_seconds)
+        cap = learned_capacity(h, now, p.capacity_window_seconds, p.target_ms)
         hold_s = max(p.peak_hold_seconds, p.lead_time_seconds)
         recent = h.times >= now - hold_s
         work_recent = h.work[recent & np.isfinite(h.work)]
@@ -213,6 +221,7 @@ class AdaptivePolicy:
         active = waiting or held_work > 0
         parts: list[str] = []
         need = 0.0
+        drain = 0.0
         q_target = QUEUE_SHARE * p.target_ms
         disturbed = ~h.settled
         disturbed[1:] |= h.ready[1:] != h.ready[:-1]
@@ -235,6 +244,8 @@ class AdaptivePolicy:
                 if drain >= 0.5:
                     need += drain
                     parts.append(f"+ {drain:.2f} to drain {pending or 0:.0f} pending")
+                else:
+                    drain = 0.0
             # A backlog the fleet cannot clear within the queue target is an overload
             # the work rate already counts; the queue reaction is for what it cannot see.
             with np.errstate(invalid="ignore"):
@@ -270,6 +281,26 @@ class AdaptivePolicy:
             )
             parts.append(
                 f"queue reaction: ready × queue / {q_target:g} ms, {source} = {by_queue:.2f}"
+            )
+        seen_s = now - float(h.times[0]) if h.times.size else 0.0
+        learning = cap is not None and cap.batches_vary and not cap.fitted
+        learning &= seen_s < FIT_SPAN_S
+        if learning and seen_s >= hold_s and ctx.current_replicas > 0:
+            # Capacity read directly from light load errs low (small batches): while the
+            # service law is not learned yet, a fleet that has served the held work per
+            # replica with its queue within target is known to be enough.
+            with np.errstate(invalid="ignore", divide="ignore"):
+                fine = (h.ready > 0) & (h.queue_ms <= q_target) & np.isfinite(h.work)
+                shown = h.work[fine] / h.ready[fine]
+            learning = bool(shown.size) and held_work <= float(shown.max()) * ctx.current_replicas
+        if (seen_s < hold_s or learning) and ctx.current_replicas > 0 and active:
+            # The held work, the capacity and the queues do not yet cover the hold: a
+            # restarted scaler, or one handed a warm fleet, does not know what that
+            # fleet was sized for. It keeps it unless its queue or backlog says short.
+            need = max(float(ctx.current_replicas), by_queue, drain)
+            parts.append(
+                f"only {seen_s:.0f} s of history: keep the {ctx.current_replicas} ready "
+                "unless the queue says short"
             )
         if ctx.current_replicas == 0:
             if waiting:

@@ -7,6 +7,15 @@ items per execution over the execution time (Triton reports, per request, the
 compute time of the execution it rode in), times the model instances that execute
 side by side. Both come from the observation history, so they are pure functions of
 what the pipeline passes in.
+
+A lightly loaded replica runs small batches, and a small batch pays the fixed cost
+of an execution for few items: items per execution over its time then reads far
+below what the replica does when load fills its batches (half, on a conversation
+trace with 8-item batches where 128 fit). So the service law is learned too: an
+execution of ``b`` items takes ``base + per_item × b``, a robust line (Theil–Sen)
+through the (items per execution, execution time) samples of the window, and the
+capacity is read off it at the batch a loaded replica runs (see
+:func:`learned_capacity`).
 """
 
 from __future__ import annotations
@@ -17,7 +26,7 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
-from policies.forecast import FloatArray
+from policies.forecast import FloatArray, theil_sen_slope
 from policies.history import COLUMN_INDEX as _F
 from policies.history import HistoryColumns, history_columns
 from policies.observation import Observation
@@ -25,6 +34,25 @@ from policies.observation import Observation
 LOADED_QUANTILE = 0.9
 """Capacity is read from the samples whose work per replica is at or above this
 quantile of the window's: the most loaded tenth."""
+
+FIT_SPAN_S = 900.0
+"""Seconds of samples the service law is fitted on, at least: 30 disjoint 30 s rate
+windows (samples 5 s apart share most of their window, so they are not independent;
+on a conversation trace the slope wanders by 2x over the first 10 minutes)."""
+
+MIN_BATCH_SPREAD = 1.5
+"""Largest over smallest items per execution the samples must span for the line's
+slope to mean anything."""
+
+FULL_QUEUE_SHARE = 0.5
+"""A mean queue time of at least this share of the latency target means the replica
+was overloaded: the batcher had more waiting than a batch holds for most of the
+window, so its batches were as large as the model allows."""
+
+SERVICE_SHARE_OF_TARGET = 0.25
+"""Execution time a loaded replica may take, as a share of the latency target: a
+request waits up to one execution and is served in one, within the half of the
+target the queue may use."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,9 +66,13 @@ class WorkHistory:
     service_ms: FloatArray
     queue_ms: FloatArray
     backlog_items: FloatArray
+    batch_items: FloatArray
+    """Items per execution (NaN without executions)."""
     settled: npt.NDArray[np.bool_]
     """The fleet was what had been asked for (no pod starting): a queue then says the
     fleet is short, not that it is still growing."""
+    instances: int = 1
+    """Model instances per replica (executions of one replica side by side)."""
 
 
 def work_history(
@@ -90,7 +122,10 @@ def work_history(
         queue = np.where(serving, valid[_F["queue_time_per_request_ms"]], np.nan)
         backlog = pending * per_request
         settled = ~(desired > ready)
-    return WorkHistory(times, ready, work, capacity, service, queue, backlog, settled)
+    batch = np.where(execs > 0, per_exec, np.nan)
+    return WorkHistory(
+        times, ready, work, capacity, service, queue, backlog, batch, settled, instances
+    )
 
 
 def _forward_fill(x: FloatArray) -> FloatArray:
@@ -112,22 +147,73 @@ class Capacity:
     items_s: float
     service_ms: float
     samples: int
+    batch_items: float = math.nan
+    """Items per execution the capacity is read at (NaN: read directly, no fit)."""
+    seen_full: bool = False
+    """A queue showed the batcher's largest batch (else it is bounded by the SLO)."""
+    fitted: bool = False
+    """The service law was fitted (enough samples over enough batch sizes)."""
+    batches_vary: bool = False
+    """Items per execution vary with load (else batches are set by the requests, and
+    the direct reading is what a loaded replica does)."""
 
 
-def learned_capacity(h: WorkHistory, now_s: float, window_s: float) -> Capacity | None:
-    """Capacity from the most loaded samples of the window: there batches are fullest,
-    so items per execution over the execution time is what a busy replica does. (Each
-    request reports its batch's time, so on lightly loaded replicas many small
-    requests in small batches would weigh in too much, in either direction.)"""
-    use = (h.times >= now_s - window_s) & np.isfinite(h.capacity) & (h.capacity > 0)
-    use &= np.isfinite(h.work) & (h.ready > 0)
-    n = int(use.sum())
-    if n == 0:
-        return None
+def _direct(h: WorkHistory, use: npt.NDArray[np.bool_]) -> tuple[float, float]:
+    """(capacity, execution ms) read directly from the most loaded samples."""
     load = h.work[use] / h.ready[use]
     top = load >= np.quantile(load, LOADED_QUANTILE)
     cap = float(np.median(h.capacity[use][top]))
     service = h.service_ms[use][top]
     service = service[np.isfinite(service)]
-    s = float(np.median(service)) if service.size else math.nan
-    return Capacity(cap, s, n)
+    return cap, float(np.median(service)) if service.size else math.nan
+
+
+def learned_capacity(
+    h: WorkHistory, now_s: float, window_s: float, target_ms: float | None = None
+) -> Capacity | None:
+    """Capacity from the window's samples.
+
+    Directly: items per execution over the execution time, from the most loaded
+    samples, where batches are fullest. (Each request reports its batch's time, so on
+    lightly loaded replicas many small requests in small batches would weigh in too
+    much, in either direction.)
+
+    From the service law, when the samples span batch sizes and ``target_ms`` is
+    given: ``b / (base + per_item × b)`` at the batch ``b`` a loaded replica runs.
+    Once an overload has been seen (a mean queue time of half the target: the
+    batcher then fills batches to the model's maximum), that is the largest batch
+    seen; before, load would grow batches until an execution takes a quarter of the
+    target (wait one, serve one, within the queue's half), so it is read there, never
+    below the largest batch seen. The line needs :data:`FIT_SPAN_S` of samples over
+    batch sizes that vary with load. The higher of the two readings counts: each is
+    evidence the replica does at least that much.
+    """
+    use = (h.times >= now_s - window_s) & np.isfinite(h.capacity) & (h.capacity > 0)
+    use &= np.isfinite(h.work) & (h.ready > 0)
+    n = int(use.sum())
+    if n == 0:
+        return None
+    cap, service = _direct(h, use)
+    if target_ms is None:
+        return Capacity(cap, service, n)
+    fit = use & np.isfinite(h.batch_items) & (h.batch_items > 0) & (h.service_ms > 0)
+    b, c = h.batch_items[fit], h.service_ms[fit]
+    varies = bool(b.size) and bool(b.max() >= MIN_BATCH_SPREAD * b.min())
+    if not varies or h.times[fit][-1] - h.times[fit][0] < FIT_SPAN_S:
+        return Capacity(cap, service, n, batches_vary=varies)
+    per_item = theil_sen_slope(b, c)
+    if not per_item > 0:
+        return Capacity(cap, service, n)
+    base = max(float(np.median(c - per_item * b)), 0.0)
+    with np.errstate(invalid="ignore"):
+        full = h.queue_ms[fit] >= FULL_QUEUE_SHARE * target_ms
+    largest = float(b.max())
+    batch = largest
+    if not full.any():
+        by_target = (SERVICE_SHARE_OF_TARGET * target_ms - base) / per_item
+        batch = max(largest, by_target)
+    per_exec_ms = base + per_item * batch
+    fitted = h.instances * batch / per_exec_ms * 1000.0
+    if fitted > cap:
+        return Capacity(fitted, per_exec_ms, n, batch, bool(full.any()), True, True)
+    return Capacity(cap, service, n, fitted=True, batches_vary=True)

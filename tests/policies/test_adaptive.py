@@ -9,6 +9,7 @@ import pytest
 
 from policies import Observation, PolicyContext
 from policies.adaptive import AdaptiveParams, AdaptivePolicy
+from policies.work import learned_capacity, work_history
 from scaler.metadata import parse_metadata
 from scaler.registry import get_policy
 from tests.policies import obs
@@ -49,20 +50,64 @@ def recommend(history: list[Observation], params: AdaptiveParams = P) -> float:
 
 
 def test_sizes_the_fleet_from_work_and_the_capacity_it_learned() -> None:
-    history = [busy(5.0 * i, 10, 50_000) for i in range(60)]
+    history = [busy(5.0 * i, 10, 50_000) for i in range(120)]
     spare = 4.6052 * FULL_BATCH_MS / (100 - FULL_BATCH_MS)
     assert recommend(history) == pytest.approx(50_000 / CAPACITY + spare, rel=0.01)
 
 
+def test_a_fleet_handed_over_is_kept_until_the_history_covers_the_hold() -> None:
+    """A restarted scaler (or a simulation started warm) does not know yet what the
+    fleet was sized for: it keeps it unless the queue says short."""
+    history = [busy(5.0 * i, 10, 50_000) for i in range(50)]
+    assert recommend(history) == 10
+    short = [busy(5.0 * i, 2, 50_000, queue_time_per_request_ms=100.0) for i in range(50)]
+    assert recommend(short) > 2
+
+
+def light(t: float, ready: int, items_s: float) -> Observation:
+    """One-item requests at light load: the batcher gathers ``items_s`` × 2 ms items per
+    execution, and each request reports its batch's time (the simulator's law)."""
+    per_replica = items_s / ready
+    batch = max(per_replica * 0.002, 1.0)
+    return busy(
+        t,
+        ready,
+        items_s,
+        request_rate_rps=items_s,
+        activation_rps=items_s,
+        execs_per_s=items_s / batch,
+        compute_time_per_request_ms=0.5 + 0.092 * batch,
+    )
+
+
+def test_capacity_at_light_load_is_read_off_the_service_law_not_the_small_batches() -> None:
+    """Replicas loaded lightly run small batches (here 4-8 items), whose items per
+    execution time read about half of what the replica does when load fills its
+    batches. After 15 min of such samples the line through them gives the capacity
+    where an execution takes a quarter of the target, never above the law's limit."""
+    history = [light(5.0 * i, 20, 40_000 + 20_000 * ((i // 6) % 3)) for i in range(240)]
+    h = work_history(tuple(history), 1)
+    direct = learned_capacity(h, history[-1].time_s, 3_600)
+    fitted = learned_capacity(h, history[-1].time_s, 3_600, P.target_ms)
+    assert direct is not None and fitted is not None
+    assert direct.items_s < 0.65 * CAPACITY
+    assert fitted.fitted
+    assert 0.95 * CAPACITY <= fitted.items_s <= 1000 / 0.092
+    assert fitted.service_ms == pytest.approx(P.target_ms / 4, rel=0.01)
+
+
 def test_capacity_does_not_shrink_when_the_fleet_grows() -> None:
     """A 3x larger fleet with the same work sees smaller batches at low load; the
-    capacity it learns stays what the loaded samples showed (no ratchet)."""
-    loaded = [busy(5.0 * i, 6, 50_000) for i in range(60)]
+    capacity it learns stays at least what the loaded samples showed (no ratchet)."""
+    loaded = [busy(5.0 * i, 6, 50_000) for i in range(120)]
     small_batches = [
-        busy(300 + 5.0 * i, 18, 50_000, execs_per_s=50_000 / 32, compute_time_per_request_ms=3.4)
-        for i in range(60)
+        busy(600 + 5.0 * i, 18, 50_000, execs_per_s=50_000 / 32, compute_time_per_request_ms=3.4)
+        for i in range(120)
     ]
-    assert recommend(loaded + small_batches) == pytest.approx(recommend(loaded), rel=0.01)
+    h = work_history(tuple(loaded + small_batches), 1)
+    cap = learned_capacity(h, small_batches[-1].time_s, 3_600, P.target_ms)
+    assert cap is not None and cap.items_s >= CAPACITY
+    assert recommend(loaded + small_batches) < 18
 
 
 def test_a_peak_is_held_for_the_hold_window_then_released() -> None:
