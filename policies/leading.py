@@ -165,6 +165,21 @@ class Contribution:
     group: float | None = None
     """The typical size of a group, when one is appearing."""
 
+    def missing(self, margin: float) -> dict[str, float]:
+        """Load still to provision for, per rate field: the announced units (times
+        ``margin``) less those whose load has arrived, counted on the arrival rate in
+        front of the fleet. Not field by field: completions (the served rate, the
+        item rate) stall while the fleet is short, so they would count an arrived
+        campaign as still to come and the work would be provisioned twice."""
+        per_primary = self.per_unit.get(self.primary, 0.0)
+        if per_primary > 0 and self.primary in self.arrived:
+            units = max(0.0, self.announced * margin - self.arrived[self.primary] / per_primary)
+            return {f: units * per for f, per in self.per_unit.items()}
+        return {
+            f: max(0.0, self.announced * per * margin - self.arrived.get(f, 0.0))
+            for f, per in self.per_unit.items()
+        }
+
     @property
     def extra_rps(self) -> float:
         return self.announced * self.per_unit.get(self.primary, 0.0)
@@ -382,9 +397,8 @@ class LeadingPolicy:
         extra: dict[str, float] = {}
         margin = params.indicator_headroom
         for c in parts:
-            for f, per in c.per_unit.items():
-                missing = c.announced * per * margin - c.arrived.get(f, 0.0)
-                extra[f] = extra.get(f, 0.0) + max(0.0, missing)
+            for f, missing in c.missing(margin).items():
+                extra[f] = extra.get(f, 0.0) + missing
         details: dict[str, float] = dict(rec.details)
         for i, c in enumerate(parts, start=1):
             details[f"indicator{i}_announced"] = c.announced

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import dataclasses
 
+import pytest
+
 from policies import Guardrails, Observation, PipelineState, decide
 from policies.indicators import IndicatorSettings
 from policies.leading import with_indicators
@@ -193,3 +195,22 @@ def test_a_given_group_size_needs_no_history() -> None:
     p = params(load_per_unit=50.0, lead_s=180.0, group_size=8.0)
     reasons = {t: r for t, _, r in run(quiet(0, 600, 0.0) + ramp(600, [1, 3]), p)}
     assert "8 announced (incl. 7 more of a group of 8)" in reasons[600.0]
+
+
+def test_arrived_work_is_counted_on_the_arrival_rate_not_on_stalled_completions() -> None:
+    """A short fleet completes little of an arrived campaign: its item rate has barely
+    risen while the arrival rate shows all of it. Nothing more is announced."""
+    from policies.leading import Contribution
+
+    c = Contribution(
+        "jobs",
+        16.0,
+        16.0,
+        {"activation_rps": 50.0, "items_per_s": 6400.0},
+        180.0,
+        "given",
+        "activation_rps",
+        arrived={"activation_rps": 16 * 50.0, "items_per_s": 10_000.0},
+    )
+    assert c.missing(1.0) == {"activation_rps": 0.0, "items_per_s": 0.0}
+    assert c.missing(1.1)["items_per_s"] == pytest.approx(1.6 * 6400.0)
