@@ -84,12 +84,22 @@ def theil_sen_slope(t: FloatArray, y: FloatArray) -> float:
     if n > MAX_TREND_SAMPLES:
         idx = np.linspace(0, n - 1, MAX_TREND_SAMPLES).round().astype(np.int64)
         t, y = t[idx], y[idx]
-    i, j = np.triu_indices(t.size, k=1)
+    i, j = _pairs(t.size)
     dt = t[j] - t[i]
     keep = dt > 0
     if not keep.any():
         return 0.0
     return float(np.median((y[j] - y[i])[keep] / dt[keep]))
+
+
+def _pairs(n: int) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]]:
+    """``np.triu_indices(n, k=1)`` (every pair i < j, row by row), built from aranges:
+    about half its cost, which matters at two Theil-Sen fits per decision."""
+    rows = np.arange(n - 1, 0, -1)
+    i = np.repeat(np.arange(n - 1), rows)
+    starts = np.cumsum(rows) - rows
+    j = np.arange(i.size) - np.repeat(starts, rows) + i + 1
+    return i, j
 
 
 def _window(times: FloatArray, rates: FloatArray, start_s: float, end_s: float) -> FloatArray:

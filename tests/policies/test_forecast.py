@@ -7,7 +7,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from policies.forecast import ForecastSettings, forecast, theil_sen_slope
+from policies.forecast import ForecastSettings, _pairs, forecast, theil_sen_slope
 
 S = ForecastSettings(horizon_s=100.0, quantile=0.9, trend_window_s=600.0, peak_window_s=60.0)
 
@@ -115,3 +115,10 @@ def test_forecast_is_never_negative_and_never_below_the_latest_rate(ys: list[flo
     t = grid(len(ys))
     f = forecast(t, arr(ys), t[-1], S)
     assert f.upper_rps >= ys[-1] - 1e-9 >= -1e-9
+
+
+@pytest.mark.parametrize("n", [2, 3, 7, 120, 160])
+def test_pairs_are_the_upper_triangle_in_order(n: int) -> None:
+    want = np.triu_indices(n, k=1)
+    got = _pairs(n)
+    assert all(np.array_equal(a, b) for a, b in zip(want, got, strict=True))
