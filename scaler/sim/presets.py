@@ -17,8 +17,9 @@ policy on the scenario's own ScaledObject) cannot be mistaken for a preset:
   max 2, scaleUp 60 s window / 1 pod per 60 s, scaleDown 600 s window / 1 pod per
   120 s. On a fleet that needs more than 2 GPUs this misses the SLO by design.
 * ``static-peak`` — the static policy at the oracle's peak need, all day.
-* ``adaptive-defaults``, ``pid-defaults``, ``predictive-defaults`` — those policies
-  with their default parameters on :func:`recommended_scaled_object`.
+* ``adaptive-defaults``, ``predictive-defaults`` — those policies with their default
+  parameters on :func:`recommended_scaled_object`. ``pid`` is retired from the
+  comparison set (docs/policies.md says why); it stays a registered policy.
 
 SuperSONIC's Prometheus query is KEDA's trigger, not a policy; it is modelled by
 the threshold policy on ``queue_time_per_exec_ms`` whose signal and target the
@@ -41,7 +42,6 @@ PRESETS: tuple[str, ...] = (
     "supersonic-purdue",
     "supersonic-default",
     "static-peak",
-    "pid-defaults",
     "predictive-defaults",
 )
 
@@ -138,7 +138,7 @@ def _preset(name: str, static_replicas: int) -> ScaledObjectSpec:
         spec = _supersonic(20, 11, _PURDUE_BEHAVIOR)
     elif name == "supersonic-default":
         spec = _supersonic(100, 2, _CHART_BEHAVIOR)
-    elif name in ("adaptive-defaults", "pid-defaults", "predictive-defaults"):
+    elif name in ("adaptive-defaults", "predictive-defaults"):
         return recommended_scaled_object({"policy": name.removesuffix("-defaults")})
     elif name == "static-peak":
         n = max(static_replicas, 1)

@@ -64,6 +64,17 @@ def test_every_preset_builds_a_valid_scenario() -> None:
         scenario_for(name, scenario()).scaler_config()
 
 
+def test_pid_is_retired_from_the_comparison_set_but_still_runs() -> None:
+    """Issue 10 item 3: pid is not offered beside the recommended default any more;
+    ScaledObjects that name it keep working."""
+    from scaler.registry import available_policies
+
+    assert "pid-defaults" not in PRESETS
+    assert "adaptive-defaults" in PRESETS
+    assert "pid" in available_policies()
+    scenario_for("pid", scenario()).scaler_config()
+
+
 def test_no_preset_is_named_like_a_policy() -> None:
     from scaler.registry import available_policies
 
