@@ -537,8 +537,12 @@ def _uniform_histogram(
     lo: FloatArray, hi: FloatArray, w: FloatArray, slo_ms: float
 ) -> tuple[FloatArray, float]:
     bins = len(HIST_EDGES_MS) - 1
-    pts = lo[:, None] + (hi - lo)[:, None] * _Q_POINTS[None, :]
-    wts = w[:, None] * _Q_WEIGHTS[None, :]
+    some = w != 0
+    # Steps without such requests add nothing to any bin (LIGO's frames are all burst
+    # outside a campaign): leaving them out gives the same sums, 13 points a step fewer.
+    hl, hh, hw = (lo, hi, w) if some.all() else (lo[some], hi[some], w[some])
+    pts = hl[:, None] + (hh - hl)[:, None] * _Q_POINTS[None, :]
+    wts = hw[:, None] * _Q_WEIGHTS[None, :]
     idx = histogram_index(pts)
     hist = np.bincount(idx.ravel(), weights=wts.ravel(), minlength=bins).astype(np.float64)
     span = hi - lo
