@@ -165,6 +165,7 @@ def canary(address: str, duration_s: float, out: Any) -> None:
                 latencies.append(ms)
                 if ms > P99_TARGET_MS:
                     slow.append({"t_s": round(time.monotonic() - t_start, 1), "ms": round(ms, 1)})
+                    slow[-1]["epoch_s"] = round(time.time(), 2)
             except grpc.RpcError as exc:
                 errors[exc.code().name] += 1
             if time.monotonic() >= next_health:
@@ -488,7 +489,7 @@ def run(
             "p99_ms": round(percentile(lat, 0.99), 2),
             "max_ms": round(max(lat), 2) if lat else None,
             "value_before_load": canary_value,
-            "over_target": canary_result["slow"][:50],
+            "over_target": canary_result["slow"][:200],
         },
         "canary_without_load": {
             "p50_ms": round(percentile(idle, 0.50), 2),

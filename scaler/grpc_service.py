@@ -195,20 +195,22 @@ class ExternalScalerService(pb_grpc.ExternalScalerServicer):
             raise RpcError(grpc.StatusCode.RESOURCE_EXHAUSTED, str(exc)) from None
 
     async def _first_decision(self, obj: TrackedObject) -> None:
-        """Wait (without a thread) up to FIRST_DECISION_WAIT_S for the first decision."""
+        """Wait (without a thread, a task or a timeout exception) up to
+        FIRST_DECISION_WAIT_S for the first decision: woken by the decision itself or
+        by one timer. (``asyncio.wait_for`` in its place raised and chained two
+        exceptions per wait, cyclic garbage that a churn of new objects turned into
+        full collections pausing every call.)"""
         key = obj.config.key
         ev = self._watch(key)
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + FIRST_DECISION_WAIT_S
+        timer = loop.call_at(deadline, ev.set)
         try:
-            deadline = time.monotonic() + FIRST_DECISION_WAIT_S
-            while obj.decision is None:
-                left = deadline - time.monotonic()
-                if left <= 0:
-                    return
+            while obj.decision is None and loop.time() < deadline:
+                await ev.wait()
                 ev.clear()
-                with contextlib.suppress(TimeoutError):
-                    # Woken by the decision itself; the timeout is only a fallback.
-                    await asyncio.wait_for(ev.wait(), timeout=min(left, 0.5))
         finally:
+            timer.cancel()
             self._unwatch(key, ev)
 
     async def _decision(self, obj: TrackedObject) -> Decision:
