@@ -68,7 +68,7 @@ from pydantic import Field
 
 from policies.base import PolicyContext, PolicyParams
 from policies.decision import Recommendation
-from policies.work import FIT_SPAN_S, WorkHistory, learned_capacity, work_history
+from policies.work import FIT_SPAN_S, WorkHistory, learned_capacity, since, work_history
 
 TAIL_FACTOR = math.log(100.0)
 """ln(1 / 1 %): spare capacity, in execution times, that keeps the 99th percentile
@@ -159,7 +159,8 @@ def _second_noise(h: WorkHistory, now_s: float) -> float:
     """Standard deviation of the work over one second (items/s), from how rates over
     non-overlapping rate windows differ: a one-second burst that the 30 s rate
     averages away still queues. Robust (median absolute difference)."""
-    use = (h.times >= now_s - NOISE_WINDOW_S) & np.isfinite(h.work)
+    h = since(h, now_s - NOISE_WINDOW_S)
+    use = np.isfinite(h.work)
     t, w = h.times[use], h.work[use]
     if t.size < 8:
         return 0.0

@@ -128,6 +128,26 @@ def work_history(
     )
 
 
+def since(h: WorkHistory, start_s: float) -> WorkHistory:
+    """The samples at or after ``start_s`` (views, no copy): times are strictly
+    increasing, so the window is found by bisection instead of a mask over hours."""
+    i = int(np.searchsorted(h.times, start_s, side="left"))
+    if i == 0:
+        return h
+    return WorkHistory(
+        h.times[i:],
+        h.ready[i:],
+        h.work[i:],
+        h.capacity[i:],
+        h.service_ms[i:],
+        h.queue_ms[i:],
+        h.backlog_items[i:],
+        h.batch_items[i:],
+        h.settled[i:],
+        h.instances,
+    )
+
+
 def _forward_fill(x: FloatArray) -> FloatArray:
     """Each NaN replaced by the last finite value before it (leading NaNs by the first)."""
     idx = np.where(np.isfinite(x), np.arange(x.size), 0)
@@ -188,7 +208,8 @@ def learned_capacity(
     batch sizes that vary with load. The higher of the two readings counts: each is
     evidence the replica does at least that much.
     """
-    use = (h.times >= now_s - window_s) & np.isfinite(h.capacity) & (h.capacity > 0)
+    h = since(h, now_s - window_s)
+    use = np.isfinite(h.capacity) & (h.capacity > 0)
     use &= np.isfinite(h.work) & (h.ready > 0)
     n = int(use.sum())
     if n == 0:
