@@ -47,9 +47,9 @@ Each decision, from the latest observation and the history the pipeline keeps:
    drains it within the lead time.
 
 A fleet handed over (a restarted scaler, a warm start) is kept, unless its queue or
-backlog says it is short, until the history covers the hold, and, where batch sizes
-vary with load, until the service law is learned as long as the fleet has served the
-held work per replica within the queue target.
+backlog says it is short, until the history covers the hold. Where batch sizes vary
+with load and the service law is not learned yet, the answer is at most what the most
+work per replica served within the queue target says (the direct reading errs low).
 
 At zero replicas only the proxy rate exists: above ``activationRps`` (or with any
 request pending) the fleet wakes to what that rate needs at the last learned
@@ -286,15 +286,23 @@ class AdaptivePolicy:
         seen_s = now - float(h.times[0]) if h.times.size else 0.0
         learning = cap is not None and cap.batches_vary and not cap.fitted
         learning &= seen_s < FIT_SPAN_S
-        if learning and seen_s >= hold_s and ctx.current_replicas > 0:
+        if learning and seen_s >= hold_s and ctx.current_replicas > 0 and active:
             # Capacity read directly from light load errs low (small batches): while the
-            # service law is not learned yet, a fleet that has served the held work per
-            # replica with its queue within target is known to be enough.
+            # service law is not learned yet, the most work per replica the fleet has
+            # served with its queue within target is known to be enough, spare and
+            # noise included, so the answer is at most what that says.
             with np.errstate(invalid="ignore", divide="ignore"):
                 fine = (h.ready > 0) & (h.queue_ms <= q_target) & np.isfinite(h.work)
                 shown = h.work[fine] / h.ready[fine]
-            learning = bool(shown.size) and held_work <= float(shown.max()) * ctx.current_replicas
-        if (seen_s < hold_s or learning) and ctx.current_replicas > 0 and active:
+            if shown.size and shown.max() > 0:
+                enough = max(float(ctx.current_replicas), held_work / float(shown.max()))
+                if need > enough:
+                    need = max(enough, by_queue, drain)
+                    parts.append(
+                        f"capacity still being learned: {float(shown.max()):.0f} items/s per "
+                        f"replica served within the queue target → at most {need:.2f}"
+                    )
+        if seen_s < hold_s and ctx.current_replicas > 0 and active:
             # The held work, the capacity and the queues do not yet cover the hold: a
             # restarted scaler, or one handed a warm fleet, does not know what that
             # fleet was sized for. It keeps it unless its queue or backlog says short.
