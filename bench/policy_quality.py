@@ -858,7 +858,14 @@ def merge(paths: list[Path]) -> dict[str, Any]:
     the first run's settings, every run's cases, their times summed."""
     docs = [json.loads(p.read_text()) for p in paths]
     doc = dict(docs[0])
-    doc["cases"] = [c for d in docs for c in d["cases"]]
+    order = list(TEST_PART)
+    doc["cases"] = sorted(
+        (c for d in docs for c in d["cases"]),
+        key=lambda c: (
+            order.index(c["trace"]) if c["trace"] in order else len(order),
+            c["startup_s"],
+        ),
+    )
     doc["seconds"] = sum(d["seconds"] for d in docs)
     doc["mode"] = "full"
     return doc
