@@ -49,6 +49,12 @@ FULL_QUEUE_SHARE = 0.5
 was overloaded: the batcher had more waiting than a batch holds for most of the
 window, so its batches were as large as the model allows."""
 
+CEILING_SHARE = 0.5
+"""Share of the fitted samples at (within :data:`CEILING_CLOSE` of) the largest batch
+seen that shows the batches are at the model's maximum, not growing with load."""
+
+CEILING_CLOSE = 0.98
+
 SERVICE_SHARE_OF_TARGET = 0.25
 """Execution time a loaded replica may take, as a share of the latency target: a
 request waits up to one execution and is served in one, within the half of the
@@ -230,7 +236,11 @@ def learned_capacity(
         full = h.queue_ms[fit] >= FULL_QUEUE_SHARE * target_ms
     largest = float(b.max())
     batch = largest
-    if not full.any():
+    # Batches piled up at the largest seen are at the model's maximum batch (LIGO's
+    # online frames: every execution 128 items): they cannot grow with load, and a
+    # line through them and a few odd samples (a burst's mixed requests) is no law.
+    at_ceiling = float(np.mean(b >= CEILING_CLOSE * largest)) >= CEILING_SHARE
+    if not full.any() and not at_ceiling:
         by_target = (SERVICE_SHARE_OF_TARGET * target_ms - base) / per_item
         batch = max(largest, by_target)
     per_exec_ms = base + per_item * batch

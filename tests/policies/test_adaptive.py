@@ -96,6 +96,25 @@ def test_capacity_at_light_load_is_read_off_the_service_law_not_the_small_batche
     assert fitted.service_ms == pytest.approx(P.target_ms / 4, rel=0.01)
 
 
+def test_batches_at_the_models_maximum_are_not_extrapolated_beyond_it() -> None:
+    """LIGO's online frames fill every execution to the model's 128 items; a burst of
+    mixed requests adds a few smaller batches with their own times. The line through
+    them is no law of batches growing with load: capacity stays what a full batch does
+    (the extrapolation read 50,000 items/s and left announced campaigns short)."""
+    history = []
+    for i in range(240):
+        b = 128 if i % 2 == 0 else 60 + i % 60
+        odd = {
+            "execs_per_s": 3_000 / b,
+            "compute_time_per_request_ms": FULL_BATCH_MS - 0.02 * (128 - b),
+        }
+        history.append(busy(5.0 * i, 2, 3_000, **odd))
+    h = work_history(tuple(history), 1)
+    cap = learned_capacity(h, history[-1].time_s, 3_600, P.target_ms)
+    assert cap is not None
+    assert cap.items_s <= 1.05 * CAPACITY
+
+
 def test_capacity_does_not_shrink_when_the_fleet_grows() -> None:
     """A 3x larger fleet with the same work sees smaller batches at low load; the
     capacity it learns stays at least what the loaded samples showed (no ratchet)."""
