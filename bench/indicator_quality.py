@@ -67,6 +67,8 @@ STEP_S = 15.0
 RATE_WINDOW_S = 30.0
 MIN_CORRELATION = 0.3
 GROUP_S = 120.0
+LEGACY_COMMIT = "c2e0c26"
+"""Where rows written before rows named their commit were produced."""
 
 TARGET_REQUESTS = 0.999
 TARGET_WINDOWS = 0.998
@@ -442,6 +444,9 @@ def _old_rows(path: Path) -> list[dict[str, Any]]:
         return []
     doc = json.loads(path.read_text())
     keep = ("target", "met", "x_oracle", "vs_adaptive_gpu")
+    for c in doc["cases"]:
+        for r in c["rows"]:
+            r.setdefault("commit", LEGACY_COMMIT)
     return [{k: v for k, v in r.items() if k not in keep} for c in doc["cases"] for r in c["rows"]]
 
 
@@ -456,14 +461,20 @@ def main(argv: list[str] | None = None) -> None:
         help="keep the rows of the existing results that this run does not redo "
         "(each row names the commit it ran at)",
     )
+    ap.add_argument(
+        "--render", action="store_true", help="run nothing: rewrite the md from the JSON's rows"
+    )
     args = ap.parse_args(argv)
     t0 = time.monotonic()
     commit = _commit()
-    all_jobs = [j for startup in args.startup for j in jobs_for(startup, tuple(args.scenarios))]
-    with ProcessPoolExecutor(max_workers=args.workers) as pool:
-        rows = [r | {"commit": commit} for r in pool.map(run_one, all_jobs)]
+    rows: list[dict[str, Any]] = []
+    if not args.render:
+        keys = tuple(args.scenarios)
+        all_jobs = [j for startup in args.startup for j in jobs_for(startup, keys)]
+        with ProcessPoolExecutor(max_workers=args.workers) as pool:
+            rows = [r | {"commit": commit} for r in pool.map(run_one, all_jobs)]
     json_path = RESULTS / "indicator_quality.json"
-    if args.merge:
+    if args.merge or args.render:
         done = {(r["scenario"], r["variant"], r["startup_s"]) for r in rows}
         old = _old_rows(json_path)
         rows = [r for r in old if (r["scenario"], r["variant"], r["startup_s"]) not in done] + rows
