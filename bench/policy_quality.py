@@ -595,6 +595,16 @@ def markdown(doc: dict[str, Any]) -> str:
             "Run lean for lack of CPU (fewer SuperSONIC and static points, no targetMs "
             "sweep, a smaller tuning budget): " + "; ".join(lean) + ".",
         ]
+    old = [f"{c['trace']} at {c['startup_s']:g} s" for c in cases if c.get("not_rerun")]
+    if old:
+        out += [
+            "",
+            "**Not re-run** for lack of CPU: "
+            + "; ".join(old)
+            + ". Every figure of these cases is the previous full run's, made with the code "
+            "before this version's adaptive changes (capacity read off the service law, the "
+            "fleet handed over kept through the hold); their verdicts are that code's.",
+        ]
     rescored = [c for c in cases if c.get("rescored")]
     if rescored:
         kept = [f"{c['trace']} at {c['startup_s']:g} s" for c in rescored]
@@ -833,6 +843,14 @@ def readme_section(doc: dict[str, Any]) -> str:
             f" Run lean for lack of CPU on {', '.join(lean)} (fewer SuperSONIC and static "
             "points, a smaller tuning budget); a larger budget extends the same candidate "
             "list, so it can only do better."
+        )
+    stale = [c for c in doc["cases"] if c.get("not_rerun")]
+    if stale:
+        text += (
+            " Not re-run for lack of CPU (figures from the previous run, before this "
+            "version's adaptive changes): "
+            + ", ".join(f"{c['trace']} {c['startup_s']:g} s" for c in stale)
+            + "."
         )
     again = [c for c in doc["cases"] if c.get("rescored")]
     if again:
