@@ -29,7 +29,7 @@ from scaler.sim.observe import PrometheusModel, indicator_series
 from scaler.sim.scaler_model import ScalerModel
 from scaler.sim.scenario import Scenario, StartupSampler
 from scaler.sim.scores import Pod, Scores, score
-from scaler.sim.totals import Accumulator, bucket_max, held_steps, run_totals
+from scaler.sim.totals import Accumulator, held_steps, piecewise_bucket_max, run_totals
 from scaler.traces.model import FloatArray, Trace
 
 Progress = Callable[[float], None]
@@ -225,7 +225,12 @@ def simulate(
         metadata=dict(trig.metadata),
         scores=score(totals, pods, scale_events, dt),
         ready=totals.ready,
-        desired=bucket_max(_step_series(desired_changes, steps), totals.bucket),
+        desired=piecewise_bucket_max(
+            np.asarray([s for s, _ in desired_changes]),
+            np.asarray([v for _, v in desired_changes]),
+            steps,
+            totals.bucket,
+        ),
         held=held_steps(pods, steps, dt, totals.bucket),
         latency_p99_ms=totals.latency.per_step_p99_ms,
         decisions=scaler.decisions,
@@ -234,9 +239,3 @@ def simulate(
         series_step_s=dt * totals.bucket,
         max_overshoot_replicas=totals.overshoot,
     )
-
-
-def _step_series(changes: list[tuple[int, int]], steps: int) -> npt.NDArray[np.int32]:
-    starts = [min(s, steps) for s, _ in changes] + [steps]
-    lengths = np.maximum(np.diff(np.asarray(starts)), 0)
-    return np.repeat(np.asarray([v for _, v in changes], dtype=np.int32), lengths)

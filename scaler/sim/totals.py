@@ -52,16 +52,47 @@ def bucket_max(values: npt.NDArray[np.number[Any]], bucket: int) -> FloatArray:
     return np.maximum.reduceat(x, np.arange(0, len(x), bucket))
 
 
+_PIECE_CHUNK_BUCKETS = 4096
+"""Buckets of a step function expanded at a time (:func:`piecewise_bucket_max`)."""
+
+
+def piecewise_bucket_max(
+    starts: npt.NDArray[np.integer[Any]],
+    values: npt.NDArray[np.number[Any]],
+    steps: int,
+    bucket: int,
+) -> FloatArray:
+    """:func:`bucket_max` of the step function worth ``values[k]`` from step
+    ``starts[k]`` until the next start (``starts`` non-decreasing, the first 0), over
+    ``steps`` steps, expanded a chunk at a time: a 90-day run's replica series would
+    otherwise take a trace-length array (and its float copy) in every worker."""
+    starts = np.minimum(np.asarray(starts, dtype=np.int64), steps)
+    vals = np.asarray(values, dtype=np.float64)
+    chunk = max(bucket, 1) * _PIECE_CHUNK_BUCKETS
+    parts = []
+    for c0 in range(0, steps, chunk):
+        c1 = min(c0 + chunk, steps)
+        i0 = max(int(np.searchsorted(starts, c0, side="right")) - 1, 0)
+        i1 = int(np.searchsorted(starts, c1, side="left"))
+        s = np.clip(starts[i0:i1], c0, c1) - c0
+        lengths = np.diff(np.append(s, c1 - c0))
+        parts.append(bucket_max(np.repeat(vals[i0:i1], lengths), bucket))
+    return np.concatenate(parts) if parts else np.zeros(0)
+
+
 def held_steps(pods: list[Pod], steps: int, step_s: float, bucket: int) -> FloatArray:
     """Replicas holding a GPU at the start of each step, max per ``bucket`` steps."""
-    diff = np.zeros(steps + 1, dtype=np.int32)
+    at: list[int] = []
+    delta: list[float] = []
     for p in pods:
         a = min(max(math.ceil(p.created_s / step_s - 1e-9), 0), steps)
         b = min(max(math.ceil(p.released_s / step_s - 1e-9), 0), steps)
         if b > a:
-            diff[a] += 1
-            diff[b] -= 1
-    return bucket_max(np.cumsum(diff, dtype=np.int32)[:steps], bucket)
+            at += (a, b)
+            delta += (1.0, -1.0)
+    changes, where = np.unique(np.asarray([0, *at], dtype=np.int64), return_inverse=True)
+    level = np.cumsum(np.bincount(where, weights=[0.0, *delta]))
+    return piecewise_bucket_max(changes, level, steps, bucket)
 
 
 def run_totals(fleet: FleetModel, sink: Accumulator) -> RunTotals:
