@@ -151,8 +151,8 @@ WHY: dict[str, str] = {
     "worldcup98": "A daily cycle with match-time spikes; the test day (25 June) peaks "
     "1.6× higher than the training day (24 June), so tuning never saw that load. The "
     "default is on or beyond SuperSONIC's frontier and far below any static fleet "
-    "meeting its attainment, but serves only 88–92 % of requests within the SLO while "
-    "96–97 % of its 1-minute windows meet it: the misses gather in the few minutes "
+    "meeting its attainment, but serves only 90–96 % of requests within the SLO while "
+    "96–98 % of its 1-minute windows meet it: the misses gather in the few minutes "
     "where the rate jumps (the matches), faster than pods start.",
     "nasa1995": "Test days 4–5: 18 h more of a 37.7 h gap without requests, then "
     "traffic resumes (rescaled, a busy second needs up to 20 GPUs). The default stays "
