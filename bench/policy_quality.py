@@ -156,8 +156,8 @@ WHY: dict[str, str] = {
     "where the rate jumps (the matches), faster than pods start.",
     "nasa1995": "Test days 4–5: 18 h more of a 37.7 h gap without requests, then "
     "traffic resumes (rescaled, a busy second needs up to 20 GPUs). The default stays "
-    "beyond SuperSONIC's frontier and below the static fleets, at 1.2–1.7× the oracle and "
-    "94–97 % of requests: the oracle knows when traffic resumes, the default learns "
+    "beyond SuperSONIC's frontier and below the static fleets, at 1.3–1.75× the oracle and "
+    "96–97 % of requests: the oracle knows when traffic resumes, the default learns "
     "it from the first requests after the gap.",
 }
 
