@@ -443,6 +443,14 @@ class Testbed(Managed):
         obj = self.server.tracker.get(f"{self.options.namespace}/testbed")
         return obj.decision if obj is not None else None
 
+    def decision_log(self) -> list[Decision]:
+        """The current scaler's kept decisions for the testbed's ScaledObject, oldest first
+        (a restarted scaler starts a new log)."""
+        if self.server is None:
+            return []
+        obj = self.server.tracker.get(f"{self.options.namespace}/testbed")
+        return list(obj.log) if obj is not None else []
+
     def scaler_config(self) -> ScalerConfig | None:
         if self.server is None:
             return None
