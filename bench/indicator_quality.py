@@ -67,6 +67,8 @@ STEP_S = 15.0
 RATE_WINDOW_S = 30.0
 MIN_CORRELATION = 0.3
 GROUP_S = 120.0
+GRACE_S = 60.0
+"""The policy's default ``indicatorGraceSeconds``: late starters' fate settles after it."""
 LEGACY_COMMIT = "c2e0c26"
 STALE = "not judged (ran at an older commit than the baseline; re-run)"
 """Where rows written before rows named their commit were produced."""
@@ -176,6 +178,7 @@ def trained_metadata(train: Trace) -> tuple[dict[str, str], list[dict[str, Any]]
             step_s=STEP_S,
             max_lag_s=1800.0,
             smooth_s=60.0,
+            settle_s=GRACE_S,
         )
         evidence = 0.0 if fit is None else min(fit.lag_correlation, fit.load_correlation)
         record: dict[str, Any] = {"indicator": name, "evidence": round(evidence, 3)}
@@ -186,7 +189,13 @@ def trained_metadata(train: Trace) -> tuple[dict[str, str], list[dict[str, Any]]
                 meta[f"indicator{n}LoadPerUnit"] = f"{load:.4g}"
                 meta[f"indicator{n}LeadSeconds"] = f"{fit.lag_s:g}"
                 meta[f"indicator{n}ItemsPerRequest"] = f"{items:.4g}"
-                record |= {"load_per_unit": load, "lead_s": fit.lag_s, "items_per_request": items}
+                meta[f"indicator{n}RealisedFraction"] = f"{fit.realised:.3g}"
+                record |= {
+                    "load_per_unit": load,
+                    "lead_s": fit.lag_s,
+                    "items_per_request": items,
+                    "realised": fit.realised,
+                }
                 values = [o.indicator(n - 1) for o in history]
                 size = typical_group(groups([o.time_s for o in history], values, GROUP_S))
                 if size is not None:
@@ -364,7 +373,8 @@ def markdown(doc: dict[str, Any]) -> str:
             got = (
                 f"lead {f['lead_s']:g} s, {f['load_per_unit']:.3g} req/s per job, "
                 f"{f['items_per_request']:.3g} items per request, "
-                f"groups of {f.get('group_size', 0):g} jobs"
+                f"groups of {f.get('group_size', 0):g} jobs, "
+                f"{f.get('realised', 1.0):.0%} of counted jobs send"
                 if "lead_s" in f
                 else "no evidence: left to online learning"
             )

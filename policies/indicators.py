@@ -54,6 +54,10 @@ class IndicatorSettings:
     """Units that appear together (a job array, a campaign submitted at once): when the
     first of a group appear, the rest are announced with them. None: learned from the
     indicator's own history (the median size of its past groups)."""
+    realised: float | None = None
+    """Share of announced units that do send (0 < f ≤ 1): jobs that fail while staging,
+    or are cancelled, leave the count without bringing load. None: learned from the
+    history (:func:`learn_realised`)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,13 +67,16 @@ class IndicatorFit:
     ``lag_s``: seconds from a unit appearing to its load arriving; ``per_unit``: slope of
     each rate signal (by Observation field name, in that field's unit) per unit in force;
     ``lag_correlation`` and ``load_correlation``: the evidence (Pearson r of the rises
-    at the lag, and of the primary rate against the units in force).
+    at the lag, and of the primary rate against the units in force); ``realised``: the
+    share of units that appeared and were still counted when due (1.0 without a
+    settled rise to judge by).
     """
 
     lag_s: float
     per_unit: Mapping[str, float]
     lag_correlation: float
     load_correlation: float
+    realised: float = 1.0
 
 
 WORK_FIELD = "items_per_s"
@@ -229,6 +236,27 @@ def in_force(indicator: FloatArray, lag_steps: int) -> FloatArray:
     return out
 
 
+def learn_realised(indicator: FloatArray, lag_steps: int, settle_steps: int) -> float | None:
+    """Share of the units that appeared which were still counted ``lag_steps`` later,
+    when their load was due: the rises of the units in force over the rises of the
+    count. Units that leave the count before they are due (a job failing while it
+    stages, a cancelled campaign) never sent, so announced units are worth this
+    fraction of a unit in force. Only rises at least ``lag_steps + settle_steps`` old
+    are judged (their fate is known); None when there are none."""
+    n = indicator.size
+    judged = n - lag_steps - settle_steps
+    if judged <= 1:
+        return None
+    up = np.diff(indicator[:judged])
+    appeared = float(np.sum(up[np.isfinite(up) & (up > 0)]))
+    if appeared <= 0:
+        return None
+    forced = in_force(indicator, lag_steps)[: n - settle_steps]
+    d = np.diff(forced[lag_steps:]) if forced.size > lag_steps + 1 else np.zeros(0)
+    kept = float(np.sum(d[np.isfinite(d) & (d > 0)]))
+    return min(1.0, kept / appeared)
+
+
 def learn_load(
     indicator: FloatArray,
     rates: Mapping[str, FloatArray],
@@ -253,22 +281,11 @@ def learn_load(
     return slopes, pearson(u, rates[primary][ok])
 
 
-def fit_indicator(
-    history: Sequence[Observation],
-    index: int,
-    fields: Sequence[str],
-    primary: str,
-    *,
-    step_s: float,
-    max_lag_s: float,
-    smooth_s: float,
-    lag_s: float | None = None,
-) -> IndicatorFit | None:
-    """Fit indicator ``index`` (0-based) against the rate ``fields`` of ``history``.
-
-    ``lag_s`` given: only the loads are fitted. None when the history has fewer than
-    three grid points or the indicator never varied. The caller judges the evidence.
-    """
+def _grid(
+    history: Sequence[Observation], step_s: float
+) -> tuple[Sequence[Observation], FloatArray, FloatArray] | None:
+    """(history without repeated times, its times, a regular grid over them), or None
+    when fewer than three grid points."""
     if len(history) < 3:
         return None
     times = np.fromiter((o.time_s for o in history), dtype=np.float64, count=len(history))
@@ -279,16 +296,63 @@ def fit_indicator(
     grid = np.arange(times[0], times[-1] + step_s / 2, step_s)
     if grid.size < 3:
         return None
+    return history, times, grid
+
+
+def _column(
+    history: Sequence[Observation], times: FloatArray, grid: FloatArray, get: str | int
+) -> FloatArray:
+    """Indicator ``get`` (an index) or signal ``get`` (a field name) held on ``grid``."""
+    if isinstance(get, int):
+        raw = (o.indicator(get) for o in history)
+    else:
+        raw = (o.value(get) for o in history)
+    values = np.fromiter(
+        (math.nan if v is None else v for v in raw), dtype=np.float64, count=len(history)
+    )
+    return held(times, values, grid)
+
+
+def realised_share(
+    history: Sequence[Observation], index: int, *, lag_s: float, step_s: float, settle_s: float
+) -> float:
+    """:func:`learn_realised` on ``history`` (1.0 when nothing there can be judged):
+    for an indicator whose lag and load are given but whose realised share is not."""
+    gridded = _grid(history, step_s)
+    if gridded is None:
+        return 1.0
+    history, times, grid = gridded
+    ind = _column(history, times, grid, index)
+    share = learn_realised(ind, round(lag_s / step_s), round(settle_s / step_s))
+    return 1.0 if share is None else share
+
+
+def fit_indicator(
+    history: Sequence[Observation],
+    index: int,
+    fields: Sequence[str],
+    primary: str,
+    *,
+    step_s: float,
+    max_lag_s: float,
+    smooth_s: float,
+    lag_s: float | None = None,
+    settle_s: float = 0.0,
+) -> IndicatorFit | None:
+    """Fit indicator ``index`` (0-based) against the rate ``fields`` of ``history``.
+
+    ``lag_s`` given: only the loads are fitted. ``settle_s``: seconds after a unit is
+    due before its fate counts for the realised share (late starters). None when the
+    history has fewer than three grid points or the indicator never varied. The caller
+    judges the evidence.
+    """
+    gridded = _grid(history, step_s)
+    if gridded is None:
+        return None
+    history, times, grid = gridded
 
     def column(get: str | int) -> FloatArray:
-        if isinstance(get, int):
-            raw = (o.indicator(get) for o in history)
-        else:
-            raw = (o.value(get) for o in history)
-        values = np.fromiter(
-            (math.nan if v is None else v for v in raw), dtype=np.float64, count=len(history)
-        )
-        return held(times, values, grid)
+        return _column(history, times, grid, get)
 
     ind = column(index)
     rates = {name: column(name) for name in fields}
@@ -297,10 +361,16 @@ def fit_indicator(
     lag_corr = 1.0
     if lag_s is None:
         lag_s, lag_corr = learn_lag(ind, rates[primary], step_s, max_lag_s, smooth_s)
-    loads = learn_load(ind, rates, primary, round(lag_s / step_s))
+    lag_steps = round(lag_s / step_s)
+    loads = learn_load(ind, rates, primary, lag_steps)
     if loads is None:
         return None
     per_unit, load_corr = loads
+    realised = learn_realised(ind, lag_steps, round(settle_s / step_s))
     return IndicatorFit(
-        lag_s=lag_s, per_unit=per_unit, lag_correlation=lag_corr, load_correlation=load_corr
+        lag_s=lag_s,
+        per_unit=per_unit,
+        lag_correlation=lag_corr,
+        load_correlation=load_corr,
+        realised=1.0 if realised is None else realised,
     )

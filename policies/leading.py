@@ -38,12 +38,14 @@ from policies.base import Policy, PolicyContext, PolicyParams
 from policies.decision import Recommendation
 from policies.indicators import (
     WORK_FIELD,
+    IndicatorFit,
     IndicatorSettings,
     field_at,
     fit_indicator,
     groups,
     primary_rate,
     rate_fields,
+    realised_share,
     typical_group,
     value_at,
     window,
@@ -164,6 +166,9 @@ class Contribution:
     """Units of the group now appearing that have not appeared yet (in ``announced``)."""
     group: float | None = None
     """The typical size of a group, when one is appearing."""
+    realised: float = 1.0
+    """Share of announced units that do send (given or learned): the load provisioned
+    for is ``announced × realised`` units' worth."""
 
     def missing(self, margin: float) -> dict[str, float]:
         """Load still to provision for, per rate field: the announced units (times
@@ -172,17 +177,18 @@ class Contribution:
         item rate) stall while the fleet is short, so they would count an arrived
         campaign as still to come and the work would be provisioned twice."""
         per_primary = self.per_unit.get(self.primary, 0.0)
+        sending = self.announced * self.realised * margin
         if per_primary > 0 and self.primary in self.arrived:
-            units = max(0.0, self.announced * margin - self.arrived[self.primary] / per_primary)
+            units = max(0.0, sending - self.arrived[self.primary] / per_primary)
             return {f: units * per for f, per in self.per_unit.items()}
         return {
-            f: max(0.0, self.announced * per * margin - self.arrived.get(f, 0.0))
+            f: max(0.0, sending * per - self.arrived.get(f, 0.0))
             for f, per in self.per_unit.items()
         }
 
     @property
     def extra_rps(self) -> float:
-        return self.announced * self.per_unit.get(self.primary, 0.0)
+        return self.announced * self.realised * self.per_unit.get(self.primary, 0.0)
 
     def describe(self) -> str:
         if self.units is None:
@@ -196,8 +202,9 @@ class Contribution:
             if self.expected > 0 and self.group is not None
             else ""
         )
+        share = f" × {self.realised:.2g} that send" if self.realised < 1 else ""
         return (
-            f"{head}, {self.announced:g} announced{group} × {load:.3g} req/s, "
+            f"{head}, {self.announced:.3g} announced{group}{share} × {load:.3g} req/s, "
             f"lead {self.lag_s:.0f} s ({self.source}) → +{self.extra_rps:.4g} req/s"
         )
 
@@ -248,6 +255,7 @@ def _contribution(
             max_lag_s=p.indicator_max_lag_s,
             smooth_s=max(60.0, 4 * p.indicator_step_s),
             lag_s=setting.lead_s,
+            settle_s=p.indicator_grace_s,
         )
         weak = fit is None or min(fit.lag_correlation, fit.load_correlation) < (
             p.indicator_min_correlation
@@ -276,14 +284,47 @@ def _contribution(
     expected, group = 0.0, None
     if announced > 0 and p.indicator_group_s > 0 and lag <= p.indicator_horizon_s:
         expected, group = _rest_of_group(setting, index, history, now, lag, p)
+    share = _realised(setting, fit, index, history, now, lag, p)
+    # Units still counted a lag after they appeared are sending (or about to): only
+    # those not yet due are discounted by the share that sends.
+    due_now = value_at(history, index, now - lag)
+    confirmed = 0.0 if due_now is None else max(0.0, min(due_now, units) - before)
+    confirmed = min(confirmed, announced)
+    pending = announced - confirmed + expected
+    effective = confirmed + pending * share
+    realised = effective / (announced + expected) if announced + expected > 0 else 1.0
     out = result(announced + expected, per_unit, lag, ", ".join(sources))
-    out = dataclasses.replace(out, expected=expected, group=group)
+    out = dataclasses.replace(out, expected=expected, group=group, realised=realised)
     since = now - lag - p.indicator_grace_s
     for f in per_unit:
         then, current = field_at(history, f, since), ctx.observation.value(f)
         if then is not None and current is not None:
             out.arrived[f] = max(0.0, current - then)
     return out
+
+
+def _realised(
+    setting: IndicatorSettings,
+    fit: IndicatorFit | None,
+    index: int,
+    history: Sequence[Observation],
+    now: float,
+    lag: float,
+    p: Any,
+) -> float:
+    """Share of announced units that send: given, else learned with the fit, else
+    learned from the history alone (lag and load given)."""
+    if setting.realised is not None:
+        return setting.realised
+    if fit is not None:
+        return fit.realised
+    return realised_share(
+        window(history, now - p.indicator_history_s, now),
+        index,
+        lag_s=lag,
+        step_s=p.indicator_step_s,
+        settle_s=p.indicator_grace_s,
+    )
 
 
 def _rest_of_group(

@@ -21,6 +21,10 @@ Each indicator N (1, 2, … up to :data:`MAX_INDICATORS`, numbered without gaps)
     Units that appear together (a job array; a campaign's 16 jobs), > 0: when the
     first of a group appear, the rest are announced with them. Learned (the median
     size of the indicator's past groups of rises) when absent.
+``indicator<N>RealisedFraction`` (optional)
+    Share of counted units that do send, 0 < f ≤ 1 (jobs failing while they stage
+    leave the count unsent): announced units not yet due are worth this much of one.
+    Learned (units still counted when due over units that appeared) when absent.
 
 Indicators need a policy that uses them (``leading-<policy>``); errors name the key.
 """
@@ -38,7 +42,14 @@ from scaler.selector import Selector, SelectorError, parse_selector
 MAX_INDICATORS = 8
 """More leading indicators than this on one fleet is a query language, not a scope."""
 
-SUFFIXES = ("Metric", "LoadPerUnit", "LeadSeconds", "ItemsPerRequest", "GroupSize")
+SUFFIXES = (
+    "Metric",
+    "LoadPerUnit",
+    "LeadSeconds",
+    "ItemsPerRequest",
+    "GroupSize",
+    "RealisedFraction",
+)
 KEY = re.compile(r"^indicator(\d+)([A-Za-z]*)$")
 """``indicator<N><Suffix>``: the keys this module owns (``indicatorHorizonSeconds`` and the
 other policy parameters have no number and are the policy's)."""
@@ -148,7 +159,11 @@ def parse_indicators(metadata: Mapping[str, str]) -> tuple[IndicatorQuery, ...]:
         if "GroupSize" in keys:
             key, raw = keys["GroupSize"]
             group = _number(key, raw, low=0.0, high=MAX_ITEMS, strict_low=True)
-        settings = IndicatorSettings(selector.metric, load, lead, items, group)
+        realised = None
+        if "RealisedFraction" in keys:
+            key, raw = keys["RealisedFraction"]
+            realised = _number(key, raw, low=0.0, high=1.0, strict_low=True)
+        settings = IndicatorSettings(selector.metric, load, lead, items, group, realised)
         out.append(IndicatorQuery(number=n, selector=selector, settings=settings))
     return tuple(out)
 
@@ -164,6 +179,7 @@ def indicator_keys(queries: tuple[IndicatorQuery, ...]) -> dict[str, str]:
             ("LeadSeconds", q.settings.lead_s),
             ("ItemsPerRequest", q.settings.items_per_request),
             ("GroupSize", q.settings.group_size),
+            ("RealisedFraction", q.settings.realised),
         ):
             if value is not None:
                 out[f"indicator{n}{suffix}"] = f"{value:g}"

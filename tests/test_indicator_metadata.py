@@ -25,6 +25,7 @@ def test_indicators_reach_the_policy_and_the_query() -> None:
         indicator1LeadSeconds="180",
         indicator1ItemsPerRequest="128",
         indicator1GroupSize="16",
+        indicator1RealisedFraction="0.7",
         indicator2Metric="condor_schedd_jobs_idle",
     )
     assert [q.promql for q in cfg.indicators] == [  # type: ignore[attr-defined]
@@ -32,7 +33,7 @@ def test_indicators_reach_the_policy_and_the_query() -> None:
         "sum(condor_schedd_jobs_idle)",
     ]
     assert cfg.params.indicators == (  # type: ignore[attr-defined]
-        IndicatorSettings("slurm_account_jobs_pending", 50.0, 180.0, 128.0, 16.0),
+        IndicatorSettings("slurm_account_jobs_pending", 50.0, 180.0, 128.0, 16.0, 0.7),
         IndicatorSettings("condor_schedd_jobs_idle", None, None),
     )
 
@@ -61,6 +62,8 @@ def test_no_indicators_is_fine() -> None:
         ({"indicator1LoadPerUnit": "5"}, "needs indicator1Metric"),
         ({"indicator1Metric": "jobs", "indicator1ItemsPerRequest": "0"}, "> 0"),
         ({"indicator1Metric": "jobs", "indicator1GroupSize": "0"}, "'indicator1GroupSize'"),
+        ({"indicator1Metric": "jobs", "indicator1RealisedFraction": "0"}, "> 0"),
+        ({"indicator1Metric": "jobs", "indicator1RealisedFraction": "1.5"}, "≤ 1"),
         ({"indicator2Metric": "jobs"}, "indicator1Metric is missing"),
         ({"indicator1Metric": "jobs", "indicator1Lag": "5"}, "'indicator1Lag' is not an"),
         ({"indicator9Metric": "jobs"}, "numbered 1 to 8"),

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
 from policies import Observation
 from policies.indicators import (
     fit_indicator,
     in_force,
     learn_lag,
+    learn_realised,
     primary_rate,
     rate_fields,
     window,
@@ -94,6 +96,34 @@ def test_jobs_that_never_send_lower_the_load_per_unit_only_while_counted() -> No
     )
     assert fit is not None
     assert abs(fit.per_unit["activation_rps"] - 50) / 50 < 0.15
+
+
+def test_the_share_of_counted_jobs_that_send_is_learned() -> None:
+    """16 jobs send, 7 more are counted and leave when due, and a burst's 4 jobs all
+    send: 20 of 27 send. Without ghosts every counted job sends."""
+    for ghosts, share in ((7, 20 / 27), (0, 1.0)):
+        fit = fit_indicator(
+            campaign_history(ghosts=ghosts),
+            0,
+            ("activation_rps",),
+            "activation_rps",
+            step_s=STEP,
+            max_lag_s=1800,
+            smooth_s=60,
+            settle_s=60,
+        )
+        assert fit is not None
+        assert abs(fit.realised - share) < 0.05, (ghosts, fit.realised)
+
+
+def test_the_share_that_sends_judges_only_units_whose_lag_has_passed() -> None:
+    """Jobs that appeared less than a lag (plus the settling time) ago are not yet
+    judged: a campaign still staging does not read as jobs that never send."""
+    ind = np.array([0.0] * 10 + [10.0] * 10)
+    assert learn_realised(ind, lag_steps=12, settle_steps=0) is None
+    assert learn_realised(ind, lag_steps=4, settle_steps=2) == 1.0
+    ghosts = np.array([0.0] * 10 + [10.0] * 4 + [6.0] * 10)
+    assert learn_realised(ghosts, lag_steps=4, settle_steps=2) == pytest.approx(0.6)
 
 
 def test_a_pure_noise_indicator_shows_no_evidence() -> None:

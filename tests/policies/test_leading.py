@@ -214,3 +214,31 @@ def test_arrived_work_is_counted_on_the_arrival_rate_not_on_stalled_completions(
     )
     assert c.missing(1.0) == {"activation_rps": 0.0, "items_per_s": 0.0}
     assert c.missing(1.1)["items_per_s"] == pytest.approx(1.6 * 6400.0)
+
+
+def test_jobs_that_never_send_are_discounted_until_due_and_given_back_when_they_leave() -> None:
+    """23 jobs are counted, 7 of them fail while staging (they leave the count when
+    due), so 16/23 of the announced jobs send: what is provisioned before they are due
+    is 16 jobs' worth, not 23; once the ghosts leave the 16 still counted are
+    confirmed, and 60 s of quiet rate after that the fleet comes down to them."""
+    p = params(load_per_unit=50.0, lead_s=180.0, realised=16 / 23)
+    obs = quiet(0, 1800, 0.0) + quiet(1800, 1980, 23.0) + quiet(1980, 3600, 16.0)
+    decisions = {t: (v, r) for t, v, r in run(obs, p)}
+    value, reason = decisions[1815.0]
+    assert "23 announced × 0.7 that send" in reason
+    assert "+800 req/s" in reason  # 16 × 50, not 23 × 50
+    # 160 req/s + 16 × 50 × 1.1 at 80 req/s per replica: 13, not 23 × 50 × 1.1 → 18.
+    assert 12 <= value <= 14
+    _, reason = decisions[1995.0]
+    assert "16 announced × 50 req/s" in reason  # confirmed: no discount
+
+
+def test_the_share_that_sends_is_learned_from_the_history_when_lead_and_load_are_given() -> None:
+    """A past campaign of 23 counted jobs of which 16 stayed past their lead: the next
+    one's announced jobs are worth 16/23 each, with nothing but lead and load given."""
+    p = params(load_per_unit=50.0, lead_s=180.0)
+    past = quiet(0, 600, 0.0) + quiet(600, 780, 23.0) + quiet(780, 3600, 16.0)
+    gap = quiet(3600, 7200, 0.0)
+    nxt = quiet(7200, 7260, 23.0)
+    reasons = {t: r for t, _, r in run(past + gap + nxt, p)}
+    assert "23 announced × 0.7 that send" in reasons[7215.0]
