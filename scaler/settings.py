@@ -75,11 +75,12 @@ class ServerSettings(BaseSettings):
         "thread); more are refused with RESOURCE_EXHAUSTED.",
     )
     unary_workers: int = Field(
-        default=32,
+        default=4,
         ge=1,
         le=1_024,
         description="Threads parsing metadata not seen before; answers from cached decisions "
-        "never wait on them.",
+        "never wait on them. Parsing is Python holding the interpreter lock, so more threads "
+        "add no speed, only more contenders the event loop shares that lock with.",
     )
     max_prometheus_queries_per_s: float = Field(
         default=500.0,
@@ -102,8 +103,9 @@ class ServerSettings(BaseSettings):
         default=5,
         ge=0,
         le=19,
-        description="How much lower the CPU priority (nice) of that child is: when CPU is "
-        "short, refreshes slow down (every object alike) before RPC answers do.",
+        description="How much lower the CPU priority (nice) of that child is; above 0 it also "
+        "runs under Linux's SCHED_IDLE, so a thread answering an RPC takes the CPU from it at "
+        "once: when CPU is short, refreshes slow down (every object alike) before RPC answers do.",
     )
     max_metadata_bytes: int = Field(
         default=65_536,

@@ -169,6 +169,19 @@ def test_close_stops_the_reader_process(prom: FakePrometheus) -> None:
         os.kill(pid, 0)
 
 
+@pytest.mark.skipif(not hasattr(os, "SCHED_IDLE"), reason="Linux scheduling policy")
+def test_the_reader_yields_the_cpu_to_the_serving_process(
+    shared_reader: tuple[PrometheusProcess, ScalerMetrics],
+) -> None:
+    """Under CPU pressure an RPC's thread must get the CPU at once, not after the
+    reader's time slice: the reader runs niced and under SCHED_IDLE."""
+    process, _ = shared_reader
+    process.observe(config(), time.time())
+    assert process.pid is not None
+    assert os.sched_getscheduler(process.pid) == os.SCHED_IDLE
+    assert os.getpriority(os.PRIO_PROCESS, process.pid) > os.getpriority(os.PRIO_PROCESS, 0)
+
+
 def test_the_setting_chooses_where_prometheus_is_read(prom: FakePrometheus) -> None:
     child = prometheus_observer(settings(prom), build_metrics())
     here = prometheus_observer(settings(prom, prometheus_reader_process=False), build_metrics())
