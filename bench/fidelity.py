@@ -83,7 +83,12 @@ from scaler.sim.batching import steady_state  # noqa: E402
 from scaler.sim.engine import RunResult, simulate  # noqa: E402
 from scaler.sim.exact import ExactFleet  # noqa: E402
 from scaler.sim.fleet import FastFleet  # noqa: E402
-from scaler.sim.scenario import Scenario, scenario_from_dict  # noqa: E402
+from scaler.sim.scenario import (  # noqa: E402
+    ExactSpec,
+    FleetSpec,
+    Scenario,
+    scenario_from_dict,
+)
 from scaler.testbed.loadgen import INFER_BODY, LoadGenerator  # noqa: E402
 from scaler.testbed.proxy import Proxy  # noqa: E402
 from scaler.testbed.runner import (  # noqa: E402
@@ -257,11 +262,7 @@ def calibrate(base: Scenario) -> dict[str, Any]:
     base_ms = s1 - per_item
     transport = idle - f.max_queue_delay_ms - s1
     fitted = base.fleet.model_copy(update={"base_ms": base_ms, "per_item_ms": per_item})
-    for p in sweep[:-1]:
-        lam = np.array([p["served_rps"]])
-        p["model_mean_batch"] = round(
-            float(steady_state(fitted, lam, lam, np.ones(1)).batch_items[0]), 3
-        )
+    sweep_models(fitted, sweep)
     return {
         "lone": {
             "mean_batch": round(lone_batch, 4),
@@ -279,6 +280,26 @@ def calibrate(base: Scenario) -> dict[str, Any]:
         "idle_latency_ms": round(idle, 3),
         "typed_in_law": {"base_ms": f.base_ms, "per_item_ms": f.per_item_ms},
     }
+
+
+SWEEP_MODEL_S = 1200
+"""Seconds of Poisson load each sweep point is simulated for (exact mode, one replica)."""
+
+
+def sweep_models(fleet: FleetSpec, sweep: list[dict[str, Any]]) -> None:
+    """Add what both simulator modes give for one replica at each sweep load (the
+    overload point excepted): mean batch and mean queue wait, to set beside Triton's."""
+    for p in sweep[:-1]:
+        lam = np.array([p["served_rps"]])
+        ss = steady_state(fleet, lam, lam, np.ones(1))
+        p["model_mean_batch"] = round(float(ss.batch_items[0]), 3)
+        p["model_queue_ms"] = round(float((ss.wait_lo_s[0] + ss.wait_hi_s[0]) / 2 * 1e3), 1)
+        trace = Trace("sweep", np.full(SWEEP_MODEL_S, p["served_rps"]))
+        ex = ExactFleet(trace, fleet, ExactSpec(seed=0), initial_ready=1)
+        ex.latency(1e3)
+        o = ex.outputs
+        p["exact_mean_batch"] = round(float(o.items.sum() / max(o.execs.sum(), 1.0)), 3)
+        p["exact_queue_ms"] = round(float(o.queue_ms.sum() / max(o.success.sum(), 1.0)), 1)
 
 
 def base_scenario() -> dict[str, Any]:
@@ -562,8 +583,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         default=list(traces),
         help="which scenarios to run (default: all three)",
     )
+    parser.add_argument(
+        "--simulate-only",
+        action="store_true",
+        help="re-run only the simulator against the testbed runs and calibrations "
+        "bench/results/fidelity.json holds (after a change to the simulator; the md says so)",
+    )
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING)
+    if args.simulate_only:
+        return resimulate(RESULTS / "fidelity.json", traces)
     started = time.monotonic()
     results: dict[str, Any] = {}
     timer_check: dict[str, Any] = {}
@@ -613,6 +642,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "timers": timer_check,
         "scenario": base_scenario(),
         "targets": TARGETS,
+        "testbed_recorded": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
         "scenarios": results,
         "wall_s": round(time.monotonic() - started, 1),
     }
@@ -620,6 +650,41 @@ def main(argv: Sequence[str] | None = None) -> int:
     (RESULTS / "fidelity.json").write_text(json.dumps(out, indent=2) + "\n")
     (RESULTS / "fidelity.md").write_text(markdown(out))
     (RESULTS / "fidelity.partial.json").unlink(missing_ok=True)
+    print(markdown(out))
+    return 0
+
+
+def resimulate(path: Path, traces: dict[str, Trace]) -> int:
+    """Re-run the simulator side against the testbed runs ``path`` holds (their
+    calibrated laws included) and rewrite the json and md. The gaps the file held
+    before are kept (``previous_simulator``), so the md shows what the change did."""
+    old = json.loads(path.read_text())
+    out = dict(old)
+    out["previous_simulator"] = {
+        name: {mode: r[mode]["relative_gap"] for mode in ("exact", "fast")}
+        for name, r in old["scenarios"].items()
+    }
+    out["simulator_rerun"] = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
+    for name, r in old["scenarios"].items():
+        trace = traces[name]
+        if [round(float(x), 2) for x in trace.rps] != r["trace"]["rps"]:
+            raise RuntimeError(f"{name}: the recorded testbed run replayed another trace")
+        cal = r["calibration"]
+        for side in ("before", "after"):
+            c = cal[side]
+            law = {"base_ms": c["base_ms"], "per_item_ms": c["per_item_ms"]}
+            sweep_models(scenario_pair(law)[1].fleet, c["sweep"])
+        _, sim_sc = scenario_pair(cal)
+        sims = simulate_both(trace, sim_sc, cal["transport_ms"])
+        out["scenarios"][name] = {
+            **r,
+            "simulator_exact": sims["exact"],
+            "simulator_fast": sims["fast"],
+            "exact": compare(r["testbed"], sims["exact"]),
+            "fast": compare(r["testbed"], sims["fast"]),
+        }
+    path.write_text(json.dumps(out, indent=2) + "\n")
+    (path.parent / "fidelity.md").write_text(markdown(out))
     print(markdown(out))
     return 0
 
@@ -755,6 +820,29 @@ def markdown(out: dict[str, Any]) -> str:
         "Exact mode: median over seeds " + ", ".join(str(s) for s in EXACT_SEEDS) + " (range "
         "over seeds in brackets); the testbed is one run. Fast mode: the fluid model "
         "`scaler simulate` uses by default.",
+    ]
+    if out.get("simulator_rerun"):
+        lines += [
+            "",
+            f"**The simulator side was re-run on {out['simulator_rerun']}** "
+            "(`bench/fidelity.py --simulate-only`) against the testbed runs and calibrations "
+            f"recorded {out.get('testbed_recorded', 'earlier')}: the testbed, calibration and "
+            "scenario tables are those runs'. The simulator's gaps before the re-run, on the "
+            "same testbed runs (replica-s / mean wait / p99):",
+            "",
+            "| scenario | exact before | fast before |",
+            "|---|---|---|",
+        ]
+        for name, prev in out.get("previous_simulator", {}).items():
+            cells = [
+                " / ".join(
+                    _pct(prev[mode].get(k))
+                    for k in ("replica_seconds", "mean_queue_ms", "p99_latency")
+                )
+                for mode in ("exact", "fast")
+            ]
+            lines.append(f"| {name} | {cells[0]} | {cells[1]} |")
+    lines += [
         "",
         "## Scenarios",
         "",
@@ -803,19 +891,32 @@ def markdown(out: dict[str, Any]) -> str:
         )
     lines += [
         "",
-        "Load sweep of the first calibration (mean batch: Triton's items per execution; "
-        "model: the fast simulator's steady state at that load):",
+        "Load sweeps of one replica (every calibration, before and after each scenario: "
+        "10 s of Poisson load each; mean batch = Triton's items per execution, queue = "
+        "Triton's queue time per request) beside the simulator's exact mode (that "
+        "calibration's law, one replica, 20 minutes of Poisson load) and fast mode (its "
+        "steady state) at the served rate:",
         "",
-        "| load req/s | served | mean batch measured | mean batch model | Triton queue ms |",
+        "| calibration | load req/s | served | mean batch: Triton / exact / fast | queue ms: "
+        "Triton / exact / fast |",
         "|---|---|---|---|---|",
     ]
-    for p in cal["sweep"]:
-        model = p.get("model_mean_batch")
-        lines.append(
-            f"| {p['rate_rps']:g} | {p['served_rps']:.1f} | {p['mean_batch']:.2f} | "
-            f"{'—' if model is None else f'{model:.2f}'} | "
-            f"{p['triton_queue_ms_per_request']:.1f} |"
-        )
+
+    def _cell(p: dict[str, Any], key: str, fmt: str) -> str:
+        v = p.get(key)
+        return "—" if v is None else format(v, fmt)
+
+    for name, c in cals.items():
+        for side in ("before", "after"):
+            for p in c[side]["sweep"]:
+                lines.append(
+                    f"| {name} {side} | {p['rate_rps']:g} | {p['served_rps']:.1f} | "
+                    f"{p['mean_batch']:.2f} / "
+                    f"{_cell(p, 'exact_mean_batch', '.2f')} / "
+                    f"{_cell(p, 'model_mean_batch', '.2f')} | "
+                    f"{p['triton_queue_ms_per_request']:.1f} / "
+                    f"{_cell(p, 'exact_queue_ms', '.1f')} / {_cell(p, 'model_queue_ms', '.1f')} |"
+                )
     lines += [
         "",
         "**Mean wait** (the same quantity on both sides): from a request's release to the "
@@ -876,10 +977,18 @@ NOTES = [
     "the simulator, like Envoy, routes each request to a replica when it arrives, so a "
     "replica that joins serves only new arrivals and the requests queued at the old "
     "ones wait longer: the simulator's p99 is the longer one there.",
-    "- **Waits at moderate load** (the ramp): a replica's service time jitters on a busy "
-    "machine (S(1) is 45 ms of sleep; see the S(1) column and a lone request's p99) and the "
-    "generator's threads wake late (the *client* part of the wait); the simulator's law "
-    "is deterministic, so it queues less.",
+    "- **Waits at moderate load** (the ramp) come from Triton's dynamic batcher under "
+    "random arrivals. Triton forms a replica's next batch while the instance is busy, "
+    "`max_queue_delay` after that batch's first request (its rate limiter lets the "
+    "batcher run 2 batches per instance ahead), and a request that arrives after that "
+    "batch was formed does not join it: it waits for the batch after, unless it fills "
+    "the batch or is the first arrival after a batch formed from requests that had "
+    "already waited (`DynamicBatchScheduler::Enqueue` wakes the batcher only then). "
+    "Measured on this Triton: requests at 0, 15, 30 and 40 ms ran as {0}, {15}, {30, 40} "
+    "in 17 of 20 trials. The simulator's exact mode models this "
+    "(`scaler/sim/exact.py`); before, it put every request queued when the instance "
+    "freed into one batch, which gave batches too large and waits too short at moderate "
+    "load (the sweep table: exact mode now sits in the measured range).",
     "- **One testbed run is one draw** of a random process (Poisson arrivals): the exact "
     "runs' range over seeds (in brackets) shows how far a figure moves with the draw "
     "alone, e.g. a burst's mean wait by a factor of two; a testbed figure near the edge of "

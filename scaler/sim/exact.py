@@ -1,9 +1,9 @@
 """``--exact``: the fleet request by request, as a discrete-event simulation.
 
-Each replica runs Triton's dynamic batcher over one queue feeding its model
-instances: a free instance launches a batch when the queue holds
-``max_batch_items`` items or its oldest request has waited ``max_queue_delay_ms``;
-a request that waited longer than ``timeout_ms`` is rejected. Envoy routes each
+Each replica runs Triton's dynamic batcher (:class:`_Replica`, see
+:meth:`ExactFleet._batcher` for the rules and where they come from) over one queue
+feeding its model instances; a request that waited in the queue longer than
+``timeout_ms`` is rejected. Envoy routes each
 arrival to the ready replica with the fewest outstanding requests (least_request,
 ties to the oldest replica) or in turn (round_robin). Events are kept in a heap
 and ties are broken by a counter, so runs are deterministic.
@@ -69,12 +69,33 @@ def draw_arrivals(trace: Trace, spec: ExactSpec) -> tuple[FloatArray, FloatArray
     return times[order], items[order]
 
 
+_PREFETCH_PER_INSTANCE = 2
+"""Formed batches that may wait for a busy instance, per instance: Triton's rate
+limiter lets the batcher run ahead by ``2 × instances`` payloads
+(``RateLimiter::PayloadSlotAvailable``)."""
+
+
 @dataclass
 class _Replica:
     rid: int
     instances: int
     queue: deque[int] = field(default_factory=deque)
+    """Requests the batcher has not yet put in a batch (Triton's scheduler queue)."""
+    queue_items: float = 0.0
     queued_items: float = 0.0
+    """Items not started: in :attr:`queue` and in formed batches waiting."""
+    ready: deque[list[int]] = field(default_factory=deque)
+    """Formed batches waiting for a free instance, oldest first."""
+    cur: list[int] | None = None
+    """The batch the batcher is filling (None once an instance started it)."""
+    cur_items: float = 0.0
+    cur_full: bool = False
+    cur_formed: bool = False
+    """The current batch is in :attr:`ready` (formed; it can still grow until started)."""
+    next_preferred: float = 0.0
+    """Items the queue must hold before an arrival wakes the batcher (Triton's
+    ``next_preferred_batch_size_``; 0 right after a new batch was opened)."""
+    blocked: bool = False
     free: int = 0
     outstanding: int = 0
     timer_at: float | None = None
@@ -144,7 +165,7 @@ class ExactFleet:
                     self._done(rep, t, payload)
                 elif rep.timer_at is not None and abs(rep.timer_at - t) < 1e-12:
                     rep.timer_at = None
-                    self._dispatch(rep, t)
+                    self._batcher(rep, t)
         self._mark_boundaries(until)
         self._now = max(self._now, until)
 
@@ -164,41 +185,128 @@ class ExactFleet:
         else:
             rep = min(self._routing, key=lambda r: r.outstanding)
         rep.queue.append(i)
+        rep.queue_items += float(self.items[i])
         rep.queued_items += float(self.items[i])
         rep.outstanding += 1
         self._queued_total += 1
-        self._dispatch(rep, t)
+        # Triton's Enqueue wakes the batcher only when a batch slot is free and the
+        # current batch is started or full, or the queue holds the next preferred size.
+        if self._slot_free(rep) and (
+            rep.cur is None or rep.cur_full or rep.queue_items >= rep.next_preferred - 1e-9
+        ):
+            self._batcher(rep, t)
 
-    def _dispatch(self, rep: _Replica, t: float) -> None:
+    def _slot_free(self, rep: _Replica) -> bool:
+        return len(rep.ready) < _PREFETCH_PER_INSTANCE * rep.instances
+
+    def _expire(self, rep: _Replica, t: float) -> None:
+        while rep.queue and t - self.t_arr[rep.queue[0]] > self._timeout:
+            i = rep.queue.popleft()
+            rep.queue_items -= float(self.items[i])
+            rep.queued_items -= float(self.items[i])
+            rep.outstanding -= 1
+            self._queued_total -= 1
+            self.outputs.failed[self._step_of(t)] += 1
+
+    def _batcher(self, rep: _Replica, t: float) -> None:
+        """One pass of Triton's dynamic batcher (``DynamicBatchScheduler::BatcherThread``
+        and ``GetDynamicBatch``, with ``preferred_batch_size`` defaulting to
+        ``max_batch_size`` as Triton's config normalisation sets it), then free
+        instances start the formed batches.
+
+        * A new batch is opened once the last one started or is full. If its oldest
+          request has waited ``max_queue_delay_ms``, the queue (up to a full batch) is
+          formed at once; otherwise the batcher waits for that moment, and arrivals in
+          between join (they do not wake it unless the batch would be full).
+        * A formed batch waits for a free instance and can still grow until one starts
+          it, but only through a wake-up: an arrival wakes the batcher when the queue
+          holds the next preferred size, which is 0 right after a batch was opened
+          (so one more arrival joins a batch formed from requests that had already
+          waited) and the rest of a full batch after that. Requests that arrive at a
+          busy instance after its next batch was formed therefore wait for the batch
+          after it: with one instance and one-item requests at moderate load, batches
+          are smaller and waits longer than "everything queued when the instance
+          frees". Measured on this testbed's Triton (pytriton 0.7.0), 45 ms + 5 ms
+          service, one request at 0 ms and 15 ms and two at 30 and 40 ms: 17 of 20
+          trials ran three executions ({0}, {15}, {30, 40}), as here.
+        * At most ``2 × instances`` formed batches wait (the rate limiter's prefetch
+          cap); beyond that the batcher waits for an instance to start one.
+        """
         big_b = float(self.spec.max_batch_items)
-        while rep.free > 0 and rep.queue:
-            while rep.queue and t - self.t_arr[rep.queue[0]] > self._timeout:
-                i = rep.queue.popleft()
-                rep.queued_items -= float(self.items[i])
-                rep.outstanding -= 1
-                self._queued_total -= 1
-                self.outputs.failed[self._step_of(t)] += 1
+        while True:
+            if rep.cur is None or rep.cur_full:
+                rep.cur, rep.cur_items, rep.cur_full, rep.cur_formed = [], 0.0, False, False
+                rep.next_preferred = 0.0
+            self._expire(rep, t)
             if not rep.queue:
                 break
-            oldest = float(self.t_arr[rep.queue[0]])
-            if rep.queued_items < big_b - 1e-9 and t < oldest + self._d - 1e-12:
-                due = oldest + self._d
-                if rep.timer_at is None or rep.timer_at > due + 1e-12:
-                    rep.timer_at = due
-                    self._push(due, _TIMER, rep.rid, None)
+            if not self._slot_free(rep):
+                rep.blocked = True
                 break
-            batch: list[int] = []
-            items = 0.0
-            while rep.queue and (not batch or items + self.items[rep.queue[0]] <= big_b + 1e-9):
+            take = 0
+            items = rep.cur_items
+            full = False
+            for i in rep.queue:
+                it = float(self.items[i])
+                if items > 0 and items + it > big_b + 1e-9:
+                    full = True
+                    break
+                items += it
+                take += 1
+            full = full or items >= big_b - 1e-9
+            oldest = float(self.t_arr[rep.queue[0]])
+            exceeded = self._d <= 0 or t >= oldest + self._d - 1e-12
+            if not (full or exceeded):
+                rep.next_preferred = big_b - rep.cur_items
+                if not rep.cur_formed:
+                    due = oldest + self._d
+                    if rep.timer_at is None or rep.timer_at > due + 1e-12:
+                        rep.timer_at = due
+                        self._push(due, _TIMER, rep.rid, None)
+                    break
+            cur = rep.cur
+            assert cur is not None
+            for _ in range(take):
                 i = rep.queue.popleft()
-                batch.append(i)
-                items += float(self.items[i])
+                cur.append(i)
+                rep.queue_items -= float(self.items[i])
+            rep.cur_items = items
+            rep.cur_full = full
+            if not rep.cur_formed:
+                rep.cur_formed = True
+                rep.ready.append(cur)
+            self._start_ready(rep, t)
+            if not rep.queue or not full:
+                break
+        self._start_ready(rep, t)
+        self._maybe_release(rep, t)
+
+    def _start_ready(self, rep: _Replica, t: float) -> None:
+        """Free instances start the formed batches, oldest first."""
+        while rep.free > 0 and rep.ready:
+            batch = rep.ready.popleft()
+            if batch is rep.cur:
+                rep.cur = None
+            items = float(self.items[batch].sum())
             rep.queued_items -= items
             self._queued_total -= len(batch)
             rep.free -= 1
             service = (self.spec.base_ms + self.spec.per_item_ms * items) / 1000.0
             self._add_busy(t, t + service, rep.instances)
             self._push(t + service, _DONE, rep.rid, (t, tuple(batch)))
+
+    def _instance_freed(self, rep: _Replica, t: float) -> None:
+        """An execution ended: the instance starts the oldest formed batch. The
+        batcher runs when none was waiting (Triton's completion callback wakes it to
+        form a batch from the queue) or when it waited for a batch slot; a batch
+        waiting to start is taken by the instance before the woken batcher could grow
+        it (measured: see :meth:`_batcher`)."""
+        rep.free += 1
+        had_ready = bool(rep.ready)
+        self._start_ready(rep, t)
+        if not had_ready or rep.blocked:
+            rep.blocked = False
+            self._batcher(rep, t)
         self._maybe_release(rep, t)
 
     def _add_busy(self, start: float, end: float, instances: int) -> None:
@@ -225,11 +333,16 @@ class ExactFleet:
             self.latencies_ms.append((t - arr) * 1000.0)
             self._lat_step.append(self._step_of(arr))
         rep.outstanding -= len(batch)
-        rep.free += 1
-        self._dispatch(rep, t)
+        self._instance_freed(rep, t)
 
     def _maybe_release(self, rep: _Replica, t: float) -> None:
-        if rep.draining and rep.drain_done is None and not rep.queue and rep.free == rep.instances:
+        if (
+            rep.draining
+            and rep.drain_done is None
+            and not rep.queue
+            and not rep.ready
+            and rep.free == rep.instances
+        ):
             rep.drain_done = t
 
     def add_ready(self, step: int, count: int) -> None:
@@ -315,8 +428,7 @@ class ExactFleet:
                     self.latencies_ms.append((t - float(self.t_arr[i])) * 1000.0)
                     self._lat_step.append(self._step_of(float(self.t_arr[i])))
                 rep.outstanding -= len(batch)
-                rep.free += 1
-                self._dispatch(rep, t)
+                self._instance_freed(rep, t)
             elif rep.timer_at is not None and abs(rep.timer_at - t) < 1e-12:
                 rep.timer_at = None
-                self._dispatch(rep, t)
+                self._batcher(rep, t)
