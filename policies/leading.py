@@ -83,11 +83,15 @@ LEADING_FIELDS: dict[str, Any] = {
     "indicator_headroom": (
         float,
         Field(
-            default=1.1,
+            default=1.0,
             ge=1,
             le=3,
-            description="Multiplier on announced load: the HPA ignores changes within its "
-            "10 % tolerance, so announced work is provisioned with that much to spare.",
+            description="Multiplier on announced load still to come. 1: the wrapped "
+            "policy's own headroom covers the SLO; more only where the load per unit is "
+            "known to be underestimated. Anything above 1 outlives the announcement: "
+            "once the work arrives, the fleet sized for more sits within the HPA's 10 % "
+            "tolerance of what the wrapped policy then asks and is not scaled down (1.1 "
+            "cost a replica for a whole LIGO campaign, +6 % GPU-hours).",
         ),
     ),
     "indicator_group_s": (
