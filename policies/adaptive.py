@@ -68,6 +68,7 @@ from pydantic import Field
 
 from policies.base import PolicyContext, PolicyParams
 from policies.decision import Recommendation
+from policies.stats import median
 from policies.work import FIT_SPAN_S, WorkHistory, learned_capacity, since, work_history
 
 TAIL_FACTOR = math.log(100.0)
@@ -169,7 +170,7 @@ def _second_noise(h: WorkHistory, now_s: float) -> float:
     if ok.sum() < 4:
         return 0.0
     d = w[ok] - w[j[ok]]
-    sigma_window = 1.4826 * float(np.median(np.abs(d))) / math.sqrt(2.0)
+    sigma_window = 1.4826 * median(np.abs(d)) / math.sqrt(2.0)
     return sigma_window * math.sqrt(RATE_WINDOW_S)
 
 
@@ -270,7 +271,7 @@ class AdaptivePolicy:
         with np.errstate(invalid="ignore", divide="ignore"):
             older &= np.abs(np.log(scale)) <= SIMILAR_WORK_LOG
         remembered_q = by_queue_all[older] * scale[older]
-        remembered = float(np.median(remembered_q)) if remembered_q.size else 0.0
+        remembered = median(remembered_q) if remembered_q.size else 0.0
         if remembered > by_queue:
             by_queue = remembered
         if by_queue > need:

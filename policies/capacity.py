@@ -33,6 +33,8 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
+from policies.stats import quantile
+
 LOWER_QUANTILE = 0.9
 """Quantile of the within-target rates taken as "capacity is at least": a robust max."""
 
@@ -107,8 +109,8 @@ def estimate_capacity(
     """
     within = rps_per_replica[latency_ms <= target_ms]
     over = rps_per_replica[latency_ms > target_ms]
-    at_least = float(np.quantile(within, LOWER_QUANTILE)) if within.size else None
-    at_most = float(np.quantile(over, UPPER_QUANTILE)) if over.size else None
+    at_least = quantile(within, LOWER_QUANTILE) if within.size else None
+    at_most = quantile(over, UPPER_QUANTILE) if over.size else None
     by_busy, n_busy = utilisation_capacity(rps_per_replica, busy) if busy is not None else (None, 0)
     learned = prior_rps if by_busy is None else by_busy
     if at_least is not None:

@@ -28,6 +28,8 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
+from policies.stats import median, quantile
+
 DAY_S = 86_400.0
 """The seasonal period: load from people and observing runs repeats daily."""
 
@@ -89,7 +91,7 @@ def theil_sen_slope(t: FloatArray, y: FloatArray) -> float:
     keep = dt > 0
     if not keep.any():
         return 0.0
-    return float(np.median((y[j] - y[i])[keep] / dt[keep]))
+    return median((y[j] - y[i])[keep] / dt[keep])
 
 
 def _pairs(n: int) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]]:
@@ -120,7 +122,7 @@ def _seasonal(
     level_now = _window(times, rates, now_s - s.peak_window_s, now_s)
     if ahead.size == 0 or level_then.size == 0 or level_now.size == 0:
         return None
-    return max(0.0, float(ahead.max() - np.median(level_then) + np.median(level_now)))
+    return max(0.0, float(ahead.max() - median(level_then) + median(level_now)))
 
 
 def forecast(times: FloatArray, rates: FloatArray, now_s: float, s: ForecastSettings) -> Forecast:
@@ -139,9 +141,9 @@ def forecast(times: FloatArray, rates: FloatArray, now_s: float, s: ForecastSett
         t, y = times[-1:], rates[-1:]
     slope = theil_sen_slope(t, y)
     tau = t - now_s
-    level = float(np.median(y - slope * tau))
+    level = median(y - slope * tau)
     ahead = s.trend_weight * max(slope, 0.0) * s.horizon_s
-    trend_upper = float(np.quantile(y - slope * tau, s.quantile)) + ahead
+    trend_upper = quantile(y - slope * tau, s.quantile) + ahead
     upper = max(trend_upper, recent_max)
     seasonal = None
     if s.seasonal_weight > 0:

@@ -23,9 +23,12 @@ written row append in place; any other (a state decided from twice) copies first
 from __future__ import annotations
 
 import math
+from collections.abc import Callable, Hashable
 from operator import attrgetter
+from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 
 from policies.forecast import FloatArray
 from policies.observation import SIGNAL_FIELDS, Observation
@@ -40,14 +43,22 @@ _MIN_ROOM = 64
 """Rows of storage at least (a fresh history grows by doubling from here)."""
 
 
-class _Storage:
-    """Rows ``[0, written)`` of ``data`` hold observations; later rows are free."""
+RowWise = Callable[[FloatArray], dict[str, npt.NDArray[Any]]]
+"""Arrays computed from a block of rows (fields × rows, as :meth:`HistoryColumns.matrix`),
+each with one value per row that depends on that row alone."""
 
-    __slots__ = ("data", "written")
+
+class _Storage:
+    """Rows ``[0, written)`` of ``data`` hold observations; later rows are free.
+    ``derived`` keeps, per key, arrays computed row by row from the rows and how many
+    rows they cover (see :meth:`HistoryColumns.derived`)."""
+
+    __slots__ = ("data", "derived", "written")
 
     def __init__(self, rows: int) -> None:
         self.data = np.empty((len(COLUMN_FIELDS), max(rows, _MIN_ROOM)))
         self.written = 0
+        self.derived: dict[Hashable, tuple[dict[str, npt.NDArray[Any]], int]] = {}
 
 
 _fields = attrgetter(*COLUMN_FIELDS)
@@ -93,6 +104,31 @@ class HistoryColumns:
         view: FloatArray = self._store.data[:, self._lo : self._hi]
         view.flags.writeable = False
         return view
+
+    def derived(self, key: Hashable, rows: RowWise) -> dict[str, npt.NDArray[Any]]:
+        """``rows(self.matrix())``, computed once per stored row instead of per call.
+
+        ``rows`` must be row-wise (each output value a function of its own row only)
+        and the same function for the same ``key``: stored rows never change, so the
+        values of rows computed for an earlier, shorter history stay valid and a
+        decision computes only the rows appended since. The arrays returned are
+        read-only views, equal to computing ``rows`` on this history from scratch."""
+        store, lo, hi = self._store, self._lo, self._hi
+        arrays, done = store.derived.get(key, ({}, 0))
+        if done < hi:
+            fresh = rows(store.data[:, done:hi])
+            if not arrays:
+                room = store.data.shape[1]
+                arrays = {k: np.empty(room, dtype=v.dtype) for k, v in fresh.items()}
+            for k, v in fresh.items():
+                arrays[k][done:hi] = v
+            store.derived[key] = (arrays, hi)
+        out = {}
+        for k, v in arrays.items():
+            view = v[lo:hi]
+            view.flags.writeable = False
+            out[k] = view
+        return out
 
     def tail(self, start: int, source: tuple[Observation, ...]) -> HistoryColumns:
         """The rows from ``start`` on, sharing storage: the columns of ``source`` when it

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -30,6 +31,7 @@ from policies.forecast import FloatArray, theil_sen_slope
 from policies.history import COLUMN_INDEX as _F
 from policies.history import HistoryColumns, history_columns
 from policies.observation import Observation
+from policies.stats import median, quantile
 
 LOADED_QUANTILE = 0.9
 """Capacity is read from the samples whose work per replica is at or above this
@@ -85,14 +87,46 @@ def work_history(
     history: tuple[Observation, ...], instances: int, columns: HistoryColumns | None = None
 ) -> WorkHistory:
     """The history as arrays; ``instances`` model instances run in each replica.
-    ``columns``: the pipeline's columns of ``history`` (``PolicyContext.columns``), if any."""
-    raw = history_columns(history, columns).matrix()
-    times = raw[_F["time_s"]]
+    ``columns``: the pipeline's columns of ``history`` (``PolicyContext.columns``), if any.
+
+    Every array but the work and the backlog is a function of its own observation, so
+    on the pipeline's columns it is computed once per observation
+    (:meth:`HistoryColumns.derived`); the items per request that the work and backlog
+    carry forward over gaps are filled over this history at each call."""
+    cols = history_columns(history, columns)
+    times = cols.column("time_s")
     if times.size > 1 and not bool((times[1:] > times[:-1]).all()):
+        raw = cols.matrix()
         keep = np.ones(times.size, dtype=bool)
         keep[1:] = times[1:] > np.maximum.accumulate(times)[:-1]
-        raw = raw[:, keep]
-        times = raw[_F["time_s"]]
+        rows = _rows(raw[:, keep], instances)
+    else:
+        rows = cols.derived(("work", instances), lambda raw: _rows(raw, instances))
+    with np.errstate(invalid="ignore"):
+        # The last known items per request stands in where none completed.
+        per_request = _forward_fill(rows["per_request"])
+        per_request = np.where(np.isfinite(per_request), per_request, 1.0)
+        work = rows["requests"] * per_request
+        backlog = rows["pending"] * per_request
+    return WorkHistory(
+        rows["times"],
+        rows["ready"],
+        work,
+        rows["capacity"],
+        rows["service"],
+        rows["queue"],
+        backlog,
+        rows["batch"],
+        rows["settled"],
+        instances,
+    )
+
+
+def _rows(raw: FloatArray, instances: int) -> dict[str, npt.NDArray[Any]]:
+    """What :func:`work_history` reads from each observation on its own (rows of
+    ``raw`` as :meth:`HistoryColumns.matrix`): items per request (NaN where none
+    completed), requests arriving, pending requests, capacity, execution time, queue
+    time, items per execution and whether the fleet was settled."""
     with np.errstate(invalid="ignore", divide="ignore"):
         # Every field at once: negative or non-finite values as NaN.
         valid = np.where((raw >= 0) & (raw < np.inf), raw, np.nan)
@@ -104,11 +138,7 @@ def work_history(
         execs = valid[_F["execs_per_s"]]
         compute = valid[_F["compute_time_per_request_ms"]]
         busy = valid[_F["gpu_utilization"]]
-        pending = valid[_F["pending_requests"]]
         per_request = np.where(served > 0, items / served, np.nan)
-        # The last known items per request stands in where none completed.
-        per_request = _forward_fill(per_request)
-        per_request = np.where(np.isfinite(per_request), per_request, 1.0)
         # Arrivals in front of the fleet when they are measured: completions stop
         # growing at capacity, so they understate an overload. A front counter that
         # is 0 while replicas serve is not "no arrivals": Envoy's none_healthy
@@ -116,22 +146,24 @@ def work_history(
         serving = ready > 0
         front_counts = np.isfinite(front) & ((front > 0) | ~serving)
         requests = np.where(front_counts, front, served)
-        work = requests * per_request
         per_exec = np.where(execs > 0, items / execs, np.nan)
         by_compute = instances * per_exec / (compute / 1000.0)
         by_busy = items / (np.minimum(busy, 1.0) * ready)
         by_compute = np.where((compute > 0) & (items > 0), by_compute, np.nan)
         by_busy = np.where((busy >= 0.1) & serving & (items > 0), by_busy, np.nan)
         computed = np.isfinite(by_compute)
-        capacity = np.where(computed, by_compute, by_busy)
-        service = np.where(computed, compute, np.nan)
-        queue = np.where(serving, valid[_F["queue_time_per_request_ms"]], np.nan)
-        backlog = pending * per_request
-        settled = ~(desired > ready)
-    batch = np.where(execs > 0, per_exec, np.nan)
-    return WorkHistory(
-        times, ready, work, capacity, service, queue, backlog, batch, settled, instances
-    )
+        return {
+            "times": raw[_F["time_s"]],
+            "ready": ready,
+            "per_request": per_request,
+            "requests": requests,
+            "pending": valid[_F["pending_requests"]],
+            "capacity": np.where(computed, by_compute, by_busy),
+            "service": np.where(computed, compute, np.nan),
+            "queue": np.where(serving, valid[_F["queue_time_per_request_ms"]], np.nan),
+            "batch": np.where(execs > 0, per_exec, np.nan),
+            "settled": ~(desired > ready),
+        }
 
 
 def since(h: WorkHistory, start_s: float) -> WorkHistory:
@@ -187,11 +219,11 @@ class Capacity:
 def _direct(h: WorkHistory, use: npt.NDArray[np.bool_]) -> tuple[float, float]:
     """(capacity, execution ms) read directly from the most loaded samples."""
     load = h.work[use] / h.ready[use]
-    top = load >= np.quantile(load, LOADED_QUANTILE)
-    cap = float(np.median(h.capacity[use][top]))
+    top = load >= quantile(load, LOADED_QUANTILE)
+    cap = median(h.capacity[use][top])
     service = h.service_ms[use][top]
     service = service[np.isfinite(service)]
-    return cap, float(np.median(service)) if service.size else math.nan
+    return cap, median(service) if service.size else math.nan
 
 
 def learned_capacity(
@@ -231,7 +263,7 @@ def learned_capacity(
     per_item = theil_sen_slope(b, c)
     if not per_item > 0:
         return Capacity(cap, service, n)
-    base = max(float(np.median(c - per_item * b)), 0.0)
+    base = max(median(c - per_item * b), 0.0)
     with np.errstate(invalid="ignore"):
         full = h.queue_ms[fit] >= FULL_QUEUE_SHARE * target_ms
     largest = float(b.max())

@@ -4,6 +4,7 @@ with, however the history was trimmed, and never changed by a later decision."""
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 
 import numpy as np
 from hypothesis import given, settings
@@ -12,6 +13,8 @@ from hypothesis import strategies as st
 from policies import Guardrails, Observation, PipelineState, decide
 from policies.adaptive import AdaptiveParams, AdaptivePolicy
 from policies.history import COLUMN_FIELDS, HistoryColumns, history_columns
+from policies.predictive import PredictiveParams, PredictivePolicy
+from policies.work import WorkHistory, work_history
 from tests.policies import obs
 
 G = Guardrails(max_replicas=1000, scale_down_stabilization_s=0)
@@ -93,3 +96,57 @@ def test_a_tail_and_a_replaced_last_row_are_the_columns_of_those_histories() -> 
     what_if = (*tail[:-1], obs(tail[-1].time_s, 7, request_rate_rps=99.0))
     _same(cols.tail(10, tail).with_last(what_if[-1], what_if), what_if)
     _same(cols, history)
+
+
+def _gappy(t: float) -> Observation:
+    """Load with stretches at zero replicas (only the proxy's rate) and without
+    completions, so items per request must be carried over gaps."""
+    phase = int(t) // 600 % 4
+    if phase == 3:
+        return obs(t, 0, activation_rps=5.0 if int(t) % 20 else 0.0, desired_replicas=0)
+    rate = 0.0 if phase == 2 else 10.0 + 5.0 * math.sin(t / 300.0)
+    return obs(
+        t,
+        2 + phase,
+        desired_replicas=3 if int(t) % 50 == 0 else 2 + phase,
+        request_rate_rps=rate,
+        activation_rps=rate,
+        items_per_s=rate * (4 + phase),
+        execs_per_s=rate / 2,
+        compute_time_per_request_ms=3.0 + phase,
+        queue_time_per_request_ms=float(int(t) % 11),
+        gpu_utilization=0.5,
+        pending_requests=None if int(t) % 7 == 0 else float(int(t) % 5),
+    )
+
+
+def test_work_history_from_the_pipelines_columns_is_the_one_built_from_the_tuple() -> None:
+    """The per-observation arrays are computed once per row and kept with the columns;
+    the work history read through them equals the one built from the tuple alone,
+    after every decision, while the front of the history is trimmed away."""
+    params = AdaptiveParams(capacity_window_seconds=600, peak_hold_seconds=60)
+    state = PipelineState()
+    for t in range(0, 9 * 3_600, 37):
+        _, state = decide(AdaptivePolicy(), params, G, _gappy(float(t)), state, float(t))
+        if t % 7 and t < 8 * 3_600:
+            continue
+        fast = work_history(state.history, 2, state.columns)
+        slow = work_history(state.history, 2, HistoryColumns.of(state.history))
+        for name in WorkHistory.__dataclass_fields__:
+            np.testing.assert_array_equal(getattr(fast, name), getattr(slow, name), err_msg=name)
+
+
+def test_fast_path_decides_as_a_scaler_rebuilt_at_every_decision() -> None:
+    """Adaptive and predictive decide the same whether the pipeline carries its columns
+    (and what was computed from them) or every decision starts from the bare
+    history, as a restarted scaler does."""
+    for policy, params in (
+        (AdaptivePolicy(), AdaptiveParams()),
+        (PredictivePolicy(), PredictiveParams()),
+    ):
+        carried, rebuilt = PipelineState(), PipelineState()
+        for t in range(0, 7 * 3_600, 25):
+            o = _gappy(float(t))
+            a, carried = decide(policy, params, G, o, carried, float(t))
+            b, rebuilt = decide(policy, params, G, o, replace(rebuilt, columns=None), float(t))
+            assert (a.value, a.recommended, a.reason) == (b.value, b.recommended, b.reason)
