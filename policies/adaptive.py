@@ -211,8 +211,12 @@ class AdaptivePolicy:
         h = work_history(history, p.instances_per_replica, ctx.columns)
         cap = learned_capacity(h, now, p.capacity_window_seconds, p.target_ms)
         hold_s = max(p.peak_hold_seconds, p.lead_time_seconds)
-        recent = h.times >= now - hold_s
-        work_recent = h.work[recent & np.isfinite(h.work)]
+        # Times strictly increase: the hold and the queue memory are index ranges
+        # (bisection), not masks over 6 h of history.
+        i_recent = int(np.searchsorted(h.times, now - hold_s, side="left"))
+        i_memory = min(int(np.searchsorted(h.times, now - QUEUE_MEMORY_S, side="left")), i_recent)
+        work_recent = h.work[i_recent:]
+        work_recent = work_recent[np.isfinite(work_recent)]
         held_work = float(work_recent.max()) if work_recent.size else 0.0
         work_now = float(h.work[-1]) if np.isfinite(h.work[-1]) else 0.0
         pending = obs.pending_requests
@@ -255,22 +259,24 @@ class AdaptivePolicy:
         else:
             parts.append("capacity not learned yet (no completed batches)")
         last_disturbed = np.maximum.accumulate(np.where(disturbed, h.times, -math.inf))
-        settled_queue = np.isfinite(h.queue_ms) & (h.ready > 0)
-        settled_queue &= h.times - last_disturbed >= SETTLE_S
+        # From here on, rows of the queue memory only; the hold is its last ``k``.
+        ready_m, queue_m = h.ready[i_memory:], h.queue_ms[i_memory:]
+        settled_queue = np.isfinite(queue_m) & (ready_m > 0)
+        settled_queue &= h.times[i_memory:] - last_disturbed[i_memory:] >= SETTLE_S
         with np.errstate(invalid="ignore", divide="ignore"):
-            by_queue_all = h.ready * np.minimum(h.queue_ms / q_target, QUEUE_CAP)
-            scale = held_work / h.work
-        recent_q = by_queue_all[recent & settled_queue]
+            by_queue_all = ready_m * np.minimum(queue_m / q_target, QUEUE_CAP)
+            scale = held_work / h.work[i_memory:]
+        k = i_recent - i_memory
+        recent_q = by_queue_all[k:][settled_queue[k:]]
         by_queue = float(recent_q.max()) if recent_q.size else 0.0
         # Older queues seen under comparable work (within 2x, scaled to today's work:
         # a burst of twice the items takes twice the GPUs to drain in time) still say
         # what that work needs: otherwise, once the hold has passed (after a campaign,
         # a lock loss), the fleet drops to what the rate alone asks and queues again
         # for a start-up. Their median counts, so one bad minute is not remembered.
-        older = (h.times < now - hold_s) & (h.times >= now - QUEUE_MEMORY_S) & settled_queue
         with np.errstate(invalid="ignore", divide="ignore"):
-            older &= np.abs(np.log(scale)) <= SIMILAR_WORK_LOG
-        remembered_q = by_queue_all[older] * scale[older]
+            older = settled_queue[:k] & (np.abs(np.log(scale[:k])) <= SIMILAR_WORK_LOG)
+        remembered_q = by_queue_all[:k][older] * scale[:k][older]
         remembered = median(remembered_q) if remembered_q.size else 0.0
         if remembered > by_queue:
             by_queue = remembered
