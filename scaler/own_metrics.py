@@ -9,6 +9,7 @@ share the global one. Names here are a contract with the Grafana dashboard in
 from __future__ import annotations
 
 import contextlib
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
@@ -130,26 +131,9 @@ def build_metrics(registry: CollectorRegistry | None = None) -> ScalerMetrics:
     )
 
 
-def forget_object(metrics: ScalerMetrics, namespace: str, name: str) -> None:
-    """Remove every series of one ScaledObject, so churn does not grow /metrics."""
-    for metric in (
-        metrics.decisions,
-        metrics.desired_replicas,
-        metrics.ready_replicas,
-        metrics.signal,
-        metrics.signal_target,
-        metrics.holding,
-        metrics.no_series,
-    ):
-        names = list(metric._labelnames)
-        ns_at, name_at = names.index(OBJECT_LABELS[0]), names.index(OBJECT_LABELS[1])
-        for labels in _label_sets(metric):
-            if labels[ns_at] == namespace and labels[name_at] == name:
-                with contextlib.suppress(KeyError):
-                    metric.remove(*labels)
-
-
-def _label_sets(metric: Counter | Gauge) -> list[tuple[str, ...]]:
-    """The label values of every child of a labelled metric (a copy, safe to iterate)."""
-    with metric._lock:
-        return [tuple(k) for k in metric._metrics]
+def remove_series(metrics: ScalerMetrics, series: Iterable[tuple[str, tuple[str, ...]]]) -> None:
+    """Remove each (metric attribute of ``metrics``, label values) series, if present."""
+    for attr, labels in series:
+        metric = getattr(metrics, attr)
+        with contextlib.suppress(KeyError):
+            metric.remove(*labels)

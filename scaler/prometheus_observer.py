@@ -32,6 +32,7 @@ import os
 import re
 import threading
 import time
+from collections import OrderedDict
 from collections.abc import Callable, Mapping
 from concurrent.futures import Future
 from dataclasses import dataclass, replace
@@ -48,7 +49,7 @@ from scaler.limits import clean_message, strip_url_credentials
 from scaler.metadata import ScalerConfig
 from scaler.observer import ObserveError
 from scaler.own_metrics import ScalerMetrics
-from scaler.promql import queries_for
+from scaler.promql import PRESENCE_WINDOW_S, presence_for, queries_for
 from scaler.settings import ServerSettings
 
 MAX_RANGE_POINTS = 11_000
@@ -115,6 +116,13 @@ holds rather than jumping to ``maxReplicas``."""
 
 MAX_READY_REPLICAS = 100_000
 """A ready-replica count beyond this is broken data, not a fleet."""
+
+LOOKBACK_S = 300
+"""Prometheus's default lookback for an instant selector (``--query.lookback-delta``)."""
+
+SCOPES_REMEMBERED = 20_000
+"""Fleets (by their presence query) remembered as having series or not; least
+recently used forgotten (then asked about again, one query more)."""
 
 
 def _retry() -> Retry:
@@ -273,6 +281,8 @@ class PrometheusObserver:
         self._lock = threading.Lock()
         self._cache: dict[str, _Entry] = {}
         self._last_sweep_s = clock()
+        self._has_series: OrderedDict[str, bool] = OrderedDict()
+        """Presence query → whether the fleet's last look found any series."""
 
     def close(self) -> None:
         """Close the HTTP session."""
@@ -285,8 +295,15 @@ class PrometheusObserver:
         :class:`ObserveError`. ``no_series`` is set when not one query matched a
         series (a wrong label, or no data at all)."""
         queries = queries_for(config)
-        ready = self.instant_sample(queries.ready_replicas, name="ready_replicas")
-        signals = {name: self.instant_sample(q, name=name) for name, q in queries.signals()}
+        presence = presence_for(config)
+        ready: Sample | None = None
+        signals: dict[str, Sample | None] = {name: None for name, _ in queries.signals()}
+        found = self._may_have_series(presence, ask_if_unknown=False)
+        if found:
+            ready = self.instant_sample(queries.ready_replicas, name="ready_replicas")
+            signals = {name: self.instant_sample(q, name=name) for name, q in queries.signals()}
+            found = ready is not None or any(v is not None for v in signals.values())
+            self._remember(presence, found)
         indicators = tuple(
             self.instant_sample(q.promql, name=f"indicator{q.number}") for q in config.indicators
         )
@@ -316,11 +333,22 @@ class PrometheusObserver:
             )
         queries = queries_for(config)
         end_aligned = start_s + (points - 1) * step_s
-        ready = self._range(queries.ready_replicas, "ready_replicas", start_s, end_aligned, step_s)
-        signals = {
-            name: self._range(q, name, start_s, end_aligned, step_s)
-            for name, q in queries.signals()
-        }
+        ready: dict[int, float] = {}
+        signals: dict[str, dict[int, float]] = {name: {} for name, _ in queries.signals()}
+        # Once per object (its rebuild), so asked even for a fleet not seen before: a
+        # thousand new objects with no series then cost a query each, not ten.
+        presence = presence_for(config)
+        covered = time.time() - start_s + config.rate_window_s + LOOKBACK_S <= PRESENCE_WINDOW_S
+        if not covered or self._may_have_series(presence, ask_if_unknown=True):
+            ready = self._range(
+                queries.ready_replicas, "ready_replicas", start_s, end_aligned, step_s
+            )
+            signals = {
+                name: self._range(q, name, start_s, end_aligned, step_s)
+                for name, q in queries.signals()
+            }
+            if covered:
+                self._remember(presence, bool(ready) or any(signals.values()))
         gauges = [
             self._range(q.promql, f"indicator{q.number}", start_s, end_aligned, step_s)
             for q in config.indicators
@@ -336,6 +364,33 @@ class PrometheusObserver:
             absent = count is None and all(v is None for v in (*values.values(), *levels))
             out.append(replace(obs, no_series=True) if absent else obs)
         return out
+
+    def _may_have_series(self, presence: str, *, ask_if_unknown: bool) -> bool:
+        """False only if the fleet's presence query (:func:`scaler.promql.presence_query`)
+        finds no series, asked when the fleet had none at its last look (or, with
+        ``ask_if_unknown``, was not seen before): then every query of the fleet would
+        come back empty, and one query stands for ten. Any failure of the presence
+        query: True (the fleet's own queries then report it, naming themselves)."""
+        with self._lock:
+            known = self._has_series.get(presence)
+            if known is not None:
+                self._has_series.move_to_end(presence)
+        if known or (known is None and not ask_if_unknown):
+            return True
+        try:
+            found = self.instant_sample(presence, name="presence") is not None
+        except ObserveError:
+            return True
+        if not found:
+            self._remember(presence, False)
+        return found
+
+    def _remember(self, presence: str, found: bool) -> None:
+        with self._lock:
+            self._has_series[presence] = found
+            self._has_series.move_to_end(presence)
+            while len(self._has_series) > SCOPES_REMEMBERED:
+                self._has_series.popitem(last=False)
 
     def instant(self, query: str, *, name: str = "query") -> float | None:
         """The value of ``query`` now: None if the result is empty.

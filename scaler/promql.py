@@ -151,8 +151,55 @@ def build_queries(
     )
 
 
+PRESENCE_WINDOW_S = 3600
+"""Seconds back :func:`presence_query` looks for any sample: more than any rate window
+and than Prometheus's lookback for instant selectors (5 minutes unless changed), so
+"nothing in this window" means every query of :func:`build_queries` is empty now."""
+
+
+def presence_query(
+    scope: LabelScope, rate_window_s: int, gpu_metric: str, activation_metric: str | None
+) -> str:
+    """One query that is empty only when every query :func:`build_queries` makes for
+    this fleet is: none of the series they select has a sample within
+    :data:`PRESENCE_WINDOW_S` (or ``rate_window_s`` if longer). The reverse does not
+    hold (a series with one sample in the window still gives an empty rate), so it is
+    only ever used to skip queries that would all have come back empty: a fleet with
+    no series (a wrong ``release``) then costs one query per refresh instead of ten."""
+    model = scope.labels(with_model=True)
+    target = scope.labels(with_model=False)
+    selectors = [
+        selector("up", target),
+        *(
+            selector(metric, model)
+            for metric in (
+                REQUEST_SUCCESS,
+                QUEUE_DURATION_US,
+                EXEC_COUNT,
+                INFERENCE_COUNT,
+                COMPUTE_INFER_US,
+                PENDING,
+            )
+        ),
+        selector(gpu_metric, target),
+    ]
+    if activation_metric is not None:
+        wake = parse_selector(activation_metric, reserved=ACTIVATION_SCOPE_LABELS)
+        front = {k: v for k, v in target.items() if k in ACTIVATION_SCOPE_LABELS}
+        selectors.append(selector(wake.metric, {**wake.label_dict(), **front}))
+    w = max(rate_window_s, PRESENCE_WINDOW_S)
+    return "count(" + " or ".join(f"present_over_time({s}[{w}s])" for s in selectors) + ")"
+
+
 def queries_for(config: ScalerConfig) -> Queries:
     """The queries of one ScaledObject."""
     return build_queries(
+        config.scope, config.rate_window_s, config.gpu_metric, config.activation_metric
+    )
+
+
+def presence_for(config: ScalerConfig) -> str:
+    """:func:`presence_query` of one ScaledObject."""
+    return presence_query(
         config.scope, config.rate_window_s, config.gpu_metric, config.activation_metric
     )

@@ -31,7 +31,7 @@ from scaler.limits import (
 )
 from scaler.metadata import MetadataError, ScalerConfig, parse_metadata, with_override
 from scaler.observer import ObserveError, Observer, ReplicaCount
-from scaler.own_metrics import ScalerMetrics, forget_object
+from scaler.own_metrics import ScalerMetrics, remove_series
 
 log = logging.getLogger("scaler.decisions")
 
@@ -161,6 +161,9 @@ class ObjectTracker:
         self._threads: list[threading.Thread] = []
         self._max_metadata_bytes = max_metadata_bytes
         self._parsed: OrderedDict[bytes, ScalerConfig] = OrderedDict()
+        self._series: dict[str, set[tuple[str, tuple[str, ...]]]] = {}
+        """Object key → the (metric, label values) its decisions set, so forgetting it
+        removes exactly those."""
         self._raw: dict[str, Mapping[str, str]] = {}
         self._lock = threading.Lock()
         self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="refresh")
@@ -440,24 +443,34 @@ class ObjectTracker:
         )
 
     def _record(self, cfg: ScalerConfig, d: Decision) -> None:
-        labels = {"scaledobject_namespace": cfg.namespace, "scaledobject": cfg.name}
         m = self._metrics
-        m.decisions.labels(
-            **labels,
-            policy=d.policy,
-            status=d.status.value,
-            guardrail=d.guardrails[-1] if d.guardrails else "none",
-        ).inc()
-        m.desired_replicas.labels(**labels, policy=d.policy).set(d.value)
-        m.holding.labels(**labels).set(1 if d.status in (Status.HOLD, Status.FAIL) else 0)
-        m.no_series.labels(**labels).set(1 if d.inputs.get("no_series") else 0)
+        obj = (cfg.namespace, cfg.name)
+        guardrail = d.guardrails[-1] if d.guardrails else "none"
+        touched: list[tuple[str, tuple[str, ...]]] = [
+            ("decisions", (*obj, d.policy, d.status.value, guardrail)),
+            ("desired_replicas", (*obj, d.policy)),
+            ("holding", obj),
+            ("no_series", obj),
+        ]
+        m.decisions.labels(*touched[0][1]).inc()
+        m.desired_replicas.labels(*touched[1][1]).set(d.value)
+        m.holding.labels(*obj).set(1 if d.status in (Status.HOLD, Status.FAIL) else 0)
+        m.no_series.labels(*obj).set(1 if d.inputs.get("no_series") else 0)
         ready = d.inputs.get("ready_replicas")
         if isinstance(ready, int):
-            m.ready_replicas.labels(**labels).set(ready)
+            m.ready_replicas.labels(*obj).set(ready)
+            touched.append(("ready_replicas", obj))
         if d.signal is not None:
-            m.signal.labels(**labels, policy=d.policy).set(d.signal)
+            m.signal.labels(*obj, d.policy).set(d.signal)
+            touched.append(("signal", (*obj, d.policy)))
         if d.target is not None:
-            m.signal_target.labels(**labels, policy=d.policy).set(d.target)
+            m.signal_target.labels(*obj, d.policy).set(d.target)
+            touched.append(("signal_target", (*obj, d.policy)))
+        with self._lock:
+            if cfg.key in self._objects:
+                self._series.setdefault(cfg.key, set()).update(touched)
+                touched = []
+        remove_series(m, touched)  # forgotten while this refresh ran: its series go too
         if log.isEnabledFor(logging.INFO):  # not built just to be dropped
             record = {"event": "decision", "object": cfg.key, **d.as_record()}
             log.info(json.dumps(record, default=str, allow_nan=True))
@@ -482,8 +495,17 @@ class ObjectTracker:
         return len(gone)
 
     def _forgotten(self, obj: TrackedObject, why: str) -> None:
+        """Remove the object's metric series: those its decisions set (a few dictionary
+        deletions; scanning every series of every object for its labels took
+        milliseconds of the interpreter lock per forgotten object, the event loop's
+        answers waiting behind thousands of them under churn)."""
         cfg = obj.config
-        forget_object(self._metrics, cfg.namespace, cfg.name)
+        with self._lock:
+            if self._objects.get(cfg.key) is not None:  # asked again meanwhile
+                series: set[tuple[str, tuple[str, ...]]] = set()
+            else:
+                series = self._series.pop(cfg.key, set())
+        remove_series(self._metrics, series)
         self._metrics.objects_forgotten.labels(reason=why).inc()
         log.info(json.dumps({"event": "forgotten", "object": cfg.key, "reason": why}))
 

@@ -19,10 +19,12 @@ from typing import Any
 import pytest
 import requests
 
+from policies import Observation
 from scaler.metadata import LabelScope, ScalerConfig, parse_metadata
 from scaler.observer import ObserveError
 from scaler.own_metrics import ScalerMetrics, build_metrics
 from scaler.prometheus_observer import PrometheusObserver
+from scaler.promql import presence_for
 from scaler.settings import ServerSettings
 from scaler.testbed.procs import free_port
 from scaler.testbed.prometheus_server import PrometheusServer, ScrapeTarget
@@ -225,6 +227,46 @@ def test_fleet_with_no_replica_has_zero_ready_and_absent_signals(fleet: Fleet) -
     assert all(obs.value(name) is None for name in obs.as_dict() if name.endswith(("rps", "ms")))
     assert obs.pending_requests is None
     assert obs.gpu_utilization is None
+
+
+def test_presence_query_finds_a_fleet_with_series_and_nothing_for_one_without(
+    fleet: Fleet,
+) -> None:
+    fleet.wait_for_samples("exact", 2)
+    observer = make_observer(fleet.prometheus.url)
+    wake = {"activationMetric": "proxy_requests_total"}
+    found = observer.instant(presence_for(config("exact", **wake)), name="presence")
+    assert found is not None and found > 0
+    assert observer.instant(presence_for(config("gone", **wake)), name="presence") is None
+
+
+def test_a_fleet_without_series_costs_one_query_a_refresh_and_reads_the_same(
+    fleet: Fleet,
+) -> None:
+    """Issue 13: thousands of objects whose labels match nothing (a wrong ``release``)
+    took ten queries each per refresh, so the query budget starved the live ones."""
+    session = CountingSession()
+    observer = PrometheusObserver(
+        ServerSettings(prometheus_url=fleet.prometheus.url),
+        build_metrics(),
+        dedup_window_s=0.0,
+        session=session,
+    )
+    gone = config("gone", activationMetric="proxy_requests_total")
+    # What its ten queries, all empty, would give (test_fleet_with_no_replica_...).
+    every_query = Observation(time_s=5.0, ready_replicas=0, no_series=True)
+    assert observer.observe(gone, 5.0) == every_query  # first sight: its ten queries
+    assert len(session.calls) == 10
+    for _ in range(3):
+        assert observer.observe(gone, 5.0) == every_query
+    assert len(session.calls) == 13
+    session.calls.clear()
+    start = time.time() - 60
+    past = observer.history(config("never"), start, start + 55, 5.0)
+    assert len(session.calls) == 1  # a new object's rebuild asks once, not ten times
+    assert past == [
+        Observation(time_s=start + 5 * k, ready_replicas=0, no_series=True) for k in range(12)
+    ]
 
 
 def test_non_triton_targets_in_the_namespace_are_not_counted_as_replicas(fleet: Fleet) -> None:
@@ -482,6 +524,25 @@ def test_proxy_from_the_environment_is_used_though_it_is_read_once(
         assert proxy.queries == 1
     finally:
         proxy.stop()
+
+
+def test_a_fleet_whose_series_appear_is_read_in_full_at_its_next_refresh() -> None:
+    from tests.fake_prometheus import FakePrometheus
+
+    prom = FakePrometheus().start()
+    try:
+        observer = make_observer(prom.url)
+        prom.set_fault("empty")
+        assert observer.observe(config("late"), 5.0).no_series  # all its queries
+        before = prom.queries
+        assert observer.observe(config("late"), 5.0).no_series
+        assert prom.queries == before + 1
+        prom.set_fault("ok")
+        obs = observer.observe(config("late"), 5.0)
+        assert (obs.no_series, obs.ready_replicas, obs.request_rate_rps) == (False, 3, 60)
+        assert prom.queries == before + 2 + 9  # once whether it has series, then its 9
+    finally:
+        prom.stop()
 
 
 def test_query_budget_lets_a_second_of_burst_through_then_spaces_queries() -> None:

@@ -272,3 +272,28 @@ def test_decision_history_is_shared_out_of_a_total_not_kept_per_object() -> None
     assert [len(o.log) for o in [alone, *others]] == [12] * 10
     assert alone.log[-1] is alone.decision
     assert [d.time_s for d in alone.log] == sorted(d.time_s for d in alone.log)
+
+
+def test_an_object_forgotten_while_its_refresh_runs_leaves_no_metric_series() -> None:
+    """Issue 13: per-object series must not outlive the object, even when its last
+    refresh ends after it was forgotten (churn would grow /metrics without bound)."""
+    clock = ManualClock()
+    observer = _Stuck()
+    metrics = build_metrics()
+    tracker = ObjectTracker(observer, metrics, clock=clock, forget_after_s=2.0)
+    kept = tracker.track(parse_metadata("kept", "cms", META))
+    gone = tracker.track(parse_metadata("gone", "cms", META))
+    observer.release.set()
+    tracker.refresh_one(kept)
+    tracker.refresh_one(gone)
+    observer.release.clear()
+    late = threading.Thread(target=tracker.refresh_one, args=(gone,))
+    late.start()
+    clock.advance(10)
+    tracker.track(kept.config)  # asked again: stays
+    assert tracker.forget_idle() == 1
+    observer.release.set()
+    late.join(10)
+    text = generate_latest(metrics.registry).decode()
+    assert 'scaledobject="gone"' not in text
+    assert 'scaledobject="kept"' in text
