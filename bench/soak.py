@@ -526,9 +526,13 @@ def run(
         },
         "prometheus_queries_per_s": round(queries / elapsed, 1),
         "canary_decisions": after["canary_decisions"] - before["canary_decisions"],
+        "canary_decision_interval_s": round(
+            elapsed / max(1.0, after["canary_decisions"] - before["canary_decisions"]), 1
+        ),
         "canary_refresh_note": "the canary is refreshed in turn with every tracked object, "
-        "oldest first: with 5,000 objects at about 10 queries each its decisions come every "
-        "5,000 x 10 / (Prometheus queries per second) seconds",
+        "oldest first, within the Prometheus query budget: an object with series costs about "
+        "10 queries a refresh, one whose labels match nothing (the churned objects) one; its "
+        "decisions must come well within failAfterSeconds (300 s) or it answers UNAVAILABLE",
         "objects_forgotten": after["forgotten"] - before["forgotten"],
         "settings": scaler_settings
         or "defaults: SCALER_MAX_OBJECTS=5000, SCALER_MAX_STREAMS=1000, "

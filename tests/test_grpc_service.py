@@ -485,3 +485,35 @@ def test_streams_beyond_the_limit_are_resource_exhausted() -> None:
         for call in calls:
             call.cancel()
         server.stop(0)
+
+
+def test_the_periodic_sweep_of_open_streams_lets_calls_in_between_batches() -> None:
+    """Every 30 s each open stream takes a full look at its object; waking 1,000 at
+    once held the event loop (and every call waiting on it) for 100 ms or more."""
+    import asyncio
+    from concurrent.futures import ThreadPoolExecutor
+
+    from scaler.grpc_service import SWEEP_BATCH, ExternalScalerService
+
+    tracker = ObjectTracker(ScriptedObserver(busy(ready=2, queue_ms=100.0)), build_metrics())
+    with ThreadPoolExecutor(1) as pool:
+        service = ExternalScalerService(tracker, build_metrics(), parse_pool=pool)
+
+        async def scenario() -> list[int]:
+            streams = [service._watch(f"cms/s{i}") for i in range(4 * SWEEP_BATCH)]
+            seen: list[int] = []
+
+            async def another_call() -> None:
+                for _ in range(8):
+                    await asyncio.sleep(0)
+                    seen.append(sum(ev.is_set() for ev in streams))
+
+            call = asyncio.create_task(another_call())
+            await service._wake_all_spread()
+            await call
+            assert all(ev.is_set() for ev in streams)
+            return seen
+
+        seen = asyncio.run(scenario())
+    assert seen[0] <= SWEEP_BATCH
+    tracker.stop()
