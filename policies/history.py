@@ -43,9 +43,11 @@ _MIN_ROOM = 64
 """Rows of storage at least (a fresh history grows by doubling from here)."""
 
 
-RowWise = Callable[[FloatArray], dict[str, npt.NDArray[Any]]]
-"""Arrays computed from a block of rows (fields × rows, as :meth:`HistoryColumns.matrix`),
-each with one value per row that depends on that row alone."""
+RowWise = Callable[[FloatArray, dict[str, Any] | None], dict[str, npt.NDArray[Any]]]
+"""Arrays computed from a block of rows (fields × rows, as :meth:`HistoryColumns.matrix`)
+and the values of the row before the block (None at the first stored row): one value
+per row, which depends on that row and the rows before it only (a running value such
+as a last-known or a cumulative count carries through ``before``)."""
 
 
 class _Storage:
@@ -106,17 +108,20 @@ class HistoryColumns:
         return view
 
     def derived(self, key: Hashable, rows: RowWise) -> dict[str, npt.NDArray[Any]]:
-        """``rows(self.matrix())``, computed once per stored row instead of per call.
+        """``rows`` over every stored row up to this history's last, computed once per
+        stored row instead of per call; the views of this history's rows are returned.
 
-        ``rows`` must be row-wise (each output value a function of its own row only)
-        and the same function for the same ``key``: stored rows never change, so the
-        values of rows computed for an earlier, shorter history stay valid and a
-        decision computes only the rows appended since. The arrays returned are
-        read-only views, equal to computing ``rows`` on this history from scratch."""
+        ``rows`` must be causal (a row's values depend on it and on earlier rows only)
+        and the same function for the same ``key``: stored rows never change, so values
+        computed for an earlier, shorter history stay valid and a decision computes
+        only the rows appended since. Rows before this history's first (still stored,
+        not yet dropped) may weigh in through running values; the caller accounts for
+        that. The arrays are read-only."""
         store, lo, hi = self._store, self._lo, self._hi
         arrays, done = store.derived.get(key, ({}, 0))
         if done < hi:
-            fresh = rows(store.data[:, done:hi])
+            before = {k: v[done - 1] for k, v in arrays.items()} if done else None
+            fresh = rows(store.data[:, done:hi], before)
             if not arrays:
                 room = store.data.shape[1]
                 arrays = {k: np.empty(room, dtype=v.dtype) for k, v in fresh.items()}

@@ -89,25 +89,30 @@ def work_history(
     """The history as arrays; ``instances`` model instances run in each replica.
     ``columns``: the pipeline's columns of ``history`` (``PolicyContext.columns``), if any.
 
-    Every array but the work and the backlog is a function of its own observation, so
-    on the pipeline's columns it is computed once per observation
-    (:meth:`HistoryColumns.derived`); the items per request that the work and backlog
-    carry forward over gaps are filled over this history at each call."""
+    On the pipeline's columns each observation's arrays are computed once, when it
+    arrives (:meth:`HistoryColumns.derived`), so a decision pays for one row."""
     cols = history_columns(history, columns)
-    times = cols.column("time_s")
-    if times.size > 1 and not bool((times[1:] > times[:-1]).all()):
+    rows = cols.derived(("work", instances), lambda raw, before: _rows(raw, instances, before))
+    n = rows["times"].size
+    if n > 1 and rows["unordered"][-1] != rows["unordered"][0]:
+        # Times that do not increase (never from the pipeline): drop each row not later
+        # than every row before it, and compute the rest afresh.
         raw = cols.matrix()
+        times = raw[_F["time_s"]]
         keep = np.ones(times.size, dtype=bool)
         keep[1:] = times[1:] > np.maximum.accumulate(times)[:-1]
-        rows = _rows(raw[:, keep], instances)
-    else:
-        rows = cols.derived(("work", instances), lambda raw: _rows(raw, instances))
-    with np.errstate(invalid="ignore"):
-        # The last known items per request stands in where none completed.
-        per_request = _forward_fill(rows["per_request"])
-        per_request = np.where(np.isfinite(per_request), per_request, 1.0)
-        work = rows["requests"] * per_request
-        backlog = rows["pending"] * per_request
+        rows = _rows(raw[:, keep], instances, None)
+    work, backlog = rows["work"], rows["backlog"]
+    known = rows["per_request"]
+    if known.size and not np.isfinite(known[0]):
+        # Items per request are carried forward over observations without completions;
+        # before this history's first known value, that value stands in (1 without
+        # any), not one from an observation older than the history.
+        first = np.flatnonzero(np.isfinite(known))
+        k, fill = (int(first[0]), float(known[first[0]])) if first.size else (known.size, 1.0)
+        work, backlog = work.copy(), backlog.copy()
+        work[:k] = rows["requests"][:k] * fill
+        backlog[:k] = rows["pending"][:k] * fill
     return WorkHistory(
         rows["times"],
         rows["ready"],
@@ -122,14 +127,18 @@ def work_history(
     )
 
 
-def _rows(raw: FloatArray, instances: int) -> dict[str, npt.NDArray[Any]]:
-    """What :func:`work_history` reads from each observation on its own (rows of
-    ``raw`` as :meth:`HistoryColumns.matrix`): items per request (NaN where none
-    completed), requests arriving, pending requests, capacity, execution time, queue
-    time, items per execution and whether the fleet was settled."""
+def _rows(
+    raw: FloatArray, instances: int, before: dict[str, Any] | None
+) -> dict[str, npt.NDArray[Any]]:
+    """What :func:`work_history` reads from each observation (rows of ``raw`` as
+    :meth:`HistoryColumns.matrix`) given the values of the row before (``before``;
+    None: none): the work and the backlog in items (requests × the last known items
+    per request, 1 before any), and the count of rows so far whose time did not
+    increase (``unordered``), besides what each row says on its own."""
     with np.errstate(invalid="ignore", divide="ignore"):
         # Every field at once: negative or non-finite values as NaN.
         valid = np.where((raw >= 0) & (raw < np.inf), raw, np.nan)
+        times = raw[_F["time_s"]]
         ready = valid[_F["ready_replicas"]]
         desired = raw[_F["desired_replicas"]]
         served = valid[_F["request_rate_rps"]]
@@ -138,7 +147,14 @@ def _rows(raw: FloatArray, instances: int) -> dict[str, npt.NDArray[Any]]:
         execs = valid[_F["execs_per_s"]]
         compute = valid[_F["compute_time_per_request_ms"]]
         busy = valid[_F["gpu_utilization"]]
+        pending = valid[_F["pending_requests"]]
         per_request = np.where(served > 0, items / served, np.nan)
+        # The last known items per request stands in where none completed.
+        carried = np.concatenate(([math.nan if before is None else before["carried"]], per_request))
+        idx = np.where(np.isfinite(carried), np.arange(carried.size), 0)
+        np.maximum.accumulate(idx, out=idx)
+        carried = carried[idx][1:]
+        factor = np.where(np.isfinite(carried), carried, 1.0)
         # Arrivals in front of the fleet when they are measured: completions stop
         # growing at capacity, so they understate an overload. A front counter that
         # is 0 while replicas serve is not "no arrivals": Envoy's none_healthy
@@ -152,17 +168,26 @@ def _rows(raw: FloatArray, instances: int) -> dict[str, npt.NDArray[Any]]:
         by_compute = np.where((compute > 0) & (items > 0), by_compute, np.nan)
         by_busy = np.where((busy >= 0.1) & serving & (items > 0), by_busy, np.nan)
         computed = np.isfinite(by_compute)
+        later = np.empty(times.size, dtype=bool)
+        if times.size:
+            later[0] = before is None or times[0] > before["times"]
+            later[1:] = times[1:] > times[:-1]
+        unordered = np.cumsum(~later) + (0 if before is None else before["unordered"])
         return {
-            "times": raw[_F["time_s"]],
+            "times": times,
             "ready": ready,
             "per_request": per_request,
+            "carried": carried,
             "requests": requests,
-            "pending": valid[_F["pending_requests"]],
+            "pending": pending,
+            "work": requests * factor,
+            "backlog": pending * factor,
             "capacity": np.where(computed, by_compute, by_busy),
             "service": np.where(computed, compute, np.nan),
             "queue": np.where(serving, valid[_F["queue_time_per_request_ms"]], np.nan),
             "batch": np.where(execs > 0, per_exec, np.nan),
             "settled": ~(desired > ready),
+            "unordered": unordered,
         }
 
 
@@ -184,18 +209,6 @@ def since(h: WorkHistory, start_s: float) -> WorkHistory:
         h.settled[i:],
         h.instances,
     )
-
-
-def _forward_fill(x: FloatArray) -> FloatArray:
-    """Each NaN replaced by the last finite value before it (leading NaNs by the first)."""
-    idx = np.where(np.isfinite(x), np.arange(x.size), 0)
-    np.maximum.accumulate(idx, out=idx)
-    out: FloatArray = x[idx]
-    if x.size and not np.isfinite(x[0]):
-        first = np.flatnonzero(np.isfinite(x))
-        if first.size:
-            out[: first[0]] = x[first[0]]
-    return out
 
 
 @dataclass(frozen=True, slots=True)

@@ -120,10 +120,35 @@ def _gappy(t: float) -> Observation:
     )
 
 
+def _reference_work(history: tuple[Observation, ...]) -> tuple[np.ndarray, np.ndarray]:
+    """Work and backlog (items/s, items) as defined: requests in front of the fleet
+    (completions where the front counter does not count) and pending requests, times
+    the last known items per request in this history (before the first known one,
+    that one; 1 without any)."""
+    known = [
+        o.items_per_s / o.request_rate_rps
+        if o.request_rate_rps and o.items_per_s is not None
+        else None
+        for o in history
+    ]
+    first = next((k for k in known if k is not None), 1.0)
+    work, backlog, last = [], [], first
+    for o, k in zip(history, known, strict=True):
+        last = k if k is not None else last
+        front = o.activation_rps
+        counts = front is not None and (front > 0 or o.ready_replicas == 0)
+        requests = front if counts else o.request_rate_rps
+        work.append(math.nan if requests is None else requests * last)
+        pending = o.pending_requests
+        backlog.append(math.nan if pending is None else pending * last)
+    return np.asarray(work), np.asarray(backlog)
+
+
 def test_work_history_from_the_pipelines_columns_is_the_one_built_from_the_tuple() -> None:
-    """The per-observation arrays are computed once per row and kept with the columns;
-    the work history read through them equals the one built from the tuple alone,
-    after every decision, while the front of the history is trimmed away."""
+    """The per-observation arrays are computed once per row and kept with the columns
+    (items per request carried from row to row); the work history read through them
+    equals the one built from the tuple alone, and its work and backlog are the
+    definition's, after every decision, while the front of the history is trimmed."""
     params = AdaptiveParams(capacity_window_seconds=600, peak_hold_seconds=60)
     state = PipelineState()
     for t in range(0, 9 * 3_600, 37):
@@ -134,6 +159,9 @@ def test_work_history_from_the_pipelines_columns_is_the_one_built_from_the_tuple
         slow = work_history(state.history, 2, HistoryColumns.of(state.history))
         for name in WorkHistory.__dataclass_fields__:
             np.testing.assert_array_equal(getattr(fast, name), getattr(slow, name), err_msg=name)
+        work, backlog = _reference_work(state.history)
+        np.testing.assert_allclose(fast.work, work, rtol=1e-12)
+        np.testing.assert_allclose(fast.backlog_items, backlog, rtol=1e-12)
 
 
 def test_fast_path_decides_as_a_scaler_rebuilt_at_every_decision() -> None:
