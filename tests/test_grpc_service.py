@@ -9,6 +9,7 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import grpc
 import pytest
@@ -517,3 +518,65 @@ def test_the_periodic_sweep_of_open_streams_lets_calls_in_between_batches() -> N
         seen = asyncio.run(scenario())
     assert seen[0] <= SWEEP_BATCH
     tracker.stop()
+
+
+class _Context:
+    """What the service uses of a call's context, for calling a handler directly."""
+
+    code: grpc.StatusCode | None = None
+
+    def set_code(self, code: grpc.StatusCode) -> None:
+        self.code = code
+
+    def set_details(self, details: str) -> None:
+        pass
+
+    def peer(self) -> str:
+        return "ipv4:127.0.0.1:1"
+
+
+def test_rejected_calls_leave_no_cyclic_garbage() -> None:
+    """Issue 13's churn answers a hundred calls a second with an error status; each
+    left a cycle (the caught exception's traceback holding the handler's frame holding
+    the exception), so the collector ran ever more often, pausing every call."""
+    import asyncio
+    import gc
+    from concurrent.futures import ThreadPoolExecutor
+
+    from scaler.grpc_service import ExternalScalerService
+    from scaler.metadata import parse_metadata
+
+    tracker = ObjectTracker(
+        ScriptedObserver(busy(ready=2, queue_ms=100.0)), build_metrics(), max_objects=1
+    )
+    tracker.track(parse_metadata("live", "cms", META))  # the table is full of live objects
+
+    def request(name: str, **meta: str) -> pb.GetMetricsRequest:
+        ref = pb.ScaledObjectRef(name=name, namespace="cms", scalerMetadata={**META, **meta})
+        return pb.GetMetricsRequest(scaledObjectRef=ref)
+
+    too_big = request("big", policy="x" * 100_000)  # INVALID_ARGUMENT
+    refused = request("new")  # RESOURCE_EXHAUSTED
+    with ThreadPoolExecutor(1) as pool:
+        service = ExternalScalerService(tracker, build_metrics(), parse_pool=pool)
+        context: Any = _Context()
+
+        async def calls(n: int) -> None:
+            for _ in range(n):
+                await service.GetMetrics(too_big, context)
+                await service.GetMetrics(refused, context)
+
+        async def garbage() -> int:
+            await calls(10)
+            gc.collect()
+            gc.disable()
+            try:
+                await calls(100)
+                return gc.collect()
+            finally:
+                gc.enable()
+
+        found = asyncio.run(garbage())
+    tracker.stop()
+    assert context.code == grpc.StatusCode.RESOURCE_EXHAUSTED
+    assert found < 50  # was 6 or more objects per call: 1,200
