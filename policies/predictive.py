@@ -217,7 +217,6 @@ class PredictivePolicy:
             trend_weight=p.trend_weight,
             seasonal_weight=p.seasonal_weight if p.seasonality else 0.0,
         )
-        fc = forecast(data.times, data.rates, now, settings)
         work = work_history(history, 1, cols)
         counted = learned_capacity(work, now, p.capacity_window_s)
         level_now = float(data.rates[-1]) if data.rates.size else 0.0
@@ -245,6 +244,9 @@ class PredictivePolicy:
                 f"counters → {predicted:.2f} replicas in {p.lead_time_s:g} s"
             )
         else:
+            # Without Triton's counters: the request rate's forecast (only then: a
+            # Theil-Sen fit is most of a decision's cost) and the capacity it is sized by.
+            fc = forecast(data.times, data.rates, now, settings)
             keep = data.pair_times >= now - p.capacity_window_s
             capacity = estimate_capacity(
                 data.per_replica[keep],
