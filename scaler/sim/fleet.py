@@ -373,7 +373,9 @@ class FastFleet:
         served_items = np.maximum(q_start + a - q_end - dropped, 0.0)
         f = self._bursts(g0, g0 + len(r))
         b_items_s, s_items_s, m_spread = split_burst(r, m, f)
-        ss = steady_state(self.spec, np.minimum(s_items_s, cap) / k, r * (1 - f) / k, m_spread)
+        ss = steady_state(
+            self.spec, np.minimum(s_items_s, cap) / k, r * (1 - f) / k, m_spread, servers=k
+        )
         bs = burst_state(self.spec, b_items_s * dt, k, np.where(f >= 1.0, m, 1.0))
         backlogged = (q_start > 0) | (q_end > 0)
         batch = np.where(backlogged, float(self.spec.max_batch_items), ss.batch_items)
@@ -382,9 +384,9 @@ class FastFleet:
         lo_s = wq_lo + ss.wait_lo_s + ss.service_s
         hi_s = wq_hi + ss.wait_hi_s + ss.service_hi_s
         b_mean = (bs.wait_lo_s + bs.wait_hi_s) / 2
-        queue_mean_s = (
-            (wq_lo + wq_hi) / 2 + (1 - f) * (ss.wait_lo_s + ss.wait_hi_s) / 2 + f * b_mean
-        )
+        # In a backlog the fluid queue is the queue: no random-arrival term on top.
+        spread_wait = np.where(backlogged, (ss.wait_lo_s + ss.wait_hi_s) / 2, ss.wait_mean_s)
+        queue_mean_s = (wq_lo + wq_hi) / 2 + (1 - f) * spread_wait + f * b_mean
         arrived = r * dt
         failed = dropped / m
         served_req = served_items / m
@@ -414,7 +416,7 @@ class FastFleet:
         o.compute_ms[t0:t1] = served_req * per_request_s * 1000.0
         busy_frac = np.where(backlogged, 1.0, np.minimum(ss.busy + bs.busy_s / (k * dt), 1.0))
         o.busy_s[t0:t1] = busy_frac * n * dt
-        o.pending[t0:t1] = q_end / m + r * (1 - f) * (ss.wait_lo_s + ss.wait_hi_s) / 2
+        o.pending[t0:t1] = q_end / m + r * (1 - f) * spread_wait
         self._backlog[t0 + 1 : t1 + 1] = q_end
         self.computed_to = t1 + self.base
 
