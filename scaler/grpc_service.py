@@ -102,6 +102,7 @@ class ExternalScalerService(pb_grpc.ExternalScalerServicer):
         self._woken_lock = threading.Lock()
         self._closing = False
         self._sweeper: asyncio.Task[None] | None = None
+        self._timers: dict[str, Any] = {}
         tracker.add_listener(self._on_decision)
         self._rejected = RateLimitedLog(
             logging.getLogger("scaler.rpc"), interval_s=REJECTED_LOG_INTERVAL_S
@@ -113,6 +114,14 @@ class ExternalScalerService(pb_grpc.ExternalScalerServicer):
         """Count, log (rate-limited) and abort a call answered with an error status."""
         self._rejected_call(method, ref, context, exc.code, exc.message)
         await context.abort(exc.code, exc.message)
+
+    def _timer(self, method: str) -> Any:
+        """The ``rpc_seconds`` series of ``method`` (``labels()`` costs more than the
+        lookup, on every call)."""
+        timer = self._timers.get(method)
+        if timer is None:
+            timer = self._timers[method] = self._metrics.rpc_seconds.labels(method=method)
+        return timer
 
     def _rejected_call(
         self,
@@ -213,9 +222,8 @@ class ExternalScalerService(pb_grpc.ExternalScalerServicer):
     async def _object(self, ref: pb.ScaledObjectRef) -> TrackedObject:
         meta = dict(ref.scalerMetadata)
         try:
-            config = self._tracker.cached_config(ref.name, ref.namespace, meta)
+            config = self._tracker.cached_config(ref.name, ref.namespace, meta, admit=True)
             if config is None:
-                self._tracker.admit(ref.namespace, ref.name)
                 loop = asyncio.get_running_loop()
                 config = await loop.run_in_executor(
                     self._pool, self._tracker.config_for, ref.name, ref.namespace, meta
@@ -291,7 +299,7 @@ class ExternalScalerService(pb_grpc.ExternalScalerServicer):
             context.set_details(message)
             return empty()
         finally:
-            self._metrics.rpc_seconds.labels(method=method).observe(time.perf_counter() - start)
+            self._timer(method).observe(time.perf_counter() - start)
 
     @staticmethod
     def _spec() -> pb.GetMetricSpecResponse:

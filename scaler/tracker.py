@@ -15,6 +15,7 @@ import itertools
 import json
 import logging
 import math
+import pickle
 import threading
 import time
 from collections import OrderedDict, deque
@@ -177,13 +178,18 @@ class ObjectTracker:
         self._listeners.append(fn)
 
     def cached_config(
-        self, name: str, namespace: str, metadata: Mapping[str, str]
+        self, name: str, namespace: str, metadata: Mapping[str, str], *, admit: bool = False
     ) -> ScalerConfig | None:
         """The config for this metadata if it was parsed before, else None; raises
-        MetadataError if the metadata is too large. Cheap: a digest and a lookup."""
+        MetadataError if the metadata is too large, and with ``admit``
+        :class:`TrackingRefused` if the object would be refused (:meth:`admit`, before
+        the digest: at the object limit most calls under churn are refusals). Cheap: a
+        digest and a lookup."""
         too_big = metadata_size_problem(metadata, self._max_metadata_bytes)
         if too_big is not None:
             raise MetadataError(too_big)
+        if admit:
+            self.admit(namespace, name)
         override = self._overrides(namespace, name)
         merged = {**metadata, **override} if override else metadata
         key = _digest(namespace, name, merged)
@@ -258,7 +264,9 @@ class ObjectTracker:
                     )
                 evicted = self._objects.pop(lru.config.key)
                 self._raw.pop(lru.config.key, None)
-            new = obj is None or obj.config != config
+            # ``is`` first: a config from the parse cache is the tracked one itself, and
+            # comparing two pydantic models field by field costs every call.
+            new = obj is None or (obj.config is not config and obj.config != config)
             if new:
                 fresh = TrackedObject(config=config, tracked_s=now)
                 if obj is not None:
@@ -619,12 +627,10 @@ class ObjectTracker:
 
 
 def _digest(namespace: str, name: str, metadata: Mapping[str, str]) -> bytes:
-    h = hashlib.blake2b(digest_size=16)
-    for part in (namespace, name, *(x for kv in sorted(metadata.items()) for x in kv)):
-        raw = part.encode("utf-8", "surrogatepass")
-        h.update(len(raw).to_bytes(8, "little"))
-        h.update(raw)
-    return h.digest()
+    """A 16-byte key for (namespace, name, metadata): pickled (an unambiguous encoding
+    of any strings, in C) and hashed, so the parse cache keeps no client input."""
+    raw = pickle.dumps((namespace, name, sorted(metadata.items())), protocol=5)
+    return hashlib.blake2b(raw, digest_size=16).digest()
 
 
 def _with_reason(d: Decision, reason: str) -> Decision:
