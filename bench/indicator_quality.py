@@ -484,7 +484,7 @@ def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--startup", type=float, nargs="+", default=list(STARTUPS_S))
     ap.add_argument("--scenarios", nargs="+", choices=SCENARIOS, default=list(SCENARIOS))
-    ap.add_argument("--workers", type=int, default=2)
+    ap.add_argument("--workers", type=int, default=2, help="1: no process pool")
     ap.add_argument(
         "--merge",
         action="store_true",
@@ -501,8 +501,12 @@ def main(argv: list[str] | None = None) -> None:
     if not args.render:
         keys = tuple(args.scenarios)
         all_jobs = [j for startup in args.startup for j in jobs_for(startup, keys)]
-        with ProcessPoolExecutor(max_workers=args.workers) as pool:
-            rows = [r | {"commit": commit} for r in pool.map(run_one, all_jobs)]
+        if args.workers > 1:
+            with ProcessPoolExecutor(max_workers=args.workers) as pool:
+                done_rows = list(pool.map(run_one, all_jobs))
+        else:  # in this process: several runs side by side, each with its --merge
+            done_rows = [run_one(j) for j in all_jobs]
+        rows = [r | {"commit": commit} for r in done_rows]
     json_path = RESULTS / "indicator_quality.json"
     if args.merge or args.render:
         done = {(r["scenario"], r["variant"], r["startup_s"]) for r in rows}
