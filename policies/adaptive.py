@@ -23,6 +23,11 @@ Each decision, from the latest observation and the history the pipeline keeps:
    keep GPUs through than to boot across) is what the fleet is sized for, so bursts
    and square waves are provisioned for, not chased. No trend is extrapolated: on
    the step-shaped loads of batch campaigns a fitted trend overshoots by the step.
+   One exception: a **dip** (work below anything the last 6 h showed before it, as
+   when a detector stream stops) is sized for the level before it until it has
+   lasted 8 start-ups, the longest the fleet took to become what was ordered (at
+   least ``leadTimeSeconds``): giving GPUs back costs a start-up of queueing when
+   the work returns. A return to a level seen before (the end of a peak) is no dip.
 3. **Headroom from the SLO**: with ``S`` the execution time at full batches and
    ``T = targetMs``, a fleet of ``R`` replicas' worth of work plus ``h`` spare
    instances lets a queue wait longer than ``T − S`` only with probability
@@ -44,7 +49,8 @@ Each decision, from the latest observation and the history the pipeline keeps:
    remembered by their median, so after a campaign or a lock loss the fleet returns
    to what the online load needs (2 GPUs for LIGO's frames) instead of to what the
    rate alone says and queueing for a start-up again. A backlog asks for what
-   drains it within the lead time.
+   drains it within 30 s once served: its size is the pending items or, when
+   requests time out of the queue, the work times the mean queue time.
 
 A fleet handed over (a restarted scaler, a warm start) is kept, unless its queue or
 backlog says it is short, until the history covers the hold. Where batch sizes vary
@@ -105,6 +111,16 @@ RATE_WINDOW_S = 30.0
 QUEUE_CAP = 4.0
 """Largest queue / target ratio the queue reaction counts, so a backlog left from a
 burst does not send the fleet to its maximum."""
+
+DIP_STARTUPS = 8.0
+"""Start-ups a drop of the work is kept through before the fleet follows it: a pod
+given back during a dip that ends costs a start-up of queueing when the work
+returns, so the longer pods take to start the longer a dip is worth keeping GPUs
+through (ski rental). 8 start-ups of 4 min keep a detector's 30 min lock loss."""
+
+DRAIN_S = 30.0
+"""Seconds a backlog should take to drain once the replicas ordered for it serve:
+while it lasts, nearly every request waits behind it and misses the SLO."""
 
 MAX_SPARE_INSTANCES = 4.0
 """Spare instances when the SLO barely exceeds the service time (the formula's
@@ -174,6 +190,60 @@ def _second_noise(h: WorkHistory, now_s: float) -> float:
     return sigma_window * math.sqrt(RATE_WINDOW_S)
 
 
+def _startup_seen(h: WorkHistory, fallback_s: float) -> float:
+    """Seconds the fleet took, at most, to become what was ordered: the longest
+    stretch of the history with fewer ready replicas than desired that has ended.
+    ``fallback_s`` (the configured lead) when it is longer or none has ended."""
+    waiting = np.r_[False, ~h.settled, False].astype(np.int8)
+    edges = np.diff(waiting)
+    starts, ends = np.flatnonzero(edges == 1), np.flatnonzero(edges == -1)
+    done = ends < h.times.size
+    if not done.any():
+        return fallback_s
+    spans = h.times[ends[done]] - h.times[starts[done]]
+    return max(float(spans.max()), fallback_s)
+
+
+def _dip_floor(h: WorkHistory, now_s: float, lead_s: float, held_work: float) -> float:
+    """Work to keep sizing for through a dip (0: none). A dip is work below anything
+    the last :data:`QUEUE_MEMORY_S` showed before it (a stream that stopped, not the
+    end of a peak: that returns to a level seen before), for less than
+    :data:`DIP_STARTUPS` start-ups. The floor is the highest work just before the
+    drop, but no more than the lowest level the work kept to for as long before."""
+    mem = since(h, now_s - QUEUE_MEMORY_S)
+    w = np.where(np.isfinite(mem.work), mem.work, np.inf)
+    hold_s = DIP_STARTUPS * _startup_seen(h, lead_s)
+    before = mem.times < now_s - hold_s
+    if int(before.sum()) < 8 or now_s - float(mem.times[0]) < 2 * hold_s:
+        return 0.0
+    low = float(w[before].min())
+    if not held_work < low:
+        return 0.0
+    last = w[~before]
+    last = last[np.isfinite(last)]
+    if not last.size:
+        return 0.0
+    # Lowest ceiling over hold_s-long stretches before, from quarter-hold block maxima.
+    t = mem.times[before]
+    idx = ((t - t[0]) // (hold_s / 4.0)).astype(np.int64)
+    starts = np.flatnonzero(np.r_[True, idx[1:] != idx[:-1]])
+    peaks = np.maximum.reduceat(np.where(np.isfinite(w[before]), w[before], 0.0), starts)
+    if peaks.size < 4:
+        return 0.0
+    ceiling = float(np.lib.stride_tricks.sliding_window_view(peaks, 4).max(axis=1).min())
+    return min(float(last.max()), ceiling)
+
+
+def _backlog_items(h: WorkHistory) -> float:
+    """Items waiting now: the pending count, or by Little's law the arrival rate times
+    the mean queue time when that says more (requests that time out leave the pending
+    count, so at an overload it understates what the fleet must catch up on)."""
+    pending = float(h.backlog_items[-1]) if np.isfinite(h.backlog_items[-1]) else 0.0
+    q, w = h.queue_ms[-1], h.work[-1]
+    waiting = float(q) / 1000.0 * float(w) if np.isfinite(q) and np.isfinite(w) else 0.0
+    return max(pending, waiting)
+
+
 def _spare_instances(service_ms: float, target_ms: float) -> float:
     """Spare instances that keep the 99th percentile of queueing within the SLO."""
     if not math.isfinite(service_ms) or service_ms <= 0:
@@ -218,6 +288,9 @@ class AdaptivePolicy:
         work_recent = h.work[i_recent:]
         work_recent = work_recent[np.isfinite(work_recent)]
         held_work = float(work_recent.max()) if work_recent.size else 0.0
+        floor = _dip_floor(h, now, p.lead_time_seconds, held_work) if held_work > 0 else 0.0
+        if floor > held_work:
+            held_work = floor
         work_now = float(h.work[-1]) if np.isfinite(h.work[-1]) else 0.0
         pending = obs.pending_requests
         front = obs.activation_rps
@@ -245,8 +318,9 @@ class AdaptivePolicy:
                 f"execution {cap.service_ms:.1f} ms) + {spare:.2f} spare for {p.target_ms:g} ms "
                 f"→ {need:.2f}"
             )
-            if ctx.current_replicas > 0 and np.isfinite(h.backlog_items[-1]):
-                drain = float(h.backlog_items[-1]) / (cap.items_s * max(p.lead_time_seconds, 1.0))
+            backlog = _backlog_items(h)
+            if ctx.current_replicas > 0 and backlog > 0:
+                drain = backlog / (cap.items_s * DRAIN_S)
                 if drain >= 0.5:
                     need += drain
                     parts.append(f"+ {drain:.2f} to drain {pending or 0:.0f} pending")

@@ -218,3 +218,51 @@ def test_work_that_jumps_between_rate_windows_gets_spare_for_its_seconds() -> No
     noisy = [busy(15.0 * i, 10, 40_000 if i % 4 < 2 else 60_000) for i in range(120)]
     assert recommend(noisy) > recommend(steady) + 1
     assert recommend(noisy) <= 2 * 60_000 / CAPACITY
+
+
+def test_a_backlog_behind_timeouts_is_drained_within_half_a_minute() -> None:
+    """An overload whose requests time out keeps the pending count small; the queue
+    time says how much waits (Little's law), and the fleet asks for what clears it in
+    30 s on top of the work, not what would take minutes."""
+    settled = [busy(5.0 * i, 12, 110_000) for i in range(60)]
+    behind = [
+        busy(300 + 5.0 * i, 12, 110_000, queue_time_per_request_ms=8_000.0, pending_requests=50.0)
+        for i in range(3)
+    ]
+    backlog = 8.0 * 110_000
+    assert recommend(settled + behind) >= 110_000 / CAPACITY + backlog / (CAPACITY * 30) - 0.01
+
+
+def _online(t0: float, n: int, ready: int, items_s: float, q_ms: float) -> list[Observation]:
+    return [busy(t0 + 5.0 * i, ready, items_s, queue_time_per_request_ms=q_ms) for i in range(n)]
+
+
+LOCK_LOSS = AdaptiveParams(lead_time_seconds=240)
+"""Dips are kept through for 8 start-ups: 32 min at 4 min per pod."""
+
+
+def test_the_fleet_is_kept_through_a_short_dip_below_the_level_it_kept() -> None:
+    """Online frames need 2 replicas for hours; a detector's lock loss takes a third
+    of the work away for 20 min. Giving the second replica back would cost a start-up
+    of queueing when the frames resume, so the fleet keeps sizing for the frames."""
+    before = _online(0.0, 1_440, 2, 1_536, 37.0)
+    dip = _online(7_200.0, 240, 2, 1_024, 20.0)
+    assert recommend(before + dip, LOCK_LOSS) > 1.0
+    assert recommend(before + dip, LOCK_LOSS) == pytest.approx(2 * 37 / 50, rel=0.01)
+
+
+def test_a_drop_longer_than_the_dip_hold_is_given_back() -> None:
+    """No ratchet: once the lower level has lasted 8 start-ups it is what the load is
+    now, and the fleet follows it (the stabilisation window then holds it no longer)."""
+    before = _online(0.0, 1_440, 2, 1_536, 37.0)
+    dip = _online(7_200.0, 480, 2, 1_024, 20.0)
+    assert recommend(before + dip, LOCK_LOSS) < 1.0
+
+
+def test_the_end_of_a_peak_is_not_a_dip() -> None:
+    """After a campaign the work returns to a level seen before it: no floor keeps the
+    campaign's fleet (the queue memory sizes for the frames, 2 replicas at most)."""
+    before = _online(0.0, 720, 2, 1_536, 37.0)
+    campaign = [busy(3_600 + 5.0 * i, 11, 100_000) for i in range(1_440)]
+    after = [busy(10_800 + 5.0 * i, 11, 1_536) for i in range(120)]
+    assert recommend(before + campaign + after, LOCK_LOSS) <= 2.0
