@@ -54,6 +54,18 @@ marks the object as asked; one loop-wide sweep wakes every stream this often, so
 an object whose decisions stopped is still kept tracked (under the 120 s idle
 eviction) and an override applied meanwhile is picked up."""
 
+REFUSAL_DELAY_S = 0.5
+"""Seconds a call refused at the object limit (``RESOURCE_EXHAUSTED``) waits before it
+is answered: a client registering objects in a loop gets two refusals a second per
+call in flight instead of hundreds, so the CPU goes to answering tracked objects
+(issue 13's churn: 800 refusals a second once the table was full, the canary's
+slowest calls all in those seconds). KEDA retries a refused object at its polling
+interval, so the wait costs it nothing."""
+
+MAX_DELAYED_REFUSALS = 1000
+"""Refusals waiting at once; beyond this they are answered at once (each waiting one
+holds a coroutine)."""
+
 SWEEP_BATCH = 25
 """Streams the sweep wakes at a time, with :data:`SWEEP_GAP_S` between batches: a
 woken stream's full look costs ~0.1 ms of the event loop, so waking 1,000 at once
@@ -103,6 +115,8 @@ class ExternalScalerService(pb_grpc.ExternalScalerServicer):
         self._closing = False
         self._sweeper: asyncio.Task[None] | None = None
         self._timers: dict[str, Any] = {}
+        self._delayed = 0
+        """Refusals waiting :data:`REFUSAL_DELAY_S` now."""
         tracker.add_listener(self._on_decision)
         self._rejected = RateLimitedLog(
             logging.getLogger("scaler.rpc"), interval_s=REJECTED_LOG_INTERVAL_S
@@ -114,6 +128,17 @@ class ExternalScalerService(pb_grpc.ExternalScalerServicer):
         """Count, log (rate-limited) and abort a call answered with an error status."""
         self._rejected_call(method, ref, context, exc.code, exc.message)
         await context.abort(exc.code, exc.message)
+
+    async def _slow_down(self) -> None:
+        """Wait :data:`REFUSAL_DELAY_S` before answering a refusal (see there), unless
+        :data:`MAX_DELAYED_REFUSALS` already wait."""
+        if self._delayed >= MAX_DELAYED_REFUSALS:
+            return
+        self._delayed += 1
+        try:
+            await asyncio.sleep(REFUSAL_DELAY_S)
+        finally:
+            self._delayed -= 1
 
     def _timer(self, method: str) -> Any:
         """The ``rpc_seconds`` series of ``method`` (``labels()`` costs more than the
@@ -295,6 +320,8 @@ class ExternalScalerService(pb_grpc.ExternalScalerServicer):
             except RpcError as exc:
                 code, message = exc.code, exc.message
             self._rejected_call(method, ref, context, code, message)
+            if code == grpc.StatusCode.RESOURCE_EXHAUSTED:
+                await self._slow_down()
             context.set_code(code)
             context.set_details(message)
             return empty()

@@ -580,3 +580,30 @@ def test_rejected_calls_leave_no_cyclic_garbage() -> None:
     tracker.stop()
     assert context.code == grpc.StatusCode.RESOURCE_EXHAUSTED
     assert found < 50  # was 6 or more objects per call: 1,200
+
+
+def test_a_client_looping_on_refusals_at_the_object_limit_is_slowed_down() -> None:
+    """Issue 13's churn: once the table is full, clients registering objects in a loop
+    were refused at once, hundreds of times a second, and the tracked objects' answers
+    queued behind them. A refusal at the object limit waits before it is answered."""
+    from scaler.grpc_service import REFUSAL_DELAY_S
+
+    observer = ScriptedObserver(busy(ready=2, queue_ms=100.0))
+    metrics = build_metrics()
+    tracker = ObjectTracker(observer, metrics, clock=ManualClock(), max_objects=1)
+    cfg = ServerSettings(grpc_listen="127.0.0.1:0", metrics_listen="")
+    server = start_server(cfg, observer, metrics=metrics, tracker=tracker)
+    try:
+        with grpc.insecure_channel(f"127.0.0.1:{server.port}") as ch:
+            stub = pb_grpc.ExternalScalerStub(ch)
+            live = pb.ScaledObjectRef(name="live", namespace="cms", scalerMetadata=META)
+            stub.GetMetricSpec(live, timeout=5)
+            new = pb.ScaledObjectRef(name="new", namespace="cms", scalerMetadata=META)
+            started = time.monotonic()
+            with pytest.raises(grpc.RpcError) as refused:
+                stub.GetMetricSpec(new, timeout=5)
+            assert time.monotonic() - started >= REFUSAL_DELAY_S
+            assert refused.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
+            assert "SCALER_MAX_OBJECTS" in (refused.value.details() or "")
+    finally:
+        server.stop(0)
