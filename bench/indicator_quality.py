@@ -33,11 +33,13 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import fcntl
 import functools
 import json
 import math
 import subprocess
 import sys
+import tempfile
 import time
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
@@ -508,6 +510,17 @@ def main(argv: list[str] | None = None) -> None:
             done_rows = [run_one(j) for j in all_jobs]
         rows = [r | {"commit": commit} for r in done_rows]
     json_path = RESULTS / "indicator_quality.json"
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    with (Path(tempfile.gettempdir()) / "indicator_quality.lock").open("w") as lock:
+        # Runs side by side (--workers 1 --merge) merge one at a time.
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        _write(args, rows, json_path, t0)
+
+
+def _write(
+    args: argparse.Namespace, rows: list[dict[str, Any]], json_path: Path, t0: float
+) -> None:
+    """Merge ``rows`` with the results on disk (``--merge``), judge them, write json and md."""
     if args.merge or args.render:
         done = {(r["scenario"], r["variant"], r["startup_s"]) for r in rows}
         old = _old_rows(json_path)
@@ -530,7 +543,6 @@ def main(argv: list[str] | None = None) -> None:
         "trained": trained,
         "headline_md": headline(cases),
     }
-    RESULTS.mkdir(parents=True, exist_ok=True)
     json_path.write_text(json.dumps(doc, indent=2, default=str) + "\n")
     (RESULTS / "indicator_quality.md").write_text(markdown(doc))
     print(markdown(doc))
