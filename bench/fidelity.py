@@ -819,8 +819,8 @@ def markdown(out: dict[str, Any]) -> str:
     lines += [
         "",
         "Exact mode: median over seeds " + ", ".join(str(s) for s in EXACT_SEEDS) + " (range "
-        "over seeds in brackets); the testbed is one run. Fast mode: the fluid model "
-        "`scaler simulate` uses by default.",
+        "over seeds in brackets); the testbed is one run. Fast mode: the fluid model with "
+        "its random-arrival queueing term, which `scaler simulate` uses by default.",
     ]
     if out.get("simulator_rerun"):
         lines += [
