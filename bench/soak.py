@@ -536,7 +536,7 @@ def run(
         "objects_forgotten": after["forgotten"] - before["forgotten"],
         "settings": scaler_settings
         or "defaults: SCALER_MAX_OBJECTS=5000, SCALER_MAX_STREAMS=1000, "
-        "SCALER_UNARY_WORKERS=4, SCALER_MAX_PROMETHEUS_QUERIES_PER_S=500",
+        "SCALER_UNARY_WORKERS=2, SCALER_MAX_PROMETHEUS_QUERIES_PER_S=500",
     }
     out["targets"] = {
         "canary_zero_errors": canary_errors == 0,

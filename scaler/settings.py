@@ -75,7 +75,7 @@ class ServerSettings(BaseSettings):
         "thread); more are refused with RESOURCE_EXHAUSTED.",
     )
     unary_workers: int = Field(
-        default=4,
+        default=2,
         ge=1,
         le=1_024,
         description="Threads parsing metadata not seen before; answers from cached decisions "
