@@ -228,7 +228,8 @@ class ExactFleet:
           are smaller and waits longer than "everything queued when the instance
           frees". Measured on this testbed's Triton (pytriton 0.7.0), 45 ms + 5 ms
           service, one request at 0 ms and 15 ms and two at 30 and 40 ms: 17 of 20
-          trials ran three executions ({0}, {15}, {30, 40}), as here.
+          trials ran three executions ({0}, {15}, {30, 40}), as here
+          (``bench/batcher_probe.py``, ``bench/results/batcher_probe.md``).
         * At most ``2 × instances`` formed batches wait (the rate limiter's prefetch
           cap); beyond that the batcher waits for an instance to start one.
         """
