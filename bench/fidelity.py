@@ -990,6 +990,13 @@ NOTES = [
     "(`scaler/sim/exact.py`); before, it put every request queued when the instance "
     "freed into one batch, which gave batches too large and waits too short at moderate "
     "load (the sweep table: exact mode now sits in the measured range).",
+    "- **Near one replica's capacity** (20 req/s in the sweep table; the ramp's single "
+    "replica at 17–22 req/s before the second is ready, which sets the ramp's p99) exact "
+    "mode batches and queues more than Triton did in most calibrations, although it "
+    "matches at 8 and 14 req/s and Triton's execution time is linear in the batch "
+    "(measured 53/93/141/175/333 ms for 1/2/3/4/8 items against 13 + 40 ms per item). "
+    "Not explained yet; the proxy and load generator may deliver a smoother stream than "
+    "Poisson there.",
     "- **One testbed run is one draw** of a random process (Poisson arrivals): the exact "
     "runs' range over seeds (in brackets) shows how far a figure moves with the draw "
     "alone, e.g. a burst's mean wait by a factor of two; a testbed figure near the edge of "
