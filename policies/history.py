@@ -18,6 +18,14 @@ trimmed at the front keeps the same storage until it fills, then the live rows a
 copied to a fresh array. Appending never changes the rows an older
 :class:`HistoryColumns` sees: only the columns whose last row is the storage's last
 written row append in place; any other (a state decided from twice) copies first.
+
+What a policy computes from each observation (its work, capacity, queue in
+:mod:`policies.work`) is kept with the storage too (:meth:`HistoryColumns.derived`):
+stored rows never change, so those arrays are extended by the new row at each decision
+instead of recomputed over hours of rows. They are a cache, not state: built from the
+rows alone (a restarted scaler builds them from its rebuilt history and decides the
+same), and a test compares the decisions with those of a scaler that rebuilds
+everything at every decision.
 """
 
 from __future__ import annotations

@@ -9,7 +9,7 @@ from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from dataclasses import dataclass
 
 from scaler.sim.engine import RunResult, simulate
-from scaler.sim.oracle import IntArray, OracleResult, compute_oracle
+from scaler.sim.oracle import NeedArray, OracleResult, compute_oracle
 from scaler.sim.presets import PRESETS, scenario_for
 from scaler.sim.scenario import ScaledObjectSpec, Scenario
 from scaler.traces.model import Trace
@@ -114,10 +114,10 @@ def _history_s(scenario: Scenario) -> float:
 
 
 _PROGRESS_POLL_S = 0.1
-_shared: tuple[Trace, IntArray, mp.SimpleQueue[tuple[str, float]]] | None = None
+_shared: tuple[Trace, NeedArray, mp.SimpleQueue[tuple[str, float]]] | None = None
 
 
-def _share(trace: Trace, need: IntArray, updates: mp.SimpleQueue[tuple[str, float]]) -> None:
+def _share(trace: Trace, need: NeedArray, updates: mp.SimpleQueue[tuple[str, float]]) -> None:
     """Worker initializer: keep the forked trace, the oracle's need and the progress queue."""
     global _shared
     _shared = (trace, need, updates)
