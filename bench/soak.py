@@ -149,6 +149,7 @@ def canary(address: str, duration_s: float, out: Any) -> None:
     errors: Counter[str] = Counter()
     health_fail = 0
     health_checks = 0
+    health_failed: list[dict[str, Any]] = []
     slow: list[dict[str, float]] = []
     t_start = time.monotonic()
     with grpc.insecure_channel(address) as ch:
@@ -171,12 +172,19 @@ def canary(address: str, duration_s: float, out: Any) -> None:
             if time.monotonic() >= next_health:
                 next_health += 0.5
                 health_checks += 1
+                h0 = time.perf_counter()
+                failure: dict[str, Any] | None = None
                 try:
                     r = health.Check(health_pb2.HealthCheckRequest(service=""), timeout=1)
                     if r.status != health_pb2.HealthCheckResponse.SERVING:
-                        health_fail += 1
-                except grpc.RpcError:
+                        failure = {"status": int(r.status)}
+                except grpc.RpcError as exc:
+                    failure = {"code": exc.code().name}
+                if failure is not None:
                     health_fail += 1
+                    failure["t_s"] = round(time.monotonic() - t_start, 1)
+                    failure["ms"] = round((time.perf_counter() - h0) * 1000, 1)
+                    health_failed.append(failure)
             time.sleep(0.1)
     out.put(
         {
@@ -186,6 +194,7 @@ def canary(address: str, duration_s: float, out: Any) -> None:
             "errors": dict(errors),
             "health_checks": health_checks,
             "health_failures": health_fail,
+            "health_failed": health_failed,
             "cpu_s": own_cpu_s(),
         }
     )
@@ -517,6 +526,7 @@ def run(
         "health": {
             "checks": canary_result["health_checks"],
             "failures": canary_result["health_failures"],
+            "failed": canary_result["health_failed"][:50],
         },
         "rss_mb": {
             "start": round(rss_start, 1),
