@@ -423,7 +423,12 @@ def headline(cases: list[dict[str, Any]]) -> list[str]:
         for r in c["rows"]:
             if r["scenario"] != "lead 3 min":
                 continue
-            met = "baseline" if r["target"] == "baseline" else _yes(r["met"])
+            if r["target"] == "baseline":
+                met = "baseline"
+            elif STALE in r["target"]:
+                met = f"not judged (ran at {r.get('commit', '?')}, before the baseline)"
+            else:
+                met = _yes(r["met"])
             out.append(
                 f"| {c['startup_s']:g} s | {r['variant']} | {r['gpu_hours']:.2f} "
                 f"({r['x_oracle']:.2f}×) | {pct(r['slo_attainment'])} "
