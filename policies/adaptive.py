@@ -49,7 +49,7 @@ Each decision, from the latest observation and the history the pipeline keeps:
    remembered by their median, so after a campaign or a lock loss the fleet returns
    to what the online load needs (2 GPUs for LIGO's frames) instead of to what the
    rate alone says and queueing for a start-up again. A backlog asks for what
-   drains it within 30 s once served: its size is the pending items or, when
+   drains it within a minute once served: its size is the pending items or, when
    requests time out of the queue, the work times the mean queue time.
 
 A fleet handed over (a restarted scaler, a warm start) is kept, unless its queue or
@@ -118,7 +118,7 @@ given back during a dip that ends costs a start-up of queueing when the work
 returns, so the longer pods take to start the longer a dip is worth keeping GPUs
 through (ski rental). 8 start-ups of 4 min keep a detector's 30 min lock loss."""
 
-DRAIN_S = 30.0
+DRAIN_S = 60.0
 """Seconds a backlog should take to drain once the replicas ordered for it serve:
 while it lasts, nearly every request waits behind it and misses the SLO."""
 
