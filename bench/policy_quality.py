@@ -620,20 +620,28 @@ def markdown(doc: dict[str, Any]) -> str:
             "",
             "**Not re-run** for lack of CPU: "
             + "; ".join(old)
-            + ". Every figure of these cases is the previous full run's, made with the code "
-            "before this version's adaptive changes (capacity read off the service law, the "
-            "fleet handed over kept through the hold); their verdicts are that code's.",
+            + ". Every figure of these cases is from earlier runs, made with the code "
+            "before this version's adaptive changes; their verdicts are that code's.",
         ]
     rescored = [c for c in cases if c.get("rescored")]
     if rescored:
         kept = [f"{c['trace']} at {c['startup_s']:g} s" for c in rescored]
         stale = [k for k, c in zip(kept, rescored, strict=True) if "tuned" not in c["rescored"]]
+        again = [k for k, c in zip(kept, rescored, strict=True) if "tuned" in c["rescored"]]
         out += [
             "",
             "Re-scored for lack of CPU: " + "; ".join(kept) + ". The untuned default was "
             "run again with the current code on the test part; SuperSONIC's sweep, the static "
             "fleets and the oracle do not depend on our policy and are those of the previous "
             "full run (`--rescore`)."
+            + (
+                " The **tuned** row of "
+                + "; ".join(again)
+                + " is the metadata the previous run found on the training days, run again "
+                "with the current code (`--rescore-tuned`), not tuned again."
+                if again
+                else ""
+            )
             + (
                 " The **tuned** row of "
                 + "; ".join(stale)
