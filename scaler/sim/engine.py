@@ -196,7 +196,9 @@ def simulate(
             continue
         fleet.advance_to(step)
         if scaler.on_read or scaler.next_refresh_s <= t:
-            scaler.decide(t, prom.observe(t, autoscaler.replicas))
+            # The server reads the desired count only at zero ready replicas (scaler.tracker).
+            desired = autoscaler.replicas if fleet.ready_count() == 0 else None
+            scaler.decide(t, prom.observe(t, desired))
         before = autoscaler.replicas
         if next_poll <= t:
             view = scaler.view(t)
