@@ -19,6 +19,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import math
 import threading
 import time
 from collections.abc import AsyncIterator, Callable
@@ -56,11 +57,18 @@ eviction) and an override applied meanwhile is picked up."""
 
 REFUSAL_DELAY_S = 0.5
 """Seconds a call refused at the object limit (``RESOURCE_EXHAUSTED``) waits before it
-is answered: a client registering objects in a loop gets two refusals a second per
-call in flight instead of hundreds, so the CPU goes to answering tracked objects
-(issue 13's churn: 800 refusals a second once the table was full, the canary's
-slowest calls all in those seconds). KEDA retries a refused object at its polling
-interval, so the wait costs it nothing."""
+is answered once more than :data:`PROMPT_REFUSALS_PER_S` came within a second: a client
+registering objects in a loop gets two refusals a second per call in flight instead of
+hundreds, so the CPU goes to answering tracked objects (issue 13's churn: 800 refusals
+a second once the table was full, the canary's slowest calls all in those seconds).
+Outside such a storm a refusal is answered at once: the KEDA operator's few reconcile
+workers would otherwise each be held for the wait (it is also counted in
+``rpc_seconds``, so a storm shows there)."""
+
+PROMPT_REFUSALS_PER_S = 20.0
+"""Refusals at the object limit answered at once per second (a token bucket of one
+second's worth): more than a cluster's reconciles of over-limit objects normally send,
+far fewer than a client looping on them."""
 
 MAX_DELAYED_REFUSALS = 1000
 """Refusals waiting at once; beyond this they are answered at once (each waiting one
@@ -117,6 +125,9 @@ class ExternalScalerService(pb_grpc.ExternalScalerServicer):
         self._timers: dict[str, Any] = {}
         self._delayed = 0
         """Refusals waiting :data:`REFUSAL_DELAY_S` now."""
+        self._prompt_tokens = PROMPT_REFUSALS_PER_S
+        self._prompt_at = -math.inf
+        """Token bucket of refusals answered at once, and its last refill (loop time, s)."""
         tracker.add_listener(self._on_decision)
         self._rejected = RateLimitedLog(
             logging.getLogger("scaler.rpc"), interval_s=REJECTED_LOG_INTERVAL_S
@@ -131,7 +142,17 @@ class ExternalScalerService(pb_grpc.ExternalScalerServicer):
 
     async def _slow_down(self) -> None:
         """Wait :data:`REFUSAL_DELAY_S` before answering a refusal (see there), unless
-        :data:`MAX_DELAYED_REFUSALS` already wait."""
+        it is within :data:`PROMPT_REFUSALS_PER_S` or :data:`MAX_DELAYED_REFUSALS`
+        already wait."""
+        now = asyncio.get_running_loop().time()
+        elapsed = now - self._prompt_at
+        self._prompt_at = now
+        self._prompt_tokens = min(
+            PROMPT_REFUSALS_PER_S, self._prompt_tokens + elapsed * PROMPT_REFUSALS_PER_S
+        )
+        if self._prompt_tokens >= 1.0:
+            self._prompt_tokens -= 1.0
+            return
         if self._delayed >= MAX_DELAYED_REFUSALS:
             return
         self._delayed += 1

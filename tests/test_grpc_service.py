@@ -535,7 +535,7 @@ class _Context:
         return "ipv4:127.0.0.1:1"
 
 
-def test_rejected_calls_leave_no_cyclic_garbage() -> None:
+def test_rejected_calls_leave_no_cyclic_garbage(monkeypatch: pytest.MonkeyPatch) -> None:
     """Issue 13's churn answers a hundred calls a second with an error status; each
     left a cycle (the caught exception's traceback holding the handler's frame holding
     the exception), so the collector ran ever more often, pausing every call."""
@@ -555,6 +555,7 @@ def test_rejected_calls_leave_no_cyclic_garbage() -> None:
         ref = pb.ScaledObjectRef(name=name, namespace="cms", scalerMetadata={**META, **meta})
         return pb.GetMetricsRequest(scaledObjectRef=ref)
 
+    monkeypatch.setattr("scaler.grpc_service.REFUSAL_DELAY_S", 0.0)  # 110 refusals in a row
     too_big = request("big", policy="x" * 100_000)  # INVALID_ARGUMENT
     refused = request("new")  # RESOURCE_EXHAUSTED
     with ThreadPoolExecutor(1) as pool:
@@ -585,8 +586,10 @@ def test_rejected_calls_leave_no_cyclic_garbage() -> None:
 def test_a_client_looping_on_refusals_at_the_object_limit_is_slowed_down() -> None:
     """Issue 13's churn: once the table is full, clients registering objects in a loop
     were refused at once, hundreds of times a second, and the tracked objects' answers
-    queued behind them. A refusal at the object limit waits before it is answered."""
-    from scaler.grpc_service import REFUSAL_DELAY_S
+    queued behind them. Beyond a second's worth of prompt refusals, a refusal at the
+    object limit waits before it is answered; the first ones (the KEDA operator
+    reconciling an over-limit object) are answered at once."""
+    from scaler.grpc_service import PROMPT_REFUSALS_PER_S, REFUSAL_DELAY_S
 
     observer = ScriptedObserver(busy(ready=2, queue_ms=100.0))
     metrics = build_metrics()
@@ -599,11 +602,17 @@ def test_a_client_looping_on_refusals_at_the_object_limit_is_slowed_down() -> No
             live = pb.ScaledObjectRef(name="live", namespace="cms", scalerMetadata=META)
             stub.GetMetricSpec(live, timeout=5)
             new = pb.ScaledObjectRef(name="new", namespace="cms", scalerMetadata=META)
-            started = time.monotonic()
-            with pytest.raises(grpc.RpcError) as refused:
-                stub.GetMetricSpec(new, timeout=5)
-            assert time.monotonic() - started >= REFUSAL_DELAY_S
-            assert refused.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
-            assert "SCALER_MAX_OBJECTS" in (refused.value.details() or "")
+            waits = []
+            for _ in range(int(PROMPT_REFUSALS_PER_S) + 3):
+                started = time.monotonic()
+                with pytest.raises(grpc.RpcError) as refused:
+                    stub.GetMetricSpec(new, timeout=5)
+                waits.append(time.monotonic() - started)
+                assert refused.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
+                assert "SCALER_MAX_OBJECTS" in (refused.value.details() or "")
+            assert max(waits) >= REFUSAL_DELAY_S, "a client looping on refusals is not slowed"
+            assert sum(w >= REFUSAL_DELAY_S for w in waits) < len(waits) / 2, (
+                "refusals outside a storm wait too"
+            )
     finally:
         server.stop(0)
