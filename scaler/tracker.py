@@ -191,7 +191,9 @@ class ObjectTracker:
         if admit:
             self.admit(namespace, name)
         override = self._overrides(namespace, name)
-        merged = {**metadata, **override} if override else metadata
+        # As config_for merges, or an object with an override and a deprecated key
+        # would never hit the cache (parsed on every call).
+        merged = with_override(metadata, override) if override else metadata
         key = _digest(namespace, name, merged)
         with self._lock:
             cfg = self._parsed.get(key)

@@ -7,13 +7,14 @@ import json
 import logging
 import threading
 import time
+from collections.abc import Mapping
 
 import pytest
 from prometheus_client import generate_latest
 
 from policies import Observation, Status
 from scaler.kube import ReplicaCount
-from scaler.metadata import parse_metadata
+from scaler.metadata import ScalerConfig, parse_metadata
 from scaler.own_metrics import build_metrics
 from scaler.tracker import ObjectTracker
 from tests.scripted_observer import ManualClock, ScriptedObserver
@@ -98,6 +99,35 @@ def test_an_override_changes_the_next_decision_without_restart() -> None:
     obj = tracker.track(cfg)
     assert obj.metadata == META
     assert tracker.refresh_one(obj).value == 3.0
+
+
+def test_an_overridden_object_with_a_deprecated_key_is_parsed_once(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """KEDA asks about every object each polling interval; an object whose
+    ScaledObject still uses a deprecated key and that has a dashboard override was
+    parsed anew on every call (the cache lookup merged the override differently)."""
+    import scaler.tracker as tracker_module
+
+    parsed: list[str] = []
+    parse = tracker_module.parse_metadata
+
+    def counting(name: str, namespace: str, metadata: Mapping[str, str]) -> ScalerConfig:
+        parsed.append(name)
+        return parse(name, namespace, metadata)
+
+    monkeypatch.setattr(tracker_module, "parse_metadata", counting)
+    old_style = {"target": "50", "minReplicas": "0", "scaleDownStabilizationSeconds": "0"}
+    tracker = ObjectTracker(
+        ScriptedObserver(busy()),
+        build_metrics(),
+        clock=ManualClock(),
+        overrides=lambda ns, name: {"maxReplicas": "8"},
+    )
+    first = tracker.config_for("t", "cms", old_style)
+    again = tracker.config_for("t", "cms", old_style)
+    assert again is first and first.guardrails.max_replicas == 8
+    assert parsed == ["t"]
 
 
 def test_each_decision_is_one_json_log_line_with_inputs_and_outputs(
