@@ -213,6 +213,8 @@ def _dip_floor(h: WorkHistory, now_s: float, lead_s: float, held_work: float) ->
     mem = since(h, now_s - QUEUE_MEMORY_S)
     w = np.where(np.isfinite(mem.work), mem.work, np.inf)
     hold_s = DIP_STARTUPS * _startup_seen(h, lead_s)
+    if not hold_s > 0:  # no lead time and no start-up seen: nothing to bridge
+        return 0.0
     before = mem.times < now_s - hold_s
     if int(before.sum()) < 8 or now_s - float(mem.times[0]) < 2 * hold_s:
         return 0.0
