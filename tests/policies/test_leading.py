@@ -227,7 +227,7 @@ def test_jobs_that_never_send_are_discounted_until_due_and_given_back_when_they_
     value, reason = decisions[1815.0]
     assert "23 announced × 0.7 that send" in reason
     assert "+800 req/s" in reason  # 16 × 50, not 23 × 50
-    # 160 req/s + 16 × 50 req/s at 80 req/s per replica: 12, not 23 × 50 → 16.5.
+    # 160 req/s + 16 × 50 × 1.1 at 80 req/s per replica: 13, not 23 × 50 × 1.1 → 18.
     assert 12 <= value <= 14
     _, reason = decisions[1995.0]
     assert "16 announced × 50 req/s" in reason  # confirmed: no discount
