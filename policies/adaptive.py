@@ -325,7 +325,9 @@ class AdaptivePolicy:
                 drain = backlog / (cap.items_s * DRAIN_S)
                 if drain >= 0.5:
                     need += drain
-                    parts.append(f"+ {drain:.2f} to drain {pending or 0:.0f} pending")
+                    parts.append(
+                        f"+ {drain:.2f} to drain {backlog:.0f} items waiting in {DRAIN_S:g} s"
+                    )
                 else:
                     drain = 0.0
             # A backlog the fleet cannot clear within the queue target is an overload
