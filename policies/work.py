@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -34,6 +35,7 @@ from policies.forecast import FloatArray
 from policies.history import COLUMN_INDEX as _F
 from policies.history import HistoryColumns, history_columns
 from policies.observation import Observation
+from policies.stats import median, quantile
 
 LOADED_QUANTILE = 0.9
 """Capacity is read from the samples whose work per replica is at or above this
@@ -96,17 +98,59 @@ def work_history(
     history: tuple[Observation, ...], instances: int, columns: HistoryColumns | None = None
 ) -> WorkHistory:
     """The history as arrays; ``instances`` model instances run in each replica.
-    ``columns``: the pipeline's columns of ``history`` (``PolicyContext.columns``), if any."""
-    raw = history_columns(history, columns).matrix()
-    times = raw[_F["time_s"]]
-    if times.size > 1 and not bool((times[1:] > times[:-1]).all()):
+    ``columns``: the pipeline's columns of ``history`` (``PolicyContext.columns``), if any.
+
+    On the pipeline's columns each observation's arrays are computed once, when it
+    arrives (:meth:`HistoryColumns.derived`), so a decision pays for one row."""
+    cols = history_columns(history, columns)
+    rows = cols.derived(("work", instances), lambda raw, before: _rows(raw, instances, before))
+    n = rows["times"].size
+    if n > 1 and rows["unordered"][-1] != rows["unordered"][0]:
+        # Times that do not increase (never from the pipeline): drop each row not later
+        # than every row before it, and compute the rest afresh.
+        raw = cols.matrix()
+        times = raw[_F["time_s"]]
         keep = np.ones(times.size, dtype=bool)
         keep[1:] = times[1:] > np.maximum.accumulate(times)[:-1]
-        raw = raw[:, keep]
-        times = raw[_F["time_s"]]
+        rows = _rows(raw[:, keep], instances, None)
+    work, backlog = rows["work"], rows["backlog"]
+    known = rows["per_request"]
+    if known.size and not np.isfinite(known[0]):
+        # Items per request are carried forward over observations without completions;
+        # before this history's first known value, that value stands in (1 without
+        # any), not one from an observation older than the history.
+        first = np.flatnonzero(np.isfinite(known))
+        k, fill = (int(first[0]), float(known[first[0]])) if first.size else (known.size, 1.0)
+        work, backlog = work.copy(), backlog.copy()
+        work[:k] = rows["requests"][:k] * fill
+        backlog[:k] = rows["pending"][:k] * fill
+    return WorkHistory(
+        rows["times"],
+        rows["ready"],
+        work,
+        rows["capacity"],
+        rows["service"],
+        rows["queue"],
+        backlog,
+        rows["batch"],
+        rows["settled"],
+        instances,
+        rows["exec_ms"],
+    )
+
+
+def _rows(
+    raw: FloatArray, instances: int, before: dict[str, Any] | None
+) -> dict[str, npt.NDArray[Any]]:
+    """What :func:`work_history` reads from each observation (rows of ``raw`` as
+    :meth:`HistoryColumns.matrix`) given the values of the row before (``before``;
+    None: none): the work and the backlog in items (requests × the last known items
+    per request, 1 before any), and the count of rows so far whose time did not
+    increase (``unordered``), besides what each row says on its own."""
     with np.errstate(invalid="ignore", divide="ignore"):
         # Every field at once: negative or non-finite values as NaN.
         valid = np.where((raw >= 0) & (raw < np.inf), raw, np.nan)
+        times = raw[_F["time_s"]]
         ready = valid[_F["ready_replicas"]]
         desired = raw[_F["desired_replicas"]]
         served = valid[_F["request_rate_rps"]]
@@ -118,8 +162,11 @@ def work_history(
         pending = valid[_F["pending_requests"]]
         per_request = np.where(served > 0, items / served, np.nan)
         # The last known items per request stands in where none completed.
-        per_request = _forward_fill(per_request)
-        per_request = np.where(np.isfinite(per_request), per_request, 1.0)
+        carried = np.concatenate(([math.nan if before is None else before["carried"]], per_request))
+        idx = np.where(np.isfinite(carried), np.arange(carried.size), 0)
+        np.maximum.accumulate(idx, out=idx)
+        carried = carried[idx][1:]
+        factor = np.where(np.isfinite(carried), carried, 1.0)
         # Arrivals in front of the fleet when they are measured: completions stop
         # growing at capacity, so they understate an overload. A front counter that
         # is 0 while replicas serve is not "no arrivals": Envoy's none_healthy
@@ -127,29 +174,40 @@ def work_history(
         serving = ready > 0
         front_counts = np.isfinite(front) & ((front > 0) | ~serving)
         requests = np.where(front_counts, front, served)
-        work = requests * per_request
         per_exec = np.where(execs > 0, items / execs, np.nan)
         by_compute = instances * per_exec / (compute / 1000.0)
         by_busy = items / (np.minimum(busy, 1.0) * ready)
         by_compute = np.where((compute > 0) & (items > 0), by_compute, np.nan)
         by_busy = np.where((busy >= 0.1) & serving & (items > 0), by_busy, np.nan)
         computed = np.isfinite(by_compute)
-        capacity = np.where(computed, by_compute, by_busy)
-        service = np.where(computed, compute, np.nan)
-        queue = np.where(serving, valid[_F["queue_time_per_request_ms"]], np.nan)
-        backlog = pending * per_request
-        settled = ~(desired > ready)
-    batch = np.where(execs > 0, per_exec, np.nan)
-    with np.errstate(invalid="ignore", divide="ignore"):
         by_gpu = busy * ready * 1000.0 / execs
         by_gpu = np.where(
             (instances == 1) & (busy >= 0.1) & (busy <= BUSY_MAX) & (execs > 0) & serving,
             by_gpu,
             np.nan,
         )
-    return WorkHistory(
-        times, ready, work, capacity, service, queue, backlog, batch, settled, instances, by_gpu
-    )
+        later = np.empty(times.size, dtype=bool)
+        if times.size:
+            later[0] = before is None or times[0] > before["times"]
+            later[1:] = times[1:] > times[:-1]
+        unordered = np.cumsum(~later) + (0 if before is None else before["unordered"])
+        return {
+            "times": times,
+            "ready": ready,
+            "per_request": per_request,
+            "carried": carried,
+            "requests": requests,
+            "pending": pending,
+            "work": requests * factor,
+            "backlog": pending * factor,
+            "capacity": np.where(computed, by_compute, by_busy),
+            "service": np.where(computed, compute, np.nan),
+            "queue": np.where(serving, valid[_F["queue_time_per_request_ms"]], np.nan),
+            "batch": np.where(execs > 0, per_exec, np.nan),
+            "settled": ~(desired > ready),
+            "exec_ms": by_gpu,
+            "unordered": unordered,
+        }
 
 
 def since(h: WorkHistory, start_s: float) -> WorkHistory:
@@ -173,18 +231,6 @@ def since(h: WorkHistory, start_s: float) -> WorkHistory:
     )
 
 
-def _forward_fill(x: FloatArray) -> FloatArray:
-    """Each NaN replaced by the last finite value before it (leading NaNs by the first)."""
-    idx = np.where(np.isfinite(x), np.arange(x.size), 0)
-    np.maximum.accumulate(idx, out=idx)
-    out: FloatArray = x[idx]
-    if x.size and not np.isfinite(x[0]):
-        first = np.flatnonzero(np.isfinite(x))
-        if first.size:
-            out[: first[0]] = x[first[0]]
-    return out
-
-
 @dataclass(frozen=True, slots=True)
 class Capacity:
     """Items/s one replica serves with full batches, and the execution time then."""
@@ -206,11 +252,11 @@ class Capacity:
 def _direct(h: WorkHistory, use: npt.NDArray[np.bool_]) -> tuple[float, float]:
     """(capacity, execution ms) read directly from the most loaded samples."""
     load = h.work[use] / h.ready[use]
-    top = load >= np.quantile(load, LOADED_QUANTILE)
-    cap = float(np.median(h.capacity[use][top]))
+    top = load >= quantile(load, LOADED_QUANTILE)
+    cap = median(h.capacity[use][top])
     service = h.service_ms[use][top]
     service = service[np.isfinite(service)]
-    return cap, float(np.median(service)) if service.size else math.nan
+    return cap, median(service) if service.size else math.nan
 
 
 def _slope(x: FloatArray, y: FloatArray) -> float:
@@ -269,7 +315,7 @@ def learned_capacity(
     per_item = _slope(line_b, line_c)
     if not per_item > 0:
         return Capacity(cap, service, n)
-    base = max(float(np.median(line_c - per_item * line_b)), 0.0)
+    base = max(median(line_c - per_item * line_b), 0.0)
     with np.errstate(invalid="ignore"):
         full = h.queue_ms[fit] >= FULL_QUEUE_SHARE * target_ms
     largest = float(b.max())
@@ -277,7 +323,7 @@ def learned_capacity(
     # Batches piled up at the largest seen are at the model's maximum batch (LIGO's
     # online frames: every execution 128 items): they cannot grow with load, and a
     # line through them and a few odd samples (a burst's mixed requests) is no law.
-    at_ceiling = float(np.mean(b >= CEILING_CLOSE * largest)) >= CEILING_SHARE
+    at_ceiling = np.count_nonzero(b >= CEILING_CLOSE * largest) / b.size >= CEILING_SHARE
     if not full.any() and not at_ceiling:
         by_target = (SERVICE_SHARE_OF_TARGET * target_ms - base) / per_item
         batch = max(largest, by_target)
