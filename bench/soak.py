@@ -111,6 +111,50 @@ def cpu_s(pid: int, *, tree: bool = True) -> float:
     return total / CLK_TCK
 
 
+def thread_sched(pid: int) -> dict[str, list[float]]:
+    """Per thread group of ``pid`` and its children (named by process and thread name,
+    pool numbers dropped): [CPU s, run-queue wait s, times run] from the kernel's
+    ``schedstat``. The wait is time runnable but not running: waiting for a core, not
+    for the interpreter lock (a thread waiting for the GIL sleeps on a futex)."""
+    out: dict[str, list[float]] = {}
+    for i, p in enumerate(children(pid)):
+        role = "serving" if i == 0 else "reader"
+        try:
+            tids = os.listdir(f"/proc/{p}/task")
+        except OSError:
+            continue
+        for tid in tids:
+            try:
+                comm = Path(f"/proc/{p}/task/{tid}/comm").read_text().strip()
+                cpu, wait, slices = Path(f"/proc/{p}/task/{tid}/schedstat").read_text().split()
+            except (OSError, ValueError):
+                continue
+            name = f"{role}:{re.sub(r'[_-]?[0-9]+$', '', comm)}"
+            acc = out.setdefault(name, [0.0, 0.0, 0.0])
+            acc[0] += int(cpu) / 1e9
+            acc[1] += int(wait) / 1e9
+            acc[2] += int(slices)
+    return out
+
+
+def sched_delta(
+    before: dict[str, list[float]], after: dict[str, list[float]]
+) -> dict[str, dict[str, float]]:
+    """What each thread group did between two :func:`thread_sched` looks (threads that
+    ended meanwhile are not counted)."""
+    out = {}
+    for name, (cpu, wait, slices) in sorted(after.items()):
+        c0, w0, s0 = before.get(name, [0.0, 0.0, 0.0])
+        runs = slices - s0
+        out[name] = {
+            "cpu_s": round(cpu - c0, 2),
+            "runqueue_wait_s": round(wait - w0, 2),
+            "runs": int(runs),
+            "wait_per_run_ms": round((wait - w0) / runs * 1000, 3) if runs > 0 else 0.0,
+        }
+    return out
+
+
 def scrape(port: int) -> dict[str, Any]:
     with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10) as r:
         text = r.read().decode()
@@ -196,6 +240,7 @@ def canary(address: str, duration_s: float, out: Any) -> None:
             "health_failures": health_fail,
             "health_failed": health_failed,
             "cpu_s": own_cpu_s(),
+            "sched": thread_sched(os.getpid()),
         }
     )
 
@@ -413,6 +458,7 @@ def run(
             "prometheus": cpu_s(prom.pid),
         }
         before = scrape(metrics_port)
+        sched_start = thread_sched(scaler.pid)
         t_start = time.monotonic()
         stop_at = time.time() + duration_s
         results: Any = ctx.Queue()
@@ -442,6 +488,7 @@ def run(
         reports = [results.get(timeout=120) for _ in procs]
         elapsed = time.monotonic() - t_start
         after = scrape(metrics_port)
+        sched_end = thread_sched(scaler.pid)
         rss_end = rss_mb(scaler.pid)
         cpu_end = {
             "scaler_serving": cpu_s(scaler.pid, tree=False),
@@ -475,6 +522,7 @@ def run(
     canary_errors = sum(canary_result["errors"].values())
     cpu = {k: round(cpu_end[k] - cpu_start[k], 1) for k in cpu_end}
     cpu["canary"] = round(canary_result["cpu_s"], 1)
+    canary_sched = sched_delta({}, canary_result["sched"])
     cpu["streams_client"] = round(stream_result["cpu_s"], 1)
     cpu["churn_clients"] = round(sum(c["cpu_s"] for c in churned), 1)
     out = {
@@ -505,6 +553,8 @@ def run(
             "p99_ms": round(percentile(idle, 0.99), 2),
         },
         "cpu_seconds": cpu,
+        "scaler_threads": sched_delta(sched_start, sched_end),
+        "canary_threads": canary_sched,
         "machine": {
             "cores": os.cpu_count(),
             "load_average_1m": {

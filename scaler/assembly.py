@@ -16,7 +16,7 @@ from typing import Any
 
 from scaler.overrides.store import OverrideStore, build_store
 from scaler.own_metrics import build_metrics
-from scaler.prometheus_process import prometheus_observer
+from scaler.prometheus_process import PrometheusProcess, ReaderWatchdog, prometheus_observer
 from scaler.server import RunningServer, split_listen, start_server
 from scaler.settings import ServerSettings
 from scaler.tracker import ObjectTracker, ReplicaReader, no_overrides
@@ -160,6 +160,15 @@ def assemble(settings: ServerSettings) -> Assembled:
     except (OSError, ValueError) as exc:
         observer.close()
         raise AssemblyError(str(exc)) from None
+    if isinstance(observer, PrometheusProcess):
+        watchdog = ReaderWatchdog(
+            observer,
+            metrics,
+            running.set_serving,
+            stall_after_s=settings.prometheus_reader_stall_s,
+        )
+        watchdog.start()
+        running.closers.append(watchdog.stop)
     running.closers.append(observer.close)
     if not (with_dashboard and store is not None):
         return Assembled(running)

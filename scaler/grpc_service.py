@@ -62,8 +62,9 @@ registering objects in a loop gets two refusals a second per call in flight inst
 hundreds, so the CPU goes to answering tracked objects (issue 13's churn: 800 refusals
 a second once the table was full, the canary's slowest calls all in those seconds).
 Outside such a storm a refusal is answered at once: the KEDA operator's few reconcile
-workers would otherwise each be held for the wait (it is also counted in
-``rpc_seconds``, so a storm shows there)."""
+workers would otherwise each be held for the wait. The wait is not part of
+``rpc_seconds`` (the time to answer); each delayed refusal is counted in
+``sonic_scaler_rpc_refusals_delayed_total{method}``, so a storm shows there."""
 
 PROMPT_REFUSALS_PER_S = 20.0
 """Refusals at the object limit answered at once per second (a token bucket of one
@@ -140,10 +141,10 @@ class ExternalScalerService(pb_grpc.ExternalScalerServicer):
         self._rejected_call(method, ref, context, exc.code, exc.message)
         await context.abort(exc.code, exc.message)
 
-    async def _slow_down(self) -> None:
+    async def _slow_down(self) -> bool:
         """Wait :data:`REFUSAL_DELAY_S` before answering a refusal (see there), unless
         it is within :data:`PROMPT_REFUSALS_PER_S` or :data:`MAX_DELAYED_REFUSALS`
-        already wait."""
+        already wait; True if it waited."""
         now = asyncio.get_running_loop().time()
         elapsed = now - self._prompt_at
         self._prompt_at = now
@@ -152,14 +153,15 @@ class ExternalScalerService(pb_grpc.ExternalScalerServicer):
         )
         if self._prompt_tokens >= 1.0:
             self._prompt_tokens -= 1.0
-            return
+            return False
         if self._delayed >= MAX_DELAYED_REFUSALS:
-            return
+            return False
         self._delayed += 1
         try:
             await asyncio.sleep(REFUSAL_DELAY_S)
         finally:
             self._delayed -= 1
+        return True
 
     def _timer(self, method: str) -> Any:
         """The ``rpc_seconds`` series of ``method`` (``labels()`` costs more than the
@@ -335,19 +337,26 @@ class ExternalScalerService(pb_grpc.ExternalScalerServicer):
         would hold it (a cycle of ~6 objects and more per rejected call, thousands a
         second of garbage for the collector under churn)."""
         start = time.perf_counter()
+        timed = False
         try:
             try:
                 return await fn()
             except RpcError as exc:
                 code, message = exc.code, exc.message
             self._rejected_call(method, ref, context, code, message)
-            if code == grpc.StatusCode.RESOURCE_EXHAUSTED:
-                await self._slow_down()
             context.set_code(code)
             context.set_details(message)
+            if code == grpc.StatusCode.RESOURCE_EXHAUSTED:
+                # rpc_seconds is the time to answer, not the deliberate wait a refusal
+                # storm gets (counted apart), or a storm would read as a slow scaler.
+                timed = True
+                self._timer(method).observe(time.perf_counter() - start)
+                if await self._slow_down():
+                    self._metrics.refusals_delayed.labels(method=method).inc()
             return empty()
         finally:
-            self._timer(method).observe(time.perf_counter() - start)
+            if not timed:
+                self._timer(method).observe(time.perf_counter() - start)
 
     @staticmethod
     def _spec() -> pb.GetMetricSpecResponse:

@@ -40,7 +40,8 @@ class ScalerMetrics:
     query_errors: Counter
     """sonic_scaler_prometheus_query_errors_total{reason}: failed or unusable queries."""
     rpc_seconds: Histogram
-    """sonic_scaler_rpc_seconds{method}: gRPC handling time."""
+    """sonic_scaler_rpc_seconds{method}: gRPC handling time (without the deliberate wait
+    of a delayed refusal, counted in ``refusals_delayed``)."""
     rpc_errors: Counter
     """sonic_scaler_rpc_errors_total{method,code}: gRPC calls answered with an error."""
     no_series: Gauge
@@ -48,6 +49,12 @@ class ScalerMetrics:
     at all for the object's scope (wrong namespace/release labels?)."""
     objects_forgotten: Counter
     """sonic_scaler_objects_forgotten_total{reason}: objects dropped (idle, evicted)."""
+    reader_stalled: Gauge
+    """sonic_scaler_prometheus_reader_stalled: 1 while the Prometheus reader process
+    answers no ping (health fails meanwhile)."""
+    refusals_delayed: Counter
+    """sonic_scaler_rpc_refusals_delayed_total{method}: calls refused at the object limit
+    whose answer was held back (a client looping on refusals)."""
 
 
 def build_metrics(registry: CollectorRegistry | None = None) -> ScalerMetrics:
@@ -126,6 +133,19 @@ def build_metrics(registry: CollectorRegistry | None = None) -> ScalerMetrics:
             "sonic_scaler_rpc_errors",
             "gRPC calls answered with an error, by method and status code.",
             ["method", "code"],
+            registry=reg,
+        ),
+        reader_stalled=Gauge(
+            "sonic_scaler_prometheus_reader_stalled",
+            "1 while the Prometheus reader process answers no ping (starved of CPU, "
+            "stopped or wedged): decisions are not refreshed and health fails.",
+            registry=reg,
+        ),
+        refusals_delayed=Counter(
+            "sonic_scaler_rpc_refusals_delayed",
+            "Calls refused at the object limit (RESOURCE_EXHAUSTED) answered after a "
+            "deliberate wait, not counted in sonic_scaler_rpc_seconds.",
+            ["method"],
             registry=reg,
         ),
     )

@@ -22,11 +22,15 @@ from __future__ import annotations
 
 import contextlib
 import itertools
+import json
 import logging
+import math
 import multiprocessing as mp
 import os
 import signal
 import threading
+import time
+from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import replace
@@ -46,6 +50,10 @@ log = logging.getLogger(__name__)
 CHILD_THREADS = 32
 """Reads the child runs at once (the tracker's refresh workers and the dashboard's
 history reads; the query budget, not this, bounds the load on Prometheus)."""
+
+START_GRACE_S = 60.0
+"""Seconds a newly started child may take to answer at all before the watchdog
+counts its silence as a stall."""
 
 ANSWER_MARGIN_S = 60.0
 """Seconds a read may take beyond its queries' timeouts (waiting for the query
@@ -138,6 +146,10 @@ def _child(conn: Connection, settings: ServerSettings, nice: int) -> None:
                 break
             if request is None:  # the parent's close()
                 break
+            if request[1] == "ping":  # the watchdog's: answered here, behind no read
+                with send_lock, contextlib.suppress(OSError, ValueError):
+                    conn.send((request[0], "ok", None, events.drain()))
+                continue
             workers.submit(answer, *request)
     pool.close()
 
@@ -165,6 +177,8 @@ class PrometheusProcess:
         self._conn: Connection | None = None
         self._proc: Any = None
         self._closed = False
+        self._started_s = 0.0
+        self._answered = False
         self.restarts = 0
         """Times the child was started again after it ended."""
         with self._lock:
@@ -190,6 +204,24 @@ class PrometheusProcess:
         n = 2 + len(config.indicators) + 10
         result: list[Observation] = self._ask("history", (config, start_s, end_s, step_s), n)
         return result
+
+    def starting(self) -> bool:
+        """True while the child, started less than :data:`START_GRACE_S` ago, has not
+        answered yet (spawning it and importing the scaler take seconds on a busy node)."""
+        with self._lock:
+            return not self._answered and time.monotonic() - self._started_s < START_GRACE_S
+
+    def ping(self, timeout_s: float) -> float | None:
+        """Seconds the child took to answer a ping (its main loop answers it, behind no
+        read and no query budget), or None if it did not within ``timeout_s``: it is
+        not being run (starved of CPU under ``SCHED_IDLE``, stopped) or is wedged.
+        Starts the child if it is not running, as a read would."""
+        started = time.monotonic()
+        try:
+            self._ask("ping", (), 0, timeout_s=timeout_s)
+        except ObserveError:
+            return None
+        return time.monotonic() - started
 
     def close(self) -> None:
         """Stop the child and fail reads in flight."""
@@ -225,6 +257,7 @@ class PrometheusProcess:
         proc.start()
         theirs.close()
         self._conn, self._proc = ours, proc
+        self._started_s, self._answered = time.monotonic(), False
         reader = threading.Thread(
             target=self._read, args=(ours,), name="prometheus-answers", daemon=True
         )
@@ -239,6 +272,8 @@ class PrometheusProcess:
                 break
             self._record(events)
             with self._lock:
+                if conn is self._conn:
+                    self._answered = True
                 entry = self._pending.pop(rid, None)
             if entry is None:  # its caller gave up
                 continue
@@ -274,7 +309,9 @@ class PrometheusProcess:
             if not fut.done():
                 fut.set_exception(ObserveError(why))
 
-    def _ask(self, kind: str, args: tuple[Any, ...], queries: int) -> Any:
+    def _ask(
+        self, kind: str, args: tuple[Any, ...], queries: int, *, timeout_s: float | None = None
+    ) -> Any:
         fut: Future[Any] = Future()
         with self._lock:
             if self._closed:
@@ -291,7 +328,11 @@ class PrometheusProcess:
             except (OSError, ValueError) as exc:
                 self._pending.pop(rid, None)
                 raise ObserveError(f"cannot reach the Prometheus reader process: {exc}") from None
-        timeout = queries * self._settings.prometheus_timeout_s + ANSWER_MARGIN_S
+        timeout = (
+            queries * self._settings.prometheus_timeout_s + ANSWER_MARGIN_S
+            if timeout_s is None
+            else timeout_s
+        )
         try:
             return fut.result(timeout)
         except FutureTimeout:
@@ -300,6 +341,113 @@ class PrometheusProcess:
             raise ObserveError(
                 f"no answer from the Prometheus reader process within {timeout:g} s"
             ) from None
+
+
+WATCHDOG_INTERVAL_S = 5.0
+"""Seconds between the watchdog's pings of the reader (at most half the stall time)."""
+
+STALLED_LOG_INTERVAL_S = 60.0
+"""Seconds between two error lines while the reader stays stalled."""
+
+
+class ReaderWatchdog:
+    """Notices a Prometheus reader that has stopped running: it pings the child every
+    ``interval_s`` (default 5 s, at most half of ``stall_after_s``) and, when a ping is
+    not answered within ``stall_after_s``, logs an error (again every minute while it
+    lasts), sets ``sonic_scaler_prometheus_reader_stalled`` to 1 and calls
+    ``on_change(False)`` (the server then fails its health check, so the liveness probe
+    restarts the pod); on the next answer it logs the recovery, sets the gauge to 0 and
+    calls ``on_change(True)``. A child just started gets :data:`START_GRACE_S` to answer.
+
+    Why: the reader runs under ``SCHED_IDLE``, which the kernel runs only when nothing
+    else wants the CPU. On a node kept busy by other work it may get almost none;
+    without this, every object's decision would silently age until ``failAfterSeconds``
+    made each answer ``UNAVAILABLE``, with nothing naming the cause."""
+
+    def __init__(
+        self,
+        process: PrometheusProcess,
+        metrics: ScalerMetrics,
+        on_change: Callable[[bool], None],
+        *,
+        stall_after_s: float,
+        interval_s: float | None = None,
+    ) -> None:
+        self._process = process
+        self._gauge = metrics.reader_stalled
+        self._on_change = on_change
+        self._stall_after_s = stall_after_s
+        self._interval_s = (
+            min(WATCHDOG_INTERVAL_S, stall_after_s / 2) if interval_s is None else interval_s
+        )
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self.stalled = False
+        """True from a ping left unanswered until the next answered one."""
+        self._since = 0.0
+        self._logged = -math.inf
+        self._gauge.set(0)
+
+    def start(self) -> None:
+        self._thread = threading.Thread(target=self._run, name="reader-watchdog", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        """Stop pinging (a ping in flight ends when the reader is closed)."""
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=1.0)
+
+    def check(self) -> bool:
+        """Ping once; True if the reader answered. Updates the state (see the class)."""
+        answered = self._process.ping(self._stall_after_s)
+        if self._stop.is_set() or (answered is None and self._process.starting()):
+            return answered is not None
+        now = time.monotonic()
+        if answered is None:
+            if not self.stalled:
+                self.stalled = True
+                self._since = now - self._stall_after_s
+                self._logged = -math.inf
+                self._gauge.set(1)
+                self._on_change(False)
+            if now - self._logged >= STALLED_LOG_INTERVAL_S:
+                self._logged = now
+                log.error(
+                    json.dumps(
+                        {
+                            "event": "prometheus_reader_stalled",
+                            "pid": self._process.pid,
+                            "seconds": round(now - self._since),
+                            "why": "the Prometheus reader process answered no ping for "
+                            f"{self._stall_after_s:g} s (no CPU for it under SCHED_IDLE, "
+                            "stopped, or wedged): decisions are not refreshed; health "
+                            "fails until it answers",
+                        }
+                    )
+                )
+            return False
+        if self.stalled:
+            self.stalled = False
+            self._gauge.set(0)
+            self._on_change(True)
+            log.warning(
+                json.dumps(
+                    {
+                        "event": "prometheus_reader_recovered",
+                        "seconds_stalled": round(now - self._since),
+                        "ping_s": round(answered, 3),
+                    }
+                )
+            )
+        return True
+
+    def _run(self) -> None:
+        while not self._stop.wait(self._interval_s):
+            try:
+                self.check()
+            except Exception:
+                log.exception(json.dumps({"event": "reader_watchdog_error"}))
 
 
 def prometheus_observer(

@@ -154,6 +154,24 @@ class RunningServer:
     closers: list[Callable[[], None]] = field(default_factory=list)
     """Called last by :meth:`stop` (e.g. the Prometheus reader process's ``close``)."""
 
+    def set_serving(self, serving: bool) -> None:
+        """Make the gRPC health check answer SERVING or NOT_SERVING (for every service
+        name); callable from any thread. Ignored once stopping (health then stays
+        NOT_SERVING)."""
+        if self._stopped:
+            return
+        status = (
+            health_pb2.HealthCheckResponse.SERVING
+            if serving
+            else health_pb2.HealthCheckResponse.NOT_SERVING
+        )
+
+        async def apply() -> None:
+            for name in ("", SERVICE_NAME):
+                await self.health.set(name, status)
+
+        self._loop.call(apply())
+
     def stop(self, grace_s: float | None = None) -> None:
         """Stop taking calls, finish in-flight ones within the grace period, stop refreshing."""
         if self._stopped:

@@ -107,6 +107,13 @@ class ServerSettings(BaseSettings):
         "runs under Linux's SCHED_IDLE, so a thread answering an RPC takes the CPU from it at "
         "once: when CPU is short, refreshes slow down (every object alike) before RPC answers do.",
     )
+    prometheus_reader_stall_s: float = Field(
+        default=30.0,
+        gt=0,
+        description="Seconds the Prometheus reader process may leave a ping (sent every 5 s) "
+        "unanswered before the scaler logs it as stalled, sets "
+        "sonic_scaler_prometheus_reader_stalled and fails its health check until it answers.",
+    )
     max_metadata_bytes: int = Field(
         default=65_536,
         ge=1_024,

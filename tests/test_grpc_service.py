@@ -616,3 +616,14 @@ def test_a_client_looping_on_refusals_at_the_object_limit_is_slowed_down() -> No
             )
     finally:
         server.stop(0)
+    # The deliberate wait is counted apart, not as time to answer: rpc_seconds read
+    # several slow seconds in a storm where every refusal was answered in microseconds.
+    sample = metrics.registry.get_sample_value
+    answering = sample("sonic_scaler_rpc_seconds_sum", {"method": "GetMetricSpec"})
+    assert answering is not None and answering < REFUSAL_DELAY_S, (
+        f"{answering:.2f} s of rpc_seconds for {len(waits) + 1} calls: the refusal wait counted"
+    )
+    delayed = sum(w >= REFUSAL_DELAY_S for w in waits)
+    assert sample("sonic_scaler_rpc_refusals_delayed_total", {"method": "GetMetricSpec"}) == (
+        delayed
+    )

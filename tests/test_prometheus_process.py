@@ -17,7 +17,7 @@ from scaler.metadata import MetadataError, ScalerConfig, parse_metadata
 from scaler.observer import ObserveError
 from scaler.own_metrics import ScalerMetrics, build_metrics
 from scaler.prometheus_pool import PrometheusPool
-from scaler.prometheus_process import PrometheusProcess, prometheus_observer
+from scaler.prometheus_process import PrometheusProcess, ReaderWatchdog, prometheus_observer
 from scaler.settings import ServerSettings
 from tests.fake_prometheus import FAULTS, FakePrometheus
 
@@ -191,3 +191,42 @@ def test_the_setting_chooses_where_prometheus_is_read(prom: FakePrometheus) -> N
     finally:
         child.close()
         here.close()
+
+
+def test_a_stalled_reader_is_logged_and_reported_until_it_answers_again(
+    prom: FakePrometheus,
+    reader: tuple[PrometheusProcess, ScalerMetrics],
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """The reader runs under SCHED_IDLE: on a busy node it may get no CPU at all, and
+    then every decision silently ages. A stopped process stands for a starved one: the
+    watchdog logs an error, sets the gauge and reports it (the server fails its health
+    check), and reports the recovery once the reader answers again."""
+    process, metrics = reader
+    process.observe(config(), time.time())
+    pid = process.pid
+    assert pid is not None
+    changes: list[bool] = []
+    dog = ReaderWatchdog(process, metrics, changes.append, stall_after_s=0.5, interval_s=0.1)
+    gauge = "sonic_scaler_prometheus_reader_stalled"
+    assert dog.check() and changes == []
+    assert metrics.registry.get_sample_value(gauge) == 0
+    dog.start()
+    os.kill(pid, signal.SIGSTOP)
+    try:
+        deadline = time.monotonic() + 10
+        while changes != [False] and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert changes == [False], "a reader that gets no CPU goes unnoticed"
+        assert metrics.registry.get_sample_value(gauge) == 1
+        assert "prometheus_reader_stalled" in caplog.text
+    finally:
+        os.kill(pid, signal.SIGCONT)
+    deadline = time.monotonic() + 10
+    while changes != [False, True] and time.monotonic() < deadline:
+        time.sleep(0.05)
+    dog.stop()
+    assert changes == [False, True]
+    assert metrics.registry.get_sample_value(gauge) == 0
+    assert "prometheus_reader_recovered" in caplog.text
+    assert process.observe(config(release="after"), time.time()).ready_replicas == 3
