@@ -226,10 +226,15 @@ class ExactFleet:
           busy instance after its next batch was formed therefore wait for the batch
           after it: with one instance and one-item requests at moderate load, batches
           are smaller and waits longer than "everything queued when the instance
-          frees". Measured on this testbed's Triton (pytriton 0.7.0), 45 ms + 5 ms
-          service, one request at 0 ms and 15 ms and two at 30 and 40 ms: 17 of 20
-          trials ran three executions ({0}, {15}, {30, 40}), as here
-          (``bench/batcher_probe.py``, ``bench/results/batcher_probe.md``).
+          frees". Measured on this testbed's Triton (pytriton 0.7.0; 5 ms + 40 ms
+          per item, batches of up to 8, 2 ms queue delay), 20 trials per pattern
+          (``bench/batcher_probe.py``, ``bench/results/batcher_probe.md``, 11:43 UTC
+          run): requests at 0, 15, 30 and 40 ms ran as {0}, {15}, {30, 40} in 17 of
+          20 trials, as here (3 ran {0}, {15, 30, 40}); requests at 0, 15, 30, 60 and
+          70 ms ran as {0}, {15}, {30, 60, 70} in 11 of 20, as here, and as {0}, {15},
+          {30, 60}, {70} in 5 (the instance took the formed batch before the batcher
+          could grow it, the race below going the other way; 4 others were requests
+          sent late on the loaded machine).
         * At most ``2 × instances`` formed batches wait (the rate limiter's prefetch
           cap); beyond that the batcher waits for an instance to start one.
         """

@@ -21,6 +21,7 @@ the first attempt to the final answer; ``attempts`` counts them.
 
 from __future__ import annotations
 
+import math
 import queue
 import random
 import threading
@@ -217,19 +218,31 @@ class LoadGenerator(Managed):
         return self._random.expovariate(rate) if self.poisson else 1.0 / rate
 
     def _pace(self) -> None:
-        next_s = self._clock()
+        """Release requests at the current rate. A rate change re-draws the wait for the
+        next request at the new rate (Poisson: from now, exact since the exponential is
+        memoryless; even spacing: one new gap after the last release, or now). Setting
+        the same rate again changes nothing: the runner sets the rate every trace
+        second, and releasing a request on every such call (as this pacer did before)
+        sent one request per second more than the trace asked, e.g. 4.2 req/s for 3."""
+        next_s: float | None = None
+        drawn_at = 0.0
+        """The rate ``next_s`` was drawn for."""
+        last_s = -math.inf
         while not self._stopping.is_set():
             rate = self.rate_rps
             if rate <= 0:
                 self._changed.wait(0.5)
                 self._changed.clear()
-                next_s = self._clock()
+                next_s = None
                 continue
             now = self._clock()
+            if next_s is None or rate != drawn_at:
+                gap = self._gap_s(rate)
+                next_s = now + gap if self.poisson else max(last_s + gap, now)
+                drawn_at = rate
             if now < next_s:
                 if self._changed.wait(next_s - now):
                     self._changed.clear()
-                    next_s = self._clock()
                 continue
             if now - next_s > 1.0:
                 next_s = now
@@ -238,6 +251,7 @@ class LoadGenerator(Managed):
                     self._dropped += 1
             else:
                 self._tickets.put(next_s)
+            last_s = next_s
             next_s += self._gap_s(rate)
 
     def _pick(self) -> str | None:

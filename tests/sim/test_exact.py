@@ -44,8 +44,8 @@ def test_a_full_batch_starts_without_waiting_the_queue_delay() -> None:
 def test_arrivals_after_the_next_batch_formed_wait_for_the_batch_after_it() -> None:
     """Triton forms the next batch 2 ms after its first request even while the
     instance is busy; requests after that do not join it. Measured on the testbed's
-    Triton (pytriton 0.7.0), requests at 0, 15, 30 and 40 ms: executions {0}, {15},
-    {30, 40} in 17 of 20 trials."""
+    Triton (pytriton 0.7.0; bench/results/batcher_probe.md), requests at 0, 15, 30 and
+    40 ms: executions {0}, {15}, {30, 40} in 17 of 20 trials, {0}, {15, 30, 40} in 3."""
     fleet = _run([0.0, 15.0, 30.0, 40.0])
     assert _batches(fleet) == [1, 1, 2]
 
@@ -53,8 +53,10 @@ def test_arrivals_after_the_next_batch_formed_wait_for_the_batch_after_it() -> N
 def test_one_arrival_joins_a_batch_formed_from_requests_that_had_waited() -> None:
     """Requests at 0, 15, 30, 60, 70 ms: the one at 30 waits while {15} runs; the
     arrival at 60 wakes the batcher, which forms {30, 60}, and the one at 70 joins it
-    (Triton's next preferred size is 0 right after a batch opens). Measured: {0},
-    {15}, {30, 60, 70} in 8 of 15 trials, {0}, {15}, {30, 60}, {70} in 5."""
+    (Triton's next preferred size is 0 right after a batch opens). Measured
+    (bench/results/batcher_probe.md): {0}, {15}, {30, 60, 70} in 11 of 20 trials,
+    {0}, {15}, {30, 60}, {70} in 5 (the completion taking the formed batch first), 4
+    others with requests sent late on the loaded machine."""
     fleet = _run([0.0, 15.0, 30.0, 60.0, 70.0])
     assert _batches(fleet) == [1, 1, 3]
 

@@ -97,6 +97,30 @@ def test_rate_zero_sends_nothing_until_the_rate_is_raised(replicas: list[Replica
     assert gen.rate_rps == 0.0
 
 
+def test_setting_the_same_rate_again_does_not_add_requests() -> None:
+    """The testbed's runner sets the rate every trace second; each call used to release
+    one request at once, so a 3 req/s trace sent about 4 req/s."""
+    with LoadGenerator([], "m", rate_rps=10.0, threads=2) as gen:
+        start = time.monotonic()
+        while time.monotonic() < start + 2.0:
+            gen.set_rate(10.0)
+            time.sleep(0.05)
+        gen.set_rate(0.0)
+        sent = gen.summary().sent
+    assert 18 <= sent <= 22
+
+
+def test_a_rate_change_takes_effect_at_once_without_an_extra_request() -> None:
+    with LoadGenerator([], "m", rate_rps=2.0, threads=2) as gen:
+        time.sleep(0.2)
+        gen.set_rate(20.0)
+        time.sleep(1.0)
+        gen.set_rate(0.0)
+        sent = gen.summary().sent
+    # one at the start (even spacing), then 20/s from the change: about 21, not 2 + 20
+    assert 19 <= sent <= 23
+
+
 def test_failed_and_unreachable_requests_are_recorded_with_their_status() -> None:
     broken = Replica(status=503)
     try:
