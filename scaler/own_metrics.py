@@ -49,6 +49,11 @@ class ScalerMetrics:
     at all for the object's scope (wrong namespace/release labels?)."""
     objects_forgotten: Counter
     """sonic_scaler_objects_forgotten_total{reason}: objects dropped (idle, evicted)."""
+    tracked_objects: Gauge
+    """sonic_scaler_tracked_objects: ScaledObjects tracked now (bounded by SCALER_MAX_OBJECTS)."""
+    logged_decisions: Gauge
+    """sonic_scaler_logged_decisions: decisions kept for the dashboard now (bounded by
+    SCALER_MAX_LOGGED_DECISIONS)."""
     reader_stalled: Gauge
     """sonic_scaler_prometheus_reader_stalled: 1 while the Prometheus reader process
     answers no ping (health fails meanwhile)."""
@@ -133,6 +138,17 @@ def build_metrics(registry: CollectorRegistry | None = None) -> ScalerMetrics:
             "sonic_scaler_rpc_errors",
             "gRPC calls answered with an error, by method and status code.",
             ["method", "code"],
+            registry=reg,
+        ),
+        tracked_objects=Gauge(
+            "sonic_scaler_tracked_objects",
+            "ScaledObjects tracked now; at SCALER_MAX_OBJECTS new ones are refused.",
+            registry=reg,
+        ),
+        logged_decisions=Gauge(
+            "sonic_scaler_logged_decisions",
+            "Decisions kept for the dashboard now (each object its share of "
+            "SCALER_MAX_LOGGED_DECISIONS).",
             registry=reg,
         ),
         reader_stalled=Gauge(

@@ -172,6 +172,9 @@ class ObjectTracker:
         self._stop = threading.Event()
         self.changed = threading.Condition()
         """Notified after every refresh."""
+        # Read when /metrics is scraped: what memory is bounded by, as it stands.
+        metrics.tracked_objects.set_function(lambda: len(self._objects))
+        metrics.logged_decisions.set_function(self.logged_decisions)
 
     def add_listener(self, fn: Callable[[str], None]) -> None:
         """Call ``fn(object key)`` (on a refresher thread) after each decision."""
@@ -309,6 +312,11 @@ class ObjectTracker:
         its share is trimmed, oldest first, at the object's next decision."""
         share = self._max_logged // max(1, len(self._objects))
         return max(MIN_DECISION_LOG, min(DECISION_LOG_SIZE, share))
+
+    def logged_decisions(self) -> int:
+        """Decisions kept in every object's log now (at most about
+        ``max_logged_decisions``, never fewer than :data:`MIN_DECISION_LOG` each)."""
+        return sum(len(o.log) for o in self.objects())
 
     def get(self, key: str) -> TrackedObject | None:
         with self._lock:

@@ -327,3 +327,18 @@ def test_an_object_forgotten_while_its_refresh_runs_leaves_no_metric_series() ->
     text = generate_latest(metrics.registry).decode()
     assert 'scaledobject="gone"' not in text
     assert 'scaledobject="kept"' in text
+
+
+def test_objects_tracked_and_decisions_kept_are_exported_as_they_stand() -> None:
+    """What the scaler's memory is bounded by (SCALER_MAX_OBJECTS and
+    SCALER_MAX_LOGGED_DECISIONS), as gauges: the soak checks its RSS against them."""
+    metrics = build_metrics()
+    tracker = ObjectTracker(ScriptedObserver(busy()), metrics, clock=ManualClock())
+    objs = [tracker.track(parse_metadata(f"o{i}", "cms", META)) for i in range(3)]
+    for o in objs:
+        assert o.ready.wait(5)
+    tracker.refresh_one(objs[0])
+    sample = metrics.registry.get_sample_value
+    assert sample("sonic_scaler_tracked_objects") == 3
+    assert sample("sonic_scaler_logged_decisions") == 4
+    tracker.stop()
