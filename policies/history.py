@@ -57,6 +57,14 @@ and the values of the row before the block (None at the first stored row): one v
 per row, which depends on that row and the rows before it only (a running value such
 as a last-known or a cumulative count carries through ``before``)."""
 
+OneRow = Callable[[list[float], dict[str, Any]], dict[str, Any]]
+"""The same values for one row (its fields as floats, in :data:`COLUMN_FIELDS` order)
+after at least one stored row (``before``), as Python scalars: a decision appends one
+row, and a dozen NumPy calls on one-element arrays cost ten times the arithmetic. It
+must give the very values :data:`RowWise` gives for that row (IEEE arithmetic on
+floats is the same in Python and NumPy; the caller keeps the two in step, and a test
+compares them)."""
+
 
 class _Storage:
     """Rows ``[0, written)`` of ``data`` hold observations; later rows are free.
@@ -115,7 +123,9 @@ class HistoryColumns:
         view.flags.writeable = False
         return view
 
-    def derived(self, key: Hashable, rows: RowWise) -> dict[str, npt.NDArray[Any]]:
+    def derived(
+        self, key: Hashable, rows: RowWise, row: OneRow | None = None
+    ) -> dict[str, npt.NDArray[Any]]:
         """``rows`` over every stored row up to this history's last, computed once per
         stored row instead of per call; the views of this history's rows are returned.
 
@@ -124,10 +134,16 @@ class HistoryColumns:
         computed for an earlier, shorter history stay valid and a decision computes
         only the rows appended since. Rows before this history's first (still stored,
         not yet dropped) may weigh in through running values; the caller accounts for
-        that. The arrays are read-only."""
+        that. ``row``, if given, computes a single new row after stored ones (what a
+        decision appends) without NumPy. The arrays are read-only."""
         store, lo, hi = self._store, self._lo, self._hi
         arrays, done = store.derived.get(key, ({}, 0))
-        if done < hi:
+        if done < hi and row is not None and done and hi - done == 1:
+            values = row(store.data[:, done].tolist(), {k: v[done - 1] for k, v in arrays.items()})
+            for k, v in arrays.items():
+                v[done] = values[k]
+            store.derived[key] = (arrays, hi)
+        elif done < hi:
             before = {k: v[done - 1] for k, v in arrays.items()} if done else None
             fresh = rows(store.data[:, done:hi], before)
             if not arrays:

@@ -103,7 +103,11 @@ def work_history(
     On the pipeline's columns each observation's arrays are computed once, when it
     arrives (:meth:`HistoryColumns.derived`), so a decision pays for one row."""
     cols = history_columns(history, columns)
-    rows = cols.derived(("work", instances), lambda raw, before: _rows(raw, instances, before))
+    rows = cols.derived(
+        ("work", instances),
+        lambda raw, before: _rows(raw, instances, before),
+        lambda raw, before: _row(raw, instances, before),
+    )
     n = rows["times"].size
     if n > 1 and rows["unordered"][-1] != rows["unordered"][0]:
         # Times that do not increase (never from the pipeline): drop each row not later
@@ -208,6 +212,70 @@ def _rows(
             "exec_ms": by_gpu,
             "unordered": unordered,
         }
+
+
+_NAN = math.nan
+_T, _READY, _DESIRED = _F["time_s"], _F["ready_replicas"], _F["desired_replicas"]
+_SERVED, _FRONT, _ITEMS = _F["request_rate_rps"], _F["activation_rps"], _F["items_per_s"]
+_EXECS, _COMPUTE = _F["execs_per_s"], _F["compute_time_per_request_ms"]
+_BUSY, _PENDING, _QUEUE = (
+    _F["gpu_utilization"],
+    _F["pending_requests"],
+    _F["queue_time_per_request_ms"],
+)
+
+
+def _valid(x: float) -> float:
+    return x if 0 <= x < math.inf else _NAN
+
+
+def _row(raw: list[float], instances: int, before: dict[str, Any]) -> dict[str, Any]:
+    """:func:`_rows` of one row after a stored one, on Python floats: the same IEEE
+    operations in the same order, so the same values (a test compares them)."""
+    time = raw[_T]
+    ready = _valid(raw[_READY])
+    desired = raw[_DESIRED]
+    served = _valid(raw[_SERVED])
+    front = _valid(raw[_FRONT])
+    items = _valid(raw[_ITEMS])
+    execs = _valid(raw[_EXECS])
+    compute = _valid(raw[_COMPUTE])
+    busy = _valid(raw[_BUSY])
+    pending = _valid(raw[_PENDING])
+    per_request = items / served if served > 0 else _NAN
+    carried = per_request if math.isfinite(per_request) else float(before["carried"])
+    factor = carried if math.isfinite(carried) else 1.0
+    serving = ready > 0
+    requests = front if math.isfinite(front) and (front > 0 or not serving) else served
+    per_exec = items / execs if execs > 0 else _NAN
+    by_compute = instances * per_exec / (compute / 1000.0) if compute > 0 and items > 0 else _NAN
+    computed = math.isfinite(by_compute)
+    if computed:
+        capacity = by_compute
+    elif busy >= 0.1 and serving and items > 0:
+        capacity = items / (min(busy, 1.0) * ready)
+    else:
+        capacity = _NAN
+    exec_ms = _NAN
+    if instances == 1 and 0.1 <= busy <= BUSY_MAX and execs > 0 and serving:
+        exec_ms = busy * ready * 1000.0 / execs
+    return {
+        "times": time,
+        "ready": ready,
+        "per_request": per_request,
+        "carried": carried,
+        "requests": requests,
+        "pending": pending,
+        "work": requests * factor,
+        "backlog": pending * factor,
+        "capacity": capacity,
+        "service": compute if computed else _NAN,
+        "queue": _valid(raw[_QUEUE]) if serving else _NAN,
+        "batch": per_exec if execs > 0 else _NAN,
+        "settled": not desired > ready,
+        "exec_ms": exec_ms,
+        "unordered": int(before["unordered"]) + (0 if time > before["times"] else 1),
+    }
 
 
 def since(h: WorkHistory, start_s: float) -> WorkHistory:
