@@ -35,6 +35,7 @@ import argparse
 import dataclasses
 import fcntl
 import functools
+import importlib.util
 import json
 import math
 import subprocess
@@ -44,16 +45,20 @@ import time
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 from typing import Any
+from unittest import mock
 
 import numpy as np
 
 from policies import Observation
 from policies.indicators import fit_indicator, groups, typical_group
+from scaler.sim import engine
 from scaler.sim.engine import simulate
-from scaler.sim.oracle import compute_oracle
+from scaler.sim.oracle import compute_oracle, need_series
 from scaler.sim.presets import recommended_scaled_object
 from scaler.sim.scenario import Scenario
-from scaler.traces.ligo import LigoParams, generate_ligo
+from scaler.sim.totals import Accumulator
+from scaler.sim.windows import QUANTILE
+from scaler.traces.ligo import LigoParams, day_params, generate_ligo, ligo_layout
 from scaler.traces.model import Trace
 from scaler.tuning.run import make_problem
 
@@ -133,6 +138,130 @@ def cut(trace: Trace, first_day: int, last_day: int) -> Trace:
         arrival_items=None,
         indicators={k: v[sl] for k, v in trace.indicators.items()},
     )
+
+
+# ---------------------------------------------------------------------------- misses
+
+
+class MinuteRecorder(Accumulator):
+    """The engine's accumulator, also keeping each 1-minute window's requests and those
+    within the SLO (the windows ``windows_met`` judges), to say *where* a run misses."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.minute_total: list[float] = []
+        self.minute_within: list[float] = []
+        MinuteRecorder.last = self
+
+    last: MinuteRecorder | None = None
+
+    def _minutes(self, counter: Any, arrivals: Any) -> None:
+        super()._minutes(counter, arrivals)
+        starts = np.arange(0, len(arrivals), self._per_minute)
+        within = counter.within_per_step(np.full(len(arrivals), self.slo_ms))
+        self.minute_total += np.add.reduceat(arrivals, starts).tolist()
+        self.minute_within += np.add.reduceat(within, starts).tolist()
+
+
+EPISODE_AFTER_S = 900.0
+"""Seconds after an event whose misses are put down to it (a start-up and a drain)."""
+
+
+def episodes() -> dict[str, tuple[float, float]]:
+    """Where on the scored day (its own clock, s) each feature's misses fall: the
+    campaign's start (from 5 minutes before its first job's first request, which
+    covers every lead here) and end, the lock loss (its drop and its end) and each
+    burst, each with :data:`EPISODE_AFTER_S` after. Earlier features win an overlap."""
+    day = day_params(LigoParams(seed=SEED, days=DAYS))[DAYS - 1]
+    layout = ligo_layout(day)
+    first = float(layout.job_starts_s.min())
+    end = float(layout.job_stops_s.min())
+    loss0, loss1 = day.lock_loss_start_s, day.lock_loss_start_s + day.lock_loss_duration_s
+    out = {
+        "campaign start": (first - 300.0, first + EPISODE_AFTER_S),
+        # and the fleet's fall after it, once the dip hold (8 start-ups) has lapsed
+        "campaign end": (end - 60.0, float(layout.job_stops_s.max()) + 3 * EPISODE_AFTER_S),
+        "lock loss": (loss0 - 60.0, loss1 + EPISODE_AFTER_S),
+    }
+    for i, b in enumerate(layout.burst_starts_s, start=1):
+        out[f"burst {i}"] = (float(b) - 60.0, float(b) + day.burst_duration_s + EPISODE_AFTER_S)
+    return out
+
+
+def misses_by_episode(rec: MinuteRecorder) -> dict[str, dict[str, float]]:
+    """Requests outside the SLO and 1-minute windows missed, per episode (``other``:
+    outside all of them), from the recorder of a run."""
+    total = np.asarray(rec.minute_total)
+    within = np.asarray(rec.minute_within)
+    missed_req = np.maximum(total - within, 0.0)
+    busy = total > 0
+    missed_win = busy & ~(within >= QUANTILE * total * (1 - 1e-9))
+    minute_s = np.arange(total.size) * 60.0
+    rest = np.ones(total.size, dtype=bool)
+    out: dict[str, dict[str, float]] = {}
+    for name, (t0, t1) in episodes().items():
+        inside = (minute_s + 60.0 > t0) & (minute_s < t1) & rest
+        rest &= ~inside
+        out[name] = {
+            "requests": float(missed_req[inside].sum()),
+            "windows": int(missed_win[inside].sum()),
+        }
+    out["other"] = {
+        "requests": float(missed_req[rest].sum()),
+        "windows": int(missed_win[rest].sum()),
+    }
+    out["_total"] = {"requests": float(total.sum()), "windows": int(busy.sum())}
+    return out
+
+
+def first_rise_bound(startup: float) -> dict[str, Any]:
+    """What a policy that orders the whole campaign's pods at the instant its
+    indicator first rises would lose at the campaign's start on the scored day, at
+    best (lead 3 min): the pods serve ``startup`` seconds after the first job
+    appears; until then the fleet is what the oracle kept before the campaign (its
+    highest need over the 5 minutes before the first request). From the first
+    second the campaign needs more than that, the queue grows and, first come first
+    served, every request arriving (online ones too) waits past the SLO until the
+    pods serve; from then on the backlog is taken to drain at once and every later
+    second to be served as the oracle would. Optimistic on purpose (no scrape lag,
+    KEDA poll, HPA rate limit or drain): no policy reading this indicator does
+    better, so it is the most the campaign start leaves to gain."""
+    trace = cut(ligo_cached(LEAD_S), TRAIN_DAYS + 1, DAYS)
+    step = trace.step_s
+    jobs = trace.indicators["campaign_jobs"]
+    first_req = episodes()["campaign start"][0] + 300.0
+    rises = np.flatnonzero((jobs > 0) & (np.arange(jobs.size) * step > first_req - 1800.0))
+    t_rise = float(rises[0]) * step
+    ready_s = t_rise + startup
+    base = Scenario().with_overrides(startup_s=startup)
+    need = need_series(trace, base.fleet, base.slo_ms)
+    i_req = round(first_req / step)
+    fleet = int(need[max(0, i_req - round(300.0 / step)) : i_req].max())
+    i_ready = round(ready_s / step)
+    over = np.flatnonzero(need[i_req:i_ready] > fleet)
+    requests = trace.rps * step
+    total_windows = int(
+        np.count_nonzero(np.add.reduceat(requests, np.arange(0, requests.size, round(60 / step))))
+    )
+    if over.size == 0:
+        lost, windows, t_sat = 0.0, 0, ready_s
+    else:
+        i_sat = i_req + int(over[0])
+        t_sat = i_sat * step
+        lost = float(requests[i_sat:i_ready].sum())
+        windows = int(math.floor((ready_s - 1e-9) / 60.0) - math.floor(t_sat / 60.0) + 1)
+    return {
+        "startup_s": startup,
+        "first_rise_s": t_rise,
+        "first_request_s": first_req,
+        "saturated_s": t_sat,
+        "pods_serve_s": ready_s,
+        "fleet_before": fleet,
+        "lost_requests": lost,
+        "lost_windows": windows,
+        "total_requests": float(requests.sum()),
+        "total_windows": total_windows,
+    }
 
 
 # ---------------------------------------------------------------------------- training
@@ -216,7 +345,9 @@ def run_one(job: tuple[str, str, float, Trace, dict[str, str]]) -> dict[str, Any
     sc = base.model_copy(update={"scaledObject": recommended_scaled_object(meta)})
     initial = make_problem([test], base, warm_start_s=startup).initial_replicas[0]
     t0 = time.monotonic()
-    r = simulate(test, sc, name=variant, initial_replicas=initial)
+    with mock.patch.object(engine, "Accumulator", MinuteRecorder):
+        r = simulate(test, sc, name=variant, initial_replicas=initial)
+    assert MinuteRecorder.last is not None
     s = r.scores
     return {
         "scenario": scenario_name,
@@ -228,6 +359,7 @@ def run_one(job: tuple[str, str, float, Trace, dict[str, str]]) -> dict[str, Any
         "windows_met": round(s.windows_met, 6),
         "worst_window_p99_ms": round(s.worst_window_p99_ms, 1),
         "scale_events_per_hour": round(s.scale_events_per_hour, 2),
+        "misses": misses_by_episode(MinuteRecorder.last),
         "seconds": round(time.monotonic() - t0, 1),
     }
 
@@ -369,6 +501,8 @@ def markdown(doc: dict[str, Any]) -> str:
                 f"| {r.get('commit', '')} |"
             )
         out.append("")
+        out += misses_md(case)
+    out += bound_md(doc.get("bounds", []))
     out += ["## What was learned on the training days", ""]
     for name, fits in doc["trained"].items():
         for f in fits:
@@ -382,6 +516,120 @@ def markdown(doc: dict[str, Any]) -> str:
             )
             out.append(f"- {name}, {f['indicator']} (evidence r = {f['evidence']}): {got}")
     return "\n".join(out) + "\n"
+
+
+EPISODE_COLUMNS = ("campaign start", "campaign end", "lock loss", "bursts", "other")
+
+
+def _episode(misses: dict[str, dict[str, float]], column: str) -> dict[str, float]:
+    names = [k for k in misses if k.startswith("burst")] if column == "bursts" else [column]
+    return {
+        what: sum(misses.get(n, {}).get(what, 0.0) for n in names)
+        for what in ("requests", "windows")
+    }
+
+
+def misses_md(case: dict[str, Any]) -> list[str]:
+    """Per run of one start-up: requests outside the SLO (share of the day's) and
+    1-minute windows missed, by the feature of the day they fall in."""
+    rows = [r for r in case["rows"] if "misses" in r]
+    if not rows:
+        return []
+    out = [
+        f"Where the misses are (start-up {case['startup_s']:g} s; requests outside the SLO, "
+        "% of the day's, and missed 1-minute windows; episodes: from 5 min before the "
+        "campaign's first request to 15 min after, from its end to 45 min after, the lock "
+        "loss to 15 min after its end, each burst to 15 min after):",
+        "",
+        "| scenario | policy | " + " | ".join(EPISODE_COLUMNS) + " |",
+        "|---|---|" + "---:|" * len(EPISODE_COLUMNS),
+    ]
+    for r in rows:
+        total = r["misses"]["_total"]["requests"] or 1.0
+        cells = []
+        for col in EPISODE_COLUMNS:
+            e = _episode(r["misses"], col)
+            cells.append(f"{e['requests'] / total * 100:.3f} % ({e['windows']:.0f})")
+        out.append(f"| {r['scenario']} | {r['variant']} | " + " | ".join(cells) + " |")
+    return [*out, ""]
+
+
+def bound_lines(bounds: list[dict[str, Any]], cases: list[dict[str, Any]]) -> list[str]:
+    """Per start-up: what ordering the campaign at the indicator's first rise can do
+    at best (:func:`first_rise_bound`), against the trained run's campaign start."""
+    out = []
+    for b in bounds:
+        lost_share = b["lost_requests"] / b["total_requests"]
+        row = next(
+            (
+                r
+                for c in cases
+                if c["startup_s"] == b["startup_s"]
+                for r in c["rows"]
+                if r["scenario"] == "lead 3 min"
+                and r["variant"] == "leading-adaptive (trained)"
+                and "misses" in r
+            ),
+            None,
+        )
+        line = (
+            f"- {b['startup_s']:g} s, bound for a policy ordering the campaign's pods at the "
+            f"indicator's first rise ({_clock(b['first_rise_s'])}; first request "
+            f"{_clock(b['first_request_s'])}, pods serving {_clock(b['pods_serve_s'])} at "
+            f"best): {lost_share * 100:.3f} % of the day's requests and {b['lost_windows']} "
+            "1-minute window(s) lost at the campaign start, so at most "
+            f"{pct(1 - lost_share)} of requests and "
+            f"{pct(1 - b['lost_windows'] / b['total_windows'])} of windows with nothing else missed"
+        )
+        if row is not None:
+            m = row["misses"]
+            total = m["_total"]
+            start = m["campaign start"]
+            rest_req = sum(
+                v["requests"] for k, v in m.items() if k not in ("_total", "campaign start")
+            )
+            rest_win = sum(
+                v["windows"] for k, v in m.items() if k not in ("_total", "campaign start")
+            )
+            line += (
+                "; leading-adaptive (trained) loses "
+                f"{start['requests'] / total['requests'] * 100:.3f} % "
+                f"and {start['windows']:.0f} window(s) there, and "
+                f"{rest_req / total['requests'] * 100:.3f} % and {rest_win:.0f} elsewhere; "
+                "with the bound at the campaign start and its other misses as they are: "
+                f"{pct(1 - (b['lost_requests'] + rest_req) / total['requests'])} of requests, "
+                f"{pct(1 - (b['lost_windows'] + rest_win) / total['windows'])} of windows"
+            )
+        out.append(line)
+    return out
+
+
+def _clock(t_s: float) -> str:
+    t = round(t_s)
+    return f"{t // 3600:02d}:{t % 3600 // 60:02d}:{t % 60:02d}"
+
+
+def bound_md(bounds: list[dict[str, Any]]) -> list[str]:
+    if not bounds:
+        return []
+    return [
+        "## Campaign start: the most a first-rise policy can do",
+        "",
+        (first_rise_bound.__doc__ or "").split("\n\n")[0].replace("\n    ", " ").strip(),
+        "",
+        "| start-up | first rise | first request | queue grows | pods serve (best) "
+        "| fleet before | requests lost | windows lost |",
+        "|---:|---|---|---|---|---:|---:|---:|",
+        *(
+            f"| {b['startup_s']:g} s | {_clock(b['first_rise_s'])} | "
+            f"{_clock(b['first_request_s'])} | {_clock(b['saturated_s'])} | "
+            f"{_clock(b['pods_serve_s'])} | {b['fleet_before']} | "
+            f"{b['lost_requests']:,.0f} ({b['lost_requests'] / b['total_requests'] * 100:.3f} %) "
+            f"| {b['lost_windows']} |"
+            for b in bounds
+        ),
+        "",
+    ]
 
 
 def build_cases(rows: list[dict[str, Any]], oracles: dict[float, float]) -> list[dict[str, Any]]:
@@ -487,6 +735,35 @@ def _old_rows(path: Path) -> list[dict[str, Any]]:
     return [{k: v for k, v in r.items() if k not in keep} for c in doc["cases"] for r in c["rows"]]
 
 
+POLICY_HEADING = "## Leading indicators (issue 14)"
+
+
+def policy_md(path: Path) -> None:
+    """Rewrite the indicator section of ``policy_quality.md`` (from its heading to the
+    next one) with what ``bench/policy_quality.py`` itself puts there
+    (``indicator_section``, from this bench's json), so that file says what these
+    results say without re-running the policy benchmark."""
+    if not path.exists():
+        return
+    spec = importlib.util.spec_from_file_location(
+        "policy_quality", REPO / "bench" / "policy_quality.py"
+    )
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # its dataclasses look their module up
+    spec.loader.exec_module(module)
+    lines = path.read_text().split("\n")
+    try:
+        start = lines.index(POLICY_HEADING)
+    except ValueError:
+        return
+    end = next((i for i in range(start + 1, len(lines)) if lines[i].startswith("## ")), len(lines))
+    section = module.indicator_section(RESULTS)
+    # indicator_section starts with a blank line and the heading; keep one blank before the next
+    new = lines[: start - 1] + section + [""] + lines[end:]
+    path.write_text("\n".join(new))
+
+
 def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--startup", type=float, nargs="+", default=list(STARTUPS_S))
@@ -532,6 +809,7 @@ def _write(
         rows = [r for r in old if (r["scenario"], r["variant"], r["startup_s"]) not in done] + rows
     startups = sorted({r["startup_s"] for r in rows})
     cases = build_cases(rows, {s: oracle_gpu_hours(s) for s in startups})
+    bounds = [first_rise_bound(st) for st in startups]
     trained = {}
     for key in ("lead", "ghosts", "noise"):
         trace = scenario_trace(key, STARTUPS_S[0])
@@ -546,10 +824,12 @@ def _write(
         "all_targets_met": all(r.get("met", True) for c in cases for r in c["rows"]),
         "cases": cases,
         "trained": trained,
-        "headline_md": headline(cases),
+        "bounds": bounds,
+        "headline_md": headline(cases) + bound_lines(bounds, cases),
     }
     json_path.write_text(json.dumps(doc, indent=2, default=str) + "\n")
     (RESULTS / "indicator_quality.md").write_text(markdown(doc))
+    policy_md(RESULTS / "policy_quality.md")
     print(markdown(doc))
     print(f"{doc['seconds']:.0f} s", file=sys.stderr)
 

@@ -16,7 +16,10 @@ Give-back: ``lag + grace`` seconds after units appear they are no longer "announ
 if their work arrived, the wrapped policy sees it and keeps the replicas; if it did
 not (a cancelled campaign, jobs that failed while staging), the contribution is gone
 and the fleet shrinks after the stabilisation window, like any other drop. Units that
-leave the count earlier (cancelled) stop counting at once.
+leave the count earlier (cancelled) stop counting at once. While announced units are
+in force, a replica the HPA's tolerance would keep above what the answer needs (the
+headroom's, or a backlog drain's that came after the announced pods) is given back
+with a value just outside the tolerance (:func:`_give_back`).
 
 Load per unit and lag come from the ScaledObject (``indicator<N>LoadPerUnit``,
 ``indicator<N>LeadSeconds``) or are learned from the history (:mod:`policies.indicators`)
@@ -27,6 +30,7 @@ while something is announced, so an idle indicator costs a bisection per decisio
 from __future__ import annotations
 
 import dataclasses
+import math
 from bisect import bisect_left
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -35,7 +39,7 @@ from typing import Any, ClassVar, cast
 from pydantic import Field, create_model
 
 from policies.base import Policy, PolicyContext, PolicyParams
-from policies.decision import Recommendation
+from policies.decision import Recommendation, ceil_replicas
 from policies.indicators import (
     WORK_FIELD,
     IndicatorFit,
@@ -91,8 +95,8 @@ LEADING_FIELDS: dict[str, Any] = {
             "when it arrives, and the wrapped policy does not always scale a fleet that "
             "is already there up out of a growing queue (a 2 h LIGO campaign at 1: 10 "
             "replicas for a need of 11, 83 % of requests within the SLO; at 1.1: 100 %). "
-            "The cost: once the work arrives, the fleet sized for more can sit within "
-            "the HPA's 10 % tolerance and stay (+6 % GPU-hours on a LIGO campaign).",
+            "Once the work is in force the extra replica, which the HPA's 10 % tolerance "
+            "would keep, is given back (see _give_back).",
         ),
     ),
     "indicator_group_s": (
@@ -147,6 +151,13 @@ LEADING_FIELDS: dict[str, Any] = {
     ),
 }
 """Parameters every wrapped policy gains (metadata keys: ``indicatorHorizonSeconds`` …)."""
+
+HPA_TOLERANCE = 0.1
+"""The HPA's tolerance (Kubernetes' default): it keeps its size while the reported
+value is within this share of the current replica count."""
+
+KEDA_STEP = 0.01
+"""How far below the tolerance's edge a give-back reports (KEDA keeps 3 decimals)."""
 
 INDICATORS_FIELD = "indicators"
 """The parameter the metadata layer fills from ``indicator<N>…`` keys (not a key itself)."""
@@ -308,6 +319,69 @@ def _contribution(
     return out
 
 
+def _give_back(value: float, current: int) -> tuple[float, int] | None:
+    """(value to report, replicas given back) when ``current`` replicas exceed what
+    ``value`` needs, ``ceil(value)``, but the HPA's tolerance would keep them (value
+    within 10 % of ``current``): a value just outside the tolerance whose ceiling is
+    still ``ceil(value)`` moves the fleet there. None when no such value exists (the
+    tolerance's edge lies below ``ceil(value) − 1``: 20 replicas and more, for one)
+    or nothing is kept.
+
+    Why here: announced load is provisioned with ``indicatorHeadroom`` and ahead of a
+    backlog the wrapped policy also reacts to, so when the work arrives the fleet can
+    stand a replica above the policy's own answer, inside the tolerance, for a whole
+    campaign (+6 % GPU-hours on a LIGO day). A fleet that grew from below never does.
+    """
+    need = ceil_replicas(value)
+    if need < 1 or current <= need or value < (1 - HPA_TOLERANCE) * current:
+        return None
+    edge = math.floor(((1 - HPA_TOLERANCE) * current - KEDA_STEP) * 1000) / 1000
+    if edge <= need - 1:
+        return None
+    return min(value, edge), current - need
+
+
+def _in_force(
+    index: int,
+    setting: IndicatorSettings,
+    part: Contribution,
+    ctx: PolicyContext,
+    history: Sequence[Observation],
+    fields: tuple[str, ...],
+    primary: str,
+    p: Any,
+) -> bool:
+    """Whether units this indicator announced are now sending: counted a lag ago and
+    still counted, for an indicator whose lag and load are given or learned with
+    evidence (an indicator without evidence never changes the answer)."""
+    units = ctx.observation.indicator(index)
+    if units is None or units <= 0:
+        return False
+    lag = part.lag_s if part.per_unit else None
+    if lag is None and setting.lead_s is not None and setting.load_per_unit is not None:
+        lag = setting.lead_s
+    if lag is None:
+        now = ctx.observation.time_s
+        fit = fit_indicator(
+            window(history, now - p.indicator_history_s, now),
+            index,
+            fields,
+            primary,
+            step_s=p.indicator_step_s,
+            max_lag_s=p.indicator_max_lag_s,
+            smooth_s=max(60.0, 4 * p.indicator_step_s),
+            lag_s=setting.lead_s,
+            settle_s=p.indicator_grace_s,
+        )
+        if fit is None or min(fit.lag_correlation, fit.load_correlation) < (
+            p.indicator_min_correlation
+        ):
+            return False
+        lag = fit.lag_s
+    then = value_at(history, index, ctx.observation.time_s - lag)
+    return then is not None and min(then, units) > 0
+
+
 def _realised(
     setting: IndicatorSettings,
     fit: IndicatorFit | None,
@@ -440,6 +514,38 @@ class LeadingPolicy:
             _contribution(i, s, ctx, history, fields, primary, params)
             for i, s in enumerate(settings)
         ]
+        answer = self._with_announced(rec, ctx, params, parts, fields, primary)
+        give = _give_back(answer.replicas, ctx.current_replicas)
+        if give is None or not any(
+            _in_force(i, s, c, ctx, history, fields, primary, params)
+            for i, (s, c) in enumerate(zip(settings, parts, strict=True))
+        ):
+            return answer
+        value, kept = give
+        details = dict(answer.details)
+        details["indicator_give_back"] = float(kept)
+        return dataclasses.replace(
+            answer,
+            replicas=value,
+            reason=f"{answer.reason}; gives back {kept} replica(s) the HPA's "
+            f"{HPA_TOLERANCE:.0%} tolerance would keep above the {ceil_replicas(answer.replicas)} "
+            f"needed while the indicated work is in force ({ctx.current_replicas} ready): "
+            f"{value:.3f}",
+            details=details,
+        )
+
+    def _with_announced(
+        self,
+        rec: Recommendation,
+        ctx: PolicyContext,
+        params: Any,
+        parts: list[Contribution],
+        fields: tuple[str, ...],
+        primary: str,
+    ) -> Recommendation:
+        """``rec`` raised to what the wrapped policy asks for with the announced load
+        still to come added to the rates it sees."""
+        obs = ctx.observation
         extra: dict[str, float] = {}
         margin = params.indicator_headroom
         for c in parts:

@@ -4,6 +4,7 @@ when the work does not come."""
 from __future__ import annotations
 
 import dataclasses
+import math
 
 import pytest
 
@@ -84,6 +85,55 @@ def test_a_cancelled_campaign_is_given_back_after_the_stabilisation_window() -> 
     due_back = 1800 + 180 + 60 + G.scale_down_stabilization_s + 30
     assert all(v <= 3 for t, v in value.items() if t >= due_back)
     assert value[1800 + 180 + 60 - 15] >= 12
+
+
+def held_at(ready: int, jobs: float, rate: float) -> list[Observation]:
+    """Half an hour of a steady ``rate`` on ``ready`` replicas with ``jobs`` counted."""
+    return [dataclasses.replace(o, ready_replicas=ready) for o in quiet(0, 1800, jobs, rate)]
+
+
+def test_a_replica_the_hpa_tolerance_would_keep_is_given_back_while_the_work_is_in_force() -> None:
+    """875 req/s at 80 per replica is 10.94 → 11 replicas; the fleet the announcement
+    ordered (with its headroom) is 12, and 10.94 is within the HPA's 10 % of 12, so the
+    HPA would keep 12 for as long as the campaign sends. The answer is moved just
+    outside the tolerance, still needing 11: the HPA then asks for 11."""
+    decisions = run(held_at(12, 16.0, 875.0), params(load_per_unit=50.0, lead_s=180.0))
+    _, value, reason = decisions[-1]
+    assert value == pytest.approx(10.79)
+    assert math.ceil(value) == 11 and value / 12 < 0.9
+    assert "gives back 1 replica(s)" in reason and "12 ready" in reason
+
+
+def test_nothing_is_given_back_without_indicated_work_in_force() -> None:
+    """No jobs counted: the fleet is not the indicator's doing, the answer is the
+    wrapped policy's (the HPA's tolerance is then the pipeline's business)."""
+    decisions = run(held_at(12, 0.0, 875.0), params(load_per_unit=50.0, lead_s=180.0))
+    assert decisions[-1][1] == pytest.approx(875.0 / 80.0)
+    assert "gives back" not in decisions[-1][2]
+
+
+@pytest.mark.parametrize(
+    ("value", "current", "expected"),
+    [
+        (10.94, 12, (10.79, 1)),  # 12 → 11
+        (11.2, 12, None),  # needs 12: nothing kept
+        (10.5, 12, None),  # outside the tolerance already: the HPA moves by itself
+        (18.1, 20, None),  # the tolerance's edge (18) is below 19 − 1: no value gives 19
+        (3.5, 4, None),  # within 10 % of 4 only from 3.6: outside already
+        (0.95, 1, None),
+    ],
+)
+def test_the_give_back_value(
+    value: float, current: int, expected: tuple[float, int] | None
+) -> None:
+    from policies.leading import _give_back
+
+    got = _give_back(value, current)
+    if expected is None:
+        assert got is None
+    else:
+        assert got is not None
+        assert got[0] == pytest.approx(expected[0]) and got[1] == expected[1]
 
 
 def test_jobs_leaving_the_count_stop_counting_at_once() -> None:
