@@ -50,7 +50,10 @@ Each decision, from the latest observation and the history the pipeline keeps:
    to what the online load needs (2 GPUs for LIGO's frames) instead of to what the
    rate alone says and queueing for a start-up again. A backlog asks for what
    drains it within a minute once served: its size is the pending items or, when
-   requests time out of the queue, the work times the mean queue time.
+   requests time out of the queue, the work times the mean queue time. A queue over
+   the target for a minute on an unchanged fleet asks for 15 % more than it has, even
+   behind a backlog: completions stop at capacity, so a fleet just short of the work
+   (10 replicas for a need of 11) reads as just enough, inside the HPA's tolerance.
 
 A fleet handed over (a restarted scaler, a warm start) is kept, unless its queue or
 backlog says it is short, until the history covers the hold. Where batch sizes vary
@@ -70,6 +73,7 @@ import math
 from typing import ClassVar
 
 import numpy as np
+import numpy.typing as npt
 from pydantic import Field
 
 from policies.base import PolicyContext, PolicyParams
@@ -121,6 +125,16 @@ through (ski rental). 8 start-ups of 4 min keep a detector's 30 min lock loss.""
 DRAIN_S = 60.0
 """Seconds a backlog should take to drain once the replicas ordered for it serve:
 while it lasts, nearly every request waits behind it and misses the SLO."""
+
+PRESSURE_SHARE = 0.75
+"""Share of the samples of the last :data:`SETTLE_S` whose mean queue time per request
+must exceed the queue target for the queue to count as persistent (a fleet short of
+what the work needs, not one burst)."""
+
+PRESSURE_STEP = 1.15
+"""Ready replicas × this is asked for when a queue persists on an unchanged fleet:
+more than the HPA's 10 % tolerance, or a fleet one replica short (10 for a need of
+11) would never be scaled."""
 
 MAX_SPARE_INSTANCES = 4.0
 """Spare instances when the SLO barely exceeds the service time (the formula's
@@ -236,6 +250,30 @@ def _dip_floor(h: WorkHistory, now_s: float, lead_s: float, held_work: float) ->
     return min(float(last.max()), ceiling)
 
 
+def _pressed(h: WorkHistory, q_target_ms: float) -> npt.NDArray[np.bool_]:
+    """Samples ending :data:`SETTLE_S` of a persistent queue on an unchanged fleet: the
+    same ready count (> 0), no pod known to be starting, and the mean queue time per
+    request over ``q_target_ms`` in at least :data:`PRESSURE_SHARE` of the samples."""
+    t = h.times
+    n = t.size
+    if n == 0:
+        return np.zeros(0, dtype=bool)
+    changed = ~h.settled
+    changed[1:] |= h.ready[1:] != h.ready[:-1]
+    changed[0] = True
+    last_change = np.maximum.accumulate(np.where(changed, t, -math.inf))
+    with np.errstate(invalid="ignore"):
+        over = (h.queue_ms > q_target_ms).astype(np.int64)
+    counts = np.r_[0, np.cumsum(over)]
+    j = np.searchsorted(t, t - SETTLE_S, side="left")
+    idx = np.arange(n)
+    in_window = idx + 1 - j
+    over_window = counts[idx + 1] - counts[j]
+    ok: npt.NDArray[np.bool_] = (t - last_change >= SETTLE_S) & (h.ready > 0) & (in_window >= 4)
+    ok &= over_window >= PRESSURE_SHARE * in_window
+    return ok
+
+
 def _backlog_items(h: WorkHistory) -> float:
     """Items waiting now: the pending count, or by Little's law the arrival rate times
     the mean queue time when that says more (requests that time out leave the pending
@@ -337,12 +375,22 @@ class AdaptivePolicy:
         else:
             parts.append("capacity not learned yet (no completed batches)")
         last_disturbed = np.maximum.accumulate(np.where(disturbed, h.times, -math.inf))
+        pressed = _pressed(h, q_target)[i_memory:]
         # From here on, rows of the queue memory only; the hold is its last ``k``.
         ready_m, queue_m = h.ready[i_memory:], h.queue_ms[i_memory:]
         settled_queue = np.isfinite(queue_m) & (ready_m > 0)
         settled_queue &= h.times[i_memory:] - last_disturbed[i_memory:] >= SETTLE_S
         with np.errstate(invalid="ignore", divide="ignore"):
             by_queue_all = ready_m * np.minimum(queue_m / q_target, QUEUE_CAP)
+            # A persistent queue on an unchanged fleet asks for more than it has even
+            # when a backlog (requests timing out) hides the cause: completions stop at
+            # capacity, so a fleet just short of the work reads as just enough.
+            by_queue_all = np.where(
+                pressed,
+                np.maximum(np.where(settled_queue, by_queue_all, 0.0), ready_m * PRESSURE_STEP),
+                by_queue_all,
+            )
+            settled_queue |= pressed
             scale = held_work / h.work[i_memory:]
         k = i_recent - i_memory
         recent_q = by_queue_all[k:][settled_queue[k:]]
@@ -365,9 +413,13 @@ class AdaptivePolicy:
                 if remembered >= by_queue
                 else (f"highest of {hold_s:g} s")
             )
-            parts.append(
-                f"queue reaction: ready × queue / {q_target:g} ms, {source} = {by_queue:.2f}"
-            )
+            how = f"ready × queue / {q_target:g} ms"
+            if pressed.any():
+                how += (
+                    f" (× {PRESSURE_STEP:g} where the queue stayed over {q_target:g} ms for "
+                    f"{SETTLE_S:g} s on an unchanged fleet)"
+                )
+            parts.append(f"queue reaction: {how}, {source} = {by_queue:.2f}")
         seen_s = now - float(h.times[0]) if h.times.size else 0.0
         learning = cap is not None and cap.batches_vary and not cap.fitted
         learning &= seen_s < FIT_SPAN_S

@@ -296,3 +296,35 @@ def test_the_service_law_is_fitted_per_execution_not_per_request() -> None:
     assert cap is not None and cap.fitted
     by_law = (P.target_ms / 4 - 0.5) / 0.092 / (P.target_ms / 4) * 1000
     assert cap.items_s == pytest.approx(by_law, rel=0.03)
+
+
+def test_a_persistent_queue_on_a_fleet_just_short_asks_past_the_hpa_tolerance() -> None:
+    """10 replicas for a need of 11: completions stop at capacity, so the work reads
+    as just enough (10.7 replicas, inside the HPA's 10 % tolerance) while requests
+    queue and time out. A queue over target for a minute on an unchanged fleet asks
+    for more than 10 % more, even behind a backlog."""
+    served = 10 * CAPACITY * 0.998
+    fine = [busy(5.0 * i, 10, served) for i in range(60)]
+    short = [
+        busy(300 + 5.0 * i, 10, served, queue_time_per_request_ms=200.0, pending_requests=500.0)
+        for i in range(14)
+    ]
+    assert recommend(fine) < 11
+    assert recommend(fine + short) > 11
+
+
+def test_a_queue_that_does_not_persist_asks_for_no_step() -> None:
+    """One slow scrape in a minute is a burst, not a fleet short of the work."""
+    served = 10 * CAPACITY * 0.9
+    history = [busy(5.0 * i, 10, served) for i in range(60)]
+    history += [
+        busy(
+            300 + 5.0 * i,
+            10,
+            served,
+            queue_time_per_request_ms=200.0 if i == 5 else 2.0,
+            pending_requests=500.0 if i == 5 else 0.0,
+        )
+        for i in range(14)
+    ]
+    assert recommend(history) < 11

@@ -12,7 +12,7 @@ from scaler.sim.oracle import compute_oracle
 from scaler.sim.presets import scenario_for
 from scaler.sim.scenario import Scenario
 from scaler.traces.model import Trace
-from tests.sim._util import scenario
+from tests.sim._util import flat, scenario
 
 LOW_S, HIGH_S, AFTER_S = 3_600, 1_800, 3_600
 END_OF_PEAK_S = LOW_S + HIGH_S
@@ -76,3 +76,16 @@ def test_meets_the_slo_at_a_cost_near_the_oracle(run: RunResult) -> None:
     a second, plus start-up) no policy can foresee: attainment is bounded by that."""
     assert run.scores.slo_attainment >= 0.94
     assert run.scores.gpu_hours <= 1.3 * ORACLE.gpu_hours
+
+
+def test_a_fleet_pre_provisioned_one_short_is_scaled_out_of_its_queue() -> None:
+    """A fleet started one replica below the need of a flat load (as a leading
+    indicator ordering exactly the announced load can leave it): completions stop at
+    capacity, so the rate reads as just enough, inside the HPA's 10 % tolerance. The
+    queue that persists must add replicas within a few minutes, and keep enough."""
+    trace = flat(812.0, 1_800, items=128.0)
+    need = int(compute_oracle(trace, BASE.fleet, BASE.slo_ms, 60.0).peak_replicas)
+    sc = scenario_for("adaptive-defaults", BASE)
+    r = simulate(trace, sc, name="short", initial_replicas=need - 1)
+    assert r.ready[0] == need - 1
+    assert r.ready[360:].min() >= need
