@@ -208,7 +208,8 @@ def _startup_seen(h: WorkHistory, fallback_s: float) -> float:
     """Seconds the fleet took, at most, to become what was ordered: the longest
     stretch of the history with fewer ready replicas than desired that has ended.
     ``fallback_s`` (the configured lead) when it is longer or none has ended."""
-    waiting = np.r_[False, ~h.settled, False].astype(np.int8)
+    waiting = np.zeros(h.settled.size + 2, dtype=np.int8)  # np.r_ costs ~20x this
+    waiting[1:-1] = ~h.settled
     edges = np.diff(waiting)
     starts, ends = np.flatnonzero(edges == 1), np.flatnonzero(edges == -1)
     done = ends < h.times.size
@@ -242,7 +243,7 @@ def _dip_floor(h: WorkHistory, now_s: float, lead_s: float, held_work: float) ->
     # Lowest ceiling over hold_s-long stretches before, from quarter-hold block maxima.
     t = mem.times[before]
     idx = ((t - t[0]) // (hold_s / 4.0)).astype(np.int64)
-    starts = np.flatnonzero(np.r_[True, idx[1:] != idx[:-1]])
+    starts = np.flatnonzero(np.concatenate(([True], idx[1:] != idx[:-1])))
     peaks = np.maximum.reduceat(np.where(np.isfinite(w[before]), w[before], 0.0), starts)
     if peaks.size < 4:
         return 0.0
