@@ -99,10 +99,15 @@ def children(pid: int) -> list[int]:
     return out
 
 
-def rss_mb(pid: int) -> float:
-    """Resident memory of ``pid`` and its children, MB."""
+MEMORY_KEYS = ("rss_mb", "serving_rss_mb", "tracked_objects", "logged_decisions")
+"""What the soak reports at half time and at the end: RSS of the scaler with its
+reader, of the serving process alone, and the scaler's two memory gauges."""
+
+
+def rss_mb(pid: int, *, tree: bool = True) -> float:
+    """Resident memory of ``pid`` and (``tree``) its children, MB."""
     total = 0
-    for p in children(pid):
+    for p in children(pid) if tree else [pid]:
         try:
             for line in Path(f"/proc/{p}/status").read_text().splitlines():
                 if line.startswith("VmRSS:"):
@@ -207,6 +212,24 @@ def rss_verdict(
     }
 
 
+def lag_summary(before: dict[str, float], after: dict[str, float]) -> dict[str, Any]:
+    """The scaler's event-loop lateness between two scrapes (its 50 ms probe): how many
+    probes, the share later than each bucket bound, and the bucket holding the 99th
+    percentile."""
+    total = after.get("+Inf", 0.0) - before.get("+Inf", 0.0)
+    out: dict[str, Any] = {"probes": int(total)}
+    p99 = None
+    for le, count in after.items():
+        if le == "+Inf":
+            continue
+        within = count - before.get(le, 0.0)
+        out[f"over_{float(le) * 1000:g}_ms_pct"] = round(100 * (1 - within / max(1.0, total)), 2)
+        if p99 is None and within >= 0.99 * total:
+            p99 = float(le) * 1000
+    out["p99_at_most_ms"] = p99
+    return out
+
+
 def steal_jiffies() -> tuple[int, int]:
     """(steal, total) CPU jiffies of the machine so far: time the hypervisor gave this
     VM's CPUs to others, which no process here sees as its own wait."""
@@ -224,6 +247,12 @@ def scrape(port: int) -> dict[str, Any]:
     out["canary_decisions"] = sum(
         float(v) for labels, v in decisions if 'scaledobject="canary"' in labels
     )
+    out["loop_lag"] = {
+        le: float(v)
+        for le, v in re.findall(
+            r'^sonic_scaler_event_loop_lag_seconds_bucket\{le="([^"]+)"\} (\S+)$', text, re.M
+        )
+    }
     for gauge in ("tracked_objects", "logged_decisions"):
         g = re.search(rf"^sonic_scaler_{gauge} (\S+)$", text, re.M)
         out[gauge] = float(g.group(1)) if g else 0.0
@@ -561,13 +590,18 @@ def run(
             if mid is None and time.monotonic() - t_start >= duration_s / 2:
                 # One scrape at half time (a scrape of every object's series costs the
                 # scaler some milliseconds, so not every sample).
-                mid = {**scrape(metrics_port), "rss_mb": rss_mb(scaler.pid)}
+                mid = {
+                    **scrape(metrics_port),
+                    "rss_mb": rss_mb(scaler.pid),
+                    "serving_rss_mb": rss_mb(scaler.pid, tree=False),
+                }
         reports = [results.get(timeout=120) for _ in procs]
         elapsed = time.monotonic() - t_start
         after = scrape(metrics_port)
         sched_end = thread_sched(scaler.pid)
         steal_end = steal_jiffies()
         rss_end = rss_mb(scaler.pid)
+        serving_rss_end = rss_mb(scaler.pid, tree=False)
         cpu_end = {
             "scaler_serving": cpu_s(scaler.pid, tree=False),
             "scaler_with_reader": cpu_s(scaler.pid),
@@ -604,7 +638,7 @@ def run(
     cpu["streams_client"] = round(stream_result["cpu_s"], 1)
     cpu["churn_clients"] = round(sum(c["cpu_s"] for c in churned), 1)
     settings = scaler_settings or {}
-    end_ = {**after, "rss_mb": rss_end}
+    end_ = {**after, "rss_mb": rss_end, "serving_rss_mb": serving_rss_end}
     mid_ = mid if mid is not None else end_
     memory = rss_verdict(
         rss_start,
@@ -642,6 +676,7 @@ def run(
             "p99_ms": round(percentile(idle, 0.99), 2),
         },
         "cpu_seconds": cpu,
+        "scaler_event_loop_lag": lag_summary(before["loop_lag"], after["loop_lag"]),
         "scaler_threads": sched_delta(sched_start, sched_end),
         "canary_threads": canary_sched,
         "machine": {
@@ -675,8 +710,8 @@ def run(
             "end": round(rss_end, 1),
             "peak": round(peak, 1),
             "check": memory,
-            "at_half": {k: mid_[k] for k in ("rss_mb", "tracked_objects", "logged_decisions")},
-            "at_end": {k: end_[k] for k in ("rss_mb", "tracked_objects", "logged_decisions")},
+            "at_half": {k: mid_[k] for k in MEMORY_KEYS},
+            "at_end": {k: end_[k] for k in MEMORY_KEYS},
             "samples": samples,
         },
         "prometheus_queries_per_s": round(queries / elapsed, 1),

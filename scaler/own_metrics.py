@@ -54,6 +54,9 @@ class ScalerMetrics:
     logged_decisions: Gauge
     """sonic_scaler_logged_decisions: decisions kept for the dashboard now (bounded by
     SCALER_MAX_LOGGED_DECISIONS)."""
+    event_loop_lag: Histogram
+    """sonic_scaler_event_loop_lag_seconds: how late the gRPC event loop runs a timer
+    (waiting for the interpreter lock or a core): every answer waits this long too."""
     reader_stalled: Gauge
     """sonic_scaler_prometheus_reader_stalled: 1 while the Prometheus reader process
     answers no ping (health fails meanwhile)."""
@@ -149,6 +152,13 @@ def build_metrics(registry: CollectorRegistry | None = None) -> ScalerMetrics:
             "sonic_scaler_logged_decisions",
             "Decisions kept for the dashboard now (each object its share of "
             "SCALER_MAX_LOGGED_DECISIONS).",
+            registry=reg,
+        ),
+        event_loop_lag=Histogram(
+            "sonic_scaler_event_loop_lag_seconds",
+            "How late the gRPC event loop ran a 50 ms timer: waiting for the interpreter "
+            "lock, a CPU core or other work on the loop; every answer waits as long.",
+            buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1),
             registry=reg,
         ),
         reader_stalled=Gauge(

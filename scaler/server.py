@@ -43,6 +43,9 @@ SIGNAL_POLL_S = 0.5
 GIL_SWITCH_INTERVAL_S = 0.001
 """Seconds a thread may hold the GIL while another waits (CPython's default is 5 ms)."""
 
+LAG_PROBE_S = 0.05
+"""Seconds between the event loop's looks at its own lateness (``event_loop_lag``)."""
+
 GC_THRESHOLDS = (700, 10, 10_000)
 """The cyclic collector's thresholds once serving (CPython's default is (700, 10, 10)).
 
@@ -55,6 +58,18 @@ thresholds a full collection waits for 1,000 times more young collections (about
 7 x 10^7 allocations instead of 70,000). Young collections keep CPython's small
 thresholds: many short pauses rather than fewer long ones (a soak with 10,000 for the
 youngest generation had middle-generation pauses of up to 140 ms on a loaded machine)."""
+
+
+async def probe_loop_lag(metrics: ScalerMetrics, period_s: float = LAG_PROBE_S) -> None:
+    """Forever: sleep ``period_s`` and record how much later than asked the loop woke.
+    That delay is what any answer waits on top of its own work (the interpreter lock
+    held by another thread, no free core, other coroutines), so it tells a slow scaler
+    from a slow network or client."""
+    loop = asyncio.get_running_loop()
+    while True:
+        asked = loop.time()
+        await asyncio.sleep(period_s)
+        metrics.event_loop_lag.observe(max(0.0, loop.time() - asked - period_s))
 
 
 def split_listen(listen: str) -> tuple[str, int]:
@@ -150,6 +165,8 @@ class RunningServer:
     _loop: _LoopThread
     _pool: ThreadPoolExecutor
     _http: object | None = None
+    _tasks: list[asyncio.Task[None]] = field(default_factory=list)
+    """Coroutines of the server's own on the loop (the lag probe), cancelled on stop."""
     _stopped: bool = False
     closers: list[Callable[[], None]] = field(default_factory=list)
     """Called last by :meth:`stop` (e.g. the Prometheus reader process's ``close``)."""
@@ -180,6 +197,8 @@ class RunningServer:
         grace = self.grace_period_s if grace_s is None else grace_s
         self._loop.call(self.health.enter_graceful_shutdown())
         self._loop.call(self.service.close())
+        for task in self._tasks:
+            self._loop.loop.call_soon_threadsafe(task.cancel)
         self.tracker.stop()
         self._loop.call(self.grpc_server.stop(grace), timeout_s=grace + 30)
         self._loop.close()
@@ -217,6 +236,7 @@ def start_server(
     )
     loop = _LoopThread()
     loop.start()
+    lag_probes: list[asyncio.Task[None]] = []  # referenced, or the loop may drop it
 
     async def build() -> tuple[grpc.aio.Server, health_aio.HealthServicer, int]:
         service.bind(asyncio.get_running_loop())
@@ -237,6 +257,7 @@ def start_server(
         if bound == 0:
             raise OSError(f"cannot listen on {settings.grpc_listen} (gRPC): in use or invalid")
         await server.start()
+        lag_probes.append(asyncio.get_running_loop().create_task(probe_loop_lag(metrics)))
         for name in ("", SERVICE_NAME):
             await health_servicer.set(name, health_pb2.HealthCheckResponse.SERVING)
         return server, health_servicer, bound
@@ -267,6 +288,7 @@ def start_server(
         _loop=loop,
         _pool=pool,
         _http=http,
+        _tasks=lag_probes,
     )
 
 

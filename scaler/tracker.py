@@ -18,6 +18,7 @@ import math
 import pickle
 import threading
 import time
+import weakref
 from collections import OrderedDict, deque
 from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
@@ -65,6 +66,10 @@ DISPATCH_TICK_S = 0.1
 
 DISPATCH_MIN_GAP_S = 0.02
 """Least seconds between two looks (each scans every object)."""
+
+QUEUE_SLACK = 1024
+"""Entries of forgotten objects the refresh heap may hold beyond twice the live ones
+before it is compacted."""
 
 PARSE_CACHE_ENTRIES = 4096
 """Parsed configs kept (keyed by a digest of the metadata, so each costs one config)."""
@@ -153,9 +158,12 @@ class ObjectTracker:
         self._max_logged = max_logged_decisions
         self._workers = workers
         self._in_flight = 0
-        self._queue: list[tuple[float, int, TrackedObject]] = []
-        """(when due, tie-break, object): the refresh order, a heap (under ``_lock``).
-        Entries of objects since forgotten or replaced are dropped when they come up."""
+        self._queue: list[tuple[float, int, weakref.ref[TrackedObject]]] = []
+        """(when due, tie-break, the object): the refresh order, a heap (under ``_lock``).
+        Entries of objects since forgotten or replaced are dropped when they come up;
+        they hold the object weakly, so a forgotten object's memory (config, state,
+        decision log) is freed at once, not when its turn comes (under churn the heap
+        is a refresh cycle behind: a thousand evicted objects kept past the limit)."""
         self._seq = itertools.count()
         self._due = threading.Event()
         self._listeners: list[Callable[[str], None]] = []
@@ -547,8 +555,17 @@ class ObjectTracker:
         return obj.refreshed_s + self.refresh_interval_s
 
     def _enqueue(self, obj: TrackedObject) -> None:
-        """Put ``obj`` in the refresh order (caller holds ``_lock``)."""
-        heapq.heappush(self._queue, (self._due_at(obj), next(self._seq), obj))
+        """Put ``obj`` in the refresh order (caller holds ``_lock``); drop the entries
+        of forgotten objects when they outnumber the live ones."""
+        queue = self._queue
+        heapq.heappush(queue, (self._due_at(obj), next(self._seq), weakref.ref(obj)))
+        if len(queue) > 2 * len(self._objects) + QUEUE_SLACK:
+            live = [e for e in queue if (o := e[2]()) is not None and self._is_current(o)]
+            heapq.heapify(live)
+            self._queue = live
+
+    def _is_current(self, obj: TrackedObject) -> bool:
+        return self._objects.get(obj.config.key) is obj
 
     def _due_objects(self, now: float, limit: int) -> list[TrackedObject]:
         """Objects due a refresh, the longest waiting first (a new object waits from
@@ -558,12 +575,13 @@ class ObjectTracker:
         with self._lock:
             queue = self._queue
             while queue and len(out) < limit and queue[0][0] <= now:
-                _, _, obj = heapq.heappop(queue)
-                if self._objects.get(obj.config.key) is not obj or obj.in_flight:
+                _, _, ref = heapq.heappop(queue)
+                obj = ref()
+                if obj is None or not self._is_current(obj) or obj.in_flight:
                     continue  # forgotten or replaced (its successor has its own entry)
                 due = self._due_at(obj)
                 if due > now:  # refreshed meanwhile outside the loop (refresh_all)
-                    heapq.heappush(queue, (due, next(self._seq), obj))
+                    heapq.heappush(queue, (due, next(self._seq), ref))
                     continue
                 out.append(obj)
         return out

@@ -84,3 +84,36 @@ def test_once_serving_start_up_objects_are_frozen_and_full_collections_are_rare(
         assert young * middle * full >= 1000 * default_young * default_middle * default_full
     finally:
         gc.set_threshold(*thresholds)
+
+
+def test_the_event_loop_reports_how_late_it_runs() -> None:
+    """Every answer waits for the event loop; when another thread holds the interpreter
+    lock the loop runs late, and the scaler's own metrics must show it (issue 13's soak
+    could not tell a slow scaler from a slow client)."""
+    from scaler.own_metrics import build_metrics
+    from scaler.server import start_server
+    from scaler.settings import ServerSettings
+    from tests.scripted_observer import ScriptedObserver
+
+    metrics = build_metrics()
+    settings = ServerSettings(grpc_listen="127.0.0.1:0", metrics_listen="")
+    running = start_server(settings, ScriptedObserver(None), metrics=metrics)
+    sample = metrics.registry.get_sample_value
+    try:
+        deadline = time.monotonic() + 10
+        while not sample("sonic_scaler_event_loop_lag_seconds_count"):
+            assert time.monotonic() < deadline, "the loop's lateness is never measured"
+            time.sleep(0.05)
+        late = {"le": "0.1"}
+        before = sample("sonic_scaler_event_loop_lag_seconds_bucket", late)
+        count = sample("sonic_scaler_event_loop_lag_seconds_count")
+        sum(range(10_000_000))  # one C call: the lock held for a few hundred ms
+        time.sleep(0.3)
+        after = sample("sonic_scaler_event_loop_lag_seconds_bucket", late)
+        assert sample("sonic_scaler_event_loop_lag_seconds_count") > count
+        assert after is not None and before is not None
+        assert sample("sonic_scaler_event_loop_lag_seconds_count") - count > after - before, (
+            "a stall of the loop was not recorded as lateness"
+        )
+    finally:
+        running.stop(0)

@@ -342,3 +342,26 @@ def test_objects_tracked_and_decisions_kept_are_exported_as_they_stand() -> None
     assert sample("sonic_scaler_tracked_objects") == 3
     assert sample("sonic_scaler_logged_decisions") == 4
     tracker.stop()
+
+
+def test_an_evicted_object_is_freed_at_once_not_when_its_refresh_turn_comes() -> None:
+    """Under churn the refresh order runs a cycle behind; it held every evicted object
+    (config, state, decision log) until the object's turn came, so the scaler kept
+    objects beyond SCALER_MAX_OBJECTS (issue 13's soak: RSS growing in the second half
+    with the table full)."""
+    import gc
+    import weakref
+
+    clock = ManualClock()
+    tracker = ObjectTracker(ScriptedObserver(busy()), build_metrics(), clock=clock, max_objects=2)
+    first = tracker.track(parse_metadata("first", "cms", META))
+    assert first.ready.wait(5)
+    gone = weakref.ref(first)
+    del first
+    for i in range(50):  # each new object evicts the least recently asked, idle 121 s
+        clock.advance(121)
+        assert tracker.track(parse_metadata(f"o{i}", "cms", META)).ready.wait(5)
+    gc.collect()
+    assert gone() is None, "an evicted object is still held"
+    assert len(tracker.objects()) == 2
+    tracker.stop()
