@@ -7,7 +7,12 @@ finish, so a surge shows up late). ``rate()`` over a window is the increase
 between the first and last sample inside it divided by their distance (no
 extrapolation). Gauges (pending requests, GPU busy fraction, ready replicas) are
 read at the last scrape. A replica that became ready less than ``discovery_delay_s``
-ago is not a scrape target yet, so the ready count lags a scale-up by that much.
+ago is not a scrape target yet, so the ready count lags a scale-up by that much, and
+its Triton counters enter the rates only from its first scrape on: Prometheus's
+``rate()`` counts a series' increase between its own samples, so what a new replica
+served before it was discovered never reaches the rate (measured on the testbed: for
+a few seconds after a new replica is seen, the fleet's rate per ready replica dips,
+and the HPA reads the dip).
 
 Signals match the PromQL the server uses (triton-metrics.md, supersonic-baseline.md):
 queue time per request = rate(queue_duration) / rate(request_success), 0 when no
@@ -21,6 +26,8 @@ the Triton series vanish (None); only the proxy's arrival rate remains.
 from __future__ import annotations
 
 import math
+
+import numpy as np
 
 from policies import Observation
 from scaler.indicator_metadata import IndicatorQuery
@@ -73,6 +80,27 @@ class PrometheusModel:
         j = max(self._step(max(last - self.discovery_s, 0.0)), 0)
         return min(ready, int(o.ready[j - 1]) if j > 0 else ready)
 
+    def _scraped_share(self, i0: int, i1: int) -> FloatArray | None:
+        """Per step of [i0, i1): the share of the fleet's completions made by replicas
+        Prometheus was scraping by then (completions split evenly over the ready
+        replicas, as least-request routing spreads them); None when every replica was
+        (the usual case, and the sums are then taken as they are)."""
+        if self.discovery_s <= 0 or i1 <= i0:
+            return None
+        k = max(math.ceil(self.discovery_s / self.step_s - 1e-9), 1)
+        ready = self.o.ready
+        now = ready[i0:i1]
+        lo = i0 - k
+        before = ready[max(lo, 0) : i1 - k] if i1 - k > 0 else ready[:0]
+        if lo < 0:
+            # Steps before the kept window (or the run): count those replicas as seen.
+            before = np.concatenate((now[: min(-lo, len(now))], before))
+        seen = np.minimum(now, before)
+        if np.array_equal(seen, now):
+            return None
+        share: FloatArray = np.divide(seen, now, out=np.ones_like(now), where=now > 0)
+        return share
+
     def observe(self, now_s: float, desired_replicas: int | None = None) -> Observation | None:
         """The query result at ``now_s``; None before two scrapes exist."""
         times = self._scrape_times(now_s)
@@ -83,6 +111,12 @@ class PrometheusModel:
         span = last - first
         o = self.o
         arrivals, success, _, queue_ms, execs, _, _, _, items, compute_ms = o.sums(i0, i1)
+        share = self._scraped_share(i0, i1)
+        if share is not None:
+            success, queue_ms, execs, items, compute_ms = (
+                float(getattr(o, f)[i0:i1] @ share)
+                for f in ("success", "queue_ms", "execs", "items", "compute_ms")
+            )
         activation = arrivals / span
         ready = self._ready_seen(last, i1)
         gauges = tuple(

@@ -83,3 +83,30 @@ def test_a_burst_of_small_requests_runs_in_full_batches() -> None:
     assert obs is not None
     assert obs.items_per_s == pytest.approx(1536)
     assert obs.execs_per_s == pytest.approx(1536 / 128, rel=0.01)
+
+
+def test_a_new_replica_counts_from_its_first_scrape_and_the_rate_per_replica_dips() -> None:
+    """Prometheus's rate() counts a series' increase between its own samples, so what a
+    replica served before it was discovered never reaches the rate, while the ready
+    count rises at its first scrape: the fleet's rate per ready replica dips for a
+    window, as the testbed's decisions showed (bench/results/fidelity.md)."""
+    fleet = FastFleet(flat(40, 120), FleetSpec(timeout_ms=600_000))
+    fleet.add_ready(0, 1)
+    fleet.advance_to(60)
+    fleet.add_ready(60, 1)
+    fleet.advance_to(120)
+    prom = PrometheusModel(
+        fleet.outputs, scrape_interval_s=1, rate_window_s=10, discovery_delay_s=3
+    )
+    before = prom.observe(60.0)
+    undiscovered = prom.observe(62.0)
+    dip = prom.observe(64.0)
+    settled = prom.observe(80.0)
+    assert before is not None and undiscovered is not None
+    assert dip is not None and settled is not None
+    assert undiscovered.ready_replicas == 1 and dip.ready_replicas == 2
+    assert before.request_rate_rps == pytest.approx(40)
+    # the new replica's requests before its first scrape (t = 63) are not in the rate
+    assert undiscovered.request_rate_rps == pytest.approx(40 - 20 * 2 / 9)
+    assert dip.request_rate_rps == pytest.approx(40 - 20 * 3 / 9)
+    assert dip.request_rate_rps / 2 < settled.request_rate_rps / 2 == pytest.approx(20)
