@@ -757,6 +757,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.draws < 1:
         parser.error("--draws must be at least 1")
     started = time.monotonic()
+    commit = _commit()
     results: dict[str, Any] = {}
     timer_check: dict[str, Any] = {}
     # The law is measured before the first scenario and after each (the calibration
@@ -810,7 +811,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         (RESULTS / "fidelity.partial.json").write_text(json.dumps(partial, indent=2) + "\n")
         before = after
     out = {
-        "commit": _commit(),
+        "commit": commit,
         "timers": timer_check,
         "scenario": base_scenario(),
         "targets": TARGETS,
