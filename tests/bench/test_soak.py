@@ -48,3 +48,24 @@ def test_memory_kept_per_churned_object_fails(soak: ModuleType) -> None:
 def test_a_peak_beyond_what_the_limits_allow_fails(soak: ModuleType) -> None:
     verdict = soak.rss_verdict(170.0, 700.0, at(300.0, 100, 1000), at(300.0, 100, 1000), 100, 1000)
     assert not verdict["peak_within_bound"] and not verdict["ok"], verdict
+
+
+def test_several_runs_are_reported_by_median_and_worst(soak: ModuleType) -> None:
+    def run(p99: float, load: float, met: bool) -> dict[str, object]:
+        return {
+            "canary": {"p99_ms": p99, "p50_ms": 3.0, "max_ms": 300.0, "errors": 0},
+            "health": {"failures": 0},
+            "rss_mb": {"end": 270.0},
+            "machine": {"load_average_1m": {"mean": load}},
+            "targets": {"canary_p99_le_50_ms": met, "canary_zero_errors": True},
+        }
+
+    s = soak.summary([run(32.0, 20.0, True), run(149.0, 6.4, False), run(44.0, 15.0, True)])
+    assert s["canary_p99_ms"]["median"] == 44.0
+    assert s["canary_p99_ms"]["worst"] == 149.0
+    assert s["load_mean"]["worst"] == 6.4
+    assert s["targets_met_in_every_run"] == {
+        "canary_p99_le_50_ms": False,
+        "canary_zero_errors": True,
+    }
+    assert s["targets_met_in_runs"]["canary_p99_le_50_ms"] == 2
