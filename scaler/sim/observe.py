@@ -89,8 +89,11 @@ class PrometheusModel:
             return None
         k = max(math.ceil(self.discovery_s / self.step_s - 1e-9), 1)
         ready = self.o.ready
-        now = ready[i0:i1]
         lo = i0 - k
+        seg = ready[max(lo, 0) : i1]
+        if not (seg[1:] > seg[:-1]).any():
+            return None  # no replica became ready: every one serving was scraped
+        now = ready[i0:i1]
         before = ready[max(lo, 0) : i1 - k] if i1 - k > 0 else ready[:0]
         if lo < 0:
             # Steps before the kept window (or the run): count those replicas as seen.
