@@ -918,9 +918,8 @@ def _testbed_row(name: str, t: dict[str, Any]) -> str:
         ]
     draws = len(t.get("draws", [])) or 1
     return (
-        f"| {name} | **testbed**, {draws} draws | {t['peak_replicas']} | "
-        + " | ".join(cells)
-        + " | |"
+        f"| {name} | **testbed**, {draws if draws > 1 else 'one'} "
+        f"draw{'s' if draws > 1 else ''} | {t['peak_replicas']} | " + " | ".join(cells) + " | |"
     )
 
 
@@ -1117,15 +1116,16 @@ def markdown(out: dict[str, Any]) -> str:
         "reached at half the request rate, keeping the load generator's, proxy's and "
         "pytriton's CPU use on this 2-core machine small); pytriton adds its own overhead, "
         "which grows with the machine's load. So the law is measured on one real replica "
-        "behind the proxy just before and just after each scenario, and the simulator runs "
-        "the mean of the two: a lone request's execution "
+        "behind the proxy before the first scenario and after each (the calibration after "
+        "one scenario is the one before the next), and each scenario's simulator runs the "
+        "mean of the calibrations before and after its draws: a lone request's execution "
         "(every execution a batch of 1) gives S(1), overload (every execution a full batch "
         "of 8) gives S(8), and the law is base = S(1) − per-item, per-item = "
         "(S(8) − S(1)) / 7, plus the HTTP + proxy transport a lone request shows on top.",
         "",
         "| scenario | S(1) ms before / after | S(8) ms before / after | lone request p50 / p99 "
         "ms (before) | simulator law (mean) | capacity req/s | transport ms | load average "
-        "during the run |",
+        "(1 min) at the first draw's start → the last draw's end |",
         "|---|---|---|---|---|---|---|---|",
     ]
     for name, c in cals.items():
