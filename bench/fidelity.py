@@ -1210,8 +1210,9 @@ NOTES = [
     "delay itself is measured on this Prometheus by `bench/discovery_probe.py` "
     "(`bench/results/discovery_probe.md`): two 5 s tickers (the discovery manager's "
     "update throttle and the scrape manager's reload) sit between a target and its first "
-    "scrape, so it is 0.4–5.6 s, about 3 s on average; the simulator's 2.5 s default was "
-    "kept (a new replica's counters count from the third second).",
+    "scrape, so it is 1–6 s, 2.7–4.0 s on average over three Prometheus starts; the "
+    "simulator's 2.5 s default was kept (a new replica's counters count from its third "
+    "second, its ready count from the third or fourth).",
     "- **The load generator sent about one request per second more than the trace** "
     "(fixed in the testbed): the runner sets the rate every trace second and the pacer "
     "released a request at once on every call, 4.2 req/s for a 3 req/s trace; the "
