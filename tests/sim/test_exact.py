@@ -75,8 +75,9 @@ def test_mean_wait_without_batching_is_the_md1_value() -> None:
 def test_mean_batch_and_wait_follow_the_measured_triton_replica() -> None:
     """One replica of the fidelity bench (13 ms + 41.5 ms per item, calibrated) under
     Poisson load: Triton measured mean batches of 1.06-1.15 and queue waits of 12-26 ms
-    at 7.7 req/s and 1.31-1.44 / 45-58 ms at 14.5 req/s (bench/results/fidelity.json,
-    calibration sweeps; one outlier run at 14.8 req/s with 2.08 / 128 ms left out)."""
+    at 7.7 req/s and 1.31-1.44 / 45-58 ms at 14.5 req/s (the calibration sweeps of the
+    08:13 and 11:09 UTC fidelity runs of 3 December 2026, bench/results/fidelity.json
+    as of commit e668cac; one outlier run at 14.8 req/s with 2.08 / 128 ms left out)."""
     spec = FleetSpec(base_ms=13.0, per_item_ms=41.5, max_batch_items=8, max_queue_delay_ms=2.0)
     for rate, batch, wait in ((7.7, (1.03, 1.15), (12.0, 26.0)), (14.5, (1.25, 1.44), (40, 58))):
         fleet = ExactFleet(Trace("poisson", np.full(1500, rate)), spec, ExactSpec(seed=1), 1)
