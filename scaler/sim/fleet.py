@@ -22,13 +22,15 @@ whole SLO windows and forgotten. A trace that fits the window keeps every step, 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from typing import TYPE_CHECKING, Protocol
 
 import numpy as np
 import numpy.typing as npt
 
 from scaler.sim.batching import (
+    BurstState,
+    SteadyState,
     burst_state,
     instance_capacity_items_s,
     service_s,
@@ -213,6 +215,9 @@ class FastFleet:
         self.base = 0
         self.handed = 0
         self.sink: Accumulator | None = None
+        self._batching_cache: dict[
+            tuple[int, float, float, float], tuple[FloatArray, SteadyState, BurstState]
+        ] = {}
 
     def _items(self, t0: int, t1: int) -> FloatArray:
         if self._items_in is None:
@@ -372,11 +377,7 @@ class FastFleet:
         q_start = np.concatenate(([q0], q_end[:-1]))
         served_items = np.maximum(q_start + a - q_end - dropped, 0.0)
         f = self._bursts(g0, g0 + len(r))
-        b_items_s, s_items_s, m_spread = split_burst(r, m, f)
-        ss = steady_state(
-            self.spec, np.minimum(s_items_s, cap) / k, r * (1 - f) / k, m_spread, servers=k
-        )
-        bs = burst_state(self.spec, b_items_s * dt, k, np.where(f >= 1.0, m, 1.0))
+        b_items_s, ss, bs = self._batching(r, m, f, n)
         backlogged = (q_start > 0) | (q_end > 0)
         batch = np.where(backlogged, float(self.spec.max_batch_items), ss.batch_items)
         wq_lo = q_start / cap
@@ -420,6 +421,40 @@ class FastFleet:
         self._backlog[t0 + 1 : t1 + 1] = q_end
         self.computed_to = t1 + self.base
 
+    def _batching(
+        self, r: FloatArray, m: FloatArray, f: FloatArray, n: int
+    ) -> tuple[FloatArray, SteadyState, BurstState]:
+        """Burst items/s, the spread requests' steady state and the bursts' of steps
+        with rates ``r``, items per request ``m`` and burst shares ``f`` on ``n`` ready
+        replicas. Every value is per step, so a segment whose steps all look alike (a
+        trace's flat stretch) gets them from one step: computed once per such load and
+        fleet size and kept (a steady state costs hundreds of NumPy calls whatever the
+        segment's length, and a fleet that changes size every minute starts a segment
+        each time). Arrays of one step broadcast in the segment's arithmetic."""
+        key = _flat_key(r, m, f, n)
+        if key is not None:
+            hit = self._batching_cache.get(key)
+            if hit is None:
+                if len(self._batching_cache) >= _BATCHING_CACHE_SIZE:
+                    self._batching_cache.clear()
+                hit = self._batching(r[:1], m[:1], f[:1], n)
+                states = [getattr(x, a.name) for x in hit[1:] for a in fields(x)]
+                for arr in (hit[0], *states):
+                    arr.flags.writeable = False  # shared by every segment of that load
+                self._batching_cache[key] = hit
+            return hit
+        k = n * self.spec.instances_per_replica
+        b_items_s, s_items_s, m_spread = split_burst(r, m, f)
+        ss = steady_state(
+            self.spec,
+            np.minimum(s_items_s, self._capacity(n)) / k,
+            r * (1 - f) / k,
+            m_spread,
+            servers=k,
+        )
+        bs = burst_state(self.spec, b_items_s * self.dt, k, np.where(f >= 1.0, m, 1.0))
+        return b_items_s, ss, bs
+
     def within_per_step(self, limit_ms: FloatArray) -> FloatArray:
         """Served requests of each step answered within ``limit_ms`` (one limit per
         step), from the same uniform spreads as the histogram."""
@@ -452,6 +487,23 @@ class FastFleet:
         p99 = np.where(self._bserved > 0, np.maximum(p99_spread, p99_burst), p99_spread)
         p99 = np.where(served > 0, p99, 0.0)
         return LatencySummary(hist, within, float(served.sum()), p99)
+
+
+_BATCHING_CACHE_SIZE = 1024
+"""Flat loads × fleet sizes whose batching state a fleet keeps (cleared when full)."""
+
+
+def _flat_key(
+    r: FloatArray, m: FloatArray, f: FloatArray, n: int
+) -> tuple[int, float, float, float] | None:
+    """(n, rate, items per request, burst share) when every step of a segment of more
+    than one step has the same, else None."""
+    if r.size < 2:
+        return None
+    r0, m0, f0 = float(r[0]), float(m[0]), float(f[0])
+    if (r == r0).all() and (m == m0).all() and (f == f0).all():
+        return n, r0, m0, f0
+    return None
 
 
 def block_steps(step_s: float) -> int:

@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
-from scaler.sim.fleet import FastFleet, percentile_from_histogram
+import numpy as np
+import pytest
+
+from scaler.sim import fleet as fleet_module
+from scaler.sim.fleet import _INTERNAL_FIELDS, _OUTPUT_FIELDS, FastFleet, percentile_from_histogram
 from scaler.sim.scenario import FleetSpec
+from scaler.traces.model import Trace
 from tests.sim._util import flat
 
 
@@ -48,3 +53,36 @@ def test_adding_replicas_drains_the_backlog() -> None:
     fleet.advance_to(200)
     assert fleet.outputs.pending[59] > 1000
     assert fleet.outputs.pending[150] < 100
+
+
+def test_flat_stretches_reuse_one_steps_batching_state_with_the_same_results(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A segment whose steps all look alike takes its batching state from one step,
+    kept per load and fleet size: every per-step array is the one computing each step
+    gives, bit for bit (flat stretches, a noisy one, bursts, fleet changes, overload)."""
+    rng = np.random.default_rng(3)
+    rps = np.concatenate([np.full(1500, 900.0), rng.poisson(2500, 700), np.full(1300, 900.0)])
+    burst = np.concatenate([np.ones(1500), np.full(700, 0.4), np.ones(1300)])
+    trace = Trace("mixed", rps.astype(float), 1.0, np.full(rps.size, 4.0), burst_fraction=burst)
+
+    def run() -> FastFleet:
+        fleet = FastFleet(trace, FleetSpec())
+        fleet.add_ready(0, 2)
+        for step, count in ((400, 1), (1600, 3), (1700, 2), (2300, -4), (2900, 1)):
+            fleet.advance_to(step)
+            if count > 0:
+                fleet.add_ready(step, count)
+            else:
+                fleet.remove(step, -count)
+        fleet.advance_to(rps.size)
+        return fleet
+
+    cached = run()
+    assert cached._batching_cache
+    monkeypatch.setattr(fleet_module, "_flat_key", lambda *_: None)
+    computed = run()
+    for name in (*_OUTPUT_FIELDS, *_INTERNAL_FIELDS):
+        want = getattr(computed.outputs if name in _OUTPUT_FIELDS else computed, name)
+        got = getattr(cached.outputs if name in _OUTPUT_FIELDS else cached, name)
+        np.testing.assert_array_equal(got, want, name)
