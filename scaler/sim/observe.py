@@ -57,13 +57,6 @@ class PrometheusModel:
         self._k = math.floor(rate_window_s / scrape_interval_s - 1e-9)
         """Scrape intervals a rate window spans (its first sample is this many back)."""
 
-    def _scrape_times(self, now_s: float) -> tuple[float, float] | None:
-        last = math.floor(now_s / self.scrape_s + 1e-9) * self.scrape_s
-        first = max(last - self._k * self.scrape_s, 0.0)
-        if last - first <= 0:
-            return None
-        return first, last
-
     def _step(self, t: float) -> int:
         """Index in the fleet's arrays of the step starting at ``t`` (they may hold
         only a window of recent steps, from ``base``)."""
@@ -106,13 +99,18 @@ class PrometheusModel:
 
     def observe(self, now_s: float, desired_replicas: int | None = None) -> Observation | None:
         """The query result at ``now_s``; None before two scrapes exist."""
-        times = self._scrape_times(now_s)
-        if times is None:
-            return None
-        first, last = times
-        i0, i1 = self._step(first), self._step(last)
+        # Runs at every decision: the scrape times and steps are worked out inline.
+        scrape = self.scrape_s
+        last = math.floor(now_s / scrape + 1e-9) * scrape
+        first = max(last - self._k * scrape, 0.0)
         span = last - first
+        if span <= 0:
+            return None
         o = self.o
+        total = o.total if o.total >= 0 else len(o.arrivals)
+        step_s = self.step_s
+        i0 = min(round(first / step_s), total) - o.base
+        i1 = min(round(last / step_s), total) - o.base
         arrivals, success, _, queue_ms, execs, _, _, _, items, compute_ms = o.sums(i0, i1)
         share = self._scraped_share(i0, i1)
         if share is not None:
@@ -122,8 +120,10 @@ class PrometheusModel:
             )
         activation = arrivals / span
         ready = self._ready_seen(last, i1)
-        gauges = tuple(
-            float(v[min(int(last / self.step_s + 1e-9), len(v) - 1)]) for v in self.indicators
+        gauges = (
+            tuple(float(v[min(int(last / step_s + 1e-9), len(v) - 1)]) for v in self.indicators)
+            if self.indicators
+            else ()
         )
         if ready == 0:
             return Observation(
@@ -133,8 +133,11 @@ class PrometheusModel:
                 activation_rps=activation,
                 indicators=gauges,
             )
-        serving = max(int(o.ready[i1 - 1]), 1) if i1 > 0 else 1
-        busy = float(o.busy_s[i1 - 1]) / (serving * self.step_s) if i1 > 0 else 0.0
+        if i1 > 0:
+            serving = max(int(o.ready[i1 - 1]), 1)
+            busy = float(o.busy_s[i1 - 1]) / (serving * step_s)
+        else:
+            busy = 0.0
         success_rps = success / span
         queue_rate = queue_ms / span
         return Observation(
