@@ -269,6 +269,9 @@ class ObjectTracker:
                 lru = next(iter(self._objects.values()))
                 idle = now - lru.last_asked_s
                 if idle <= EVICT_IDLE_S:
+                    # config_for kept its metadata for the object it expected to track:
+                    # refused, nothing of it may stay (under churn thousands would).
+                    self._raw.pop(config.key, None)
                     raise TrackingRefused(
                         f"{len(self._objects)} ScaledObjects tracked, the limit "
                         f"(SCALER_MAX_OBJECTS); the least recently asked was asked {idle:.0f} s "

@@ -365,3 +365,20 @@ def test_an_evicted_object_is_freed_at_once_not_when_its_refresh_turn_comes() ->
     assert gone() is None, "an evicted object is still held"
     assert len(tracker.objects()) == 2
     tracker.stop()
+
+
+def test_an_object_refused_at_the_limit_leaves_nothing_behind() -> None:
+    """Under churn many new objects pass the early limit check together, are parsed,
+    and all but one are refused when they are tracked; each refused one left its
+    (redacted) metadata behind, memory growing with churn, not with the object limit."""
+    from scaler.tracker import TrackingRefused
+
+    clock = ManualClock()
+    tracker = ObjectTracker(ScriptedObserver(busy()), build_metrics(), clock=clock, max_objects=1)
+    tracker.track(tracker.config_for("live", "cms", META))
+    for i in range(100):
+        cfg = tracker.config_for(f"new{i}", "cms", {**META, "release": f"r{i}"})
+        with pytest.raises(TrackingRefused):
+            tracker.track(cfg)
+    assert len(tracker._raw) == 1, "metadata of refused objects kept"
+    tracker.stop()
