@@ -31,7 +31,7 @@ everything at every decision.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Hashable
+from collections.abc import Callable, Hashable, Iterator, Mapping
 from operator import attrgetter
 from typing import Any
 
@@ -57,7 +57,7 @@ and the values of the row before the block (None at the first stored row): one v
 per row, which depends on that row and the rows before it only (a running value such
 as a last-known or a cumulative count carries through ``before``)."""
 
-OneRow = Callable[[list[float], dict[str, Any]], dict[str, Any]]
+OneRow = Callable[[list[float], Mapping[str, Any]], dict[str, Any]]
 """The same values for one row (its fields as floats, in :data:`COLUMN_FIELDS` order)
 after at least one stored row (``before``), as Python scalars: a decision appends one
 row, and a dozen NumPy calls on one-element arrays cost ten times the arithmetic. It
@@ -71,12 +71,53 @@ class _Storage:
     ``derived`` keeps, per key, arrays computed row by row from the rows and how many
     rows they cover (see :meth:`HistoryColumns.derived`)."""
 
-    __slots__ = ("data", "derived", "written")
+    __slots__ = ("data", "derived", "read_only", "written")
 
     def __init__(self, rows: int) -> None:
         self.data = np.empty((len(COLUMN_FIELDS), max(rows, _MIN_ROOM)))
+        self.read_only = _read_only(self.data)
+        """``data`` seen read-only: its slices are the views handed out, read-only
+        without setting a flag on each."""
         self.written = 0
-        self.derived: dict[Hashable, tuple[dict[str, npt.NDArray[Any]], int]] = {}
+        self.derived: dict[Hashable, _Derived] = {}
+
+
+class _Derived:
+    """Arrays computed row by row (writable, and the same seen read-only) and how many
+    stored rows they cover."""
+
+    __slots__ = ("arrays", "done", "read_only")
+
+    def __init__(self, arrays: dict[str, npt.NDArray[Any]]) -> None:
+        self.arrays = arrays
+        self.read_only = {k: _read_only(v) for k, v in arrays.items()}
+        self.done = 0
+
+
+class _Last(Mapping[str, Any]):
+    """The values of one stored row of derived arrays, read on demand (a one-row update
+    reads two or three of a dozen)."""
+
+    __slots__ = ("_arrays", "_i")
+
+    def __init__(self, arrays: dict[str, npt.NDArray[Any]], i: int) -> None:
+        self._arrays = arrays
+        self._i = i
+
+    def __getitem__(self, key: str) -> Any:
+        return self._arrays[key][self._i]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._arrays)
+
+    def __len__(self) -> int:
+        return len(self._arrays)
+
+
+def _read_only(a: npt.NDArray[Any]) -> npt.NDArray[Any]:
+    view = a.view()
+    view.flags.writeable = False
+    return view
 
 
 _fields = attrgetter(*COLUMN_FIELDS)
@@ -112,15 +153,13 @@ class HistoryColumns:
 
     def column(self, name: str) -> FloatArray:
         """One field over the history (read-only view; NaN where absent)."""
-        view: FloatArray = self._store.data[COLUMN_INDEX[name], self._lo : self._hi]
-        view.flags.writeable = False
+        view: FloatArray = self._store.read_only[COLUMN_INDEX[name], self._lo : self._hi]
         return view
 
     def matrix(self) -> FloatArray:
         """Every column at once, as the rows of one (fields, observations) read-only
         view in :data:`COLUMN_FIELDS` order (:data:`COLUMN_INDEX` gives a field's row)."""
-        view: FloatArray = self._store.data[:, self._lo : self._hi]
-        view.flags.writeable = False
+        view: FloatArray = self._store.read_only[:, self._lo : self._hi]
         return view
 
     def derived(
@@ -137,27 +176,27 @@ class HistoryColumns:
         that. ``row``, if given, computes a single new row after stored ones (what a
         decision appends) without NumPy. The arrays are read-only."""
         store, lo, hi = self._store, self._lo, self._hi
-        arrays, done = store.derived.get(key, ({}, 0))
-        if done < hi and row is not None and done and hi - done == 1:
-            values = row(store.data[:, done].tolist(), {k: v[done - 1] for k, v in arrays.items()})
+        kept = store.derived.get(key)
+        done = 0 if kept is None else kept.done
+        if kept is not None and done < hi and row is not None and done and hi - done == 1:
+            arrays = kept.arrays
+            values = row(store.data[:, done].tolist(), _Last(arrays, done - 1))
             for k, v in arrays.items():
                 v[done] = values[k]
-            store.derived[key] = (arrays, hi)
+            kept.done = hi
         elif done < hi:
-            before = {k: v[done - 1] for k, v in arrays.items()} if done else None
+            before = {k: v[done - 1] for k, v in kept.arrays.items()} if kept and done else None
             fresh = rows(store.data[:, done:hi], before)
-            if not arrays:
+            if kept is None:
                 room = store.data.shape[1]
-                arrays = {k: np.empty(room, dtype=v.dtype) for k, v in fresh.items()}
+                kept = _Derived({k: np.empty(room, dtype=v.dtype) for k, v in fresh.items()})
+                store.derived[key] = kept
             for k, v in fresh.items():
-                arrays[k][done:hi] = v
-            store.derived[key] = (arrays, hi)
-        out = {}
-        for k, v in arrays.items():
-            view = v[lo:hi]
-            view.flags.writeable = False
-            out[k] = view
-        return out
+                kept.arrays[k][done:hi] = v
+            kept.done = hi
+        if kept is None:
+            return {}
+        return {k: v[lo:hi] for k, v in kept.read_only.items()}
 
     def tail(self, start: int, source: tuple[Observation, ...]) -> HistoryColumns:
         """The rows from ``start`` on, sharing storage: the columns of ``source`` when it

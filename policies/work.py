@@ -25,6 +25,7 @@ against 0.092).
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -229,7 +230,7 @@ def _valid(x: float) -> float:
     return x if 0 <= x < math.inf else _NAN
 
 
-def _row(raw: list[float], instances: int, before: dict[str, Any]) -> dict[str, Any]:
+def _row(raw: list[float], instances: int, before: Mapping[str, Any]) -> dict[str, Any]:
     """:func:`_rows` of one row after a stored one, on Python floats: the same IEEE
     operations in the same order, so the same values (a test compares them)."""
     time = raw[_T]
