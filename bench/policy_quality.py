@@ -56,6 +56,7 @@ import json
 import math
 import multiprocessing as mp
 import os
+import subprocess
 import sys
 import tempfile
 import textwrap
@@ -591,7 +592,8 @@ def markdown(doc: dict[str, Any]) -> str:
         "# Policy quality (`bench/policy_quality.py`)",
         "",
         f"Policy: `{doc['policy']}` (the untuned default) — {doc['policy_note']}. Mode: "
-        f"{doc['mode']}; seed {doc['seed']}; tuning budget {doc['budget']} configurations "
+        f"{doc['mode']}; code at commit `{doc.get('commit', 'not recorded')}`; seed "
+        f"{doc['seed']}; tuning budget {doc['budget']} configurations "
         f"on the training days; SuperSONIC swept over {doc['supersonic_points']} "
         "thresholds × timers on the test days; every figure below is from the test days. "
         f"Run took {doc['seconds'] / 60:.0f} min.",
@@ -932,6 +934,24 @@ def write(doc: dict[str, Any], out_dir: Path, stem: str) -> None:
     (out_dir / f"{stem}.html").write_text(html_page(doc))
 
 
+def _commit() -> str:
+    """The commit the bench ran at (``+dirty`` with uncommitted changes to tracked
+    files), so the results say which code they are from."""
+    try:
+        head = subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"], cwd=REPO, capture_output=True, text=True
+        ).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "status", "--porcelain", "--untracked-files=no"],
+            cwd=REPO,
+            capture_output=True,
+            text=True,
+        ).stdout.strip()
+    except OSError:
+        return "unknown"
+    return (head or "unknown") + ("+dirty" if dirty else "")
+
+
 def _clean(x: Any) -> Any:
     if isinstance(x, float):
         return None if math.isnan(x) else float(f"{x:.6g}")
@@ -976,6 +996,7 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--rescore-tuned", action="store_true")
     args = ap.parse_args(argv)
     if args.rescore is not None:
+        commit = _commit()
         prev = json.loads(args.rescore.read_text())
         wanted = {(c["trace"], float(c["startup_s"])) for c in prev["cases"]}
         if args.only:
@@ -993,6 +1014,7 @@ def main(argv: list[str] | None = None) -> None:
         ]
         prev["cases"] = [c for c in prev["cases"] if (c["trace"], float(c["startup_s"])) in wanted]
         prev["seconds"] = time.monotonic() - t0
+        prev["rescored_at_commit"] = commit
         write(prev, args.out, "policy_quality_rescored")
         return
     if args.render is not None or args.merge:
@@ -1007,6 +1029,7 @@ def main(argv: list[str] | None = None) -> None:
     cases = [c for c in load_cases(args.quick) if not args.only or c.name in args.only]
     doc: dict[str, Any] = {
         "bench": "policy_quality",
+        "commit": _commit(),
         "mode": "quick" if args.quick else "full",
         "policy": POLICY,
         "policy_note": "the registered `adaptive` policy with only scope keys and "

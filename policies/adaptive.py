@@ -25,9 +25,11 @@ Each decision, from the latest observation and the history the pipeline keeps:
    the step-shaped loads of batch campaigns a fitted trend overshoots by the step.
    One exception: a **dip** (work below anything the last 6 h showed before it, as
    when a detector stream stops) is sized for the level before it until it has
-   lasted 8 start-ups, the longest the fleet took to become what was ordered (at
-   least ``leadTimeSeconds``): giving GPUs back costs a start-up of queueing when
-   the work returns. A return to a level seen before (the end of a peak) is no dip.
+   lasted 8 start-ups (at least ``leadTimeSeconds``; learned from how long the ready
+   count took to rise after the work needed more): giving GPUs back costs a
+   start-up of queueing when the work returns. A return to a level seen before (the
+   end of a peak) is no dip; "below anything" is below the lowest level kept for a
+   30 s rate window, so one odd scrape hides no dip, and work that stops is one.
 3. **Headroom from the SLO**: with ``S`` the execution time at full batches and
    ``T = targetMs``, a fleet of ``R`` replicas' worth of work plus ``h`` spare
    instances lets a queue wait longer than ``T − S`` only with probability
@@ -49,11 +51,12 @@ Each decision, from the latest observation and the history the pipeline keeps:
    remembered by their median, so after a campaign or a lock loss the fleet returns
    to what the online load needs (2 GPUs for LIGO's frames) instead of to what the
    rate alone says and queueing for a start-up again. A backlog asks for what
-   drains it within a minute once served: its size is the pending items or, when
-   requests time out of the queue, the work times the mean queue time. A queue over
-   the target for a minute on an unchanged fleet asks for 15 % more than it has, even
-   behind a backlog: completions stop at capacity, so a fleet just short of the work
-   (10 replicas for a need of 11) reads as just enough, inside the HPA's tolerance.
+   drains it within 30 s once served (at most the fleet again): its size is the
+   pending items or, when requests time out of the queue, the work times the mean
+   queue time. A queue over the target for a minute on an unchanged fleet asks for
+   15 % more than it has, even behind a backlog: completions stop at capacity, so a
+   fleet just short of the work (10 replicas for a need of 11) reads as just
+   enough, inside the HPA's tolerance.
 
 A fleet handed over (a restarted scaler, a warm start) is kept, unless its queue or
 backlog says it is short, until the history covers the hold. Where batch sizes vary
@@ -122,9 +125,10 @@ given back during a dip that ends costs a start-up of queueing when the work
 returns, so the longer pods take to start the longer a dip is worth keeping GPUs
 through (ski rental). 8 start-ups of 4 min keep a detector's 30 min lock loss."""
 
-DRAIN_S = 60.0
+DRAIN_S = 30.0
 """Seconds a backlog should take to drain once the replicas ordered for it serve:
-while it lasts, nearly every request waits behind it and misses the SLO."""
+while it lasts, nearly every request waits behind it and misses the SLO (60 s lost
+0.02 % more of a LIGO test day's requests at the campaign's start, 240 s start-up)."""
 
 PRESSURE_SHARE = 0.75
 """Share of the samples of the last :data:`SETTLE_S` whose mean queue time per request
@@ -135,6 +139,10 @@ PRESSURE_STEP = 1.15
 """Ready replicas × this is asked for when a queue persists on an unchanged fleet:
 more than the HPA's 10 % tolerance, or a fleet one replica short (10 for a need of
 11) would never be scaled."""
+
+STARTUP_MAX_S = 1_800.0
+"""Longest time from work needing more replicas to the ready count rising that is read
+as a start-up (longer: the rise answered something else)."""
 
 MAX_SPARE_INSTANCES = 4.0
 """Spare instances when the SLO barely exceeds the service time (the formula's
@@ -152,11 +160,12 @@ class AdaptiveParams(PolicyParams):
         description="Latency target (ms) the 99th percentile of requests should meet.",
     )
     lead_time_seconds: float = Field(
-        default=120.0,
+        default=240.0,
         ge=0,
         le=3_600,
         description="Seconds from ordering a pod to it serving (start-up + KEDA poll + "
-        "HPA sync): how far ahead the work is forecast.",
+        "HPA sync), at least: the shortest hold, and a dip is kept for 8 of these (or of "
+        "the longer start-ups seen). 240: GPU pods loading a model often take minutes.",
     )
     peak_hold_seconds: float = Field(
         default=300.0,
@@ -204,22 +213,44 @@ def _second_noise(h: WorkHistory, now_s: float) -> float:
     return sigma_window * math.sqrt(RATE_WINDOW_S)
 
 
-def _startup_seen(h: WorkHistory, fallback_s: float) -> float:
-    """Seconds the fleet took, at most, to become what was ordered: the longest
-    stretch of the history with fewer ready replicas than desired that has ended.
-    ``fallback_s`` (the configured lead) when it is longer or none has ended."""
+def _startup_seen(h: WorkHistory, fallback_s: float, cap_items_s: float | None = None) -> float:
+    """Seconds the fleet took to become what was ordered, at least ``fallback_s`` (the
+    configured lead). Where the desired count is known (the server sees it only at
+    zero ready replicas), the longest stretch with fewer ready replicas than desired
+    that has ended. Else, from the ready count's rises: the median time from the
+    moment the work first needed more than the ready replicas (at ``cap_items_s``
+    per replica) to the rise; rises the work did not call for (a queue's) are left
+    out."""
     waiting = np.zeros(h.settled.size + 2, dtype=np.int8)  # np.r_ costs ~20x this
     waiting[1:-1] = ~h.settled
     edges = np.diff(waiting)
     starts, ends = np.flatnonzero(edges == 1), np.flatnonzero(edges == -1)
     done = ends < h.times.size
-    if not done.any():
-        return fallback_s
-    spans = h.times[ends[done]] - h.times[starts[done]]
-    return max(float(spans.max()), fallback_s)
+    seen = fallback_s
+    if done.any():
+        spans = h.times[ends[done]] - h.times[starts[done]]
+        seen = max(float(spans.max()), seen)
+    if cap_items_s is None or not cap_items_s > 0 or h.times.size < 2:
+        return seen
+    r = h.ready
+    with np.errstate(invalid="ignore"):
+        short = h.work / cap_items_s > r
+    idx = np.arange(r.size)
+    last_fine = np.maximum.accumulate(np.where(short, -1, idx))
+    rises = np.flatnonzero((r[1:] > r[:-1]) & short[:-1]) + 1
+    rises = rises[last_fine[rises - 1] >= 0]
+    if not rises.size:
+        return seen
+    leads = h.times[rises] - h.times[last_fine[rises - 1] + 1]
+    leads = leads[leads <= STARTUP_MAX_S]
+    if leads.size:
+        seen = max(seen, median(leads))
+    return seen
 
 
-def _dip_floor(h: WorkHistory, now_s: float, lead_s: float, held_work: float) -> float:
+def _dip_floor(
+    h: WorkHistory, now_s: float, lead_s: float, held_work: float, cap_items_s: float | None
+) -> float:
     """Work to keep sizing for through a dip (0: none). A dip is work below anything
     the last :data:`QUEUE_MEMORY_S` showed before it (a stream that stopped, not the
     end of a peak: that returns to a level seen before), for less than
@@ -227,13 +258,19 @@ def _dip_floor(h: WorkHistory, now_s: float, lead_s: float, held_work: float) ->
     drop, but no more than the lowest level the work kept to for as long before."""
     mem = since(h, now_s - QUEUE_MEMORY_S)
     w = np.where(np.isfinite(mem.work), mem.work, np.inf)
-    hold_s = DIP_STARTUPS * _startup_seen(h, lead_s)
+    hold_s = DIP_STARTUPS * _startup_seen(h, lead_s, cap_items_s)
     if not hold_s > 0:  # no lead time and no start-up seen: nothing to bridge
         return 0.0
     before = mem.times < now_s - hold_s
     if int(before.sum()) < 8 or now_s - float(mem.times[0]) < 2 * hold_s:
         return 0.0
-    low = float(w[before].min())
+    # The lowest level the work kept for a rate window (the least of 30 s block
+    # maxima), not the raw minimum: one odd scrape would hide every dip for 6 h.
+    # Work that falls to 0 is a dip too (a stream that stopped).
+    tb = mem.times[before]
+    block = (tb // RATE_WINDOW_S).astype(np.int64)
+    blocks = np.flatnonzero(np.concatenate(([True], block[1:] != block[:-1])))
+    low = float(np.maximum.reduceat(w[before], blocks).min())
     if not held_work < low:
         return 0.0
     last = w[~before]
@@ -254,7 +291,8 @@ def _dip_floor(h: WorkHistory, now_s: float, lead_s: float, held_work: float) ->
 def _pressed(h: WorkHistory, q_target_ms: float) -> npt.NDArray[np.bool_]:
     """Samples ending :data:`SETTLE_S` of a persistent queue on an unchanged fleet: the
     same ready count (> 0), no pod known to be starting, and the mean queue time per
-    request over ``q_target_ms`` in at least :data:`PRESSURE_SHARE` of the samples."""
+    request over ``q_target_ms`` in at least :data:`PRESSURE_SHARE` of the samples,
+    the sample itself included."""
     t = h.times
     n = t.size
     if n == 0:
@@ -265,13 +303,16 @@ def _pressed(h: WorkHistory, q_target_ms: float) -> npt.NDArray[np.bool_]:
     last_change = np.maximum.accumulate(np.where(changed, t, -math.inf))
     with np.errstate(invalid="ignore"):
         over = (h.queue_ms > q_target_ms).astype(np.int64)
-    counts = np.r_[0, np.cumsum(over)]
+    counts = np.concatenate(([0], np.cumsum(over)))
     j = np.searchsorted(t, t - SETTLE_S, side="left")
     idx = np.arange(n)
     in_window = idx + 1 - j
     over_window = counts[idx + 1] - counts[j]
     ok: npt.NDArray[np.bool_] = (t - last_change >= SETTLE_S) & (h.ready > 0) & (in_window >= 4)
     ok &= over_window >= PRESSURE_SHARE * in_window
+    # A queue that has just fallen back under the target is a backlog drained, not a
+    # fleet short of the work (the last sample of the window must be over it too).
+    ok &= over.astype(bool)
     return ok
 
 
@@ -329,7 +370,8 @@ class AdaptivePolicy:
         work_recent = h.work[i_recent:]
         work_recent = work_recent[np.isfinite(work_recent)]
         held_work = float(work_recent.max()) if work_recent.size else 0.0
-        floor = _dip_floor(h, now, p.lead_time_seconds, held_work) if held_work > 0 else 0.0
+        cap_items = cap.items_s if cap is not None else None
+        floor = _dip_floor(h, now, p.lead_time_seconds, held_work, cap_items)
         if floor > held_work:
             held_work = floor
         work_now = float(h.work[-1]) if np.isfinite(h.work[-1]) else 0.0
@@ -361,7 +403,10 @@ class AdaptivePolicy:
             )
             backlog = _backlog_items(h)
             if ctx.current_replicas > 0 and backlog > 0:
-                drain = backlog / (cap.items_s * DRAIN_S)
+                # At most the fleet the work needs again: a pending count with no
+                # timeout behind it can be any size, and twice the fleet drains any
+                # backlog within DRAIN_S of its own arrival rate.
+                drain = min(backlog / (cap.items_s * DRAIN_S), max(need, 1.0))
                 if drain >= 0.5:
                     need += drain
                     parts.append(
@@ -415,7 +460,7 @@ class AdaptivePolicy:
                 else (f"highest of {hold_s:g} s")
             )
             how = f"ready × queue / {q_target:g} ms"
-            if pressed.any():
+            if pressed[k:].any():
                 how += (
                     f" (× {PRESSURE_STEP:g} where the queue stayed over {q_target:g} ms for "
                     f"{SETTLE_S:g} s on an unchanged fleet)"

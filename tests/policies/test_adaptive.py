@@ -220,17 +220,17 @@ def test_work_that_jumps_between_rate_windows_gets_spare_for_its_seconds() -> No
     assert recommend(noisy) <= 2 * 60_000 / CAPACITY
 
 
-def test_a_backlog_behind_timeouts_is_drained_within_a_minute() -> None:
+def test_a_backlog_behind_timeouts_is_drained_within_30_s() -> None:
     """An overload whose requests time out keeps the pending count small; the queue
     time says how much waits (Little's law), and the fleet asks for what clears it in
-    a minute on top of the work, not what would take many."""
+    30 s on top of the work, not what would take many minutes."""
     settled = [busy(5.0 * i, 12, 110_000) for i in range(60)]
     behind = [
         busy(300 + 5.0 * i, 12, 110_000, queue_time_per_request_ms=8_000.0, pending_requests=50.0)
         for i in range(3)
     ]
     backlog = 8.0 * 110_000
-    assert recommend(settled + behind) >= 110_000 / CAPACITY + backlog / (CAPACITY * 60) - 0.01
+    assert recommend(settled + behind) >= 110_000 / CAPACITY + backlog / (CAPACITY * 30) - 0.01
 
 
 def _online(t0: float, n: int, ready: int, items_s: float, q_ms: float) -> list[Observation]:
@@ -328,3 +328,62 @@ def test_a_queue_that_does_not_persist_asks_for_no_step() -> None:
         for i in range(14)
     ]
     assert recommend(history) < 11
+
+
+def test_the_start_up_is_learned_from_the_ready_count_rising_after_the_work() -> None:
+    """No desired count (the server sees it only at zero ready): a campaign's work
+    needed 11 replicas 240 s before they were ready, so pods take about 4 min, and a
+    20 min lock loss (longer than 8 × a configured 2 min lead) is kept through."""
+    short_lead = AdaptiveParams(lead_time_seconds=120)
+    online = _online(0.0, 1_440, 2, 1_536, 37.0)
+    waiting = [
+        busy(7_200 + 5.0 * i, 2, 100_000, queue_time_per_request_ms=9_000.0) for i in range(48)
+    ]
+    campaign = [busy(7_440 + 5.0 * i, 11, 100_000) for i in range(360)]
+    after = _online(9_240.0, 1_440, 2, 1_536, 37.0)
+    dip = _online(16_440.0, 240, 2, 1_024, 20.0)
+    history = online + waiting + campaign + after + dip
+    assert recommend(online + after[:720] + dip, short_lead) < 1.0
+    assert recommend(history, short_lead) == pytest.approx(2 * 37 / 50, rel=0.01)
+
+
+def test_work_that_stops_for_less_than_the_dip_hold_is_kept_through() -> None:
+    """A stream that stops altogether (no requests at all) is a dip like any other."""
+    before = _online(0.0, 1_440, 2, 1_536, 37.0)
+    stopped = [
+        obs(
+            7_200.0 + 5.0 * i,
+            2,
+            request_rate_rps=0.0,
+            activation_rps=0.0,
+            items_per_s=0.0,
+            execs_per_s=0.0,
+            queue_time_per_request_ms=0.0,
+            pending_requests=0.0,
+        )
+        for i in range(120)
+    ]
+    assert recommend(before + stopped, LOCK_LOSS) == pytest.approx(2 * 37 / 50, rel=0.01)
+
+
+def test_a_backlog_drain_asks_for_at_most_the_fleet_again() -> None:
+    """A pending count with no timeout behind it (a million requests) drains with
+    twice the fleet, not with the hundreds of replicas a one-minute drain would take."""
+    settled = [busy(5.0 * i, 12, 110_000) for i in range(60)]
+    behind = [
+        busy(300 + 5.0 * i, 12, 110_000, queue_time_per_request_ms=60_000.0, pending_requests=1e6)
+        for i in range(3)
+    ]
+    rate_need = 110_000 / CAPACITY
+    got = recommend(settled + behind)
+    assert 2 * rate_need <= got <= 2 * rate_need + 2
+
+
+def test_one_odd_scrape_does_not_hide_a_dip() -> None:
+    """A single sample of no work hours ago is no level the work kept: the dip below
+    the frames is still recognised (the raw minimum would have said 0)."""
+    before = _online(0.0, 1_440, 2, 1_536, 37.0)
+    odd = before[600]
+    before[600] = busy(odd.time_s, 2, 0.0, queue_time_per_request_ms=0.0)
+    dip = _online(7_200.0, 120, 2, 1_024, 20.0)
+    assert recommend(before + dip, LOCK_LOSS) == pytest.approx(2 * 37 / 50, rel=0.01)
