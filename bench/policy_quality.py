@@ -592,7 +592,8 @@ def markdown(doc: dict[str, Any]) -> str:
         "# Policy quality (`bench/policy_quality.py`)",
         "",
         f"Policy: `{doc['policy']}` (the untuned default) — {doc['policy_note']}. Mode: "
-        f"{doc['mode']}; code at commit `{doc.get('commit', 'not recorded')}`; seed "
+        f"{doc['mode']}; the full run's code at commit "
+        f"`{doc.get('commit', 'not recorded (a run before the field existed)')}`; seed "
         f"{doc['seed']}; tuning budget {doc['budget']} configurations "
         f"on the training days; SuperSONIC swept over {doc['supersonic_points']} "
         "thresholds × timers on the test days; every figure below is from the test days. "
@@ -642,9 +643,11 @@ def markdown(doc: dict[str, Any]) -> str:
         out += [
             "",
             "Re-scored for lack of CPU: " + "; ".join(kept) + ". The untuned default was "
-            "run again with the current code on the test part; SuperSONIC's sweep, the static "
-            "fleets and the oracle do not depend on our policy and are those of the previous "
-            "full run (`--rescore`)."
+            "run again with the code at commit "
+            f"`{doc.get('rescored_at_commit', 'not recorded')}` on the test part; "
+            "SuperSONIC's sweep, the static fleets and the oracle do not depend on our policy "
+            "and are those of the previous full run (`--rescore`); so is the `adaptive "
+            "targetMs` sweep row, which is that run's code."
             + (
                 " The **tuned** row of "
                 + "; ".join(again)
