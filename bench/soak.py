@@ -269,6 +269,12 @@ def scrape(port: int) -> dict[str, Any]:
     out["canary_decisions"] = sum(
         float(v) for labels, v in decisions if 'scaledobject="canary"' in labels
     )
+    by_status: Counter[str] = Counter()
+    for labels, v in decisions:
+        if 'scaledobject="canary"' in labels:
+            status = re.search(r'status="([^"]*)"', labels)
+            by_status[status.group(1) if status else "?"] += int(float(v))
+    out["canary_decisions_by_status"] = dict(by_status)
     out["loop_lag"] = {
         le: float(v)
         for le, v in re.findall(
@@ -308,6 +314,7 @@ def canary(address: str, duration_s: float, out: Any) -> None:
     health_checks = 0
     health_failed: list[dict[str, Any]] = []
     slow: list[dict[str, float]] = []
+    error_log: list[dict[str, Any]] = []
     t_start = time.monotonic()
     with grpc.insecure_channel(address) as ch:
         stub = pb_grpc.ExternalScalerStub(ch)
@@ -326,6 +333,15 @@ def canary(address: str, duration_s: float, out: Any) -> None:
                     slow[-1]["epoch_s"] = round(time.time(), 2)
             except grpc.RpcError as exc:
                 errors[exc.code().name] += 1
+                # When and why, first and then every 50th (the reason may change).
+                if sum(errors.values()) % 50 == 1:
+                    error_log.append(
+                        {
+                            "t_s": round(time.monotonic() - t_start, 1),
+                            "code": exc.code().name,
+                            "details": (exc.details() or "")[:300],
+                        }
+                    )
             if time.monotonic() >= next_health:
                 next_health += 0.5
                 health_checks += 1
@@ -349,6 +365,7 @@ def canary(address: str, duration_s: float, out: Any) -> None:
             "latencies_ms": latencies,
             "slow": slow,
             "errors": dict(errors),
+            "error_log": error_log,
             "health_checks": health_checks,
             "health_failures": health_fail,
             "health_failed": health_failed,
@@ -473,27 +490,33 @@ class _FakeProm:
 
 
 class _RealProm:
-    """``/usr/bin/prometheus`` scraping one exporter: Triton series for the canary and
-    each held stream's release (every 5 s)."""
+    """``/usr/bin/prometheus`` scraping two exporters every 5 s: the canary's Triton
+    pod, a target labelled with its release as Kubernetes service discovery labels a
+    pod (so ``up{release="canary"}`` exists and the canary sees one ready replica),
+    and one target serving every held stream's release. The streams' objects see
+    their series but no ready replica (``up`` carries no release for them): they hold
+    on their first decision, as before this split the canary did, until it turned
+    into ``UNAVAILABLE`` 330 s into a longer soak."""
 
     def __init__(self, streams: int) -> None:
         from scaler.testbed.prometheus_server import PrometheusServer, ScrapeTarget
         from tests.realparts.exporter import KnownExporter, triton_series
 
         self.exporter = KnownExporter()
-        for release in ["canary", *(f"stream-{i}" for i in range(streams))]:
-            triton_series(
-                self.exporter,
-                model="m",
-                rps=60,
-                queue_ms_per_request=100,
-                batch=2,
-                pending=1,
-                extra={"release": release},
-            )
+        self.canary = KnownExporter()
+        series = {"model": "m", "rps": 60, "queue_ms_per_request": 100, "batch": 2, "pending": 1}
+        triton_series(self.canary, **series, extra={"release": "canary"})  # type: ignore[arg-type]
+        for release in (f"stream-{i}" for i in range(streams)):
+            triton_series(self.exporter, **series, extra={"release": release})  # type: ignore[arg-type]
         self.server = PrometheusServer(scrape_interval_s=5, evaluation_interval_s=5)
         self.server.set_targets(
-            [ScrapeTarget(self.exporter.address, {"namespace": NAMESPACE, "pod": "triton-0"})]
+            [
+                ScrapeTarget(
+                    self.canary.address,
+                    {"namespace": NAMESPACE, "pod": "triton-canary-0", "release": "canary"},
+                ),
+                ScrapeTarget(self.exporter.address, {"namespace": NAMESPACE, "pod": "triton-0"}),
+            ]
         )
         self.server.start()
         self.server.wait_for('nv_inference_request_success{release="canary"}', timeout_s=60)
@@ -504,6 +527,7 @@ class _RealProm:
     def close(self) -> None:
         self.server.close()
         self.exporter.close()
+        self.canary.close()
 
 
 def run(
@@ -692,6 +716,7 @@ def run(
             "calls": len(lat) + canary_errors,
             "errors": canary_errors,
             "errors_by_code": canary_result["errors"],
+            "errors_when": canary_result["error_log"][:100],
             "p50_ms": round(percentile(lat, 0.50), 2),
             "p99_ms": round(percentile(lat, 0.99), 2),
             "max_ms": round(max(lat), 2) if lat else None,
@@ -744,6 +769,7 @@ def run(
         },
         "prometheus_queries_per_s": round(queries / elapsed, 1),
         "canary_decisions": after["canary_decisions"] - before["canary_decisions"],
+        "canary_decisions_by_status_at_end": after["canary_decisions_by_status"],
         "canary_decision_interval_s": round(
             elapsed / max(1.0, after["canary_decisions"] - before["canary_decisions"]), 1
         ),
