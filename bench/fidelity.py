@@ -64,7 +64,6 @@ import json
 import logging
 import os
 import re
-import subprocess
 import sys
 import threading
 import time
@@ -75,6 +74,7 @@ from unittest import mock
 
 import numpy as np
 import requests
+from code_version import commit as code_commit
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -763,7 +763,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.draws < 1:
         parser.error("--draws must be at least 1")
     started = time.monotonic()
-    commit = _commit()
+    commit = code_commit()
     results: dict[str, Any] = {}
     timer_check: dict[str, Any] = {}
     # The law is measured before the first scenario and after each (the calibration
@@ -834,23 +834,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     return 0
 
 
-def _commit() -> str:
-    """The commit the bench ran at (``+dirty`` with uncommitted changes)."""
-    try:
-        head = subprocess.run(
-            ["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True
-        ).stdout.strip()
-        dirty = subprocess.run(
-            ["git", "status", "--porcelain", "--untracked-files=no"],
-            cwd=ROOT,
-            capture_output=True,
-            text=True,
-        ).stdout.strip()
-    except OSError:
-        return "unknown"
-    return head + ("+dirty" if dirty else "")
-
-
 def resimulate(path: Path, traces: dict[str, Trace]) -> int:
     """Re-run the simulator side against the testbed draws ``path`` holds (their
     calibrated laws included) and rewrite the json and md. The simulator's gaps from
@@ -863,7 +846,7 @@ def resimulate(path: Path, traces: dict[str, Trace]) -> int:
         for name, r in old["scenarios"].items()
     }
     out["simulator_rerun"] = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
-    out["simulator_commit"] = _commit()
+    out["simulator_commit"] = code_commit()
     for name, r in old["scenarios"].items():
         trace = traces[name]
         if [round(float(x), 2) for x in trace.rps] != r["trace"]["rps"]:

@@ -38,7 +38,6 @@ import functools
 import importlib.util
 import json
 import math
-import subprocess
 import sys
 import tempfile
 import time
@@ -48,6 +47,7 @@ from typing import Any
 from unittest import mock
 
 import numpy as np
+from code_version import commit as code_commit
 
 from policies import Observation
 from policies.indicators import fit_indicator, groups, typical_group
@@ -702,16 +702,6 @@ def _yes(ok: bool) -> str:
     return "met" if ok else "**missed**"
 
 
-def _commit() -> str:
-    try:
-        out = subprocess.run(
-            ["git", "rev-parse", "--short", "HEAD"], cwd=REPO, capture_output=True, text=True
-        )
-    except OSError:
-        return "unknown"
-    return out.stdout.strip() or "unknown"
-
-
 def _old_rows(path: Path) -> list[dict[str, Any]]:
     if not path.exists():
         return []
@@ -780,7 +770,7 @@ def main(argv: list[str] | None = None) -> None:
     )
     args = ap.parse_args(argv)
     t0 = time.monotonic()
-    commit = _commit()
+    commit = code_commit()
     rows: list[dict[str, Any]] = []
     if not args.render:
         keys = tuple(args.scenarios)

@@ -56,7 +56,6 @@ import json
 import math
 import multiprocessing as mp
 import os
-import subprocess
 import sys
 import tempfile
 import textwrap
@@ -67,6 +66,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from code_version import commit as code_commit
 
 from scaler.sim.engine import simulate
 from scaler.sim.oracle import compute_oracle, rate_scale_for_peak
@@ -941,24 +941,6 @@ def write(doc: dict[str, Any], out_dir: Path, stem: str) -> None:
     (out_dir / f"{stem}.html").write_text(html_page(doc))
 
 
-def _commit() -> str:
-    """The commit the bench ran at (``+dirty`` with uncommitted changes to tracked
-    files), so the results say which code they are from."""
-    try:
-        head = subprocess.run(
-            ["git", "rev-parse", "--short", "HEAD"], cwd=REPO, capture_output=True, text=True
-        ).stdout.strip()
-        dirty = subprocess.run(
-            ["git", "status", "--porcelain", "--untracked-files=no"],
-            cwd=REPO,
-            capture_output=True,
-            text=True,
-        ).stdout.strip()
-    except OSError:
-        return "unknown"
-    return (head or "unknown") + ("+dirty" if dirty else "")
-
-
 def _clean(x: Any) -> Any:
     if isinstance(x, float):
         return None if math.isnan(x) else float(f"{x:.6g}")
@@ -1003,7 +985,7 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--rescore-tuned", action="store_true")
     args = ap.parse_args(argv)
     if args.rescore is not None:
-        commit = _commit()
+        commit = code_commit()
         prev = json.loads(args.rescore.read_text())
         wanted = {(c["trace"], float(c["startup_s"])) for c in prev["cases"]}
         if args.only:
@@ -1036,7 +1018,7 @@ def main(argv: list[str] | None = None) -> None:
     cases = [c for c in load_cases(args.quick) if not args.only or c.name in args.only]
     doc: dict[str, Any] = {
         "bench": "policy_quality",
-        "commit": _commit(),
+        "commit": code_commit(),
         "mode": "quick" if args.quick else "full",
         "policy": POLICY,
         "policy_note": "the registered `adaptive` policy with only scope keys and "

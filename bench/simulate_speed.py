@@ -42,6 +42,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from code_version import commit as code_commit
 
 from scaler.sim.engine import simulate
 from scaler.sim.presets import PRESETS, scenario_for
@@ -229,23 +230,6 @@ def make_run() -> dict[str, Any]:
 PARTS = ("speed", "make_run", "memory")
 
 
-def _commit() -> str:
-    """The measured code's commit (and whether the tree had changes)."""
-    try:
-        head = subprocess.run(
-            ["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True
-        ).stdout.strip()
-        dirty = subprocess.run(
-            ["git", "status", "--porcelain", "--untracked-files=no"],
-            cwd=ROOT,
-            capture_output=True,
-            text=True,
-        ).stdout.strip()
-    except OSError:
-        return "unknown"
-    return f"{head}{' (modified)' if dirty else ''}" if head else "unknown"
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--days", type=int, nargs="*", default=[1, 7, 30, 90])
@@ -293,7 +277,7 @@ def main() -> None:
         args.out.write_text(json.dumps(result, indent=2) + "\n")
 
     def measured(part: str) -> None:
-        result["code"][part] = args.code or _commit()
+        result["code"][part] = args.code or code_commit()
         result["machine"][f"load_average_after_{part}"] = [round(x, 1) for x in os.getloadavg()]
         save()
 
