@@ -25,9 +25,11 @@ scaler's own metrics), CPU seconds of every process, the load average through th
 run, and each target met or missed.
 
 Targets (issue 13): canary 0 errors, health always answers, canary p99 <= 50 ms, RSS
-bounded by the object limit (:func:`rss_verdict`: the peak within what the object and
-decision limits allow, and no growth over the second half beyond what the objects and
-decisions added in it explain). Also recorded, to tell runs apart: the load average,
+bounded by the object limit (:func:`rss_verdict`: the peak, teardown included, within
+what the object and decision limits allow, and no growth over the load's second half,
+from half time to its last sample before the clients stop, beyond what the objects and
+decisions added in it explain; the growth while 1,000 streams end at once is reported
+apart as ``teardown_growth_mb``). Also recorded, to tell runs apart: the load average,
 the hypervisor's steal time, and each scaler thread group's CPU and run-queue wait.
 Run it alone (``python bench/soak.py``): it uses both cores for the duration.
 """
@@ -615,10 +617,12 @@ def run(
         peak = rss_start
         samples = []
         mid: dict[str, float] | None = None
+        last: dict[str, float] | None = None
         idle_threads: dict[str, list[int]] = {}
         steal_prev = steal_start
         while time.monotonic() - t_start < duration_s:
             time.sleep(SAMPLE_S)
+            elapsed_s = time.monotonic() - t_start
             now = rss_mb(scaler.pid)
             peak = max(peak, now)
             load = os.getloadavg()[0]
@@ -628,17 +632,26 @@ def run(
             steal_prev = steal_now
             samples.append(
                 {
-                    "t_s": round(time.monotonic() - t_start),
+                    "t_s": round(elapsed_s),
                     "rss_mb": round(now, 1),
                     "load_1m": load,
                     "steal_pct": round(steal_pct, 1),
                 }
             )
-            if mid is None and time.monotonic() - t_start >= duration_s / 2:
+            if mid is None and elapsed_s >= duration_s / 2:
                 idle_threads = sched_idle_threads(scaler.pid)
                 # One scrape at half time (a scrape of every object's series costs the
                 # scaler some milliseconds, so not every sample).
                 mid = {
+                    **scrape(metrics_port),
+                    "rss_mb": rss_mb(scaler.pid),
+                    "serving_rss_mb": rss_mb(scaler.pid, tree=False),
+                }
+            elif mid is not None and duration_s - SAMPLE_S <= elapsed_s < duration_s:
+                # The same measurement at the load's last sample, before the clients
+                # stop: the second half's growth is steady-state growth, not the
+                # teardown of 1,000 streams at once (reported apart).
+                last = {
                     **scrape(metrics_port),
                     "rss_mb": rss_mb(scaler.pid),
                     "serving_rss_mb": rss_mb(scaler.pid, tree=False),
@@ -650,6 +663,7 @@ def run(
         steal_end = steal_jiffies()
         rss_end = rss_mb(scaler.pid)
         serving_rss_end = rss_mb(scaler.pid, tree=False)
+        peak = max(peak, rss_end)
         cpu_end = {
             "scaler_serving": cpu_s(scaler.pid, tree=False),
             "scaler_with_reader": cpu_s(scaler.pid),
@@ -688,11 +702,12 @@ def run(
     settings = scaler_settings or {}
     end_ = {**after, "rss_mb": rss_end, "serving_rss_mb": serving_rss_end}
     mid_ = mid if mid is not None else end_
+    last_ = last if last is not None else end_
     memory = rss_verdict(
         rss_start,
         peak,
         mid_,
-        end_,
+        last_,
         int(settings.get("SCALER_MAX_OBJECTS", DEFAULT_MAX_OBJECTS)),
         int(settings.get("SCALER_MAX_LOGGED_DECISIONS", DEFAULT_MAX_LOGGED)),
     )
@@ -764,7 +779,9 @@ def run(
             "peak": round(peak, 1),
             "check": memory,
             "at_half": {k: mid_[k] for k in MEMORY_KEYS},
+            "at_load_end": {k: last_[k] for k in MEMORY_KEYS},
             "at_end": {k: end_[k] for k in MEMORY_KEYS},
+            "teardown_growth_mb": round(rss_end - last_["rss_mb"], 1),
             "samples": samples,
         },
         "prometheus_queries_per_s": round(queries / elapsed, 1),
