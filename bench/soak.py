@@ -49,6 +49,7 @@ import sys
 import time
 import urllib.request
 from collections import Counter
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -131,29 +132,35 @@ def cpu_s(pid: int, *, tree: bool = True) -> float:
     return total / CLK_TCK
 
 
+def threads(pid: int) -> Iterator[tuple[str, int, str]]:
+    """(role, process id, thread id) of every thread of ``pid`` ("serving") and of its
+    children ("reader"); a process that ended meanwhile has none."""
+    for i, p in enumerate(children(pid)):
+        try:
+            tids = os.listdir(f"/proc/{p}/task")
+        except OSError:
+            continue
+        for tid in tids:
+            yield ("serving" if i == 0 else "reader"), p, tid
+
+
 def thread_sched(pid: int) -> dict[str, list[float]]:
     """Per thread group of ``pid`` and its children (named by process and thread name,
     pool numbers dropped): [CPU s, run-queue wait s, times run] from the kernel's
     ``schedstat``. The wait is time runnable but not running: waiting for a core, not
     for the interpreter lock (a thread waiting for the GIL sleeps on a futex)."""
     out: dict[str, list[float]] = {}
-    for i, p in enumerate(children(pid)):
-        role = "serving" if i == 0 else "reader"
+    for role, p, tid in threads(pid):
         try:
-            tids = os.listdir(f"/proc/{p}/task")
-        except OSError:
+            comm = Path(f"/proc/{p}/task/{tid}/comm").read_text().strip()
+            cpu, wait, slices = Path(f"/proc/{p}/task/{tid}/schedstat").read_text().split()
+        except (OSError, ValueError):
             continue
-        for tid in tids:
-            try:
-                comm = Path(f"/proc/{p}/task/{tid}/comm").read_text().strip()
-                cpu, wait, slices = Path(f"/proc/{p}/task/{tid}/schedstat").read_text().split()
-            except (OSError, ValueError):
-                continue
-            name = f"{role}:{re.sub(r'[_-]?[0-9]+$', '', comm)}"
-            acc = out.setdefault(name, [0.0, 0.0, 0.0])
-            acc[0] += int(cpu) / 1e9
-            acc[1] += int(wait) / 1e9
-            acc[2] += int(slices)
+        name = f"{role}:{re.sub(r'[_-]?[0-9]+$', '', comm)}"
+        acc = out.setdefault(name, [0.0, 0.0, 0.0])
+        acc[0] += int(cpu) / 1e9
+        acc[1] += int(wait) / 1e9
+        acc[2] += int(slices)
     return out
 
 
@@ -163,19 +170,13 @@ def sched_idle_threads(pid: int) -> dict[str, list[int]]:
     serving interpreter's lock would stall every answer)."""
     out: dict[str, list[int]] = {}
     idle = getattr(os, "SCHED_IDLE", -1)
-    for i, p in enumerate(children(pid)):
-        role = "serving" if i == 0 else "reader"
+    for role, _, tid in threads(pid):
         acc = out.setdefault(role, [0, 0])
         try:
-            tids = os.listdir(f"/proc/{p}/task")
+            acc[0] += os.sched_getscheduler(int(tid)) == idle
+            acc[1] += 1
         except OSError:
             continue
-        for tid in tids:
-            try:
-                acc[0] += os.sched_getscheduler(int(tid)) == idle
-                acc[1] += 1
-            except OSError:
-                continue
     return out
 
 
