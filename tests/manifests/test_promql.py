@@ -171,7 +171,7 @@ def test_promtool_accepts_the_alert_rules(tmp_path: Path) -> None:
         text=True,
     )
     assert done.returncode == 0, done.stdout + done.stderr
-    assert "6 rules found" in done.stdout
+    assert "7 rules found" in done.stdout
 
 
 def _expected(alert: str, **labels: str) -> dict[str, Any]:
@@ -211,6 +211,12 @@ def test_each_alert_fires_on_what_it_names_and_not_before(tmp_path: Path) -> Non
             "series": 'sonic_scaler_rpc_errors_total{method="GetMetrics",code="INVALID_ARGUMENT"}',
             "values": "0x10 1+1x10",
         },
+        # The reader misses the watchdog's pings for one minute (a blip), then from
+        # minute 6 on.
+        {
+            "series": 'sonic_scaler_prometheus_reader_stalled{pod="sonic-scaler-0"}',
+            "values": "0 0 1 0 0 0 1x14",
+        },
     ]
     tests = [
         {"eval_time": "5m", "alertname": "SonicScalerHolding", "exp_alerts": []},
@@ -247,6 +253,13 @@ def test_each_alert_fires_on_what_it_names_and_not_before(tmp_path: Path) -> Non
             "eval_time": "13m",
             "alertname": "SonicScalerRejectsScaledObject",
             "exp_alerts": [_expected("SonicScalerRejectsScaledObject", method="GetMetrics")],
+        },
+        {"eval_time": "4m", "alertname": "SonicScalerReaderStalled", "exp_alerts": []},
+        {"eval_time": "7m", "alertname": "SonicScalerReaderStalled", "exp_alerts": []},
+        {
+            "eval_time": "9m",
+            "alertname": "SonicScalerReaderStalled",
+            "exp_alerts": [_expected("SonicScalerReaderStalled", pod="sonic-scaler-0")],
         },
     ]
     unit = {
@@ -335,7 +348,7 @@ def test_prometheus_loads_every_alert(prometheus: str) -> None:
     loaded = [r["name"] for g in body["data"]["groups"] for r in g["rules"]]
     in_rule = [r["alert"] for g in alert_groups() for r in g["rules"]]
     assert sorted(loaded) == sorted(in_rule)
-    assert len(in_rule) == 6
+    assert len(in_rule) == 7
 
 
 def test_prometheus_accepts_every_dashboard_query(prometheus: str) -> None:
