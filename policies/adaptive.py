@@ -73,7 +73,7 @@ Pure: no clock, no I/O; everything about the past comes from ``ctx.history``.
 from __future__ import annotations
 
 import math
-from typing import ClassVar
+from typing import Any, ClassVar
 
 import numpy as np
 import numpy.typing as npt
@@ -81,8 +81,16 @@ from pydantic import Field
 
 from policies.base import PolicyContext, PolicyParams
 from policies.decision import Recommendation
+from policies.forecast import FloatArray
 from policies.stats import median
-from policies.work import FIT_SPAN_S, WorkHistory, learned_capacity, since, work_history
+from policies.work import (
+    FIT_SPAN_S,
+    WorkHistory,
+    learned_capacity,
+    since,
+    stored,
+    work_history,
+)
 
 TAIL_FACTOR = math.log(100.0)
 """ln(1 / 1 %): spare capacity, in execution times, that keeps the 99th percentile
@@ -267,8 +275,11 @@ def _dip_floor(
     # The lowest level the work kept for a rate window (the least of 30 s block
     # maxima), not the raw minimum: one odd scrape would hide every dip for 6 h.
     # Work that falls to 0 is a dip too (a stream that stopped).
-    tb = mem.times[before]
-    block = (tb // RATE_WINDOW_S).astype(np.int64)
+    blocks_of = stored(mem, ("block", RATE_WINDOW_S), _rate_blocks)
+    if blocks_of is None:
+        block = (mem.times[before] // RATE_WINDOW_S).astype(np.int64)
+    else:  # times increase: ``before`` is a prefix
+        block = blocks_of["block"][: int(np.count_nonzero(before))]
     blocks = np.flatnonzero(np.concatenate(([True], block[1:] != block[:-1])))
     low = float(np.maximum.reduceat(w[before], blocks).min())
     if not held_work < low:
@@ -288,27 +299,131 @@ def _dip_floor(
     return min(float(last.max()), ceiling)
 
 
+def _rate_blocks(
+    h: WorkHistory, start: int, prior: dict[str, npt.NDArray[np.int64]] | None
+) -> dict[str, npt.NDArray[np.int64]]:
+    """The rate window each row's time falls in (a float floor division: the slowest
+    array operation of a decision, so done once per row, see :func:`stored`)."""
+    return {"block": (h.times[start:] // RATE_WINDOW_S).astype(np.int64)}
+
+
 def _pressed(h: WorkHistory, q_target_ms: float) -> npt.NDArray[np.bool_]:
     """Samples ending :data:`SETTLE_S` of a persistent queue on an unchanged fleet: the
     same ready count (> 0), no pod known to be starting, and the mean queue time per
     request over ``q_target_ms`` in at least :data:`PRESSURE_SHARE` of the samples,
-    the sample itself included."""
+    the sample itself included.
+
+    Each row is worked out once, when it arrives (:func:`stored`); the rows whose
+    window or settling reaches back before this history's first row are those of
+    :func:`_pressed_direct` over this history alone, as if it were all there is."""
+    cached = stored(
+        h,
+        ("pressed", q_target_ms),
+        lambda w, start, prior: _pressed_rows(w, q_target_ms, start, prior),
+    )
+    if cached is None:
+        return _pressed_direct(h.times, h.ready, h.settled, h.queue_ms, q_target_ms)
     t = h.times
+    n = t.size
+    out = cached["pressed"].copy()
+    if not n:
+        return out
+    # Rows less than SETTLE_S after the first are never pressed here (the first row
+    # counts as a change); from there on a row's window and settling lie inside this
+    # history, unless rounding puts one a row before it: those are worked out again.
+    t0 = t[0]
+    m = int(np.searchsorted(t, t0 + SETTLE_S, side="left"))
+    while m > 0 and t[m - 1] - t0 >= SETTLE_S:
+        m -= 1
+    while m < n and t[m] - t0 < SETTLE_S:
+        m += 1
+    out[:m] = False
+    back = cached["back"]
+    if m < n and m - back[m] < 0:
+        while m < n and m - back[m] < 0:
+            m += 1
+        out[:m] = _pressed_direct(t[:m], h.ready[:m], h.settled[:m], h.queue_ms[:m], q_target_ms)
+    return out
+
+
+def _pressed_rows(
+    h: WorkHistory, q_target_ms: float, start: int, prior: dict[str, npt.NDArray[Any]] | None
+) -> dict[str, npt.NDArray[Any]]:
+    """:func:`_pressed_direct` of rows ``[start, n)`` of ``h`` (``prior``: the values of
+    the rows before), reading only the :data:`SETTLE_S` of rows before ``start`` it
+    needs; with each row's last change, count of samples over the target so far and
+    how many rows back its window starts."""
+    t, ready = h.times, h.ready
+    n = t.size
+    if prior is not None and start == n - 1:
+        # One new row (every decision): Python scalars, not a dozen one-element arrays.
+        k = start
+        tk = t[k]
+        j1 = int(np.searchsorted(t, tk - SETTLE_S, side="left"))
+        changed = (not h.settled[k]) or ready[k] != ready[k - 1]
+        lc = max(prior["last_change"][k - 1], tk if changed else -math.inf)
+        is_over = bool(h.queue_ms[k] > q_target_ms)
+        cum = int(prior["cum"][k - 1]) + is_over
+        n_window = k + 1 - j1
+        n_over = cum - (int(prior["cum"][j1 - 1]) if j1 > 0 else 0)
+        ok = bool(tk - lc >= SETTLE_S) and bool(ready[k] > 0) and n_window >= 4
+        ok = ok and n_over >= PRESSURE_SHARE * n_window and is_over
+        return {
+            "pressed": np.array([ok]),
+            "last_change": np.array([lc], dtype=float),
+            "cum": np.array([cum], dtype=np.int64),
+            "back": np.array([k - j1], dtype=np.int64),
+        }
+    s0 = int(np.searchsorted(t, t[start] - SETTLE_S, side="left")) if start < n else start
+    ts = t[s0:]
+    changed = ~h.settled[s0:]
+    if s0 > 0:
+        assert prior is not None  # s0 <= start
+        changed |= ready[s0:] != ready[s0 - 1 : n - 1]
+        seed = float(prior["last_change"][s0 - 1])
+        base = int(prior["cum"][s0 - 1])
+    else:
+        changed[1:] |= ready[1:] != ready[:-1]
+        changed[:1] = True
+        seed, base = -math.inf, 0
+    last_change = np.maximum(np.maximum.accumulate(np.where(changed, ts, -math.inf)), seed)
+    with np.errstate(invalid="ignore"):
+        over = (h.queue_ms[s0:] > q_target_ms).astype(np.int64)
+    counts = np.concatenate(([base], base + np.cumsum(over)))
+    rows = np.arange(start, n)
+    j = np.searchsorted(t, t[start:] - SETTLE_S, side="left")
+    in_window = rows + 1 - j
+    over_window = counts[rows - s0 + 1] - counts[j - s0]
+    lc = last_change[start - s0 :]
+    ok = (t[start:] - lc >= SETTLE_S) & (ready[start:] > 0) & (in_window >= 4)
+    ok &= over_window >= PRESSURE_SHARE * in_window
+    ok &= over[start - s0 :].astype(bool)
+    return {"pressed": ok, "last_change": lc, "cum": counts[start - s0 + 1 :], "back": rows - j}
+
+
+def _pressed_direct(
+    t: FloatArray,
+    ready: FloatArray,
+    settled: npt.NDArray[np.bool_],
+    queue_ms: FloatArray,
+    q_target_ms: float,
+) -> npt.NDArray[np.bool_]:
+    """:func:`_pressed` over these rows alone."""
     n = t.size
     if n == 0:
         return np.zeros(0, dtype=bool)
-    changed = ~h.settled
-    changed[1:] |= h.ready[1:] != h.ready[:-1]
+    changed = ~settled
+    changed[1:] |= ready[1:] != ready[:-1]
     changed[0] = True
     last_change = np.maximum.accumulate(np.where(changed, t, -math.inf))
     with np.errstate(invalid="ignore"):
-        over = (h.queue_ms > q_target_ms).astype(np.int64)
+        over = (queue_ms > q_target_ms).astype(np.int64)
     counts = np.concatenate(([0], np.cumsum(over)))
     j = np.searchsorted(t, t - SETTLE_S, side="left")
     idx = np.arange(n)
     in_window = idx + 1 - j
     over_window = counts[idx + 1] - counts[j]
-    ok: npt.NDArray[np.bool_] = (t - last_change >= SETTLE_S) & (h.ready > 0) & (in_window >= 4)
+    ok: npt.NDArray[np.bool_] = (t - last_change >= SETTLE_S) & (ready > 0) & (in_window >= 4)
     ok &= over_window >= PRESSURE_SHARE * in_window
     # A queue that has just fallen back under the target is a backlog drained, not a
     # fleet short of the work (the last sample of the window must be over it too).

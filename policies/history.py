@@ -66,6 +66,13 @@ floats is the same in Python and NumPy; the caller keeps the two in step, and a 
 compares them)."""
 
 
+LookBack = Callable[
+    ["HistoryColumns", int, dict[str, npt.NDArray[Any]] | None], dict[str, npt.NDArray[Any]]
+]
+"""Values of the stored rows from ``start`` on, computed with every stored row before at
+hand (see :meth:`HistoryColumns.stored_rows`)."""
+
+
 class _Storage:
     """Rows ``[0, written)`` of ``data`` hold observations; later rows are free.
     ``derived`` keeps, per key, arrays computed row by row from the rows and how many
@@ -187,6 +194,33 @@ class HistoryColumns:
         elif done < hi:
             before = {k: v[done - 1] for k, v in kept.arrays.items()} if kept and done else None
             fresh = rows(store.data[:, done:hi], before)
+            if kept is None:
+                room = store.data.shape[1]
+                kept = _Derived({k: np.empty(room, dtype=v.dtype) for k, v in fresh.items()})
+                store.derived[key] = kept
+            for k, v in fresh.items():
+                kept.arrays[k][done:hi] = v
+            kept.done = hi
+        if kept is None:
+            return {}
+        return {k: v[lo:hi] for k, v in kept.read_only.items()}
+
+    def stored_rows(self, key: Hashable, compute: LookBack) -> dict[str, npt.NDArray[Any]]:
+        """Like :meth:`derived`, for values that look further back than one row (a count
+        over the last minute, the index of the first sample of a window): ``compute``
+        is given the columns of every stored row up to this history's last (``whole``,
+        from the storage's first row, which may be older than this history's first),
+        the first row to compute and the arrays it computed before for the earlier
+        rows (None at the first), and returns the values of rows ``[start, len(whole))``.
+        A stored row's values are computed once; this history's rows are returned as
+        read-only views. What a value depends on before this history's first row is the
+        caller's to account for (e.g. by recomputing those first rows)."""
+        store, lo, hi = self._store, self._lo, self._hi
+        kept = store.derived.get(key)
+        done = 0 if kept is None else kept.done
+        if done < hi:
+            prior = {k: v[:done] for k, v in kept.read_only.items()} if kept and done else None
+            fresh = compute(HistoryColumns(store, 0, hi, ()), done, prior)
             if kept is None:
                 room = store.data.shape[1]
                 kept = _Derived({k: np.empty(room, dtype=v.dtype) for k, v in fresh.items()})

@@ -25,7 +25,7 @@ against 0.092).
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Callable, Hashable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -93,6 +93,11 @@ class WorkHistory:
     exec_ms: FloatArray | None = None
     """Mean time of one execution, ms, by the GPU busy fraction (busy seconds per
     execution; one instance per replica, GPU neither idle nor saturated), else NaN."""
+    columns: HistoryColumns | None = None
+    """The pipeline's columns these rows were read from, row for row from ``first`` on
+    (None: the rows are not theirs as they are): what :func:`stored` caches on."""
+    first: int = 0
+    """Index in ``columns`` of the first row."""
 
 
 def work_history(
@@ -103,12 +108,9 @@ def work_history(
 
     On the pipeline's columns each observation's arrays are computed once, when it
     arrives (:meth:`HistoryColumns.derived`), so a decision pays for one row."""
-    cols = history_columns(history, columns)
-    rows = cols.derived(
-        ("work", instances),
-        lambda raw, before: _rows(raw, instances, before),
-        lambda raw, before: _row(raw, instances, before),
-    )
+    cols: HistoryColumns | None = history_columns(history, columns)
+    assert cols is not None
+    rows = _work_rows(cols, instances)
     n = rows["times"].size
     if n > 1 and rows["unordered"][-1] != rows["unordered"][0]:
         # Times that do not increase (never from the pipeline): drop each row not later
@@ -118,6 +120,7 @@ def work_history(
         keep = np.ones(times.size, dtype=bool)
         keep[1:] = times[1:] > np.maximum.accumulate(times)[:-1]
         rows = _rows(raw[:, keep], instances, None)
+        cols = None
     work, backlog = rows["work"], rows["backlog"]
     known = rows["per_request"]
     if known.size and not np.isfinite(known[0]):
@@ -129,6 +132,7 @@ def work_history(
         work, backlog = work.copy(), backlog.copy()
         work[:k] = rows["requests"][:k] * fill
         backlog[:k] = rows["pending"][:k] * fill
+        cols = None
     return WorkHistory(
         rows["times"],
         rows["ready"],
@@ -141,7 +145,67 @@ def work_history(
         rows["settled"],
         instances,
         rows["exec_ms"],
+        cols,
     )
+
+
+def _work_rows(cols: HistoryColumns, instances: int) -> dict[str, npt.NDArray[Any]]:
+    """:func:`_rows` of every row of ``cols``, each computed once (see
+    :meth:`HistoryColumns.derived`)."""
+    return cols.derived(
+        ("work", instances),
+        lambda raw, before: _rows(raw, instances, before),
+        lambda raw, before: _row(raw, instances, before),
+    )
+
+
+StoredRows = Callable[[WorkHistory, int, dict[str, npt.NDArray[Any]] | None], dict[str, Any]]
+"""Values of the rows of a :class:`WorkHistory` from ``start`` on, given the values
+computed before for the rows before ``start`` (None: none)."""
+
+
+def stored(
+    h: WorkHistory, key: Hashable, compute: StoredRows
+) -> dict[str, npt.NDArray[Any]] | None:
+    """``compute``'s values for ``h``'s rows, computed once per row the pipeline stores
+    instead of over hours of rows at every decision; None when ``h`` was not read from
+    the pipeline's columns as it is (compute afresh then).
+
+    ``compute`` is given every stored row up to ``h``'s last as a :class:`WorkHistory`
+    (from the storage's first row: it may start before ``h``), the first row to compute
+    and its earlier values, and must be causal (a row's values depend on it and on
+    earlier rows only) and the same function for the same ``key``. Only the fields
+    that each row carries on its own are meaningful in that history (``times``,
+    ``ready``, ``settled``, ``queue_ms``, ...): its work before this history's first
+    row may be carried differently. Values that depend on rows before ``h``'s first are
+    the caller's to recompute (they are those of the storage's, longer, history)."""
+    cols = h.columns
+    if cols is None:
+        return None
+    instances = h.instances
+
+    def fill(
+        whole: HistoryColumns, start: int, prior: dict[str, npt.NDArray[Any]] | None
+    ) -> dict[str, npt.NDArray[Any]]:
+        r = _work_rows(whole, instances)
+        everything = WorkHistory(
+            r["times"],
+            r["ready"],
+            r["work"],
+            r["capacity"],
+            r["service"],
+            r["queue"],
+            r["backlog"],
+            r["batch"],
+            r["settled"],
+            instances,
+            r["exec_ms"],
+        )
+        return compute(everything, start, prior)
+
+    arrays = cols.stored_rows((key, instances), fill)
+    first = h.first
+    return {k: v[first:] for k, v in arrays.items()}
 
 
 def _rows(
@@ -297,6 +361,8 @@ def since(h: WorkHistory, start_s: float) -> WorkHistory:
         h.settled[i:],
         h.instances,
         None if h.exec_ms is None else h.exec_ms[i:],
+        h.columns,
+        h.first + i,
     )
 
 

@@ -158,6 +158,8 @@ def test_work_history_from_the_pipelines_columns_is_the_one_built_from_the_tuple
         fast = work_history(state.history, 2, state.columns)
         slow = work_history(state.history, 2, HistoryColumns.of(state.history))
         for name in WorkHistory.__dataclass_fields__:
+            if name in ("columns", "first"):  # where the rows came from, not what they say
+                continue
             np.testing.assert_array_equal(getattr(fast, name), getattr(slow, name), err_msg=name)
         work, backlog = _reference_work(state.history)
         np.testing.assert_allclose(fast.work, work, rtol=1e-12)
