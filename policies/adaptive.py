@@ -72,6 +72,7 @@ Pure: no clock, no I/O; everything about the past comes from ``ctx.history``.
 
 from __future__ import annotations
 
+import itertools
 import math
 from typing import Any, ClassVar
 
@@ -229,31 +230,118 @@ def _startup_seen(h: WorkHistory, fallback_s: float, cap_items_s: float | None =
     moment the work first needed more than the ready replicas (at ``cap_items_s``
     per replica) to the rise; rises the work did not call for (a queue's) are left
     out."""
-    waiting = np.zeros(h.settled.size + 2, dtype=np.int8)  # np.r_ costs ~20x this
-    waiting[1:-1] = ~h.settled
-    edges = np.diff(waiting)
-    starts, ends = np.flatnonzero(edges == 1), np.flatnonzero(edges == -1)
-    done = ends < h.times.size
     seen = fallback_s
-    if done.any():
-        spans = h.times[ends[done]] - h.times[starts[done]]
-        seen = max(float(spans.max()), seen)
+    if not h.settled.all():
+        waiting = np.zeros(h.settled.size + 2, dtype=np.int8)  # np.r_ costs ~20x this
+        waiting[1:-1] = ~h.settled
+        edges = np.diff(waiting)
+        starts, ends = np.flatnonzero(edges == 1), np.flatnonzero(edges == -1)
+        done = ends < h.times.size
+        if done.any():
+            spans = h.times[ends[done]] - h.times[starts[done]]
+            seen = max(float(spans.max()), seen)
     if cap_items_s is None or not cap_items_s > 0 or h.times.size < 2:
         return seen
     r = h.ready
-    with np.errstate(invalid="ignore"):
-        short = h.work / cap_items_s > r
-    idx = np.arange(r.size)
-    last_fine = np.maximum.accumulate(np.where(short, -1, idx))
-    rises = np.flatnonzero((r[1:] > r[:-1]) & short[:-1]) + 1
-    rises = rises[last_fine[rises - 1] >= 0]
-    if not rises.size:
-        return seen
-    leads = h.times[rises] - h.times[last_fine[rises - 1] + 1]
+    cached = stored(h, "rise", _rises)
+    if cached is None:
+        with np.errstate(invalid="ignore"):
+            short = h.work / cap_items_s > r
+        idx = np.arange(r.size)
+        last_fine = np.maximum.accumulate(np.where(short, -1, idx))
+        rises = np.flatnonzero((r[1:] > r[:-1]) & short[:-1]) + 1
+        rises = rises[last_fine[rises - 1] >= 0]
+        if not rises.size:
+            return seen
+        fine_before = last_fine[rises - 1]
+    else:
+        # The same from the rows where the ready count rose (kept as they arrive) and
+        # the last row before each where the work did not need more.
+        rises = np.flatnonzero(cached["rise"][1:]) + 1
+        if not rises.size:
+            return seen
+        with np.errstate(invalid="ignore"):
+            short = h.work / cap_items_s > r
+        rises = rises[short[rises - 1]]
+        fine = np.flatnonzero(~short)
+        at = np.searchsorted(fine, rises - 1, side="right") - 1
+        rises = rises[at >= 0]
+        if not rises.size:
+            return seen
+        fine_before = fine[at[at >= 0]]
+    leads = h.times[rises] - h.times[fine_before + 1]
     leads = leads[leads <= STARTUP_MAX_S]
     if leads.size:
         seen = max(seen, median(leads))
     return seen
+
+
+def _rises(
+    h: WorkHistory, start: int, prior: dict[str, npt.NDArray[np.bool_]] | None
+) -> dict[str, npt.NDArray[np.bool_]]:
+    """Rows where the ready count rose from the row before (the first: no)."""
+    r = h.ready
+    rise = np.zeros(r.size - start, dtype=bool)
+    lo = max(start, 1)
+    rise[lo - start :] = r[lo:] > r[lo - 1 : -1]
+    return {"rise": rise}
+
+
+def _block_max(
+    h: WorkHistory, start: int, prior: dict[str, npt.NDArray[Any]] | None
+) -> dict[str, npt.NDArray[Any]]:
+    """Per row: the rate window its time falls in (a float floor division, the slowest
+    array operation of a decision: done once per row), whether the row starts one, and
+    the highest work (non-finite as +inf) of its window up to the row."""
+    times, work = h.times, h.work
+    n = times.size
+    if prior is not None and start == n - 1:  # one new row: every decision
+        block = int(times[start] // RATE_WINDOW_S)
+        opens = block != prior["block"][-1]
+        w = work[start] if math.isfinite(work[start]) else math.inf
+        top = w if opens else max(prior["running"][-1], w)
+        return {
+            "block": np.array([block], dtype=np.int64),
+            "opens": np.array([opens]),
+            "running": np.array([top], dtype=float),
+        }
+    blocks = (times[start:] // RATE_WINDOW_S).astype(np.int64)
+    opens = np.empty(blocks.size, dtype=bool)
+    opens[:1] = prior is None or blocks[0] != prior["block"][-1]
+    opens[1:] = blocks[1:] != blocks[:-1]
+    ws = np.where(np.isfinite(work[start:]), work[start:], np.inf)
+    running = np.empty(blocks.size)
+    cuts = [0, *np.flatnonzero(opens).tolist(), blocks.size]
+    for lo, hi in itertools.pairwise(cuts):
+        if hi > lo:
+            np.maximum.accumulate(ws[lo:hi], out=running[lo:hi])
+    if blocks.size and not opens[0] and prior is not None:
+        # The first rows continue the window the stored rows before them were in.
+        k = int(cuts[1]) if len(cuts) > 2 else blocks.size
+        np.maximum(running[:k], prior["running"][-1], out=running[:k])
+    return {"block": blocks, "opens": opens, "running": running}
+
+
+def _lowest_window_max(mem: WorkHistory, b: int) -> float:
+    """The least over the rate windows of ``mem``'s first ``b`` rows of the highest work
+    in each (non-finite as +inf): the first window from this history's rows, the others
+    from the running maxima kept per row (:func:`_block_max`)."""
+    cached = stored(mem, ("block max", RATE_WINDOW_S), _block_max)
+    if cached is None:
+        w = np.where(np.isfinite(mem.work[:b]), mem.work[:b], np.inf)
+        block = (mem.times[:b] // RATE_WINDOW_S).astype(np.int64)
+        blocks = np.flatnonzero(np.concatenate(([True], block[1:] != block[:-1])))
+        return float(np.maximum.reduceat(w, blocks).min())
+    ends = np.flatnonzero(cached["opens"][1:b])  # row i ends a window: row i + 1 opens one
+    e1 = int(ends[0]) + 1 if ends.size else b
+    head = mem.work[:e1]
+    low = float(np.where(np.isfinite(head), head, np.inf).max())
+    if ends.size:
+        running = cached["running"]
+        low = min(low, float(running[b - 1]))
+        if ends.size > 1:
+            low = min(low, float(running[ends[1:]].min()))
+    return low
 
 
 def _dip_floor(
@@ -265,25 +353,21 @@ def _dip_floor(
     :data:`DIP_STARTUPS` start-ups. The floor is the highest work just before the
     drop, but no more than the lowest level the work kept to for as long before."""
     mem = since(h, now_s - QUEUE_MEMORY_S)
-    w = np.where(np.isfinite(mem.work), mem.work, np.inf)
     hold_s = DIP_STARTUPS * _startup_seen(h, lead_s, cap_items_s)
     if not hold_s > 0:  # no lead time and no start-up seen: nothing to bridge
         return 0.0
-    before = mem.times < now_s - hold_s
-    if int(before.sum()) < 8 or now_s - float(mem.times[0]) < 2 * hold_s:
+    # Times increase: the rows before ``now_s - hold_s`` are the first ``b``.
+    b = int(np.searchsorted(mem.times, now_s - hold_s, side="left"))
+    if b < 8 or now_s - float(mem.times[0]) < 2 * hold_s:
         return 0.0
     # The lowest level the work kept for a rate window (the least of 30 s block
     # maxima), not the raw minimum: one odd scrape would hide every dip for 6 h.
     # Work that falls to 0 is a dip too (a stream that stopped).
-    blocks_of = stored(mem, ("block", RATE_WINDOW_S), _rate_blocks)
-    if blocks_of is None:
-        block = (mem.times[before] // RATE_WINDOW_S).astype(np.int64)
-    else:  # times increase: ``before`` is a prefix
-        block = blocks_of["block"][: int(np.count_nonzero(before))]
-    blocks = np.flatnonzero(np.concatenate(([True], block[1:] != block[:-1])))
-    low = float(np.maximum.reduceat(w[before], blocks).min())
+    low = _lowest_window_max(mem, b)
     if not held_work < low:
         return 0.0
+    w = np.where(np.isfinite(mem.work), mem.work, np.inf)
+    before = mem.times < now_s - hold_s
     last = w[~before]
     last = last[np.isfinite(last)]
     if not last.size:
@@ -297,14 +381,6 @@ def _dip_floor(
         return 0.0
     ceiling = float(np.lib.stride_tricks.sliding_window_view(peaks, 4).max(axis=1).min())
     return min(float(last.max()), ceiling)
-
-
-def _rate_blocks(
-    h: WorkHistory, start: int, prior: dict[str, npt.NDArray[np.int64]] | None
-) -> dict[str, npt.NDArray[np.int64]]:
-    """The rate window each row's time falls in (a float floor division: the slowest
-    array operation of a decision, so done once per row, see :func:`stored`)."""
-    return {"block": (h.times[start:] // RATE_WINDOW_S).astype(np.int64)}
 
 
 def _pressed(h: WorkHistory, q_target_ms: float) -> npt.NDArray[np.bool_]:
