@@ -28,6 +28,8 @@ from Prometheus range queries after a restart, so the answer does not change.
 from __future__ import annotations
 
 import dataclasses
+import functools
+import math
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
@@ -181,6 +183,32 @@ def _samples(cols: HistoryColumns, signal: str) -> _Samples:
     )
 
 
+def _rate_ends(cols: HistoryColumns) -> tuple[float | None, float]:
+    """(time of the first usable rate or None, the last usable rate or 0) of
+    :func:`_samples`, without its arrays, for columns whose times increase (then every
+    usable rate is kept): a decision that sizes by Triton's counters needs only these."""
+    served, front = cols.column("request_rate_rps"), cols.column("activation_rps")
+    n = served.size
+
+    def rate(i: int) -> float | None:
+        for x in (served[i], front[i]):
+            if math.isfinite(x) and x >= 0:
+                return float(x)
+        return None
+
+    first = next((i for i in range(n) if rate(i) is not None), None)
+    if first is None:
+        return None, 0.0
+    last = next(v for i in range(n - 1, first - 1, -1) if (v := rate(i)) is not None)
+    return float(cols.column("time_s")[first]), last
+
+
+@functools.lru_cache(maxsize=64)
+def _floor_params(signal: str, target_ms: float, activation_rps: float) -> ThresholdParams:
+    """The reactive floor's threshold settings (validated once, not at every decision)."""
+    return ThresholdParams(signal=signal, target=target_ms, activation_rps=activation_rps)
+
+
 class PredictivePolicy:
     """Forecast × learned capacity, plus schedule, with a reactive latency floor."""
 
@@ -208,7 +236,6 @@ class PredictivePolicy:
         if not history or history[-1] is not ctx.observation:
             history = history + (ctx.observation,)
         cols = history_columns(history, ctx.columns)
-        data = _samples(cols, p.signal)
         settings = ForecastSettings(
             horizon_s=p.lead_time_s,
             quantile=p.quantile,
@@ -219,7 +246,12 @@ class PredictivePolicy:
         )
         work = work_history(history, 1, cols)
         counted = learned_capacity(work, now, p.capacity_window_s)
-        level_now = float(data.rates[-1]) if data.rates.size else 0.0
+        ends = _rate_ends(cols) if work.columns is not None else None
+        data = None
+        if ends is None:
+            data = _samples(cols, p.signal)
+            ends = (float(data.times[0]), float(data.rates[-1])) if data.rates.size else (None, 0.0)
+        first_s, level_now = ends
         load = scheduled_load(
             p.schedule,
             now,
@@ -246,6 +278,8 @@ class PredictivePolicy:
         else:
             # Without Triton's counters: the request rate's forecast (only then: a
             # Theil-Sen fit is most of a decision's cost) and the capacity it is sized by.
+            if data is None:
+                data = _samples(cols, p.signal)
             fc = forecast(data.times, data.rates, now, settings)
             keep = data.pair_times >= now - p.capacity_window_s
             capacity = estimate_capacity(
@@ -263,7 +297,7 @@ class PredictivePolicy:
                 + (f" + {load.describe()}" if load.extra_rps > 0 else "")
                 + f"; {capacity.describe()} → {predicted:.2f} replicas in {p.lead_time_s:g} s"
             )
-        seen_s = now - float(data.times[0]) if data.times.size else 0.0
+        seen_s = now - first_s if first_s is not None else 0.0
         if seen_s < min(p.peak_window_s, p.lead_time_s) and ctx.current_replicas > predicted:
             predicted = float(ctx.current_replicas)
             reason += (
@@ -277,8 +311,7 @@ class PredictivePolicy:
             capped = dataclasses.replace(ctx.observation, **cap)
             floor_ctx = dataclasses.replace(ctx, observation=capped)
         floor = ThresholdPolicy().recommend(
-            floor_ctx,
-            ThresholdParams(signal=p.signal, target=p.target_ms, activation_rps=p.activation_rps),
+            floor_ctx, _floor_params(p.signal, p.target_ms, p.activation_rps)
         )
         desired = predicted
         # While ordered pods start, or within a rate window of the fleet changing, the
