@@ -99,7 +99,10 @@ def compare(
                 name, t = updates.get()
                 if progress is not None:
                     progress(name, t)
-            wait(futures, timeout=_PROGRESS_POLL_S, return_when=FIRST_COMPLETED)
+            # Only the runs still going: a finished one would end every wait at once and
+            # the loop would spin, taking a core from the workers.
+            running = [f for f in futures if not f.done()]
+            wait(running, timeout=_PROGRESS_POLL_S, return_when=FIRST_COMPLETED)
         done = [f.result() for f in futures]
     if progress is not None:
         for name in names:
