@@ -392,33 +392,81 @@ def _pressed(h: WorkHistory, q_target_ms: float) -> npt.NDArray[np.bool_]:
     Each row is worked out once, when it arrives (:func:`stored`); the rows whose
     window or settling reaches back before this history's first row are those of
     :func:`_pressed_direct` over this history alone, as if it were all there is."""
-    cached = stored(
-        h,
-        ("pressed", q_target_ms),
-        lambda w, start, prior: _pressed_rows(w, q_target_ms, start, prior),
-    )
+    cached = _pressed_cache(h, q_target_ms)
     if cached is None:
         return _pressed_direct(h.times, h.ready, h.settled, h.queue_ms, q_target_ms)
     t = h.times
     n = t.size
     out = cached["pressed"].copy()
-    if not n:
-        return out
     # Rows less than SETTLE_S after the first are never pressed here (the first row
     # counts as a change); from there on a row's window and settling lie inside this
     # history, unless rounding puts one a row before it: those are worked out again.
-    t0 = t[0]
-    m = int(np.searchsorted(t, t0 + SETTLE_S, side="left"))
-    while m > 0 and t[m - 1] - t0 >= SETTLE_S:
-        m -= 1
-    while m < n and t[m] - t0 < SETTLE_S:
-        m += 1
+    m = _first_settle(t)
     out[:m] = False
     back = cached["back"]
     if m < n and m - back[m] < 0:
         while m < n and m - back[m] < 0:
             m += 1
         out[:m] = _pressed_direct(t[:m], h.ready[:m], h.settled[:m], h.queue_ms[:m], q_target_ms)
+    return out
+
+
+def _pressed_cache(h: WorkHistory, q_target_ms: float) -> dict[str, npt.NDArray[Any]] | None:
+    """:func:`_pressed_rows` of ``h``'s rows, each computed once (None: not cached)."""
+    return stored(
+        h,
+        ("pressed", q_target_ms),
+        lambda w, start, prior: _pressed_rows(w, q_target_ms, start, prior),
+    )
+
+
+def _first_settle(t: FloatArray) -> int:
+    """How many rows of ``t`` (increasing) are less than :data:`SETTLE_S` after the first."""
+    n = t.size
+    if not n:
+        return 0
+    t0 = t[0]
+    m = int(np.searchsorted(t, t0 + SETTLE_S, side="left"))
+    while m > 0 and t[m - 1] - t0 >= SETTLE_S:
+        m -= 1
+    while m < n and t[m] - t0 < SETTLE_S:
+        m += 1
+    return m
+
+
+def _undisturbed(
+    h: WorkHistory, overload: npt.NDArray[np.bool_] | None, q_target_ms: float
+) -> npt.NDArray[np.bool_]:
+    """Per row: at least :data:`SETTLE_S` since the fleet last changed its ready count,
+    had a pod starting, or (``overload``, if given) a backlog it could not clear.
+
+    The last change before each row is kept per row (:func:`_pressed_rows`); rows less
+    than :data:`SETTLE_S` after this history's first are worked out on it alone (a
+    change before it does not count)."""
+    t = h.times
+    cached = _pressed_cache(h, q_target_ms)
+    if cached is None:
+        m = t.size
+        out = np.empty(m, dtype=bool)
+    else:
+        last = cached["last_change"]
+        if overload is not None and overload.any():
+            k0 = int(np.argmax(overload))
+            last = last.copy()
+            np.maximum(
+                last[k0:],
+                np.maximum.accumulate(np.where(overload[k0:], t[k0:], -math.inf)),
+                out=last[k0:],
+            )
+        out = t - last >= SETTLE_S
+        m = _first_settle(t)
+    if m:
+        disturbed = ~h.settled[:m]
+        disturbed[1:] |= h.ready[1:m] != h.ready[: m - 1]
+        if overload is not None:
+            disturbed |= overload[:m]
+        last_m = np.maximum.accumulate(np.where(disturbed, t[:m], -math.inf))
+        out[:m] = t[:m] - last_m >= SETTLE_S
     return out
 
 
@@ -576,8 +624,7 @@ class AdaptivePolicy:
         need = 0.0
         drain = 0.0
         q_target = QUEUE_SHARE * p.target_ms
-        disturbed = ~h.settled
-        disturbed[1:] |= h.ready[1:] != h.ready[:-1]
+        overload: npt.NDArray[np.bool_] | None = None
         if cap is not None:
             spare = _spare_instances(cap.service_ms, p.target_ms) / p.instances_per_replica
             # Capped at the held work itself: on on/off traffic (most seconds empty) the
@@ -608,15 +655,14 @@ class AdaptivePolicy:
             # A backlog the fleet cannot clear within the queue target is an overload
             # the work rate already counts; the queue reaction is for what it cannot see.
             with np.errstate(invalid="ignore"):
-                disturbed |= h.backlog_items > cap.items_s * h.ready * q_target / 1000.0
+                overload = h.backlog_items > cap.items_s * h.ready * q_target / 1000.0
         else:
             parts.append("capacity not learned yet (no completed batches)")
-        last_disturbed = np.maximum.accumulate(np.where(disturbed, h.times, -math.inf))
         pressed = _pressed(h, q_target)[i_memory:]
         # From here on, rows of the queue memory only; the hold is its last ``k``.
         ready_m, queue_m = h.ready[i_memory:], h.queue_ms[i_memory:]
         settled_queue = np.isfinite(queue_m) & (ready_m > 0)
-        settled_queue &= h.times[i_memory:] - last_disturbed[i_memory:] >= SETTLE_S
+        settled_queue &= _undisturbed(h, overload, q_target)[i_memory:]
         with np.errstate(invalid="ignore", divide="ignore"):
             by_queue_all = ready_m * np.minimum(queue_m / q_target, QUEUE_CAP)
             # A persistent queue on an unchanged fleet asks for more than it has even

@@ -33,7 +33,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Hashable, Iterator, Mapping
 from operator import attrgetter
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 import numpy.typing as npt
@@ -46,6 +46,8 @@ COLUMN_FIELDS: tuple[str, ...] = ("time_s", "ready_replicas", "desired_replicas"
 
 COLUMN_INDEX: dict[str, int] = {name: i for i, name in enumerate(COLUMN_FIELDS)}
 """Row of each field in :meth:`HistoryColumns.matrix`."""
+
+T = TypeVar("T")
 
 _MIN_ROOM = 64
 """Rows of storage at least (a fresh history grows by doubling from here)."""
@@ -78,7 +80,7 @@ class _Storage:
     ``derived`` keeps, per key, arrays computed row by row from the rows and how many
     rows they cover (see :meth:`HistoryColumns.derived`)."""
 
-    __slots__ = ("data", "derived", "read_only", "written")
+    __slots__ = ("data", "derived", "memo", "read_only", "written")
 
     def __init__(self, rows: int) -> None:
         self.data = np.empty((len(COLUMN_FIELDS), max(rows, _MIN_ROOM)))
@@ -87,6 +89,7 @@ class _Storage:
         without setting a flag on each."""
         self.written = 0
         self.derived: dict[Hashable, _Derived] = {}
+        self.memo: dict[Hashable, tuple[tuple[int, int], Any]] = {}
 
 
 class _Derived:
@@ -231,6 +234,19 @@ class HistoryColumns:
         if kept is None:
             return {}
         return {k: v[lo:hi] for k, v in kept.read_only.items()}
+
+    def memo(self, key: Hashable, make: Callable[[], T]) -> T:
+        """``make()``, kept with the storage for these very rows: a value built from
+        the rows (a view of them) that several callers of one decision want, built
+        once. The latest per key is kept."""
+        span = (self._lo, self._hi)
+        kept = self._store.memo.get(key)
+        if kept is not None and kept[0] == span:
+            value: T = kept[1]
+            return value
+        value = make()
+        self._store.memo[key] = (span, value)
+        return value
 
     def tail(self, start: int, source: tuple[Observation, ...]) -> HistoryColumns:
         """The rows from ``start`` on, sharing storage: the columns of ``source`` when it

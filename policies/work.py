@@ -187,21 +187,23 @@ def stored(
     def fill(
         whole: HistoryColumns, start: int, prior: dict[str, npt.NDArray[Any]] | None
     ) -> dict[str, npt.NDArray[Any]]:
-        r = _work_rows(whole, instances)
-        everything = WorkHistory(
-            r["times"],
-            r["ready"],
-            r["work"],
-            r["capacity"],
-            r["service"],
-            r["queue"],
-            r["backlog"],
-            r["batch"],
-            r["settled"],
-            instances,
-            r["exec_ms"],
-        )
-        return compute(everything, start, prior)
+        def everything() -> WorkHistory:
+            r = _work_rows(whole, instances)
+            return WorkHistory(
+                r["times"],
+                r["ready"],
+                r["work"],
+                r["capacity"],
+                r["service"],
+                r["queue"],
+                r["backlog"],
+                r["batch"],
+                r["settled"],
+                instances,
+                r["exec_ms"],
+            )
+
+        return compute(whole.memo(("stored", instances), everything), start, prior)
 
     arrays = cols.stored_rows((key, instances), fill)
     first = h.first
