@@ -23,6 +23,10 @@ Each decision, from the latest observation and the history the pipeline keeps:
    keep GPUs through than to boot across) is what the fleet is sized for, so bursts
    and square waves are provisioned for, not chased. No trend is extrapolated: on
    the step-shaped loads of batch campaigns a fitted trend overshoots by the step.
+   Only the lag of the rate itself is made up: while the rate has risen at each of
+   the last 3 scrapes, the work is taken to be half a rate window's rise (at the
+   slowest of those rises) above its rate, with the SLO's spare (a 30 s rate trails
+   a ramp by 15 s; LIGO's campaign was ordered in full 25 s after it began).
    One exception: a **dip** (work below anything the last 6 h showed before it, as
    when a detector stream stops) is sized for the level before it until it has
    lasted 8 start-ups (at least ``leadTimeSeconds``; learned from how long the ready
@@ -383,6 +387,29 @@ def _dip_floor(
     return min(float(last.max()), ceiling)
 
 
+RISE_SAMPLES = 3
+"""Consecutive rising scrapes of the work rate that show a steady rise (noise rarely
+rises that many times in a row)."""
+
+
+def _rise_lag(h: WorkHistory) -> float:
+    """Items/s the latest work rate lags behind work that rises steadily: a rate over
+    :data:`RATE_WINDOW_S` trails a ramp by half its window, so the rise of that half
+    window is added, at the slowest of the last :data:`RISE_SAMPLES` increments (all
+    must rise; the slowest bounds what noise or a step's end can add). At a 240 s
+    start-up every second an order comes sooner is a second less of queueing: LIGO's
+    campaign (work 5x in 50 s) was ordered in full 25 s after the rate began to
+    rise."""
+    n = RISE_SAMPLES
+    if h.times.size < n + 1:
+        return 0.0
+    t, w = h.times[-n - 1 :], h.work[-n - 1 :]
+    if not np.isfinite(w).all() or t[-1] - t[0] > RATE_WINDOW_S:
+        return 0.0
+    slope = float(np.min(np.diff(w) / np.diff(t)))
+    return slope * RATE_WINDOW_S / 2.0 if slope > 0 else 0.0
+
+
 def _pressed(h: WorkHistory, q_target_ms: float) -> npt.NDArray[np.bool_]:
     """Samples ending :data:`SETTLE_S` of a persistent queue on an unchanged fleet: the
     same ready count (> 0), no pod known to be starting, and the mean queue time per
@@ -627,6 +654,7 @@ class AdaptivePolicy:
         overload: npt.NDArray[np.bool_] | None = None
         if cap is not None:
             spare = _spare_instances(cap.service_ms, p.target_ms) / p.instances_per_replica
+            slo_spare = spare
             # Capped at the held work itself: on on/off traffic (most seconds empty) the
             # noise is as large as the load and would otherwise size for every spike.
             noise = min(NOISE_Z * _second_noise(h, now), held_work) / cap.items_s
@@ -639,6 +667,12 @@ class AdaptivePolicy:
                 f"execution {cap.service_ms:.1f} ms) + {spare:.2f} spare for {p.target_ms:g} ms "
                 f"→ {need:.2f}"
             )
+            # A steady rise is sized where the work is, not where its rate trails it; its
+            # noise is what the noise spare above already covers.
+            rising = (work_now + _rise_lag(h)) / cap.items_s + slo_spare
+            if rising > need:
+                need = rising
+                parts.append(f"rising: the rate trails by half its window → {need:.2f}")
             backlog = _backlog_items(h)
             if ctx.current_replicas > 0 and backlog > 0:
                 # At most the fleet the work needs again: a pending count with no

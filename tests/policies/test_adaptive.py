@@ -387,3 +387,24 @@ def test_one_odd_scrape_does_not_hide_a_dip() -> None:
     before[600] = busy(odd.time_s, 2, 0.0, queue_time_per_request_ms=0.0)
     dip = _online(7_200.0, 120, 2, 1_024, 20.0)
     assert recommend(before + dip, LOCK_LOSS) == pytest.approx(2 * 37 / 50, rel=0.01)
+
+
+def test_a_steady_rise_is_sized_where_the_work_is_not_where_its_rate_trails() -> None:
+    """A 30 s rate trails work rising steadily by half its window (15 s of the rise):
+    at a 4 min start-up that is 15 s more of queueing for every pod ordered late.
+    Work rising 1,000 items/s every second is sized 15,000 items/s above its rate."""
+    flat = [busy(5.0 * i, 6, 20_000) for i in range(120)]
+    ramp = [busy(600 + 5.0 * i, 6, 25_000 + 5_000 * i) for i in range(4)]
+    spare = 4.6052 * FULL_BATCH_MS / (100 - FULL_BATCH_MS)
+    assert recommend(flat + ramp) == pytest.approx((40_000 + 15_000) / CAPACITY + spare, rel=0.01)
+
+
+def test_a_rise_that_stopped_or_jumps_back_and_forth_is_not_extrapolated() -> None:
+    """Only a rise over every one of the last three scrapes counts: a step that has
+    ended, or rates that go up and down, are sized at the highest rate held."""
+    flat = [busy(5.0 * i, 6, 20_000) for i in range(120)]
+    ended = [busy(600 + 5.0 * i, 6, min(25_000 + 5_000 * i, 35_000)) for i in range(6)]
+    spare = 4.6052 * FULL_BATCH_MS / (100 - FULL_BATCH_MS)
+    assert recommend(flat + ended) == pytest.approx(35_000 / CAPACITY + spare, rel=0.01)
+    wobble = [busy(600 + 5.0 * i, 6, (30_000, 34_000, 32_000, 36_000)[i]) for i in range(4)]
+    assert recommend(flat + wobble) < (36_000 + 5_000) / CAPACITY + 1.0
