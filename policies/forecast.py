@@ -23,6 +23,7 @@ still, and each part is non-decreasing in the rates given the slope).
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -116,6 +117,90 @@ _PAIRS_I.flags.writeable = False
 _PAIRS_J.flags.writeable = False
 
 
+IntArray = npt.NDArray[np.int64]
+
+
+class SlopeWindow:
+    """The sorted pairwise slopes of a window of samples that slides forward, so that
+    the Theil-Sen slope of the next window costs the pairs of the samples that left and
+    came (a few hundred) instead of every pair (thousands, gathered and partitioned at
+    each decision). The median of the same slopes is the same float: it is read off
+    the sorted array as :func:`policies.stats.median` reads it off a partition.
+
+    A cache, not state: samples are named by ids (the pipeline's storage rows, which
+    never change); a window that does not continue the last one rebuilds it."""
+
+    __slots__ = ("ids", "slopes", "t", "y")
+
+    def __init__(self) -> None:
+        self.ids: IntArray = np.empty(0, dtype=np.int64)
+        self.t: FloatArray = np.empty(0)
+        self.y: FloatArray = np.empty(0)
+        self.slopes: FloatArray = np.empty(0)
+
+    def slope(self, ids: IntArray, t: FloatArray, y: FloatArray) -> float:
+        """:func:`theil_sen_slope` of ``(t, y)``, the samples named ``ids`` (increasing;
+        the arrays are kept, not copied: they must not change)."""
+        n = t.size
+        if n < 2 or n > MAX_TREND_SAMPLES or not bool((t[1:] > t[:-1]).all()):
+            return theil_sen_slope(t, y)
+        if not self._slide(ids, t, y):
+            i, j = _pairs(n)
+            self.slopes = np.sort((y[j] - y[i]) / (t[j] - t[i]))
+        self.ids, self.t, self.y = ids, t, y
+        s = self.slopes
+        k = s.size
+        half = k // 2
+        if math.isnan(s[-1]):
+            return math.nan
+        if k % 2:
+            return float(s[half])
+        return float((s[half - 1] + s[half]) / 2.0)
+
+    def _slide(self, ids: IntArray, t: FloatArray, y: FloatArray) -> bool:
+        """Update the slopes from the last window to this one; False if it does not
+        continue it (the same samples from some point on, then later ones)."""
+        old, ot, oy = self.ids, self.t, self.y
+        if old.size < 2 or ids[0] < old[0]:
+            return False
+        p = int(np.searchsorted(old, ids[0], side="left"))
+        keep = old.size - p
+        if keep < 2 or keep > ids.size or old[-1] != ids[keep - 1]:
+            return False
+        if ids.size > keep and not ids[keep] > old[-1]:
+            return False
+        s = self.slopes
+        if p:
+            if p == 1:
+                gone = np.sort((oy[1:] - oy[0]) / (ot[1:] - ot[0]))
+            else:
+                parts = [(oy[d + 1 :] - oy[d]) / (ot[d + 1 :] - ot[d]) for d in range(p)]
+                gone = np.sort(np.concatenate(parts))
+            at = np.searchsorted(s, gone, side="left")
+            if gone.size > 1 and not bool((gone[1:] > gone[:-1]).all()):
+                at += np.arange(gone.size) - np.searchsorted(gone, gone, side="left")
+            if at[-1] >= s.size or not np.array_equal(s[at], gone):
+                return False
+            kept = np.ones(s.size, dtype=bool)
+            kept[at] = False
+            s = s[kept]
+        if ids.size > keep:
+            if ids.size == keep + 1:
+                new = np.sort((y[-1] - y[:-1]) / (t[-1] - t[:-1]))
+            else:
+                parts = [(y[q] - y[:q]) / (t[q] - t[:q]) for q in range(keep, ids.size)]
+                new = np.sort(np.concatenate(parts))
+            at = np.searchsorted(s, new, side="left") + np.arange(new.size)
+            out = np.empty(s.size + new.size)
+            rest = np.ones(out.size, dtype=bool)
+            rest[at] = False
+            out[at] = new
+            out[rest] = s
+            s = out
+        self.slopes = s
+        return True
+
+
 def _window(times: FloatArray, rates: FloatArray, start_s: float, end_s: float) -> FloatArray:
     lo = int(np.searchsorted(times, start_s, side="left"))
     hi = int(np.searchsorted(times, end_s, side="right"))
@@ -137,11 +222,21 @@ def _seasonal(
     return max(0.0, float(ahead.max() - median(level_then) + median(level_now)))
 
 
-def forecast(times: FloatArray, rates: FloatArray, now_s: float, s: ForecastSettings) -> Forecast:
+def forecast(
+    times: FloatArray,
+    rates: FloatArray,
+    now_s: float,
+    s: ForecastSettings,
+    *,
+    ids: IntArray | None = None,
+    slopes: SlopeWindow | None = None,
+) -> Forecast:
     """Upper forecast of the rate over ``[now_s, now_s + horizon_s]``.
 
     ``times`` (s, ascending) and ``rates`` (req/s, finite, ≥ 0) are the samples to
-    learn from, the latest last.
+    learn from, the latest last. With ``ids`` (a name for each sample, increasing, the
+    same sample always the same name) and ``slopes`` (kept from the last forecast over
+    these samples) the trend's slope is updated instead of computed afresh: the same.
     """
     if times.size == 0:
         return EMPTY
@@ -149,9 +244,14 @@ def forecast(times: FloatArray, rates: FloatArray, now_s: float, s: ForecastSett
     recent_max = float(recent.max()) if recent.size else float(rates[-1])
     lo = int(np.searchsorted(times, now_s - s.trend_window_s, side="left"))
     t, y = times[lo:], rates[lo:]
+    window = ids[lo:] if ids is not None else None
     if t.size == 0:
         t, y = times[-1:], rates[-1:]
-    slope = theil_sen_slope(t, y)
+        window = ids[-1:] if ids is not None else None
+    if slopes is not None and window is not None:
+        slope = slopes.slope(window, t, y)
+    else:
+        slope = theil_sen_slope(t, y)
     tau = t - now_s
     level = median(y - slope * tau)
     ahead = s.trend_weight * max(slope, 0.0) * s.horizon_s

@@ -80,7 +80,7 @@ class _Storage:
     ``derived`` keeps, per key, arrays computed row by row from the rows and how many
     rows they cover (see :meth:`HistoryColumns.derived`)."""
 
-    __slots__ = ("data", "derived", "memo", "read_only", "written")
+    __slots__ = ("carried", "data", "derived", "memo", "read_only", "written")
 
     def __init__(self, rows: int) -> None:
         self.data = np.empty((len(COLUMN_FIELDS), max(rows, _MIN_ROOM)))
@@ -90,6 +90,7 @@ class _Storage:
         self.written = 0
         self.derived: dict[Hashable, _Derived] = {}
         self.memo: dict[Hashable, tuple[tuple[int, int], Any]] = {}
+        self.carried: dict[Hashable, Any] = {}
 
 
 class _Derived:
@@ -246,6 +247,24 @@ class HistoryColumns:
             return value
         value = make()
         self._store.memo[key] = (span, value)
+        return value
+
+    @property
+    def offset(self) -> int:
+        """Index of this history's first row among the rows its storage has kept: rows
+        keep their index as long as the storage does, so it names them from decision
+        to decision (with :meth:`carried`)."""
+        return self._lo
+
+    def carried(self, key: Hashable, make: Callable[[], T]) -> T:
+        """An object kept with the storage from decision to decision (``make()`` the
+        first time): a cache that names the rows it was built from by their storage
+        index (:attr:`offset` + row) and checks them, as it may meet any history of
+        the storage, such as an older one decided from again."""
+        kept = self._store.carried.get(key)
+        if kept is None:
+            kept = self._store.carried[key] = make()
+        value: T = kept
         return value
 
     def tail(self, start: int, source: tuple[Observation, ...]) -> HistoryColumns:

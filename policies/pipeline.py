@@ -98,7 +98,7 @@ def _trimmed(
     if again:
         history = history[:-1]
     start = bisect_left(history, obs.time_s - keep_s, key=lambda o: o.time_s)
-    return (*history[start:], obs), start, again
+    return history[start:] + (obs,), start, again
 
 
 def _extend_columns(

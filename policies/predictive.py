@@ -39,7 +39,7 @@ from pydantic import Field
 from policies.base import PolicyContext, PolicyParams
 from policies.capacity import estimate_capacity
 from policies.decision import Recommendation
-from policies.forecast import DAY_S, FloatArray, ForecastSettings, forecast
+from policies.forecast import DAY_S, FloatArray, ForecastSettings, SlopeWindow, forecast
 from policies.history import HistoryColumns, history_columns
 from policies.pid import LatencySignal
 from policies.schedule import (
@@ -265,7 +265,15 @@ class PredictivePolicy:
             # and a larger fleet's smaller batches cannot shrink the capacity (the
             # busy-fraction estimate below ratchets the fleet up on mixed traffic).
             has = np.isfinite(work.work)
-            wfc = forecast(work.times[has], work.work[has], now, settings)
+            if work.columns is not None:
+                # The trend's pairwise slopes are kept from decision to decision.
+                ids = np.flatnonzero(has) + (work.columns.offset + work.first)
+                slopes = work.columns.carried(("trend slopes", p.trend_window_s), SlopeWindow)
+                wfc = forecast(
+                    work.times[has], work.work[has], now, settings, ids=ids, slopes=slopes
+                )
+            else:
+                wfc = forecast(work.times[has], work.work[has], now, settings)
             items_per_request = float(work.work[has][-1]) / level_now if level_now > 0 else 1.0
             planned = wfc.upper_rps + load.extra_rps * items_per_request
             predicted = p.headroom * planned / counted.items_s

@@ -7,7 +7,13 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from policies.forecast import ForecastSettings, _pairs, forecast, theil_sen_slope
+from policies.forecast import (
+    ForecastSettings,
+    SlopeWindow,
+    _pairs,
+    forecast,
+    theil_sen_slope,
+)
 
 S = ForecastSettings(horizon_s=100.0, quantile=0.9, trend_window_s=600.0, peak_window_s=60.0)
 
@@ -138,3 +144,23 @@ def test_theil_sen_is_the_median_slope_of_every_pair(ys: list[float], ties: int)
     keep = dt > 0
     want = float(np.median((y[j] - y[i])[keep] / dt[keep])) if keep.any() else 0.0
     assert theil_sen_slope(t, y) == want
+
+
+def test_slope_window_is_theil_sen_as_the_window_slides() -> None:
+    """The slopes kept from forecast to forecast give the very slope Theil-Sen computes
+    afresh, as the window slides by one or more samples, grows, shrinks at the front,
+    jumps or goes back (rebuilt), with repeated values (tied slopes)."""
+    rng = np.random.default_rng(3)
+    times = np.cumsum(rng.uniform(1.0, 9.0, 2_000))
+    rates = np.round(rng.random(2_000) * 6.0)  # many equal slopes
+    window = SlopeWindow()
+    lo, hi = 0, 100
+    for step in range(1_500):
+        move = step % 17
+        lo = max(0, lo + (2 if move == 3 else 0 if move == 5 else 1))
+        hi = min(times.size, hi + (3 if move == 7 else 0 if move == 11 else 1))
+        if move == 13:
+            lo, hi = max(0, lo - 40), max(lo + 2, hi - 40)  # an older window: rebuilt
+        ids = np.arange(lo, hi, dtype=np.int64)
+        got = window.slope(ids, times[lo:hi], rates[lo:hi])
+        assert got == theil_sen_slope(times[lo:hi], rates[lo:hi]), step
