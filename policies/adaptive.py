@@ -213,6 +213,18 @@ def _second_noise(h: WorkHistory, now_s: float) -> float:
     non-overlapping rate windows differ: a one-second burst that the 30 s rate
     averages away still queues. Robust (median absolute difference)."""
     h = since(h, now_s - NOISE_WINDOW_S)
+    kept = stored(h, ("noise", RATE_WINDOW_S), _noise_rows)
+    if kept is not None:
+        # Each row's difference from the last known work a rate window before it is
+        # kept per row; it counts when that row is in this window.
+        finite = np.isfinite(h.work)
+        if np.count_nonzero(finite) < 8:
+            return 0.0
+        ok = finite & (np.arange(finite.size) - kept["back"] >= 0)
+        if np.count_nonzero(ok) < 4:
+            return 0.0
+        sigma = 1.4826 * median(kept["diff"][ok]) / math.sqrt(2.0)
+        return sigma * math.sqrt(RATE_WINDOW_S)
     use = np.isfinite(h.work)
     t, w = h.times[use], h.work[use]
     if t.size < 8:
@@ -224,6 +236,38 @@ def _second_noise(h: WorkHistory, now_s: float) -> float:
     d = w[ok] - w[j[ok]]
     sigma_window = 1.4826 * median(np.abs(d)) / math.sqrt(2.0)
     return sigma_window * math.sqrt(RATE_WINDOW_S)
+
+
+def _noise_rows(
+    h: WorkHistory, start: int, prior: dict[str, npt.NDArray[Any]] | None
+) -> dict[str, npt.NDArray[Any]]:
+    """Per row from ``start``: the last row with known work at or before it, how many
+    rows back the last one with known work a rate window earlier is (``back``; past
+    the first row: none), and the absolute difference of their work (``diff``)."""
+    t, w = h.times, h.work
+    n = t.size
+    if prior is not None and start == n - 1:  # one new row: every decision
+        r = start
+        lf = r if math.isfinite(w[r]) else int(prior["last_finite"][-1])
+        q1 = int(np.searchsorted(t, t[r] - RATE_WINDOW_S, side="right")) - 1
+        j1 = int(prior["last_finite"][q1]) if q1 >= 0 else -1
+        diff = abs(w[r] - w[j1]) if j1 >= 0 else math.nan
+        return {
+            "last_finite": np.array([lf], dtype=np.int64),
+            "back": np.array([r - j1], dtype=np.int64),
+            "diff": np.array([diff], dtype=float),
+        }
+    rows = np.arange(start, n)
+    lf_new = np.maximum.accumulate(np.where(np.isfinite(w[start:]), rows, -1))
+    if prior is not None:
+        lf_new = np.maximum(lf_new, prior["last_finite"][-1])
+        lf_all = np.concatenate((prior["last_finite"], lf_new))
+    else:
+        lf_all = lf_new
+    q = np.searchsorted(t, t[start:] - RATE_WINDOW_S, side="right") - 1
+    j = np.where(q >= 0, lf_all[np.maximum(q, 0)], -1)
+    diff = np.where(j >= 0, np.abs(w[start:] - w[np.maximum(j, 0)]), math.nan)
+    return {"last_finite": lf_new, "back": rows - j, "diff": diff}
 
 
 def _startup_seen(h: WorkHistory, fallback_s: float, cap_items_s: float | None = None) -> float:

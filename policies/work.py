@@ -386,9 +386,26 @@ class Capacity:
     the direct reading is what a loaded replica does)."""
 
 
-def _direct(h: WorkHistory, use: npt.NDArray[np.bool_]) -> tuple[float, float]:
-    """(capacity, execution ms) read directly from the most loaded samples."""
-    load = h.work[use] / h.ready[use]
+def _capacity_samples(
+    h: WorkHistory, start: int, prior: dict[str, npt.NDArray[Any]] | None
+) -> dict[str, npt.NDArray[Any]]:
+    """Per row from ``start``: whether it shows a capacity (``use``: a positive
+    capacity reading, known work, replicas serving), whether it also shows the service
+    law (``fit``: a batch size and a service time), and its work per replica (``load``;
+    computed once per row, see :func:`stored`)."""
+    cap, work, ready = h.capacity[start:], h.work[start:], h.ready[start:]
+    batch, service = h.batch_items[start:], h.service_ms[start:]
+    use = np.isfinite(cap) & (cap > 0)
+    use &= np.isfinite(work) & (ready > 0)
+    fit = use & np.isfinite(batch) & (batch > 0) & (service > 0)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        load = work / ready
+    return {"use": use, "fit": fit, "load": load}
+
+
+def _direct(h: WorkHistory, use: npt.NDArray[np.bool_], load: FloatArray) -> tuple[float, float]:
+    """(capacity, execution ms) read directly from the most loaded samples (``load``:
+    their work per replica)."""
     top = load >= quantile(load, LOADED_QUANTILE)
     cap = median(h.capacity[use][top])
     service = h.service_ms[use][top]
@@ -426,15 +443,17 @@ def learned_capacity(
     evidence the replica does at least that much.
     """
     h = since(h, now_s - window_s)
-    use = np.isfinite(h.capacity) & (h.capacity > 0)
-    use &= np.isfinite(h.work) & (h.ready > 0)
-    n = int(use.sum())
+    flags = stored(h, "capacity samples", _capacity_samples)
+    if flags is None:
+        flags = _capacity_samples(h, 0, None)
+    use = flags["use"]
+    n = int(np.count_nonzero(use))
     if n == 0:
         return None
-    cap, service = _direct(h, use)
+    cap, service = _direct(h, use, flags["load"][use])
     if target_ms is None:
         return Capacity(cap, service, n)
-    fit = use & np.isfinite(h.batch_items) & (h.batch_items > 0) & (h.service_ms > 0)
+    fit = flags["fit"]
     b = h.batch_items[fit]
     varies = bool(b.size) and bool(b.max() >= MIN_BATCH_SPREAD * b.min())
     if not varies or h.times[fit][-1] - h.times[fit][0] < FIT_SPAN_S:
