@@ -329,6 +329,8 @@ def _rises(
 ) -> dict[str, npt.NDArray[np.bool_]]:
     """Rows where the ready count rose from the row before (the first: no)."""
     r = h.ready
+    if prior is not None and start == r.size - 1:  # one new row: every decision
+        return {"rise": np.array([bool(r[start] > r[start - 1])])}
     rise = np.zeros(r.size - start, dtype=bool)
     lo = max(start, 1)
     rise[lo - start :] = r[lo:] > r[lo - 1 : -1]

@@ -209,7 +209,9 @@ class HistoryColumns:
             return {}
         return {k: v[lo:hi] for k, v in kept.read_only.items()}
 
-    def stored_rows(self, key: Hashable, compute: LookBack) -> dict[str, npt.NDArray[Any]]:
+    def stored_rows(
+        self, key: Hashable, compute: LookBack, skip: int = 0
+    ) -> dict[str, npt.NDArray[Any]]:
         """Like :meth:`derived`, for values that look further back than one row (a count
         over the last minute, the index of the first sample of a window): ``compute``
         is given the columns of every stored row up to this history's last (``whole``,
@@ -217,8 +219,9 @@ class HistoryColumns:
         the first row to compute and the arrays it computed before for the earlier
         rows (None at the first), and returns the values of rows ``[start, len(whole))``.
         A stored row's values are computed once; this history's rows are returned as
-        read-only views. What a value depends on before this history's first row is the
-        caller's to account for (e.g. by recomputing those first rows)."""
+        read-only views (without the first ``skip``). What a value depends on before this
+        history's first row is the caller's to account for (e.g. by recomputing those
+        first rows)."""
         store, lo, hi = self._store, self._lo, self._hi
         kept = store.derived.get(key)
         done = 0 if kept is None else kept.done
@@ -234,6 +237,7 @@ class HistoryColumns:
             kept.done = hi
         if kept is None:
             return {}
+        lo = min(lo + skip, hi)
         return {k: v[lo:hi] for k, v in kept.read_only.items()}
 
     def memo(self, key: Hashable, make: Callable[[], T]) -> T:

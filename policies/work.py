@@ -205,9 +205,7 @@ def stored(
 
         return compute(whole.memo(("stored", instances), everything), start, prior)
 
-    arrays = cols.stored_rows((key, instances), fill)
-    first = h.first
-    return {k: v[first:] for k, v in arrays.items()}
+    return cols.stored_rows((key, instances), fill, h.first)
 
 
 def _rows(
@@ -393,6 +391,17 @@ def _capacity_samples(
     capacity reading, known work, replicas serving), whether it also shows the service
     law (``fit``: a batch size and a service time), and its work per replica (``load``;
     computed once per row, see :func:`stored`)."""
+    if prior is not None and start == h.times.size - 1:  # one new row: every decision
+        c, w, r = h.capacity[start], h.work[start], h.ready[start]
+        b, s = h.batch_items[start], h.service_ms[start]
+        one = bool(math.isfinite(c) and c > 0 and math.isfinite(w) and r > 0)
+        fits = one and bool(math.isfinite(b) and b > 0 and s > 0)
+        per = w / r if r > 0 else math.nan  # read only where replicas serve
+        return {
+            "use": np.array([one]),
+            "fit": np.array([fits]),
+            "load": np.array([per], dtype=float),
+        }
     cap, work, ready = h.capacity[start:], h.work[start:], h.ready[start:]
     batch, service = h.batch_items[start:], h.service_ms[start:]
     use = np.isfinite(cap) & (cap > 0)
