@@ -126,8 +126,13 @@ def erlang_c(servers: int, load: FloatArray) -> FloatArray:
     the Erlang B recursion B_k = a·B_(k−1) / (k + a·B_(k−1))."""
     a = np.maximum(np.asarray(load, dtype=np.float64), 0.0)
     b = np.ones_like(a)
+    ab = np.empty_like(a)
+    denom = np.empty_like(a)
     for k in range(1, servers + 1):
-        b = a * b / (k + a * b)
+        # b = a·b / (k + a·b), with a·b computed once and no temporaries: the same floats.
+        np.multiply(a, b, out=ab)
+        np.add(ab, k, out=denom)
+        np.divide(ab, denom, out=b)
     rho = np.minimum(a / servers, 1.0 - 1e-12)
     out: FloatArray = b / (1.0 - rho * (1.0 - b))
     return out
@@ -179,16 +184,16 @@ def random_arrival_wait_s(
     m = np.clip(np.asarray(items_per_request, dtype=np.float64), 1e-9, big_b)
     # g(b) - b is >= 0 at b = m and <= 0 at b = B: bisect for the fixed point.
     lo, hi = m.copy(), np.maximum(np.full_like(m, big_b), m)
-    for _ in range(_BISECTION_ROUNDS):
-        b = (lo + hi) / 2
-        s = base + per_item * b
-        x = lam * s
-        with np.errstate(divide="ignore", invalid="ignore"):
+    with np.errstate(divide="ignore", invalid="ignore"):  # once, not at every round
+        for _ in range(_BISECTION_ROUNDS):
+            b = (lo + hi) / 2
+            s = base + per_item * b
+            x = lam * s
             n_given_one = np.where(x > 1e-9, x / -np.expm1(-x), 1.0)
-        rho = np.minimum(lam * m * s / b, 1.0)
-        above = m * ((1.0 - rho) + rho * n_given_one) >= b
-        lo = np.where(above, b, lo)
-        hi = np.where(above, hi, b)
+            rho = np.minimum(lam * m * s / b, 1.0)
+            above = m * ((1.0 - rho) + rho * n_given_one) >= b
+            lo = np.where(above, b, lo)
+            hi = np.where(above, hi, b)
     b = (lo + hi) / 2
     s = base + per_item * b
     rho = np.minimum(lam * m * s / b, 1.0)
