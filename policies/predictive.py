@@ -34,6 +34,7 @@ from dataclasses import dataclass
 from typing import Any, ClassVar
 
 import numpy as np
+import numpy.typing as npt
 from pydantic import Field
 
 from policies.base import PolicyContext, PolicyParams
@@ -327,7 +328,11 @@ class PredictivePolicy:
         # be multiplied again as each pod arrives (the fleet ratchets up), so it counts
         # only on a settled fleet. There it applies below the target too, so the fleet
         # holds what the latency needs instead of dropping and queueing again.
-        recent_rows = cols.column("time_s") >= now - SETTLE_WINDOW_S
+        if work.columns is not None:  # times increase: the recent rows are the last ones
+            first = int(np.searchsorted(cols.column("time_s"), now - SETTLE_WINDOW_S, "left"))
+            recent_rows: slice | npt.NDArray[np.bool_] = slice(first, None)
+        else:
+            recent_rows = cols.column("time_s") >= now - SETTLE_WINDOW_S
         ready_rows = cols.column("ready_replicas")[recent_rows]
         desired_rows = cols.column("desired_replicas")[recent_rows]
         settled = ctx.current_replicas > 0 and bool(
@@ -342,7 +347,7 @@ class PredictivePolicy:
             # does the queue time of the rate window after it: that window still
             # averages the backlog's drain (a floor of 8 × 4 replicas after a step
             # the work rate had already sized 8 for).
-            recent = work.times >= now - SETTLE_WINDOW_S
+            recent = slice(int(np.searchsorted(work.times, now - SETTLE_WINDOW_S, "left")), None)
             limit = counted.items_s * work.ready[recent] * p.target_ms / 1000.0
             with np.errstate(invalid="ignore"):
                 settled = not bool((work.backlog_items[recent] > limit).any())
