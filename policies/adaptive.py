@@ -240,7 +240,7 @@ def _second_noise(h: WorkHistory, now_s: float) -> float:
 
 def _noise_rows(
     h: WorkHistory, start: int, prior: dict[str, npt.NDArray[Any]] | None
-) -> dict[str, npt.NDArray[Any]]:
+) -> dict[str, Any]:
     """Per row from ``start``: the last row with known work at or before it, how many
     rows back the last one with known work a rate window earlier is (``back``; past
     the first row: none), and the absolute difference of their work (``diff``)."""
@@ -252,11 +252,7 @@ def _noise_rows(
         q1 = int(np.searchsorted(t, t[r] - RATE_WINDOW_S, side="right")) - 1
         j1 = int(prior["last_finite"][q1]) if q1 >= 0 else -1
         diff = abs(w[r] - w[j1]) if j1 >= 0 else math.nan
-        return {
-            "last_finite": np.array([lf], dtype=np.int64),
-            "back": np.array([r - j1], dtype=np.int64),
-            "diff": np.array([diff], dtype=float),
-        }
+        return {"last_finite": lf, "back": r - j1, "diff": diff}
     rows = np.arange(start, n)
     lf_new = np.maximum.accumulate(np.where(np.isfinite(w[start:]), rows, -1))
     if prior is not None:
@@ -326,11 +322,11 @@ def _startup_seen(h: WorkHistory, fallback_s: float, cap_items_s: float | None =
 
 def _rises(
     h: WorkHistory, start: int, prior: dict[str, npt.NDArray[np.bool_]] | None
-) -> dict[str, npt.NDArray[np.bool_]]:
+) -> dict[str, Any]:
     """Rows where the ready count rose from the row before (the first: no)."""
     r = h.ready
     if prior is not None and start == r.size - 1:  # one new row: every decision
-        return {"rise": np.array([bool(r[start] > r[start - 1])])}
+        return {"rise": bool(r[start] > r[start - 1])}
     rise = np.zeros(r.size - start, dtype=bool)
     lo = max(start, 1)
     rise[lo - start :] = r[lo:] > r[lo - 1 : -1]
@@ -339,7 +335,7 @@ def _rises(
 
 def _block_max(
     h: WorkHistory, start: int, prior: dict[str, npt.NDArray[Any]] | None
-) -> dict[str, npt.NDArray[Any]]:
+) -> dict[str, Any]:
     """Per row: the rate window its time falls in (a float floor division, the slowest
     array operation of a decision: done once per row), whether the row starts one, and
     the highest work (non-finite as +inf) of its window up to the row."""
@@ -350,11 +346,7 @@ def _block_max(
         opens = block != prior["block"][-1]
         w = work[start] if math.isfinite(work[start]) else math.inf
         top = w if opens else max(prior["running"][-1], w)
-        return {
-            "block": np.array([block], dtype=np.int64),
-            "opens": np.array([opens]),
-            "running": np.array([top], dtype=float),
-        }
+        return {"block": block, "opens": opens, "running": top}
     blocks = (times[start:] // RATE_WINDOW_S).astype(np.int64)
     opens = np.empty(blocks.size, dtype=bool)
     opens[:1] = prior is None or blocks[0] != prior["block"][-1]
@@ -545,7 +537,7 @@ def _undisturbed(
 
 def _pressed_rows(
     h: WorkHistory, q_target_ms: float, start: int, prior: dict[str, npt.NDArray[Any]] | None
-) -> dict[str, npt.NDArray[Any]]:
+) -> dict[str, Any]:
     """:func:`_pressed_direct` of rows ``[start, n)`` of ``h`` (``prior``: the values of
     the rows before), reading only the :data:`SETTLE_S` of rows before ``start`` it
     needs; with each row's last change, count of samples over the target so far and
@@ -565,12 +557,7 @@ def _pressed_rows(
         n_over = cum - (int(prior["cum"][j1 - 1]) if j1 > 0 else 0)
         ok = bool(tk - lc >= SETTLE_S) and bool(ready[k] > 0) and n_window >= 4
         ok = ok and n_over >= PRESSURE_SHARE * n_window and is_over
-        return {
-            "pressed": np.array([ok]),
-            "last_change": np.array([lc], dtype=float),
-            "cum": np.array([cum], dtype=np.int64),
-            "back": np.array([k - j1], dtype=np.int64),
-        }
+        return {"pressed": ok, "last_change": lc, "cum": cum, "back": k - j1}
     s0 = int(np.searchsorted(t, t[start] - SETTLE_S, side="left")) if start < n else start
     ts = t[s0:]
     changed = ~h.settled[s0:]

@@ -68,11 +68,10 @@ floats is the same in Python and NumPy; the caller keeps the two in step, and a 
 compares them)."""
 
 
-LookBack = Callable[
-    ["HistoryColumns", int, dict[str, npt.NDArray[Any]] | None], dict[str, npt.NDArray[Any]]
-]
+LookBack = Callable[["HistoryColumns", int, dict[str, npt.NDArray[Any]] | None], dict[str, Any]]
 """Values of the stored rows from ``start`` on, computed with every stored row before at
-hand (see :meth:`HistoryColumns.stored_rows`)."""
+hand (see :meth:`HistoryColumns.stored_rows`): arrays, or for one row after stored ones
+scalars (no one-element arrays to build)."""
 
 
 class _Storage:

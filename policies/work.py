@@ -386,7 +386,7 @@ class Capacity:
 
 def _capacity_samples(
     h: WorkHistory, start: int, prior: dict[str, npt.NDArray[Any]] | None
-) -> dict[str, npt.NDArray[Any]]:
+) -> dict[str, Any]:
     """Per row from ``start``: whether it shows a capacity (``use``: a positive
     capacity reading, known work, replicas serving), whether it also shows the service
     law (``fit``: a batch size and a service time), and its work per replica (``load``;
@@ -397,11 +397,7 @@ def _capacity_samples(
         one = bool(math.isfinite(c) and c > 0 and math.isfinite(w) and r > 0)
         fits = one and bool(math.isfinite(b) and b > 0 and s > 0)
         per = w / r if r > 0 else math.nan  # read only where replicas serve
-        return {
-            "use": np.array([one]),
-            "fit": np.array([fits]),
-            "load": np.array([per], dtype=float),
-        }
+        return {"use": one, "fit": fits, "load": per}
     cap, work, ready = h.capacity[start:], h.work[start:], h.ready[start:]
     batch, service = h.batch_items[start:], h.service_ms[start:]
     use = np.isfinite(cap) & (cap > 0)
