@@ -831,9 +831,12 @@ def summary(runs: list[dict[str, Any]]) -> dict[str, Any]:
     out: dict[str, Any] = {"runs": len(runs)}
     for key in table[0]:
         values = [t[key] for t in table]
-        # The worst load is the lightest: the canary fared worst on the idlest machine.
-        worst = min(values) if key == "load_mean" else max(values)
-        out[key] = {"each": values, "median": statistics.median(values), "worst": worst}
+        if key == "load_mean":
+            # The machine's, not a figure of the scaler's: no side of it is "worse".
+            spread = {"min": min(values), "max": max(values)}
+        else:
+            spread = {"worst": max(values)}
+        out[key] = {"each": values, "median": statistics.median(values), **spread}
     out["targets_met_in_every_run"] = {
         name: all(r["targets"][name] for r in runs) for name in runs[0]["targets"]
     }
