@@ -186,13 +186,24 @@ def test_a_failed_history_rebuild_is_logged_and_retried(caplog: pytest.LogCaptur
     observer = _FlakyHistory()
     observer.error = "connection refused"
     tracker = ObjectTracker(observer, build_metrics(), clock=ManualClock())
-    obj = tracker.track(parse_metadata("t", "cms", {**META, "scaleDownStabilizationSeconds": "60"}))
+
+    def logged(event: str) -> int:
+        return sum(f'"event": "{event}"' in r.getMessage() for r in caplog.records)
+
     with caplog.at_level(logging.WARNING, logger="scaler.decisions"):
+        obj = tracker.track(
+            parse_metadata("t", "cms", {**META, "scaleDownStabilizationSeconds": "60"})
+        )
+        assert obj.ready.wait(10)  # the first refresh (track runs it at once) failed
+        # Logged by the first failure itself, not by a later one.
+        assert observer.history_calls == 1
+        assert logged("rebuild_failed") == 1
+        assert logged("refresh_failed") == 1
         tracker.refresh_one(obj)
-        tracker.refresh_one(obj)
-    assert observer.history_calls >= 2  # retried on every refresh until it succeeds
-    assert any("rebuild_failed" in r.getMessage() for r in caplog.records)
-    assert any("refresh_failed" in r.getMessage() for r in caplog.records)
+    assert observer.history_calls == 2  # retried on every refresh until it succeeds
+    assert logged("rebuild_failed") == 2
+    assert logged("refresh_failed") == 1  # an error that goes on is not logged again
+    tracker.stop()
 
 
 class _Broken(ScriptedObserver):
@@ -214,6 +225,37 @@ def test_one_crashing_object_does_not_end_the_cycle_and_is_logged(
     assert bad.decision is not None and bad.decision.status is Status.FAIL
     assert "OverflowError" in bad.decision.reason
     assert any("observe_crashed" in r.getMessage() for r in caplog.records)
+
+
+def test_one_crashing_object_does_not_stop_the_refresh_loop_for_the_others(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """Through the background loop's dispatch (not ``refresh_all``): an object whose
+    observation crashes and whose decision's listener crashes keeps its turn, and the
+    other object is refreshed every interval."""
+    tracker = ObjectTracker(_Broken(busy()), build_metrics(), refresh_interval_s=0.1)
+
+    def listener(key: str) -> None:
+        if key == "cms/bad":
+            raise RuntimeError("listener bug")
+
+    tracker.add_listener(listener)
+    with caplog.at_level(logging.WARNING, logger="scaler.decisions"):
+        tracker.start()
+        try:
+            bad = tracker.track(parse_metadata("bad", "cms", META))
+            good = tracker.track(parse_metadata("good", "cms", META))
+            deadline = time.monotonic() + 10
+            while time.monotonic() < deadline and (len(good.log) < 5 or len(bad.log) < 5):
+                time.sleep(0.05)
+        finally:
+            tracker.stop()
+    assert len(good.log) >= 5 and len(bad.log) >= 5, (len(good.log), len(bad.log))
+    assert all(d.status is Status.OK for d in good.log)
+    assert bad.decision is not None and "OverflowError" in bad.decision.reason
+    messages = [r.getMessage() for r in caplog.records]
+    assert any("refresh_crashed" in m and "cms/bad" in m for m in messages)
+    assert not any("dispatch_error" in m for m in messages)
 
 
 def test_object_limit_refuses_new_objects_while_all_are_live_then_evicts_an_idle_one() -> None:
