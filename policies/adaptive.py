@@ -27,7 +27,7 @@ Each decision, from the latest observation and the history the pipeline keeps:
    the last 3 scrapes, the work is taken to be half a rate window's rise (at the
    slowest of those rises) above its rate, with the SLO's spare (a 30 s rate trails
    a ramp by 15 s; LIGO's campaign was ordered in full 25 s after it began).
-   One exception: a **dip** (work below anything the last 6 h showed before it, as
+   One exception: a **dip** (work below anything the last 12 h showed before it, as
    when a detector stream stops) is sized for the level before it until it has
    lasted 8 start-ups (at least ``leadTimeSeconds``; learned from how long the ready
    count took to rise after the work needed more): giving GPUs back costs a
@@ -51,7 +51,7 @@ Each decision, from the latest observation and the history the pipeline keeps:
    ready count, no backlog beyond the queue target): a queue left by a step that
    the work rate already answers, or measured while ordered pods start, would
    otherwise be multiplied again by the growing fleet. Settled queues of the last
-   6 h seen under comparable work (within 2×, scaled to today's work) are
+   12 h seen under comparable work (within 2×, scaled to today's work) are
    remembered by their median, so after a campaign or a lock loss the fleet returns
    to what the online load needs (2 GPUs for LIGO's frames) instead of to what the
    rate alone says and queueing for a start-up again. A backlog asks for what
@@ -114,9 +114,13 @@ SIMILAR_WORK_LOG = math.log(2.0)
 """Work within this factor of the held work is comparable for the queue reaction's
 memory."""
 
-QUEUE_MEMORY_S = 6 * 3600.0
-"""Seconds of settled queues the queue reaction remembers (longer than a typical
-campaign, so what the online load needs is still known when the campaign ends)."""
+QUEUE_MEMORY_S = 12 * 3600.0
+"""Seconds of settled queues the queue reaction remembers: longer than a long campaign
+and the dip hold after it, so what the online load needs is still known when the fleet
+falls back. 6 h was too short for a 6.3 h LIGO campaign at 240 s start-up (its 32 min
+hold ended with the memory inside the campaign: the fleet fell to 1 GPU where the
+frames need 2, and queued for a start-up: 0.11 % of the day's requests, 6 windows).
+It is also the history the policy keeps (``history_s``)."""
 
 NOISE_Z = 2.33
 """Standard deviations of one-second work the spare covers (the 99th percentile)."""
@@ -403,7 +407,7 @@ def _dip_floor(
     if b < 8 or now_s - float(mem.times[0]) < 2 * hold_s:
         return 0.0
     # The lowest level the work kept for a rate window (the least of 30 s block
-    # maxima), not the raw minimum: one odd scrape would hide every dip for 6 h.
+    # maxima), not the raw minimum: one odd scrape would hide every dip for 12 h.
     # Work that falls to 0 is a dip too (a stream that stopped).
     low = _lowest_window_max(mem, b)
     if not held_work < low:
@@ -663,7 +667,7 @@ class AdaptivePolicy:
         cap = learned_capacity(h, now, p.capacity_window_seconds, p.target_ms)
         hold_s = max(p.peak_hold_seconds, p.lead_time_seconds)
         # Times strictly increase: the hold and the queue memory are index ranges
-        # (bisection), not masks over 6 h of history.
+        # (bisection), not masks over 12 h of history.
         i_recent = int(np.searchsorted(h.times, now - hold_s, side="left"))
         i_memory = min(int(np.searchsorted(h.times, now - QUEUE_MEMORY_S, side="left")), i_recent)
         work_recent = h.work[i_recent:]
