@@ -114,7 +114,8 @@ class StepOutputs:
     def sums(self, i0: int, i1: int) -> list[float]:
         """Each field summed over indices [i0, i1), in :data:`_OUTPUT_FIELDS` order."""
         if self.matrix is not None:
-            out: list[float] = self.matrix[:, i0:i1].sum(axis=1).tolist()
+            # np.add.reduce is what ndarray.sum calls, without its argument handling.
+            out: list[float] = np.add.reduce(self.matrix[:, i0:i1], axis=1).tolist()
             return out
         return [float(getattr(self, f)[i0:i1].sum()) for f in _OUTPUT_FIELDS]
 
