@@ -18,6 +18,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, urlparse
 
+import requests
+
 FAULTS = (
     "ok",
     "empty",
@@ -161,6 +163,34 @@ class FakePrometheus:
         kind = "matrix" if ranged else "vector"
         body = {"status": "success", "data": {"resultType": kind, "result": result}}
         return 200, json.dumps(body), "application/json"
+
+
+class InProcessSession(requests.Session):
+    """A ``requests`` session answered by a :class:`FakePrometheus`'s :meth:`~FakePrometheus.answer`
+    without a socket (the fake need not be started): for tests sending thousands of
+    queries through the real observer, where HTTP would cost more CPU than the test
+    means to spend. :attr:`queries` lists every query sent, in order."""
+
+    def __init__(self, fake: FakePrometheus) -> None:
+        super().__init__()
+        self.fake = fake
+        self.queries: list[str] = []
+        self._lock = threading.Lock()
+
+    def request(  # type: ignore[override]
+        self, method: str, url: str, params: dict[str, Any] | None = None, **kwargs: Any
+    ) -> requests.Response:
+        given = {k: str(v) for k, v in (params or {}).items()}
+        with self._lock:
+            self.queries.append(given.get("query", ""))
+            self.fake.queries += 1
+        status, body, kind = self.fake.answer(urlparse(url).path, given)
+        response = requests.Response()
+        response.status_code = status
+        response._content = body.encode()
+        response.headers["Content-Type"] = kind
+        response.url = url
+        return response
 
 
 def main() -> None:

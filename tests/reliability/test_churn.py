@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator
+from itertools import pairwise
 
 import pytest
 
@@ -56,3 +57,51 @@ def test_the_query_budget_holds_under_many_objects(prom: FakePrometheus) -> None
     finally:
         tracker.stop()
     assert rate <= 50 * 1.2, f"{rate:.0f} queries/s against a budget of 50"
+
+
+def test_one_tenant_with_many_objects_cannot_starve_another_tenants_object() -> None:
+    """Tenant A's 200 objects (distinct scopes: nothing shared) need far more queries
+    than the budget allows; tenant B's one object, registered after all of them, is
+    still refreshed within about one round of every object (oldest first), and again
+    every round after, never left behind A's objects."""
+    from tests.fake_prometheus import InProcessSession
+
+    budget, objects = 600.0, 200
+    meta = {
+        "policy": "threshold",
+        "signal": "queue_time_per_request_ms",
+        "target": "50",
+        "scaleDownStabilizationSeconds": "0",  # no history rebuild: every refresh alike
+    }
+    session = InProcessSession(FakePrometheus())
+    settings = ServerSettings(prometheus_url="http://prom", max_prometheus_queries_per_s=budget)
+    metrics = build_metrics()
+    observer = PrometheusObserver(settings, metrics, dedup_window_s=0, session=session)
+    tracker = ObjectTracker(observer, metrics, refresh_interval_s=0.5)
+    probe = tracker.config_for("probe", "a", {**meta, "release": "probe"})
+    first = tracker.track(probe)  # refreshed at once (the loop is not started yet)
+    assert first.ready.wait(10)
+    before = len(session.queries)
+    tracker.refresh_one(first)
+    per_refresh = len(session.queries) - before  # queries of one refresh
+    tracker.start()
+    try:
+        for i in range(objects):
+            tracker.track(tracker.config_for(f"o{i}", "a", {**meta, "release": f"r{i}"}))
+        b = tracker.track(tracker.config_for("solo", "b", meta))
+        registered = time.time()
+        round_s = (objects + 2) * per_refresh / budget  # every object once, at the budget
+        deadline = time.monotonic() + 2 * round_s + 5
+        while time.monotonic() < deadline and len(b.log) < 2:
+            time.sleep(0.05)
+        sent = len(session.queries)
+    finally:
+        tracker.stop()
+    times = [d.time_s for d in b.log]
+    assert len(times) >= 2, f"B refreshed {len(times)} times in {2 * round_s + 5:.1f} s"
+    waits = [times[0] - registered] + [t1 - t0 for t0, t1 in pairwise(times)]
+    bound = 1.5 * round_s + 1.0
+    assert max(waits) <= bound, f"B waited {waits} s; a round of every object is {round_s:.1f} s"
+    print(f"per refresh {per_refresh}, round {round_s:.2f} s, B waited {waits}, sent {sent}")
+    # A's objects kept the budget saturated all along: B was not served by an idle loop.
+    assert sent >= objects * per_refresh, sent
