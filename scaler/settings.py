@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, ValidationError
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -146,6 +146,35 @@ class ServerSettings(BaseSettings):
         "Service's DNS name); loopback and a specific listen address always are. Other "
         "Hosts get 421 (DNS rebinding).",
     )
+    dashboard_max_upload_bytes: int = Field(
+        default=20 * 1024 * 1024,
+        ge=1_024,
+        le=1 << 30,
+        description="Largest trace file the dashboard accepts (bytes; a day of 1 s rate rows "
+        "is about 2 MB); a larger upload gets 413 before it is read.",
+    )
+    dashboard_max_inflated_bytes: int = Field(
+        default=64 * 1024 * 1024,
+        ge=1_024,
+        le=1 << 30,
+        description="Largest size a gzip upload may inflate to (bytes; a 99 KB gzip can hold "
+        "100 MB); checked while inflating, beyond it 422.",
+    )
+    dashboard_max_trace_span_s: int = Field(
+        default=8 * 86_400,
+        ge=60,
+        le=40_000_000,
+        description="Longest time span of an uploaded trace (seconds; simulated in 1 s "
+        "steps, so memory grows with it); a longer span is refused with 422 at the row that "
+        "makes it so, before anything of that length is allocated.",
+    )
+    dashboard_max_jobs: int = Field(
+        default=4,
+        ge=1,
+        le=100,
+        description="What-if and tune jobs queued or running at once (they run one at a "
+        "time); more get 429 until one finishes.",
+    )
     overrides_file: Path | None = Field(
         default=None,
         description="File holding parameter overrides applied from the dashboard "
@@ -161,3 +190,16 @@ class ServerSettings(BaseSettings):
         "when Prometheus sees none and the trigger names `targetDeployment`.",
     )
     log_level: str = Field(default="INFO", description="Python logging level.")
+
+
+def settings_error(exc: ValidationError) -> str:
+    """A settings error naming each bad value by its environment variable
+    (``SCALER_<NAME>``) and its name (``<name>``, the flag ``--<name>`` where there is
+    one); the value is cut to 80 characters and never shown for a secret."""
+    lines = []
+    for err in exc.errors():
+        field = "_".join(str(part) for part in err["loc"])
+        secret = "token" in field or "auth" in field
+        got = "" if secret else f" (got {str(err.get('input'))[:80]!r})"
+        lines.append(f"SCALER_{field.upper()} ({field}): {err['msg']}{got}")
+    return "; ".join(lines)

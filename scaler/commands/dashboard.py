@@ -15,7 +15,7 @@ from pydantic import ValidationError
 
 from scaler.logs import configure_logging
 from scaler.metadata import MetadataError
-from scaler.settings import ServerSettings
+from scaler.settings import ServerSettings, settings_error
 
 log = logging.getLogger(__name__)
 
@@ -84,7 +84,7 @@ def register(app: typer.Typer) -> None:
         try:
             settings = ServerSettings(**given)
         except ValidationError as exc:
-            raise typer.BadParameter(str(exc)) from None
+            raise typer.BadParameter(settings_error(exc)) from None
         configure_logging(settings.log_level)
         # Imported here: they pull in the Kubernetes client and the web stack, which
         # every other command (simulate in `make run`) would otherwise load for nothing.

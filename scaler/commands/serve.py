@@ -11,7 +11,7 @@ import typer
 from pydantic import ValidationError
 
 from scaler.logs import configure_logging
-from scaler.settings import ServerSettings
+from scaler.settings import ServerSettings, settings_error
 
 
 def _with_default(help_: str) -> str:
@@ -112,7 +112,7 @@ def register(app: typer.Typer) -> None:
         try:
             settings = ServerSettings(**given)
         except ValidationError as exc:
-            raise typer.BadParameter(str(exc)) from None
+            raise typer.BadParameter(settings_error(exc)) from None
         configure_logging(settings.log_level)
         from scaler.assembly import AssemblyError, assemble
         from scaler.server import run_until_signal

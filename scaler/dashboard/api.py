@@ -41,6 +41,7 @@ from scaler.overrides.errors import StoreError
 from scaler.overrides.store import UnknownEntryError
 from scaler.registry import available_policies
 from scaler.sim.scenario import ScenarioError
+from scaler.traces.loader import TraceSpanError, load_trace
 from scaler.traces.model import Trace
 from scaler.traces.sources import TraceError
 
@@ -438,14 +439,32 @@ async def upload_trace(
             while chunk := await file.read(1 << 20):
                 size += len(chunk)
                 if size > limit:
-                    raise HTTPException(413, f"{filename!r} is larger than {limit} bytes")
+                    raise HTTPException(
+                        413,
+                        f"{filename!r} is larger than {limit:,} bytes, the dashboard's upload "
+                        "limit (SCALER_DASHBOARD_MAX_UPLOAD_BYTES)",
+                    )
                 out.write(chunk)
         if size == 0:
             raise HTTPException(422, f"{filename!r} is empty")
         try:
             # Inflating and parsing are CPU-bound: off the event loop.
             trace = await run_in_threadpool(_load_upload, path, ctx)
-        except (TraceError, ValueError, UnicodeDecodeError, OSError, EOFError) as exc:
+        except TraceSpanError as exc:
+            raise HTTPException(
+                422,
+                f"{filename}:{exc.line}: the trace spans {exc.span_s:,.0f} s or more; the "
+                f"dashboard simulates at most {ctx.limits.max_trace_span_s:,} s "
+                "(SCALER_DASHBOARD_MAX_TRACE_SPAN_S): upload a shorter trace, or check the "
+                "time column's unit",
+            ) from None
+        except TraceError as exc:
+            # Name the file as uploaded, not the temporary path it was read from.
+            where = f"{filename}:{exc.line}:{exc.column}"
+            raise HTTPException(
+                422, clean_message(where + str(exc)[len(f"{exc.path}:{exc.line}:{exc.column}") :])
+            ) from None
+        except (ValueError, UnicodeDecodeError, OSError, EOFError) as exc:
             raise HTTPException(422, clean_message(f"{filename}: {exc}")) from None
     trace_id = ctx.add_upload(trace)
     return {"id": trace_id, "trace": trace_summary(trace)}
@@ -470,8 +489,9 @@ def inflate_capped(src: Path, dst: Path, max_bytes: int) -> Path:
                 written += len(data)
                 if written > max_bytes:
                     raise ValueError(
-                        f"inflates to more than {max_bytes} bytes (the upload limit for "
-                        "compressed traces); upload a shorter or coarser trace"
+                        f"inflates to more than {max_bytes:,} bytes, the dashboard's limit "
+                        "for compressed traces (SCALER_DASHBOARD_MAX_INFLATED_BYTES); upload "
+                        "a shorter or coarser trace"
                     )
                 fout.write(data)
                 if not inflater.unconsumed_tail:
@@ -483,15 +503,13 @@ def inflate_capped(src: Path, dst: Path, max_bytes: int) -> Path:
 
 
 def load_trace_checked(path: Path, ctx: Dashboard) -> Trace:
-    from scaler.traces.loader import load_trace
 
-    # The span is refused while reading, before arrays of that length are allocated.
-    trace = load_trace(path, max_bins=ctx.limits.max_trace_steps)
-    if len(trace.rps) > ctx.limits.max_trace_steps:
-        raise ValueError(
-            f"trace spans {len(trace.rps)} steps; "
-            f"at most {ctx.limits.max_trace_steps} are simulated"
-        )
+    # Binned at 1 s: the span is refused while reading (TraceSpanError), at the row
+    # that makes it too long, before arrays of that length are allocated.
+    limit = ctx.limits.max_trace_span_s
+    trace = load_trace(path, max_bins=limit)
+    if len(trace.rps) > limit:
+        raise TraceSpanError(path, 1, 1, "too long", span_s=float(len(trace.rps)))
     if trace.requests <= 0:
         raise ValueError("trace holds no requests")
     return trace
@@ -548,7 +566,7 @@ def _submit(ctx: Dashboard, kind: str, key: str, fn: Any, owner: str) -> Job:
     try:
         return ctx.jobs.submit(kind, key, fn, owner=owner)
     except QueueFullError as exc:
-        raise HTTPException(429, str(exc)) from None
+        raise HTTPException(429, f"{exc} (SCALER_DASHBOARD_MAX_JOBS)") from None
 
 
 def _policy_override(meta: dict[str, str], override: dict[str, str]) -> dict[str, str]:

@@ -31,15 +31,15 @@ def create_app(
     *,
     clock: Callable[[], float] = time.time,
     traces_dir: Path | None = DEFAULT_TRACES_DIR,
-    limits: Limits | None = None,
     hosts: frozenset[str] | None = None,
 ) -> FastAPI:
     """The dashboard over ``tracker``'s objects. ``store`` must be the one whose
     ``overrides_for`` the tracker reads, so an applied override reaches the scaler's
     next decision; ``clock`` (epoch seconds) is injectable for tests. ``hosts``: the
     Host names answered (default: loopback, ``settings.dashboard_listen``'s host and
-    ``settings.dashboard_allowed_hosts``)."""
-    limits = limits or Limits()
+    ``settings.dashboard_allowed_hosts``). The bounds on uploads and jobs are the
+    ``settings.dashboard_max_*`` settings."""
+    limits = Limits.from_settings(settings)
     # Swagger UI at /docs from assets inside the installed fastapi-offline package, so it
     # works without internet access (FastAPI's default loads it from a CDN).
     app = FastAPIOffline(

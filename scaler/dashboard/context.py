@@ -24,17 +24,28 @@ KEEP_UPLOADS = 8
 KEEP_BUNDLED = 4
 
 
-@dataclass
+@dataclass(frozen=True)
 class Limits:
-    max_upload_bytes: int = 20 * 1024 * 1024
-    """Largest trace file accepted (bytes); a day of 1 s rate rows is ~2 MB."""
-    max_trace_steps: int = 8 * 86_400
-    """Longest trace simulated, in steps (a week at 1 s takes a few seconds); a
-    longer span is refused while the file is read, before anything is allocated."""
-    max_inflated_bytes: int = 64 * 1024 * 1024
+    """The dashboard's bounds, from the ``SCALER_DASHBOARD_MAX_*`` settings (their
+    descriptions in :class:`ServerSettings` say why and what happens at each)."""
+
+    max_upload_bytes: int
+    """Largest trace file accepted (bytes)."""
+    max_inflated_bytes: int
     """Largest size a gzip upload may inflate to (bytes); checked while inflating."""
-    max_jobs: int = 4
+    max_trace_span_s: int
+    """Longest span of an uploaded trace (seconds, 1 s steps); refused while reading."""
+    max_jobs: int
     """What-if and tune jobs queued or running at once; more get 429."""
+
+    @classmethod
+    def from_settings(cls, settings: ServerSettings) -> Limits:
+        return cls(
+            max_upload_bytes=settings.dashboard_max_upload_bytes,
+            max_inflated_bytes=settings.dashboard_max_inflated_bytes,
+            max_trace_span_s=settings.dashboard_max_trace_span_s,
+            max_jobs=settings.dashboard_max_jobs,
+        )
 
 
 @dataclass
@@ -46,7 +57,7 @@ class Dashboard:
     jobs: JobRunner
     clock: Callable[[], float]
     traces_dir: Path | None
-    limits: Limits = field(default_factory=Limits)
+    limits: Limits
     uploads: OrderedDict[str, Trace] = field(default_factory=OrderedDict)
     bundled: OrderedDict[str, Trace] = field(default_factory=OrderedDict)
     lock: threading.Lock = field(default_factory=threading.Lock)

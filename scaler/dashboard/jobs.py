@@ -97,7 +97,10 @@ class JobRunner:
         with self._lock:
             waiting = sum(1 for j in self._jobs.values() if j.status in ("queued", "running"))
             if waiting >= self._max_queued:
-                raise QueueFullError(f"{waiting} jobs already queued or running; try again later")
+                raise QueueFullError(
+                    f"{waiting} what-if/tune jobs already queued or running, the most "
+                    "allowed at once; try again when one finishes"
+                )
             job = Job(
                 id=uuid.uuid4().hex[:12],
                 kind=kind,

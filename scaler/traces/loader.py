@@ -74,7 +74,7 @@ from scaler.traces.sources import (
 )
 from scaler.traces.writer import INDICATOR_PREFIX
 
-__all__ = ["TimeUnit", "TraceError", "load_trace"]
+__all__ = ["TimeUnit", "TraceError", "TraceSpanError", "load_trace"]
 
 TimeUnit = Literal["s", "ms", "us", "ns"]
 UNIT_SECONDS: dict[str, float] = {"s": 1.0, "ms": 1e-3, "us": 1e-6, "ns": 1e-9}
@@ -237,6 +237,15 @@ def _require_column(source: Source, name: str) -> None:
         source.fail_header(f"no column {name!r} (columns: {_listing(source.columns)})")
 
 
+class TraceSpanError(TraceError):
+    """A trace spanning more than the bins allowed; ``span_s`` is the span so far
+    (seconds), so a caller with its own limit (the dashboard) can word it."""
+
+    def __init__(self, path: Path, line: int, column: int, message: str, span_s: float) -> None:
+        self.span_s = span_s
+        super().__init__(path, line, column, message)
+
+
 class _SpanLimit:
     """Refuses, at the row that does it, a time span of more than ``max_bins`` bins:
     a stray epoch value among relative seconds would otherwise ask for terabytes."""
@@ -256,11 +265,15 @@ class _SpanLimit:
         if moment > self.hi:
             self.hi = moment
         if self.hi - self.lo > self.max_span_s:
-            self.source.fail(
-                self.column,
+            line, column = self.source.column_of(self.column)
+            raise TraceSpanError(
+                self.source.path,
+                line,
+                column,
                 f"this time makes the trace span {_span_text(self.hi - self.lo)}, more than "
                 f"{self.max_bins:,} bins of {self.step_s:g} s: check --time-unit, or pass a "
                 "larger --step-s",
+                span_s=self.hi - self.lo,
             )
 
 

@@ -13,7 +13,6 @@ from pydantic import SecretStr
 
 from policies import Observation
 from scaler.dashboard.app import create_app
-from scaler.dashboard.context import Limits
 from scaler.observer import Observer
 from scaler.overrides.store import FileBackend, OverrideStore
 from scaler.own_metrics import build_metrics
@@ -70,12 +69,13 @@ def make_env(
     tmp_path: Path,
     *,
     token: str | None = TOKEN,
-    max_upload: int = 1 << 20,
+    max_upload: int | None = 1 << 20,
     prometheus_url: str = "http://127.0.0.1:9",
     observer: Observer | None = None,
 ) -> Env:
     """``observer``: what the tracker (and so the dashboard's history) reads; default
-    a :class:`ScriptedObserver` of :data:`BUSY`."""
+    a :class:`ScriptedObserver` of :data:`BUSY`. ``max_upload`` None: the dashboard's
+    bounds all come from the environment (``SCALER_DASHBOARD_MAX_*``)."""
     traces = tmp_path / "traces"
     traces.mkdir()
     write_small_trace(traces / "small.csv")
@@ -92,10 +92,9 @@ def make_env(
         prometheus_url=prometheus_url,
         prometheus_timeout_s=1.0,
         dashboard_allowed_hosts="testserver",
+        **({} if max_upload is None else {"dashboard_max_upload_bytes": max_upload}),
     )
-    app = create_app(
-        tracker, settings, store, traces_dir=traces, limits=Limits(max_upload_bytes=max_upload)
-    )
+    app = create_app(tracker, settings, store, traces_dir=traces)
     return Env(TestClient(app), tracker, scripted, store, obj)
 
 
