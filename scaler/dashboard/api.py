@@ -4,6 +4,7 @@ token. Bad input is always a 4xx naming what is wrong, never a 500."""
 
 from __future__ import annotations
 
+import dataclasses
 import re
 import tempfile
 import zlib
@@ -169,7 +170,7 @@ def _summary(ctx: Dashboard, namespace: str, name: str) -> dict[str, Any]:
     )
 
 
-@router.get("/info", summary="What this dashboard serves and whether it is read-only")
+@router.get("/info", summary="What this dashboard serves, whether it is read-only, and its bounds")
 def info(ctx: Ctx) -> dict[str, Any]:
     return {
         "read_only": ctx.auth.read_only,
@@ -177,6 +178,7 @@ def info(ctx: Ctx) -> dict[str, Any]:
         "store_error": ctx.store.last_error,
         "refresh_interval_s": ctx.tracker.refresh_interval_s,
         "max_upload_bytes": ctx.limits.max_upload_bytes,
+        "limits": dataclasses.asdict(ctx.limits),
         "objects": len(ctx.tracker.objects()),
     }
 

@@ -187,6 +187,7 @@ def test_job_bound_is_SCALER_DASHBOARD_MAX_JOBS(
 ) -> None:
     monkeypatch.setenv("SCALER_DASHBOARD_MAX_JOBS", "1")
     e = env_from_environ()
+    assert e.client.get("/api/info").json()["limits"]["max_jobs"] == 1
     release = block_jobs(monkeypatch)
     assert submit(e, "whatif").status_code == 202
     r = submit(e, "whatif")
