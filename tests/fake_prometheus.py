@@ -38,8 +38,16 @@ FAULTS = (
     "bad_sample",
     "hang",
     "refused",
+    "http_401",
+    "http_403",
+    "http_429",
+    "partial",
+    "slow",
 )
-"""Every mode the fault matrix runs (``refused``: the server stops listening)."""
+"""Every mode the fault matrix runs (``refused``: the server stops listening;
+``http_429`` answers with a ``Retry-After`` of :attr:`FakePrometheus.retry_after_s`;
+``partial``: the queue-time queries answer 500, every other query succeeds; ``slow``:
+healthy answers after :attr:`FakePrometheus.slow_s`, within the scaler's timeout)."""
 
 
 def _value_for(query: str, fault: str) -> str:
@@ -71,6 +79,8 @@ class FakePrometheus:
         self.queries = 0
         self.range_queries = 0
         self.hang_s = 10.0
+        self.slow_s = 0.2
+        self.retry_after_s = 30
         self._server: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
         self.port = 0
@@ -99,6 +109,8 @@ class FakePrometheus:
                 self.send_response(status)
                 self.send_header("Content-Type", kind)
                 self.send_header("Content-Length", str(len(data)))
+                if status == 429:
+                    self.send_header("Retry-After", str(fake.retry_after_s))
                 self.end_headers()
                 self.wfile.write(data)
 
@@ -132,8 +144,16 @@ class FakePrometheus:
         if fault == "hang":
             time.sleep(self.hang_s)
             return 0, "", ""
-        if fault == "http_500":
+        if fault == "slow":
+            time.sleep(self.slow_s)
+            fault = "ok"
+        if fault == "http_500" or (fault == "partial" and "queue_duration" in query):
             return 500, '{"status":"error","error":"internal"}', "application/json"
+        if fault in ("http_401", "http_403"):
+            return int(fault[-3:]), "Unauthorized\n", "text/plain"
+        if fault == "http_429":
+            body = {"status": "error", "errorType": "too_many_requests", "error": "slow down"}
+            return 429, json.dumps(body), "application/json"
         if fault == "http_503_html":
             return 503, "<html>upstream unavailable</html>", "text/html"
         if fault == "status_error":
@@ -189,6 +209,8 @@ class InProcessSession(requests.Session):
         response.status_code = status
         response._content = body.encode()
         response.headers["Content-Type"] = kind
+        if status == 429:
+            response.headers["Retry-After"] = str(self.fake.retry_after_s)
         response.url = url
         return response
 

@@ -37,6 +37,31 @@ META = {
     "failAfterSeconds": "300",
 }
 GOOD = 6.0  # 3 ready × 100 ms / 50 ms
+HEALTHY = ("ok", "slow")
+"""Modes whose answers are good (``slow``: within the timeout): decided, not held."""
+CAUSES = {
+    "empty": "metrics missing",
+    "nan": "value nan is not a count",
+    "inf": "value inf is not a count",
+    "absurd": "not finite",
+    "absurd_ready": "is not a count",
+    "negative_ready": "value -2.0 is not a count",
+    "stale": "stale",
+    "several": "2 series where one was expected",
+    "http_500": "HTTP 500",
+    "http_503_html": "HTTP 503",
+    "status_error": "HTTP 400",
+    "malformed_json": "not Prometheus JSON",
+    "wrong_shape": "not a list",
+    "bad_sample": "bad sample",
+    "hang": "no answer within 1 s",
+    "refused": "cannot reach http://127.0.0.1",
+    "http_401": "HTTP 401",
+    "http_403": "HTTP 403",
+    "http_429": "HTTP 429",
+    "partial": "query queue_time_per_request_ms `",
+}
+"""What the held decision's reason says for each fault: its cause, named."""
 
 
 @pytest.fixture
@@ -91,20 +116,25 @@ def test_warm_scaler_holds_its_last_good_decision_through_the_fault(
     try:
         assert ask(server) == (GOOD, 1.0)
         prom.set_fault(fault)
+        started = time.monotonic()
         server.tracker.refresh_all()
+        # A 429's Retry-After (30 s) is not slept on inside a refresh.
+        assert time.monotonic() - started < prom.retry_after_s
         value, active = ask(server)
         for answer in (value, active):
             assert answer != grpc.StatusCode.UNKNOWN
-        if fault == "ok":
+        if fault in HEALTHY:
             assert (value, active) == (GOOD, 1.0)
+            obj = server.tracker.get("cms/triton")
+            assert obj is not None and obj.decision is not None
+            assert obj.decision.status is Status.OK, obj.decision.reason
         else:
             assert value == GOOD, f"{fault}: held value {value}, last good {GOOD}"
             assert active == 1.0
             obj = server.tracker.get("cms/triton")
             assert obj is not None and obj.decision is not None
             assert obj.decision.status is Status.HOLD, obj.decision.reason
-            if fault == "stale":
-                assert "stale" in obj.decision.reason
+            assert CAUSES[fault] in obj.decision.reason, (fault, obj.decision.reason)
         prom.set_fault("ok")
         server.tracker.refresh_all()
         assert ask(server) == (GOOD, 1.0)
@@ -125,8 +155,12 @@ def test_scaler_restarted_during_the_fault_never_reports_zero(
         for answer in (value, active):
             assert answer != grpc.StatusCode.UNKNOWN
             assert answer != 0.0, f"{fault}: a cold start reported 0"
-        if fault != "ok":
+        if fault not in HEALTHY:
             assert value == grpc.StatusCode.UNAVAILABLE or value == 3.0, (fault, value)
+            obj = server.tracker.get("cms/triton")
+            assert obj is not None and obj.decision is not None
+            cause = "no series" if fault == "empty" else CAUSES[fault]
+            assert cause in obj.decision.reason, (fault, obj.decision.reason)
         prom.set_fault("ok")
         server.tracker.refresh_all()
         assert ask(server) == (GOOD, 1.0)
@@ -192,3 +226,11 @@ def test_no_series_after_resting_at_zero_reads_no_series_not_ok(prom: FakePromet
     assert d.value == 0.0
     assert "no series" in d.reason
     tracker.stop()
+
+
+def test_the_readme_states_how_many_fault_modes_the_matrix_runs() -> None:
+    from pathlib import Path
+
+    readme = (Path(__file__).parents[2] / "README.md").read_text(encoding="utf-8")
+    assert f"fault matrix ({len(FAULTS) - 1} Prometheus fault modes" in readme
+    assert set(CAUSES) == set(FAULTS) - set(HEALTHY)
