@@ -236,7 +236,19 @@ def _field_of(model: type[BaseModel], key: str) -> tuple[str, Any]:
     return key, None
 
 
-def _describe(err: dict[str, Any], model: type[BaseModel], hidden: frozenset[str]) -> str:
+def _given_key(key: str, hidden: frozenset[str], given_as: Mapping[str, str]) -> tuple[str, bool]:
+    """The key as the trigger wrote it (a deprecated name renamed before validation,
+    ``<key>FromEnv`` for a value from the environment) and whether its value is hidden."""
+    given = given_as.get(key, key)
+    return (given + FROM_ENV, True) if given in hidden or key in hidden else (given, False)
+
+
+def _describe(
+    err: dict[str, Any],
+    model: type[BaseModel],
+    hidden: frozenset[str],
+    given_as: Mapping[str, str],
+) -> str:
     loc = err.get("loc", ())
     if not loc:
         return f"scalerMetadata: {err.get('msg')}"
@@ -249,37 +261,52 @@ def _describe(err: dict[str, Any], model: type[BaseModel], hidden: frozenset[str
         if field.default is not None and not callable(field.default):
             bits.append(f"default {field.default!r}")
         allowed = f" (allowed: {'; '.join(bits)})" if bits else ""
-    if key in hidden:
-        return f"scalerMetadata key {key + FROM_ENV!r} (value not shown): {err.get('msg')}{allowed}"
+    shown_key, secret = _given_key(key, hidden, given_as)
+    if secret:
+        return f"scalerMetadata key {shown_key!r} (value not shown): {err.get('msg')}{allowed}"
     shown = err.get("input")
     if isinstance(shown, str):
         shown = strip_url_credentials(shown)
-    return f"scalerMetadata key {key!r} = {short(shown)}: {err.get('msg')}{allowed}"
+    return f"scalerMetadata key {shown_key!r} = {short(shown)}: {err.get('msg')}{allowed}"
 
 
 def _numeric_problems(
-    model: type[BaseModel], values: Mapping[str, str], hidden: frozenset[str]
+    model: type[BaseModel],
+    values: Mapping[str, str],
+    hidden: frozenset[str],
+    given_as: Mapping[str, str],
 ) -> str | None:
     """NaN, ±Inf or absurd magnitudes in numeric fields, named (pydantic would take
     ``inf`` for a float and a 400-digit int that overflows later)."""
     for key, name, f in metadata_fields(model):
         raw = values.get(key, values.get(name))
         if isinstance(raw, str) and re.search(r"\b(int|float)\b", str(f.annotation)):
-            problem = number_problem(key + FROM_ENV if key in hidden else key, raw)
+            shown_key, secret = _given_key(key, hidden, given_as)
+            problem = number_problem(shown_key, raw)
             if problem is not None:
-                return problem.replace(raw, "(value not shown)") if key in hidden else problem
+                return problem.replace(short(raw), "(value not shown)") if secret else problem
     return None
 
 
-def _validate(model: type[BaseModel], values: Mapping[str, str], hidden: frozenset[str]) -> Any:
-    problem = _numeric_problems(model, values, hidden)
+def _validate(
+    model: type[BaseModel],
+    values: Mapping[str, str],
+    hidden: frozenset[str],
+    given_as: Mapping[str, str] | None = None,
+) -> Any:
+    """``given_as``: current key → the deprecated key the trigger wrote, so messages
+    name what the user wrote."""
+    given = given_as or {}
+    problem = _numeric_problems(model, values, hidden, given)
     if problem is not None:
         raise MetadataError(problem)
     try:
         return model.model_validate(dict(values))
     except ValidationError as exc:
         raise MetadataError(
-            "; ".join(_describe(dict(e), model, hidden) for e in exc.errors(include_url=False))
+            "; ".join(
+                _describe(dict(e), model, hidden, given) for e in exc.errors(include_url=False)
+            )
         ) from None
 
 
@@ -405,7 +432,9 @@ def parse_metadata(name: str, namespace: str, metadata: Mapping[str, str]) -> Sc
         ) from None
     params_model = policy.params_model
     own_keys = policy_keys(params_model)
-    kept, deprecations = _rename(kept, params_model.renamed_keys(kept))
+    renamed = params_model.renamed_keys(kept)
+    given_as = {new: old for old, new in renamed.items() if old in kept}
+    kept, deprecations = _rename(kept, renamed)
     takes_indicators = INDICATORS_FIELD in params_model.model_fields
     if indicators and not takes_indicators:
         raise MetadataError(
@@ -424,7 +453,7 @@ def parse_metadata(name: str, namespace: str, metadata: Mapping[str, str]) -> Sc
             f"{policy.name!r}; allowed keys: {allowed}"
         )
     params: PolicyParams = _validate(
-        params_model, {k: v for k, v in kept.items() if k in own_keys}, hidden
+        params_model, {k: v for k, v in kept.items() if k in own_keys}, hidden, given_as
     )
     if takes_indicators:
         settings = tuple(q.settings for q in indicators)
