@@ -85,23 +85,25 @@ def test_one_tenant_with_many_objects_cannot_starve_another_tenants_object() -> 
     tracker.refresh_one(first)
     per_refresh = len(session.queries) - before  # queries of one refresh
     tracker.start()
+    started, sent_before = time.monotonic(), len(session.queries)
     try:
         for i in range(objects):
             tracker.track(tracker.config_for(f"o{i}", "a", {**meta, "release": f"r{i}"}))
         b = tracker.track(tracker.config_for("solo", "b", meta))
         registered = time.time()
-        round_s = (objects + 2) * per_refresh / budget  # every object once, at the budget
-        deadline = time.monotonic() + 2 * round_s + 5
+        deadline = time.monotonic() + 30
         while time.monotonic() < deadline and len(b.log) < 2:
             time.sleep(0.05)
-        sent = len(session.queries)
+        sent = len(session.queries) - sent_before
+        rate = sent / (time.monotonic() - started)
     finally:
         tracker.stop()
+    # Every object once at the rate queries went out: the budget (3 s), or what a busy
+    # machine managed below it, so the bound is about the order, not about CPU.
+    round_s = (objects + 2) * per_refresh / min(budget, rate)
     times = [d.time_s for d in b.log]
-    assert len(times) >= 2, f"B refreshed {len(times)} times in {2 * round_s + 5:.1f} s"
+    assert len(times) >= 2, f"B refreshed {len(times)} times in 30 s"
     waits = [times[0] - registered] + [t1 - t0 for t0, t1 in pairwise(times)]
-    bound = 1.5 * round_s + 1.0
-    assert max(waits) <= bound, f"B waited {waits} s; a round of every object is {round_s:.1f} s"
-    print(f"per refresh {per_refresh}, round {round_s:.2f} s, B waited {waits}, sent {sent}")
+    assert max(waits) <= 1.5 * round_s + 1.0, f"B waited {waits} s; a round is {round_s:.1f} s"
     # A's objects kept the budget saturated all along: B was not served by an idle loop.
     assert sent >= objects * per_refresh, sent
