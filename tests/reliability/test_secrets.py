@@ -118,7 +118,17 @@ def test_prometheus_url_credentials_never_reach_a_log_an_error_or_the_api(
     assert "refresh_failed" in logged(caplog)  # the failure was logged, without them
 
 
-@pytest.mark.parametrize("bad", [{"target": "-5"}, {"unknownKey": "1"}, {"maxReplicas": "x"}])
+@pytest.mark.parametrize(
+    "bad",
+    [
+        {"target": "-5"},
+        {"unknownKey": "1"},
+        {"maxReplicas": "x"},
+        {"targetFromEnv": "FROMENVSECRET5"},  # the offending value itself came from a secret
+        {"maxReplicasFromEnv": "9" * 100},  # quoted cut, the redaction once missed it
+        {"somethingFromEnv": "FROMENVSECRET5"},
+    ],
+)
 def test_refused_metadata_never_logs_or_echoes_tls_material_or_from_env_values(
     bad: dict[str, str], prom: FakePrometheus, caplog: pytest.LogCaptureFixture
 ) -> None:
@@ -127,13 +137,14 @@ def test_refused_metadata_never_logs_or_echoes_tls_material_or_from_env_values(
     metrics = build_metrics()
     server = start_scaler(PrometheusPool(settings, metrics), settings, metrics=metrics)
     try:
-        failed = details(server, {**META, **SECRET_META, **bad})
+        meta = {k: v for k, v in META.items() if f"{k}FromEnv" not in bad}
+        failed = details(server, {**meta, **SECRET_META, **bad})
     finally:
         server.stop(0)
     assert failed and {code for code, _ in failed} == {grpc.StatusCode.INVALID_ARGUMENT}
     assert "rpc_rejected" in logged(caplog)
     for text in (*[t for _, t in failed], logged(caplog)):
-        for secret in SECRETS:
+        for secret in (*SECRETS, *(v[:20] for k, v in bad.items() if k.endswith("FromEnv"))):
             assert secret not in text
 
 
