@@ -19,7 +19,7 @@ from starlette.concurrency import run_in_threadpool
 
 from policies import Guardrails
 from scaler.dashboard import views
-from scaler.dashboard.context import TRACE_SUFFIXES, Dashboard
+from scaler.dashboard.context import PARSING_UPLOADS, TRACE_SUFFIXES, Dashboard
 from scaler.dashboard.history import HistoryError, prometheus_trace
 from scaler.dashboard.jobs import Job, JobContext, NotOwnerError, QueueFullError
 from scaler.dashboard.whatif import (
@@ -449,6 +449,12 @@ async def upload_trace(
                 out.write(chunk)
         if size == 0:
             raise HTTPException(422, f"{filename!r} is empty")
+        if not ctx.parsing.acquire(blocking=False):
+            raise HTTPException(
+                429,
+                f"{PARSING_UPLOADS} uploads are being read already, the most at once; "
+                "try again when one is done",
+            )
         try:
             # Inflating and parsing are CPU-bound: off the event loop.
             trace = await run_in_threadpool(_load_upload, path, ctx)
@@ -468,6 +474,8 @@ async def upload_trace(
             ) from None
         except (ValueError, UnicodeDecodeError, OSError, EOFError) as exc:
             raise HTTPException(422, clean_message(f"{filename}: {exc}")) from None
+        finally:
+            ctx.parsing.release()
     trace_id = ctx.add_upload(trace)
     return {"id": trace_id, "trace": trace_summary(trace)}
 

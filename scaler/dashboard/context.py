@@ -22,6 +22,9 @@ from scaler.tracker import ObjectTracker, TrackedObject
 TRACE_SUFFIXES = (".csv", ".tsv", ".jsonl", ".ndjson", ".json", ".csv.gz", ".jsonl.gz")
 KEEP_UPLOADS = 8
 KEEP_BUNDLED = 4
+PARSING_UPLOADS = 2
+"""Uploads inflated and parsed at once (each is CPU-bound, up to about a minute of a
+core for a file at the inflated limit); more get 429 until one is done."""
 
 
 @dataclass(frozen=True)
@@ -61,6 +64,9 @@ class Dashboard:
     uploads: OrderedDict[str, Trace] = field(default_factory=OrderedDict)
     bundled: OrderedDict[str, Trace] = field(default_factory=OrderedDict)
     lock: threading.Lock = field(default_factory=threading.Lock)
+    parsing: threading.BoundedSemaphore = field(
+        default_factory=lambda: threading.BoundedSemaphore(PARSING_UPLOADS)
+    )
 
     def obj(self, namespace: str, name: str) -> TrackedObject:
         found = self.tracker.get(f"{namespace}/{name}")

@@ -20,7 +20,7 @@ from typer.testing import CliRunner
 
 from scaler.cli import app
 from scaler.dashboard import api
-from scaler.dashboard.context import Dashboard
+from scaler.dashboard.context import PARSING_UPLOADS, Dashboard
 from scaler.traces.model import Trace
 from tests.dashboard.conftest import METADATA, Env, make_env
 
@@ -338,3 +338,42 @@ def test_the_event_loop_answers_while_a_large_upload_is_processed(
     assert info == 200
     assert still_parsing, "the GET was answered only after the upload's parse finished"
     assert uploaded == 200
+
+
+def test_uploads_read_at_once_are_bounded_and_a_finished_one_frees_its_slot(
+    env: Env, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Each upload takes a core while it is read: two at once, a third gets 429."""
+    body = rate_csv(600)
+    reading, release = threading.Semaphore(0), threading.Event()
+    real = api._load_upload
+
+    def held(path: Path, ctx: Dashboard) -> Trace:
+        reading.release()
+        release.wait(20)
+        return real(path, ctx)
+
+    monkeypatch.setattr(api, "_load_upload", held)
+
+    async def scenario() -> tuple[list[int], Response, int]:
+        transport = httpx.ASGITransport(app=env.client.app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as c:
+
+            async def post() -> Response:
+                return await c.post(
+                    "/api/traces", files={"file": ("t.csv", body)}, headers=env.auth()
+                )
+
+            first = [asyncio.create_task(post()) for _ in range(PARSING_UPLOADS)]
+            for _ in first:
+                assert await asyncio.to_thread(reading.acquire, True, 20)
+            refused = await asyncio.wait_for(post(), 30)
+            release.set()
+            done = [(await t).status_code for t in first]
+            return done, refused, (await asyncio.wait_for(post(), 30)).status_code
+
+    done, refused, after = asyncio.run(scenario())
+    assert done == [200] * PARSING_UPLOADS
+    assert refused.status_code == 429, refused.text
+    assert "uploads are being read already" in refused.json()["detail"]
+    assert after == 200
