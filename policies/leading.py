@@ -123,11 +123,11 @@ LEADING_FIELDS: dict[str, Any] = {
     "indicator_history_s": (
         float,
         Field(
-            default=90_000.0,
+            default=180_000.0,
             ge=600,
             le=8 * 86_400,
             description="Seconds of history the load per unit and the lag are learned from "
-            "(a day and a bit: at least one campaign).",
+            "(two days and a bit: yesterday's campaign from its start, whatever its hour).",
         ),
     ),
     "indicator_step_s": (
