@@ -303,6 +303,35 @@ def test_a_file_that_would_allocate_tens_of_gib_is_a_clean_4xx(
     assert "spans" in detail and "SCALER_DASHBOARD_MAX_TRACE_SPAN_S" in detail
 
 
+class HeldParses:
+    """Uploads' parses wait in their worker thread until :attr:`release` is set;
+    :attr:`reading` counts the parses that have started. Tests then decide what
+    overlaps with a parse, instead of hoping the machine is slow enough."""
+
+    def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        self.reading = threading.Semaphore(0)
+        self.release = threading.Event()
+        real = api._load_upload
+
+        def held(path: Path, ctx: Dashboard) -> Trace:
+            self.reading.release()
+            self.release.wait(20)
+            return real(path, ctx)
+
+        monkeypatch.setattr(api, "_load_upload", held)
+
+    async def started(self) -> bool:
+        """Wait (up to 20 s, off the loop) for one more parse to start."""
+        return await asyncio.to_thread(self.reading.acquire, True, 20)
+
+
+def async_client(e: Env) -> httpx.AsyncClient:
+    """A client in the test's own event loop, the app's loop: a request that blocked
+    it would hold up every other one."""
+    transport = httpx.ASGITransport(app=e.client.app)
+    return httpx.AsyncClient(transport=transport, base_url="http://testserver")
+
+
 def test_the_event_loop_answers_while_a_large_upload_is_processed(
     env: Env, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -311,27 +340,17 @@ def test_the_event_loop_answers_while_a_large_upload_is_processed(
     does not depend on timing: were it on the loop, the GET would wait for it."""
     body = rate_csv(95_000)  # ~0.95 MB, the test dashboard's limit is 1 MiB
     assert 0.8 * (1 << 20) < len(body) < 1 << 20
-    started, answered = threading.Event(), threading.Event()
-    real = api._load_upload
-
-    def held(path: Path, ctx: Dashboard) -> Trace:
-        started.set()
-        answered.wait(20)
-        return real(path, ctx)
-
-    monkeypatch.setattr(api, "_load_upload", held)
+    parses = HeldParses(monkeypatch)
 
     async def scenario() -> tuple[int, bool, int]:
-        transport = httpx.ASGITransport(app=env.client.app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as c:
+        async with async_client(env) as c:
             post = asyncio.create_task(
                 c.post("/api/traces", files={"file": ("big.csv", body)}, headers=env.auth())
             )
-            while not started.is_set() and not post.done():
-                await asyncio.sleep(0.01)
+            assert await parses.started()
             got = await asyncio.wait_for(c.get("/api/info"), 30)
             still_parsing = not post.done()
-            answered.set()
+            parses.release.set()
             return got.status_code, still_parsing, (await post).status_code
 
     info, still_parsing, uploaded = asyncio.run(scenario())
@@ -345,19 +364,10 @@ def test_uploads_read_at_once_are_bounded_and_a_finished_one_frees_its_slot(
 ) -> None:
     """Each upload takes a core while it is read: two at once, a third gets 429."""
     body = rate_csv(600)
-    reading, release = threading.Semaphore(0), threading.Event()
-    real = api._load_upload
-
-    def held(path: Path, ctx: Dashboard) -> Trace:
-        reading.release()
-        release.wait(20)
-        return real(path, ctx)
-
-    monkeypatch.setattr(api, "_load_upload", held)
+    parses = HeldParses(monkeypatch)
 
     async def scenario() -> tuple[list[int], Response, int]:
-        transport = httpx.ASGITransport(app=env.client.app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as c:
+        async with async_client(env) as c:
 
             async def post() -> Response:
                 return await c.post(
@@ -366,9 +376,9 @@ def test_uploads_read_at_once_are_bounded_and_a_finished_one_frees_its_slot(
 
             first = [asyncio.create_task(post()) for _ in range(PARSING_UPLOADS)]
             for _ in first:
-                assert await asyncio.to_thread(reading.acquire, True, 20)
+                assert await parses.started()
             refused = await asyncio.wait_for(post(), 30)
-            release.set()
+            parses.release.set()
             done = [(await t).status_code for t in first]
             return done, refused, (await asyncio.wait_for(post(), 30)).status_code
 
