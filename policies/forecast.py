@@ -130,13 +130,18 @@ class SlopeWindow:
     A cache, not state: samples are named by ids (the pipeline's storage rows, which
     never change); a window that does not continue the last one rebuilds it."""
 
-    __slots__ = ("ids", "slopes", "t", "y")
+    __slots__ = ("last",)
 
     def __init__(self) -> None:
-        self.ids: IntArray = np.empty(0, dtype=np.int64)
-        self.t: FloatArray = np.empty(0)
-        self.y: FloatArray = np.empty(0)
-        self.slopes: FloatArray = np.empty(0)
+        empty = np.empty(0)
+        self.last: tuple[IntArray, FloatArray, FloatArray, FloatArray] = (
+            np.empty(0, dtype=np.int64),
+            empty,
+            empty,
+            empty,
+        )
+        """(ids, times, values, sorted slopes) of the last window, replaced as one: a
+        forecast that reads it meanwhile sees one window or the other, never a mix."""
 
     def slope(self, ids: IntArray, t: FloatArray, y: FloatArray) -> float:
         """:func:`theil_sen_slope` of ``(t, y)``, the samples named ``ids`` (increasing;
@@ -144,11 +149,11 @@ class SlopeWindow:
         n = t.size
         if n < 2 or n > MAX_TREND_SAMPLES or not bool((t[1:] > t[:-1]).all()):
             return theil_sen_slope(t, y)
-        if not self._slide(ids, t, y):
+        s = self._slide(self.last, ids, t, y)
+        if s is None:
             i, j = _pairs(n)
-            self.slopes = np.sort((y[j] - y[i]) / (t[j] - t[i]))
-        self.ids, self.t, self.y = ids, t, y
-        s = self.slopes
+            s = np.sort((y[j] - y[i]) / (t[j] - t[i]))
+        self.last = (ids, t, y, s)
         k = s.size
         half = k // 2
         if math.isnan(s[-1]):
@@ -157,19 +162,24 @@ class SlopeWindow:
             return float(s[half])
         return float((s[half - 1] + s[half]) / 2.0)
 
-    def _slide(self, ids: IntArray, t: FloatArray, y: FloatArray) -> bool:
-        """Update the slopes from the last window to this one; False if it does not
+    @staticmethod
+    def _slide(
+        last: tuple[IntArray, FloatArray, FloatArray, FloatArray],
+        ids: IntArray,
+        t: FloatArray,
+        y: FloatArray,
+    ) -> FloatArray | None:
+        """The sorted slopes of this window from the last one's; None if it does not
         continue it (the same samples from some point on, then later ones)."""
-        old, ot, oy = self.ids, self.t, self.y
+        old, ot, oy, s = last
         if old.size < 2 or ids[0] < old[0]:
-            return False
+            return None
         p = int(np.searchsorted(old, ids[0], side="left"))
         keep = old.size - p
         if keep < 2 or keep > ids.size or old[-1] != ids[keep - 1]:
-            return False
+            return None
         if ids.size > keep and not ids[keep] > old[-1]:
-            return False
-        s = self.slopes
+            return None
         if p:
             if p == 1:
                 gone = np.sort((oy[1:] - oy[0]) / (ot[1:] - ot[0]))
@@ -180,7 +190,7 @@ class SlopeWindow:
             if gone.size > 1 and not bool((gone[1:] > gone[:-1]).all()):
                 at += np.arange(gone.size) - np.searchsorted(gone, gone, side="left")
             if at[-1] >= s.size or not np.array_equal(s[at], gone):
-                return False
+                return None
             kept = np.ones(s.size, dtype=bool)
             kept[at] = False
             s = s[kept]
@@ -197,8 +207,7 @@ class SlopeWindow:
             out[at] = new
             out[rest] = s
             s = out
-        self.slopes = s
-        return True
+        return s
 
 
 def _window(times: FloatArray, rates: FloatArray, start_s: float, end_s: float) -> FloatArray:
