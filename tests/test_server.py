@@ -5,6 +5,7 @@ from __future__ import annotations
 import gc
 import logging
 import signal
+import sys
 import threading
 import time
 from typing import Any
@@ -107,7 +108,17 @@ def test_the_event_loop_reports_how_late_it_runs() -> None:
         late = {"le": "0.1"}
         before = sample("sonic_scaler_event_loop_lag_seconds_bucket", late)
         count = sample("sonic_scaler_event_loop_lag_seconds_count")
-        sum(range(10_000_000))  # one C call: the lock held for a few hundred ms
+        # Hold the interpreter lock for 0.5 s: with a switch interval longer than that,
+        # this thread is not asked to let the loop's thread run until it is done (a
+        # fixed amount of work, as before, took under 0.1 s on a fast core).
+        interval = sys.getswitchinterval()
+        sys.setswitchinterval(5.0)
+        try:
+            t0 = time.perf_counter()
+            while time.perf_counter() - t0 < 0.5:
+                pass
+        finally:
+            sys.setswitchinterval(interval)
         time.sleep(0.3)
         after = sample("sonic_scaler_event_loop_lag_seconds_bucket", late)
         assert sample("sonic_scaler_event_loop_lag_seconds_count") > count
