@@ -765,14 +765,12 @@ def _old_rows(path: Path) -> list[dict[str, Any]]:
     for c in doc["cases"]:
         for r in c["rows"]:
             r.setdefault("commit", LEGACY_COMMIT)
-    # Online learning now runs on the headline scenario only.
+    # Online learning now runs on the headline scenarios only.
     doc["cases"] = [
         c
         | {
             "rows": [
-                r
-                for r in c["rows"]
-                if "online" not in r["variant"] or r["scenario"] == "lead 3 min"
+                r for r in c["rows"] if "online" not in r["variant"] or r["scenario"] in HEADLINE
             ]
         }
         for c in doc["cases"]
