@@ -313,7 +313,10 @@ def _row(raw: list[float], instances: int, before: Mapping[str, Any]) -> dict[st
     serving = ready > 0
     requests = front if math.isfinite(front) and (front > 0 or not serving) else served
     per_exec = items / execs if execs > 0 else _NAN
-    by_compute = instances * per_exec / (compute / 1000.0) if compute > 0 and items > 0 else _NAN
+    compute_s = compute / 1000.0
+    # A compute time so small that it is 0 in seconds (subnormal) reads as no reading,
+    # as the block path's inf does.
+    by_compute = instances * per_exec / compute_s if compute_s > 0 and items > 0 else _NAN
     computed = math.isfinite(by_compute)
     if computed:
         capacity = by_compute
