@@ -124,6 +124,26 @@ class _Last(Mapping[str, Any]):
         return len(self._arrays)
 
 
+def _keep(
+    store: _Storage,
+    key: Hashable,
+    kept: _Derived | None,
+    fresh: Mapping[str, npt.NDArray[Any]],
+    done: int,
+    hi: int,
+) -> _Derived:
+    """Write ``fresh`` (the values of stored rows ``[done, hi)``) into what ``store``
+    keeps under ``key``, making room for every stored row the first time."""
+    if kept is None:
+        room = store.data.shape[1]
+        kept = _Derived({k: np.empty(room, dtype=v.dtype) for k, v in fresh.items()})
+        store.derived[key] = kept
+    for k, v in fresh.items():
+        kept.arrays[k][done:hi] = v
+    kept.done = hi
+    return kept
+
+
 def _read_only(a: npt.NDArray[Any]) -> npt.NDArray[Any]:
     view = a.view()
     view.flags.writeable = False
@@ -197,13 +217,7 @@ class HistoryColumns:
         elif done < hi:
             before = {k: v[done - 1] for k, v in kept.arrays.items()} if kept and done else None
             fresh = rows(store.data[:, done:hi], before)
-            if kept is None:
-                room = store.data.shape[1]
-                kept = _Derived({k: np.empty(room, dtype=v.dtype) for k, v in fresh.items()})
-                store.derived[key] = kept
-            for k, v in fresh.items():
-                kept.arrays[k][done:hi] = v
-            kept.done = hi
+            kept = _keep(store, key, kept, fresh, done, hi)
         if kept is None:
             return {}
         return {k: v[lo:hi] for k, v in kept.read_only.items()}
@@ -227,13 +241,7 @@ class HistoryColumns:
         if done < hi:
             prior = {k: v[:done] for k, v in kept.read_only.items()} if kept and done else None
             fresh = compute(HistoryColumns(store, 0, hi, ()), done, prior)
-            if kept is None:
-                room = store.data.shape[1]
-                kept = _Derived({k: np.empty(room, dtype=v.dtype) for k, v in fresh.items()})
-                store.derived[key] = kept
-            for k, v in fresh.items():
-                kept.arrays[k][done:hi] = v
-            kept.done = hi
+            kept = _keep(store, key, kept, fresh, done, hi)
         if kept is None:
             return {}
         lo = min(lo + skip, hi)
