@@ -74,11 +74,11 @@ def _value_for(query: str, fault: str) -> str:
 class FakePrometheus:
     """Start with :meth:`start`; set :attr:`fault`; :attr:`queries` counts requests."""
 
-    def __init__(self) -> None:
+    def __init__(self, hang_s: float = 10.0) -> None:
         self.fault = "ok"
         self.queries = 0
         self.range_queries = 0
-        self.hang_s = 10.0
+        self.hang_s = hang_s
         self.slow_s = 0.2
         self.retry_after_s = 30
         self._server: ThreadingHTTPServer | None = None
@@ -122,6 +122,12 @@ class FakePrometheus:
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
         self._thread.start()
         return self
+
+    def __enter__(self) -> FakePrometheus:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
 
     def stop(self) -> None:
         if self._server is not None:

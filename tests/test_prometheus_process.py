@@ -32,11 +32,8 @@ META = {
 
 @pytest.fixture(scope="module")
 def shared_prom() -> Iterator[FakePrometheus]:
-    fake = FakePrometheus()
-    fake.hang_s = 2.0
-    fake.start()
-    yield fake
-    fake.stop()
+    with FakePrometheus(hang_s=2.0) as fake:
+        yield fake
 
 
 @pytest.fixture

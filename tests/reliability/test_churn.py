@@ -21,9 +21,8 @@ META = {"target": "50", "scaleDownStabilizationSeconds": "60"}
 
 @pytest.fixture
 def prom() -> Iterator[FakePrometheus]:
-    fake = FakePrometheus().start()
-    yield fake
-    fake.stop()
+    with FakePrometheus() as fake:
+        yield fake
 
 
 def test_objects_of_one_scope_rebuild_from_one_set_of_range_queries(

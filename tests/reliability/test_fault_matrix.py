@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 
 import grpc
 import pytest
@@ -66,17 +67,21 @@ CAUSES = {
 
 @pytest.fixture
 def prom() -> Iterator[FakePrometheus]:
-    fake = FakePrometheus()
-    fake.hang_s = 3.0
-    fake.start()
-    yield fake
-    fake.stop()
+    with FakePrometheus(hang_s=3.0) as fake:
+        yield fake
 
 
-def start(prom: FakePrometheus) -> RunningServer:
-    return start_prometheus_scaler(
+@contextmanager
+def serving(prom: FakePrometheus) -> Iterator[RunningServer]:
+    """A scaler reading ``prom``; on the way out Prometheus is healed and the server stopped."""
+    server = start_prometheus_scaler(
         prom.url, dedup_window_s=0, prometheus_timeout_s=1.0, refresh_interval_s=300
     )
+    try:
+        yield server
+    finally:
+        prom.set_fault("ok")
+        server.stop(0)
 
 
 Answer = float | grpc.StatusCode
@@ -112,8 +117,7 @@ def no_tracebacks(caplog: pytest.LogCaptureFixture) -> None:
 def test_warm_scaler_holds_its_last_good_decision_through_the_fault(
     fault: str, prom: FakePrometheus, caplog: pytest.LogCaptureFixture
 ) -> None:
-    server = start(prom)
-    try:
+    with serving(prom) as server:
         assert ask(server) == (GOOD, 1.0)
         prom.set_fault(fault)
         started = time.monotonic()
@@ -138,9 +142,6 @@ def test_warm_scaler_holds_its_last_good_decision_through_the_fault(
         prom.set_fault("ok")
         server.tracker.refresh_all()
         assert ask(server) == (GOOD, 1.0)
-    finally:
-        prom.set_fault("ok")
-        server.stop(0)
     no_tracebacks(caplog)
 
 
@@ -149,8 +150,7 @@ def test_scaler_restarted_during_the_fault_never_reports_zero(
     fault: str, prom: FakePrometheus, caplog: pytest.LogCaptureFixture
 ) -> None:
     prom.set_fault(fault)
-    server = start(prom)
-    try:
+    with serving(prom) as server:
         value, active = ask(server)
         for answer in (value, active):
             assert answer != grpc.StatusCode.UNKNOWN
@@ -164,9 +164,6 @@ def test_scaler_restarted_during_the_fault_never_reports_zero(
         prom.set_fault("ok")
         server.tracker.refresh_all()
         assert ask(server) == (GOOD, 1.0)
-    finally:
-        prom.set_fault("ok")
-        server.stop(0)
     no_tracebacks(caplog)
 
 
@@ -189,8 +186,7 @@ def test_no_series_is_a_distinct_status_a_metric_and_never_fresh(
     from scaler.dashboard.views import health
 
     prom.set_fault("empty")
-    server = start(prom)
-    try:
+    with serving(prom) as server:
         value, _ = ask(server)
         assert value == grpc.StatusCode.UNAVAILABLE  # cold: an idle fleet or a wrong label?
         obj = server.tracker.get("cms/triton")
@@ -200,9 +196,6 @@ def test_no_series_is_a_distinct_status_a_metric_and_never_fresh(
         line = next(x for x in text.splitlines() if x.startswith("sonic_scaler_no_series{"))
         assert 'scaledobject="triton"' in line and line.endswith(" 1.0")
         assert health(obj, time.time(), 5.0) == "no-series"
-    finally:
-        prom.set_fault("ok")
-        server.stop(0)
     no_tracebacks(caplog)
 
 

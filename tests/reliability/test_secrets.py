@@ -46,11 +46,8 @@ SECRETS = ("KEYSECRET1", "CERTSECRET2", "CASECRET3", "TOKENSECRET4")
 
 @pytest.fixture
 def prom() -> Iterator[FakePrometheus]:
-    fake = FakePrometheus()
-    fake.hang_s = 1.0
-    fake.start()
-    yield fake
-    fake.stop()
+    with FakePrometheus(hang_s=1.0) as fake:
+        yield fake
 
 
 def logged(caplog: pytest.LogCaptureFixture) -> str:
