@@ -13,7 +13,6 @@ import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import pytest
@@ -28,6 +27,7 @@ from scaler.promql import presence_for
 from scaler.settings import ServerSettings
 from scaler.testbed.procs import free_port
 from scaler.testbed.prometheus_server import PrometheusServer, ScrapeTarget
+from tests.http_stub import LoopbackHTTP, QuietHandler
 from tests.realparts.exporter import KnownExporter, triton_series
 from tests.scripted_observer import ManualClock
 
@@ -395,40 +395,26 @@ def test_a_failure_is_shared_within_the_dedup_window() -> None:
     assert len(session.calls) == 1
 
 
-class FakePrometheus:
+class FakePrometheus(LoopbackHTTP):
     """Answers every request the same way: for protocol failures only."""
 
     def __init__(self, status: int, body: bytes, delay_s: float = 0.0) -> None:
         fake = self
 
-        class Handler(BaseHTTPRequestHandler):
+        class Handler(QuietHandler):
             def do_GET(self) -> None:
                 if fake.delay_s:
                     fake.release.wait(fake.delay_s)
                 with contextlib.suppress(BrokenPipeError, ConnectionResetError):
-                    self.send_response(fake.status)
-                    self.send_header("Content-Type", "application/json")
-                    self.send_header("Content-Length", str(len(fake.body)))
-                    self.end_headers()
-                    self.wfile.write(fake.body)
-
-            def log_message(self, format: str, *args: object) -> None:
-                return
+                    self.reply(fake.status, fake.body, "application/json")
 
         self.status, self.body, self.delay_s = status, body, delay_s
         self.release = threading.Event()
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.server.daemon_threads = True
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.server.server_address[1]}"
+        super().__init__(Handler)
 
     def close(self) -> None:
         self.release.set()
-        self.server.shutdown()
-        self.server.server_close()
+        super().close()
 
 
 @pytest.mark.parametrize(

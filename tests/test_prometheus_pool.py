@@ -4,9 +4,7 @@ credentials, only among the URLs the server allows; clients are pooled and bound
 from __future__ import annotations
 
 import json
-import threading
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import grpc
 import pytest
@@ -20,9 +18,10 @@ from scaler.prometheus_urls import PrometheusTarget
 from scaler.server import start_server
 from scaler.settings import ServerSettings
 from scaler.tracker import ObjectTracker
+from tests.http_stub import LoopbackHTTP, QuietHandler
 
 
-class CountingPrometheus:
+class CountingPrometheus(LoopbackHTTP):
     """Answers every instant query with one sample ``value``; records the Authorization
     header of each request."""
 
@@ -39,29 +38,12 @@ class CountingPrometheus:
             }
         ).encode()
 
-        class Handler(BaseHTTPRequestHandler):
+        class Handler(QuietHandler):
             def do_GET(self) -> None:
                 fake.auth.append(self.headers.get("Authorization"))
-                self.send_response(200)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
+                self.reply(200, body, "application/json")
 
-            def log_message(self, format: str, *args: object) -> None:
-                return
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.server.daemon_threads = True
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.server.server_address[1]}"
-
-    def close(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
+        super().__init__(Handler)
 
 
 @pytest.fixture

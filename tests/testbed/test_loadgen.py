@@ -4,17 +4,16 @@ least-request spread, a rate that changes at run time, and failures recorded."""
 from __future__ import annotations
 
 import json
-import threading
 import time
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
 from scaler.testbed.loadgen import LoadGenerator
+from tests.http_stub import LoopbackHTTP, QuietHandler
 
 
-class Replica:
+class Replica(LoopbackHTTP):
     """Answers ``POST /v2/models/<m>/infer`` after ``delay_s`` with ``status``."""
 
     def __init__(self, delay_s: float = 0.0, status: int = 200) -> None:
@@ -23,7 +22,7 @@ class Replica:
         self.bodies: list[dict[str, object]] = []
         self.paths: list[str] = []
 
-        class Handler(BaseHTTPRequestHandler):
+        class Handler(QuietHandler):
             protocol_version = "HTTP/1.1"
 
             def do_POST(self) -> None:
@@ -31,25 +30,9 @@ class Replica:
                 replica.bodies.append(body)
                 replica.paths.append(self.path)
                 time.sleep(replica.delay_s)
-                out = b"{}"
-                self.send_response(replica.status)
-                self.send_header("Content-Length", str(len(out)))
-                self.end_headers()
-                self.wfile.write(out)
+                self.reply(replica.status, b"{}")
 
-            def log_message(self, format: str, *args: object) -> None:
-                return
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.server.server_address[1]}"
-
-    def close(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
+        super().__init__(Handler)
 
 
 @pytest.fixture

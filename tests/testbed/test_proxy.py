@@ -8,18 +8,18 @@ import threading
 import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 import requests
 
 from scaler.selector import parse_selector
 from scaler.testbed.proxy import ACTIVATION_METRIC, NO_HEALTHY_UPSTREAM, Proxy
+from tests.http_stub import LoopbackHTTP, QuietHandler
 
 BODY = {"inputs": [{"name": "x", "shape": [1, 1], "datatype": "FP32", "data": [0.5]}]}
 
 
-class Backend:
+class Backend(LoopbackHTTP):
     """Answers every POST after ``delay_s`` and counts what it served."""
 
     def __init__(self, delay_s: float = 0.0) -> None:
@@ -28,7 +28,7 @@ class Backend:
         self.served = 0
         self._lock = threading.Lock()
 
-        class Handler(BaseHTTPRequestHandler):
+        class Handler(QuietHandler):
             protocol_version = "HTTP/1.1"
 
             def do_POST(self) -> None:
@@ -36,25 +36,9 @@ class Backend:
                 time.sleep(backend.delay_s)
                 with backend._lock:
                     backend.served += 1
-                out = b'{"outputs": []}'
-                self.send_response(200)
-                self.send_header("Content-Length", str(len(out)))
-                self.end_headers()
-                self.wfile.write(out)
+                self.reply(200, b'{"outputs": []}')
 
-            def log_message(self, format: str, *args: object) -> None:
-                return
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.server.server_address[1]}"
-
-    def close(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
+        super().__init__(Handler)
 
 
 @pytest.fixture
