@@ -508,6 +508,7 @@ def run_testbed(
         out["client_ok"] = len(recs)
         out["sent_per_s"] = round(len(tb.loadgen.records()) / len(trace.rps), 2)
         out["hpa_syncs"] = syncs
+        out["scrapes"] = _scrape_samples(tb, epoch0, len(trace.rps) * trace.step_s)
         out["decisions"] = [
             [round(d.time_s - epoch0, 2), _r3(d.signal), _r3(d.value)]
             for d in tb.decision_log()
@@ -520,6 +521,31 @@ def run_testbed(
     out["seed"] = seed
     out["load_average_1min"] = [round(load_before, 2), round(os.getloadavg()[0], 2)]
     return out, timer_check
+
+
+def _scrape_samples(tb: Testbed, epoch0: float, span_s: float) -> dict[str, Any]:
+    """Every sample Prometheus took of each replica's served-request counter during the
+    run, as [trace s, value] per replica (pod label): when the scrapes fell relative to
+    the trace's start (their phase, which Prometheus sets per target from a hash of its
+    labels) and what each one read. An error is recorded, not raised: the run stands."""
+    assert tb.prometheus is not None
+    window = int(span_s + 60)
+    try:
+        resp = requests.get(
+            f"{tb.prometheus.url}/api/v1/query",
+            params={"query": f"nv_inference_request_success[{window}s]"},
+            timeout=10,
+        )
+        resp.raise_for_status()
+        series = resp.json()["data"]["result"]
+        return {
+            str(s["metric"].get("pod", s["metric"].get("instance", "?"))): [
+                [round(float(ts) - epoch0, 3), float(v)] for ts, v in s["values"]
+            ]
+            for s in series
+        }
+    except (requests.RequestException, KeyError, ValueError, TypeError) as exc:
+        return {"error": f"{type(exc).__name__}: {exc}"}
 
 
 def _r3(x: float | None) -> float | None:
