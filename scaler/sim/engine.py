@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from scaler.sim.exact import ExactFleet
+from scaler.sim.exact import ExactFleet, with_timer_phases
 from scaler.sim.fleet import FastFleet, FleetModel
 from scaler.sim.hpa import Autoscaler
 from scaler.sim.observe import PrometheusModel, indicator_series
@@ -150,6 +150,8 @@ def simulate(
     ``oracle_need`` the run measures its overshoot above it. Memory stays bounded in
     the trace's length: results are gathered as the run goes (:mod:`scaler.sim.totals`).
     """
+    if exact:
+        scenario = with_timer_phases(scenario)
     cfg = scenario.scaler_config()
     so = scenario.scaledObject
     trig = so.trigger
@@ -176,6 +178,7 @@ def simulate(
         rate_window_s=scenario.rate_window_s(),
         discovery_delay_s=scenario.observation.discovery_delay_s,
         indicators=indicator_series(trace, cfg.indicators),
+        scrape_offset_s=scenario.observation.scrape_offset_s,
     )
     scaler = ScalerModel(cfg, scenario)
     sync_s = scenario.hpa.sync_period_s

@@ -24,10 +24,32 @@ import numpy as np
 
 from scaler.sim.batching import split_burst
 from scaler.sim.fleet import HIST_EDGES_MS, LatencySummary, StepOutputs
-from scaler.sim.scenario import ExactSpec, FleetSpec
+from scaler.sim.scenario import ExactSpec, FleetSpec, Scenario
 from scaler.traces.model import FloatArray, Trace
 
 _ARRIVAL, _DONE, _TIMER = 0, 1, 2
+_PHASE_STREAM = 1
+"""Sub-stream of the seed the timer phases are drawn from (the arrivals use the seed's
+own stream, so a seed's arrivals do not change with the phases)."""
+
+
+def with_timer_phases(scenario: Scenario) -> Scenario:
+    """``scenario`` with the scrape phase and the scaler's first refresh drawn from
+    ``exact.seed``, uniform over the scrape and refresh intervals (see
+    :attr:`ExactSpec.random_phases`); unchanged when that is off."""
+    spec = scenario.exact
+    if not spec.random_phases:
+        return scenario
+    rng = np.random.default_rng([spec.seed, _PHASE_STREAM])
+    obs, sc = scenario.observation, scenario.scaler
+    scrape_offset = float(rng.uniform(0.0, obs.scrape_interval_s))
+    refresh_offset = float(rng.uniform(0.0, sc.refresh_interval_s))
+    return scenario.model_copy(
+        update={
+            "observation": obs.model_copy(update={"scrape_offset_s": scrape_offset}),
+            "scaler": sc.model_copy(update={"refresh_offset_s": refresh_offset}),
+        }
+    )
 
 
 def draw_arrivals(trace: Trace, spec: ExactSpec) -> tuple[FloatArray, FloatArray]:

@@ -14,6 +14,11 @@ served before it was discovered never reaches the rate (measured on the testbed:
 a few seconds after a new replica is seen, the fleet's rate per ready replica dips,
 and the HPA reads the dip).
 
+Scrapes fall at ``scrape_offset_s + k × scrape_interval_s`` (Prometheus sets a
+target's phase from a hash of its labels, so relative to a trace's start it is
+arbitrary; exact mode draws it per seed). A scrape between two step boundaries reads
+the counters as if each step's completions were spread evenly over it.
+
 Signals match the PromQL the server uses (triton-metrics.md, supersonic-baseline.md):
 queue time per request = rate(queue_duration) / rate(request_success), 0 when no
 request completed in the window; per execution = SuperSONIC's
@@ -34,6 +39,10 @@ from scaler.indicator_metadata import IndicatorQuery
 from scaler.sim.fleet import StepOutputs
 from scaler.traces.model import FloatArray, Trace
 
+_COUNTED = ("arrivals", "success", "queue_ms", "execs", "items", "compute_ms")
+"""The counters a query sums over its window (arrivals first: the proxy's, always
+scraped; the rest are the replicas' Triton counters)."""
+
 
 class PrometheusModel:
     """Scrapes of one fleet's :class:`StepOutputs`; ``observe`` is a query at ``now_s``."""
@@ -47,8 +56,15 @@ class PrometheusModel:
         rate_window_s: float = 30.0,
         discovery_delay_s: float = 0.0,
         indicators: tuple[FloatArray, ...] = (),
+        scrape_offset_s: float = 0.0,
     ) -> None:
+        if not 0.0 <= scrape_offset_s < scrape_interval_s:
+            raise ValueError(
+                f"scrape_offset_s must be in [0, scrape_interval_s = {scrape_interval_s:g}), "
+                f"got {scrape_offset_s:g}"
+            )
         self.o = outputs
+        self.offset_s = scrape_offset_s
         self.indicators = indicators
         self.step_s = step_s
         self.scrape_s = scrape_interval_s
@@ -97,11 +113,33 @@ class PrometheusModel:
         share: FloatArray = np.divide(seen, now, out=np.ones_like(now), where=now > 0)
         return share
 
+    def _between(self, first: float, last: float, total: int) -> tuple[list[float], int]:
+        """Counter increases from the scrape at ``first`` to the one at ``last`` when
+        they fall inside steps (a scrape offset): the steps they cut count for the part
+        before (``last``) or after (``first``) the scrape. Returns the increases in
+        :meth:`StepOutputs.sums` order and the index just past the step holding
+        ``last`` (where the gauges are read)."""
+        o = self.o
+        a, b = first / self.step_s, last / self.step_s
+        j0 = min(math.floor(a + 1e-9), total)
+        j1 = min(max(math.ceil(b - 1e-9), j0), total)
+        w = np.ones(j1 - j0)
+        if j1 > j0:
+            w[0] -= a - j0
+            w[-1] -= j1 - b
+        i0, i1 = j0 - o.base, j1 - o.base
+        rows = [getattr(o, f)[i0:i1] for f in _COUNTED]
+        share = self._scraped_share(i0, i1)
+        scraped = w if share is None else w * share
+        sums = [float(rows[0] @ w), *(float(r @ scraped) for r in rows[1:])]
+        return sums, i1
+
     def observe(self, now_s: float, desired_replicas: int | None = None) -> Observation | None:
         """The query result at ``now_s``; None before two scrapes exist."""
         # Runs at every decision: the scrape times and steps are worked out inline.
         scrape = self.scrape_s
-        last = math.floor(now_s / scrape + 1e-9) * scrape
+        off = self.offset_s
+        last = math.floor((now_s - off) / scrape + 1e-9) * scrape + off
         first = max(last - self._k * scrape, 0.0)
         span = last - first
         if span <= 0:
@@ -109,15 +147,20 @@ class PrometheusModel:
         o = self.o
         total = o.total if o.total >= 0 else len(o.arrivals)
         step_s = self.step_s
-        i0 = min(round(first / step_s), total) - o.base
-        i1 = min(round(last / step_s), total) - o.base
-        arrivals, success, _, queue_ms, execs, _, _, _, items, compute_ms = o.sums(i0, i1)
-        share = self._scraped_share(i0, i1)
-        if share is not None:
-            success, queue_ms, execs, items, compute_ms = (
-                float(getattr(o, f)[i0:i1] @ share)
-                for f in ("success", "queue_ms", "execs", "items", "compute_ms")
+        if off:
+            (arrivals, success, queue_ms, execs, items, compute_ms), i1 = self._between(
+                first, last, total
             )
+        else:
+            i0 = min(round(first / step_s), total) - o.base
+            i1 = min(round(last / step_s), total) - o.base
+            arrivals, success, _, queue_ms, execs, _, _, _, items, compute_ms = o.sums(i0, i1)
+            share = self._scraped_share(i0, i1)
+            if share is not None:
+                success, queue_ms, execs, items, compute_ms = (
+                    float(getattr(o, f)[i0:i1] @ share)
+                    for f in ("success", "queue_ms", "execs", "items", "compute_ms")
+                )
         activation = arrivals / span
         ready = self._ready_seen(last, i1)
         gauges = (

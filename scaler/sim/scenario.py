@@ -75,6 +75,24 @@ class ObservationSpec(_Strict):
         description="Seconds from a pod becoming ready to Prometheus scraping it (service "
         "discovery refresh): a new replica is counted this late; a removed one at once.",
     )
+    scrape_offset_s: float = Field(
+        default=0.0,
+        ge=0,
+        le=300,
+        description="Seconds into the run of the first scrape: scrapes fall at this offset "
+        "plus multiples of scrape_interval_s (less than it). Prometheus sets a target's phase "
+        "from a hash of its labels, so relative to a trace's start it is arbitrary; exact "
+        "mode draws it per seed unless exact.random_phases is false.",
+    )
+
+    @model_validator(mode="after")
+    def _offset_within_interval(self) -> ObservationSpec:
+        if self.scrape_offset_s >= self.scrape_interval_s:
+            raise ValueError(
+                f"scrape_offset_s ({self.scrape_offset_s:g}) must be less than "
+                f"scrape_interval_s ({self.scrape_interval_s:g})"
+            )
+        return self
 
 
 class ScalerSpec(_Strict):
@@ -274,6 +292,14 @@ class ExactSpec(_Strict):
 
     arrival_process: Literal["poisson", "uniform"] = "poisson"
     seed: int = 0
+    random_phases: bool = True
+    """Draw, from ``seed``, the scrape phase (``observation.scrape_offset_s``) and the
+    scaler's first refresh (``scaler.refresh_offset_s``), each uniform over its
+    interval. Prometheus and the scaler server run long before a trace starts, so a
+    real run meets them at arbitrary offsets, and which HPA sync a rising metric first
+    crosses its tolerance on depends on how old the data is at that sync. KEDA's poll
+    and the HPA's sync keep their phase (0, as in the testbed, whose actuator starts
+    with the replay). False: the scenario's offsets, as fast mode runs them."""
 
 
 class Scenario(_Strict):

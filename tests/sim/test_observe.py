@@ -110,3 +110,32 @@ def test_a_new_replica_counts_from_its_first_scrape_and_the_rate_per_replica_dip
     assert undiscovered.request_rate_rps == pytest.approx(40 - 20 * 2 / 9)
     assert dip.request_rate_rps == pytest.approx(40 - 20 * 3 / 9)
     assert dip.request_rate_rps / 2 < settled.request_rate_rps / 2 == pytest.approx(20)
+
+
+def test_a_scrape_offset_reads_the_counters_part_way_through_a_step() -> None:
+    """Scrapes at 0.4 + k s (Prometheus's phase for a target is arbitrary relative to
+    the trace): a query sees the last such scrape, and a scrape inside a step counts the
+    part of that step's completions before it (spread evenly over the step)."""
+    fleet = _fleet(10, step(100, 1000, 200, 100))
+    phased = PrometheusModel(
+        fleet.outputs, scrape_interval_s=1, rate_window_s=10, scrape_offset_s=0.4
+    )
+    aligned = PrometheusModel(fleet.outputs, scrape_interval_s=1, rate_window_s=10)
+    obs = phased.observe(105.2)
+    assert obs is not None and obs.time_s == pytest.approx(104.4)
+    # window [95.4, 104.4): 4.6 s at 100 req/s and 4.4 s at 1000 (completions lag
+    # arrivals by a batch, so compare with the aligned windows either side)
+    lo, hi = aligned.observe(104.0), aligned.observe(105.0)
+    assert lo is not None and hi is not None
+    assert lo.request_rate_rps is not None and hi.request_rate_rps is not None
+    assert obs.request_rate_rps == pytest.approx(
+        0.6 * lo.request_rate_rps + 0.4 * hi.request_rate_rps, rel=1e-9
+    )
+    # before the first scrape of the run there is nothing to read
+    assert phased.observe(0.3) is None
+
+
+def test_the_scrape_offset_must_be_inside_the_scrape_interval() -> None:
+    fleet = _fleet(1, flat(10, 20))
+    with pytest.raises(ValueError, match="scrape_offset_s"):
+        PrometheusModel(fleet.outputs, scrape_interval_s=1, scrape_offset_s=1.0)
