@@ -423,16 +423,79 @@ def _lowest_window_max(mem: WorkHistory, b: int) -> float:
         block = (mem.times[:b] // RATE_WINDOW_S).astype(np.int64)
         blocks = np.flatnonzero(np.concatenate(([True], block[1:] != block[:-1])))
         return float(np.maximum.reduceat(w, blocks).min())
-    ends = np.flatnonzero(cached["opens"][1:b])  # row i ends a window: row i + 1 opens one
-    e1 = int(ends[0]) + 1 if ends.size else b
+    # The windows that end in rows [0, b - 1) (row i ends one where row i + 1 opens one),
+    # with their maxima, looked up by storage row instead of found among 12 h of rows.
+    base, ends, maxima, lo, hi = _window_ends(mem, cached, b)
+    e1 = int(ends[lo]) - base + 1 if hi > lo else b
     head = mem.work[:e1]
     low = float(np.where(np.isfinite(head), head, np.inf).max())
-    if ends.size:
-        running = cached["running"]
-        low = min(low, float(running[b - 1]))
-        if ends.size > 1:
-            low = min(low, float(running[ends[1:]].min()))
+    if hi > lo:
+        low = min(low, float(cached["running"][b - 1]))
+        if hi - lo > 1:
+            low = min(low, float(maxima[lo + 1 : hi].min()))
     return low
+
+
+class _WindowEnds:
+    """The rate windows of one history storage (kept with it,
+    :meth:`~policies.history.HistoryColumns.carried`) that have ended, in storage rows
+    ``[lo, hi)`` examined: each window's last row (``ends``, increasing) and its highest
+    work (``maxima``, non-finite as +inf: :func:`_block_max`'s running maximum there),
+    the first ``count`` of each array. Stored rows never change, so a window is
+    recorded once, when the row after it opens the next."""
+
+    __slots__ = ("count", "ends", "hi", "lo", "maxima")
+
+    def __init__(self) -> None:
+        self.ends = np.empty(_MIN_WINDOWS, dtype=np.int64)
+        self.maxima = np.empty(_MIN_WINDOWS)
+        self.count = self.lo = self.hi = 0
+
+    def add(self, ends: npt.NDArray[np.int64], maxima: FloatArray) -> None:
+        k = self.count + ends.size
+        if k > self.ends.size:
+            room = max(2 * self.ends.size, k)
+            self.ends = np.concatenate(
+                (self.ends[: self.count], np.empty(room - self.count, np.int64))
+            )
+            self.maxima = np.concatenate((self.maxima[: self.count], np.empty(room - self.count)))
+        self.ends[self.count : k] = ends
+        self.maxima[self.count : k] = maxima
+        self.count = k
+
+
+_MIN_WINDOWS = 256
+
+
+def _window_ends(
+    mem: WorkHistory, cached: dict[str, npt.NDArray[Any]], b: int
+) -> tuple[int, npt.NDArray[np.int64], FloatArray, int, int]:
+    """(base, ends, maxima, lo, hi): ``mem``'s first row in its storage, and the windows
+    ``ends[lo:hi]`` (storage rows) and
+    ``maxima[lo:hi]`` are those of :class:`_WindowEnds` that end in ``mem``'s rows
+    ``[0, b - 1)``; ``cached``: :func:`_block_max` of ``mem``'s rows."""
+    cols = mem.columns
+    assert cols is not None
+    base = cols.offset + mem.first  # storage row of mem's first row
+    n = mem.times.size
+    end = base + n
+    c = cols.carried(("window ends", RATE_WINDOW_S), _WindowEnds)
+    if not c.lo <= base + 1 <= c.hi:
+        c.count, c.lo, c.hi = 0, base + 1, base + 1
+    if end > c.hi:
+        i0 = c.hi - base  # >= 1: rows of mem from here on are examined
+        opens, running = cached["opens"], cached["running"]
+        if n - i0 == 1:
+            if opens[i0]:
+                c.add(np.array([c.hi - 1]), running[i0 - 1 : i0])
+        else:
+            rows = np.flatnonzero(opens[i0:]) + (i0 - 1)  # mem rows that end a window
+            c.add(rows + base, running[rows])
+        c.hi = end
+    ends = c.ends[: c.count]
+    lo = int(np.searchsorted(ends, base, side="left"))
+    hi = int(np.searchsorted(ends, base + b - 1, side="left"))
+    return base, ends, c.maxima, lo, hi
 
 
 def _dip_floor(
