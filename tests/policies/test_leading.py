@@ -292,3 +292,73 @@ def test_the_share_that_sends_is_learned_from_the_history_when_lead_and_load_are
     nxt = quiet(7200, 7260, 23.0)
     reasons = {t: r for t, _, r in run(past + gap + nxt, p)}
     assert "23 announced × 0.7 that send" in reasons[7215.0]
+
+
+def test_a_lead_shorter_than_the_provisioning_time_orders_a_drain_until_the_jobs_are_due() -> None:
+    """Pods take 270 s to serve, the jobs send 180 s after they appear: their 800
+    req/s queue for 90 s before the pods ordered at their rise serve. Until they are
+    due, they are provisioned for (270 − 180) / 60 s = 1.5, at most 1, more: twice
+    their load (the queue then drains in seconds, not in the fleet's margin); once
+    due, the drain stops counting and only the announced load remains."""
+    obs = quiet(0, 1800, 0.0) + quiet(1800, 2400, 16.0)
+    plain = {t: (v, r) for t, v, r in run(obs, params(load_per_unit=50.0, lead_s=180.0))}
+    p = params(load_per_unit=50.0, lead_s=180.0)
+    with_drain = {
+        t: (v, r)
+        for t, v, r in run(obs, p.model_copy(update={"indicator_provision_s": 270.0}))  # type: ignore[attr-defined]
+    }
+    # 160 + 800 × 1.1 (the headroom) req/s at 80 per replica: 13; the drain adds 800: 23.
+    assert plain[1815.0][0] == pytest.approx(13.0, abs=0.5)
+    assert with_drain[1815.0][0] == pytest.approx(23.0, abs=0.5)
+    assert "16 units' worth to drain the queue" in with_drain[1815.0][1]
+    # Due at 1980 s: no drain in the answer any more (the pipeline's stabilisation
+    # window, not the policy, keeps what was ordered for a while).
+    assert "to drain the queue" not in with_drain[1995.0][1]
+
+
+def test_no_drain_when_the_lead_covers_the_provisioning_time_or_it_is_not_known() -> None:
+    """Lead 180 s: pods serving 150 s after the jobs appear are in time; 230 s leaves
+    a queue of 50 s, which the fleet's margin drains; predictive has no
+    leadTimeSeconds, so without indicatorProvisionSeconds nothing is known."""
+    obs = quiet(0, 1800, 0.0) + quiet(1800, 2100, 16.0)
+    p = params(load_per_unit=50.0, lead_s=180.0)
+    plain = run(obs, p)
+    covered = run(obs, p.model_copy(update={"indicator_provision_s": 150.0}))  # type: ignore[attr-defined]
+    # 50 s of queue, less than indicatorDrainSeconds (60): left to the fleet's margin.
+    short = run(obs, p.model_copy(update={"indicator_provision_s": 230.0}))  # type: ignore[attr-defined]
+    assert [v for _, v, _ in covered] == [v for _, v, _ in plain]
+    assert [v for _, v, _ in short] == [v for _, v, _ in plain]
+    assert all("to drain" not in r for _, _, r in plain + covered + short)
+
+
+def test_a_cancelled_campaign_gives_the_drain_back_with_the_announced_load() -> None:
+    """The jobs appear and leave before they are due: the drain goes with them."""
+    p = params(load_per_unit=50.0, lead_s=180.0).model_copy(  # type: ignore[attr-defined]
+        update={"indicator_provision_s": 270.0}
+    )
+    obs = quiet(0, 1800, 0.0) + quiet(1800, 1890, 16.0) + quiet(1890, 3000, 0.0)
+    value = {t: v for t, v, _ in run(obs, p)}
+    assert value[1815.0] >= 20
+    assert all(v <= 3 for t, v in value.items() if t >= 1890 + G.scale_down_stabilization_s + 30)
+
+
+def test_the_drain_keys_are_metadata() -> None:
+    p = LEADING.params_model.model_validate(
+        BASE | {"indicatorProvisionSeconds": "265", "indicatorDrainSeconds": "30"}
+    )
+    assert p.indicator_provision_s == 265.0  # type: ignore[attr-defined]
+    assert p.indicator_drain_s == 30.0  # type: ignore[attr-defined]
+    with pytest.raises(ValueError, match="indicatorDrainSeconds"):
+        LEADING.params_model.model_validate(BASE | {"indicatorDrainSeconds": "0"})
+
+
+def test_the_drain_stops_once_the_load_starts_to_arrive() -> None:
+    """From the first unit's worth of arrivals on, the wrapped policy sees the queue
+    and drains it itself: the drain would be ordered twice."""
+    p = params(load_per_unit=50.0, lead_s=180.0).model_copy(  # type: ignore[attr-defined]
+        update={"indicator_provision_s": 270.0}
+    )
+    obs = quiet(0, 1800, 0.0) + quiet(1800, 1920, 16.0) + quiet(1920, 2100, 16.0, rate=260.0)
+    reasons = {t: r for t, _, r in run(obs, p)}
+    assert "to drain the queue" in reasons[1905.0]
+    assert all("to drain" not in r for t, r in reasons.items() if t >= 1935.0)
