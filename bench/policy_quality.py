@@ -92,7 +92,9 @@ BUDGET = 4
 TUNE_TARGET = 0.995
 TUNE_MARGIN = 0.002
 """The search must reach this much more on the training days: a point that only just
-meets the target there is likely to miss on the test days."""
+meets the target there is likely to miss on the test days. When no candidate does, the
+cheapest one reaching :data:`TUNE_TARGET` is kept, else the one with the highest
+attainment (the same candidates and budget: only which of them is kept)."""
 
 ATTAINMENT = 0.995
 WINDOWS = 0.99
@@ -464,20 +466,29 @@ def run_case(
     return out
 
 
-def rescore_case(old: dict[str, Any], case: Case, workers: int, tuned: bool) -> dict[str, Any]:
+def rescore_case(
+    old: dict[str, Any], case: Case, workers: int, tuned: bool, retune: bool = False
+) -> dict[str, Any]:
     """``old`` (a case of an earlier results document) with the untuned default (and,
     with ``tuned``, the tuned metadata it found) run again on the test part with the
     current code; the baselines (SuperSONIC, static, oracle) do not depend on our
-    policy and are kept. For a machine that cannot afford the full run."""
+    policy and are kept. With ``retune`` the tuned row is tuned again on the training
+    part with the current code (same budget and seed) instead. For a machine that
+    cannot afford the full run."""
     startup = float(old["startup_s"])
     base = Scenario().with_overrides(startup_s=startup)
+    tuned_meta, train = old["tuned"]["metadata"], old["tuned"]["train"]
+    if retune:
+        budget = int(old.get("budget", BUDGET))
+        tuned_meta, train = _tune(case, base, budget, workers, startup)
+        tuned = True
     oracle = compute_oracle(case.test, base.fleet, base.slo_ms, startup)
     initial = make_problem([case.test], base, warm_start_s=startup).initial_replicas[0]
     key = f"{case.name}@{startup:g}"
     _SHARED[key] = (case.test, base, initial, oracle.need.astype(np.float64))
     jobs = [("default", policy_so({"policy": POLICY}, f"{POLICY} (untuned)"))]
     if tuned:
-        jobs.append(("tuned", policy_so(old["tuned"]["metadata"], f"{POLICY} (tuned)")))
+        jobs.append(("tuned", policy_so(tuned_meta, f"{POLICY} (tuned)")))
     context = mp.get_context("fork")
     with ProcessPoolExecutor(max(1, min(workers, len(jobs))), mp_context=context) as pool:
         futures = [(who, pool.submit(_run, key, so, who)) for who, so in jobs]
@@ -488,9 +499,11 @@ def rescore_case(old: dict[str, Any], case: Case, workers: int, tuned: bool) -> 
     for who, row in rows.items():
         row["x_oracle"] = row["gpu_hours"] / og if og > 0 else None
         if who == "tuned":
-            row["train"] = old["tuned"]["train"]
+            row["train"] = train
         out[who] = row
     out["rescored"] = sorted(rows)
+    if retune:
+        out["retuned"] = True
     front = [r for r in old["supersonic_sweep"] if r["name"] in old["supersonic_frontier"]]
     out["targets"] = targets(out, front)
     return out
@@ -515,6 +528,18 @@ def _tune(
         warm_start_s=startup,
     )
     best = result.best
+    rule = "cheapest at the target plus margin"
+    if not result.feasible:
+        # Nothing reached the margin: the cheapest candidate that reaches the target
+        # itself, else (the same order as the search's) the highest attainment. Keeping
+        # the highest attainment alone bought LIGO's day 1 at 240 s 99.505 % for 1.28x
+        # the oracle where the default served 99.502 % for 1.01x.
+        best = min(result.trials, key=lambda t: t.rank(TUNE_TARGET))
+        rule = (
+            "cheapest at the target (none at the margin)"
+            if best.feasible(TUNE_TARGET)
+            else "highest attainment (none at the target)"
+        )
     oracle = result.oracle_gpu_hours[0]
     return dict(best.metadata), {
         "gpu_hours": best.gpu_hours,
@@ -522,6 +547,7 @@ def _tune(
         "slo_attainment": best.slo_attainment,
         "trials": len(result.trials),
         "feasible": result.feasible,
+        "rule": rule,
     }
 
 
@@ -644,7 +670,12 @@ def markdown(doc: dict[str, Any]) -> str:
     if rescored:
         kept = [f"{c['trace']} at {c['startup_s']:g} s" for c in rescored]
         stale = [k for k, c in zip(kept, rescored, strict=True) if "tuned" not in c["rescored"]]
-        again = [k for k, c in zip(kept, rescored, strict=True) if "tuned" in c["rescored"]]
+        again = [
+            k
+            for k, c in zip(kept, rescored, strict=True)
+            if "tuned" in c["rescored"] and not c.get("retuned")
+        ]
+        retuned = [k for k, c in zip(kept, rescored, strict=True) if c.get("retuned")]
         out += [
             "",
             "Re-scored for lack of CPU: " + "; ".join(kept) + ". The untuned default was "
@@ -668,7 +699,29 @@ def markdown(doc: dict[str, Any]) -> str:
                 "capacity change), not re-run."
                 if stale
                 else ""
+            )
+            + (
+                " The **tuned** row of "
+                + "; ".join(retuned)
+                + " was tuned again on the training days with that code (`--retune`: the "
+                f"same budget of {doc['budget']} and seed), then run on the test part."
+                if retuned
+                else ""
             ),
+        ]
+    kept_by = [
+        f"{c['trace']} at {c['startup_s']:g} s: {c['tuned']['train']['rule']} "
+        f"({pct(c['tuned']['train']['slo_attainment'])} at "
+        f"{c['tuned']['train']['x_oracle']:.2f}× on the training days)"
+        for c in cases
+        if c["tuned"].get("train", {}).get("rule")
+    ]
+    if kept_by:
+        out += [
+            "",
+            f"Which candidate the tuning kept (it asks for {pct(TUNE_TARGET + TUNE_MARGIN)} "
+            f"on the training days; when none reaches that, the cheapest reaching "
+            f"{pct(TUNE_TARGET)}, else the highest attainment): " + "; ".join(kept_by) + ".",
         ]
     verdicts = [
         v["met"]
@@ -905,7 +958,11 @@ def readme_section(doc: dict[str, Any]) -> str:
             "re-run with the code at "
             + str(doc.get("rescored_at_commit", "the current commit")).split(" ")[0]
             + " (the md says which commit that is on main); baselines from the previous full "
-            "run, the tuned metadata not tuned again): "
+            + (
+                "run, the tuned metadata tuned again on the training days with that code): "
+                if all(c.get("retuned") for c in again)
+                else "run, the tuned metadata not tuned again): "
+            )
             + ", ".join(f"{c['trace']} {c['startup_s']:g} s" for c in again)
             + "."
         )
@@ -987,6 +1044,12 @@ def main(argv: list[str] | None = None) -> None:
         "metadata found before) of this results json's cases (--only), keeping its baselines",
     )
     ap.add_argument("--rescore-tuned", action="store_true")
+    ap.add_argument(
+        "--retune",
+        action="store_true",
+        help="with --rescore: tune again on the training part with the current code "
+        "(same budget and seed) instead of re-running the tuned metadata found before",
+    )
     args = ap.parse_args(argv)
     if args.rescore is not None:
         commit = code_commit()
@@ -1001,7 +1064,7 @@ def main(argv: list[str] | None = None) -> None:
         prev["cases"] = [
             c
             if (c["trace"], float(c["startup_s"])) not in wanted
-            else rescore_case(c, by_name[c["trace"]], args.workers, args.rescore_tuned)
+            else rescore_case(c, by_name[c["trace"]], args.workers, args.rescore_tuned, args.retune)
             for c in prev["cases"]
             if not args.only or c["trace"] in args.only
         ]
