@@ -195,14 +195,39 @@ def speed(policies: list[str], days: int = 1) -> dict[str, Any]:
     return out
 
 
+_MAKE_RUN_CHILD = """
+import json, resource, sys
+from scaler.cli import app
+out = sys.argv.pop(1)
+sys.argv[0] = "scaler"
+try:
+    app()
+finally:
+    own = resource.getrusage(resource.RUSAGE_SELF)
+    kids = resource.getrusage(resource.RUSAGE_CHILDREN)
+    with open(out, "w") as f:
+        json.dump({"parent_cpu_s": own.ru_utime + own.ru_stime,
+                   "workers_cpu_s": kids.ru_utime + kids.ru_stime}, f)
+"""
+"""``scaler simulate`` as ``make run`` runs it, writing its own CPU (imports, reading the
+trace, the oracle, the report: the serial part) and its worker processes' (the runs,
+side by side) to the file named first, when it exits."""
+
+
 def make_run() -> dict[str, Any]:
-    """``make run``'s command, timed (wall and CPU of the process tree)."""
+    """``make run``'s command, timed (wall and CPU of the process tree). On a shared
+    machine the wall time says little, so the wall time on an idle machine is estimated
+    from the CPU: the serial part (the parent process's CPU) plus the runs spread
+    perfectly over the cores, a lower bound that a run longer than that share (the
+    longest, ``adaptive-defaults``, alone) raises."""
     tmp = Path(os.environ.get("TMPDIR", "/tmp")) / f"simulate-speed-{os.getpid()}"
     tmp.mkdir(parents=True, exist_ok=True)
+    parts = tmp / "cpu.json"
     cmd = [
         sys.executable,
         "-c",
-        "import sys; from scaler.cli import app; sys.argv[0] = 'scaler'; app()",
+        _MAKE_RUN_CHILD,
+        str(parts),
         "simulate",
         "--trace",
         "simulations/traces/ligo.csv",
@@ -222,12 +247,17 @@ def make_run() -> dict[str, Any]:
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     cpu = (after.ru_utime + after.ru_stime) - (before.ru_utime + before.ru_stime)
     cores = os.cpu_count() or 1
+    split = json.loads(parts.read_text())
+    idle = split["parent_cpu_s"] + split["workers_cpu_s"] / cores
     return {
         "wall_s": round(wall, 1),
         "cpu_s": round(cpu, 1),
         "cpu_s_per_core": round(cpu / cores, 1),
+        "serial_cpu_s": round(split["parent_cpu_s"], 1),
+        "runs_cpu_s": round(split["workers_cpu_s"], 1),
+        "idle_wall_estimate_s": round(idle, 1),
         "target_s": TARGET_MAKE_RUN_S,
-        "meets_target_on_an_idle_machine": cpu / cores < TARGET_MAKE_RUN_S,
+        "meets_target_on_an_idle_machine": idle < TARGET_MAKE_RUN_S,
     }
 
 
