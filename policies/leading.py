@@ -99,7 +99,9 @@ LEADING_FIELDS: dict[str, Any] = {
             "would keep, is given back (see _give_back).",
         ),
     ),
-    "indicator_provision_s": (
+    # New keys are spelled ``…_seconds`` here, not ``…_s``: the naming rule gives an
+    # ``_s`` field a legacy ``…S`` key (policies.naming), which these never had.
+    "indicator_provision_seconds": (
         float | None,
         Field(
             default=None,
@@ -112,7 +114,7 @@ LEADING_FIELDS: dict[str, Any] = {
             "leadTimeSeconds when it has one (adaptive's), else no drain is ordered.",
         ),
     ),
-    "indicator_drain_s": (
+    "indicator_drain_seconds": (
         float,
         Field(
             default=60.0,
@@ -372,7 +374,7 @@ def provision_s(p: Any) -> float | None:
     """Seconds from ordering a pod to it serving, as the policy takes it: given
     (``indicatorProvisionSeconds``), else the wrapped policy's ``leadTimeSeconds``
     (``adaptive``'s, same meaning), else None (not known: no drain is ordered)."""
-    given = p.indicator_provision_s
+    given = p.indicator_provision_seconds
     if given is None:
         given = getattr(p, "lead_time_seconds", None)
     return None if given is None else float(given)
@@ -411,7 +413,7 @@ def _drain_units(
     sizing from what the over-provisioned fleet did, then fell to 10 replicas for
     a need of 12: 0.225 % of the day's requests lost instead of 0.030 %)."""
     prov = provision_s(p)
-    drain_s = float(p.indicator_drain_s)
+    drain_s = float(p.indicator_drain_seconds)
     if prov is None or prov - lag <= drain_s:
         return 0.0
     factor = min(DRAIN_MAX, (prov - lag) / drain_s)

@@ -45,9 +45,9 @@ def test_policy_parameters_of_the_wrapper_are_keys() -> None:
 
 def test_the_drain_keys_are_validated_and_named() -> None:
     cfg = parse(indicator1Metric=SLURM, indicatorProvisionSeconds="265", indicatorDrainSeconds="30")
-    assert cfg.params.indicator_provision_s == 265.0  # type: ignore[attr-defined]
-    assert cfg.params.indicator_drain_s == 30.0  # type: ignore[attr-defined]
-    assert parse(indicator1Metric=SLURM).params.indicator_provision_s is None  # type: ignore[attr-defined]
+    assert cfg.params.indicator_provision_seconds == 265.0  # type: ignore[attr-defined]
+    assert cfg.params.indicator_drain_seconds == 30.0  # type: ignore[attr-defined]
+    assert parse(indicator1Metric=SLURM).params.indicator_provision_seconds is None  # type: ignore[attr-defined]
     for key, bad in (("indicatorProvisionSeconds", "-5"), ("indicatorDrainSeconds", "0")):
         with pytest.raises(MetadataError, match=key):
             parse(indicator1Metric=SLURM, **{key: bad})

@@ -305,7 +305,7 @@ def test_a_lead_shorter_than_the_provisioning_time_orders_a_drain_until_the_jobs
     p = params(load_per_unit=50.0, lead_s=180.0)
     with_drain = {
         t: (v, r)
-        for t, v, r in run(obs, p.model_copy(update={"indicator_provision_s": 270.0}))  # type: ignore[attr-defined]
+        for t, v, r in run(obs, p.model_copy(update={"indicator_provision_seconds": 270.0}))  # type: ignore[attr-defined]
     }
     # 160 + 800 × 1.1 (the headroom) req/s at 80 per replica: 13; the drain adds 800: 23.
     assert plain[1815.0][0] == pytest.approx(13.0, abs=0.5)
@@ -323,9 +323,9 @@ def test_no_drain_when_the_lead_covers_the_provisioning_time_or_it_is_not_known(
     obs = quiet(0, 1800, 0.0) + quiet(1800, 2100, 16.0)
     p = params(load_per_unit=50.0, lead_s=180.0)
     plain = run(obs, p)
-    covered = run(obs, p.model_copy(update={"indicator_provision_s": 150.0}))  # type: ignore[attr-defined]
+    covered = run(obs, p.model_copy(update={"indicator_provision_seconds": 150.0}))  # type: ignore[attr-defined]
     # 50 s of queue, less than indicatorDrainSeconds (60): left to the fleet's margin.
-    short = run(obs, p.model_copy(update={"indicator_provision_s": 230.0}))  # type: ignore[attr-defined]
+    short = run(obs, p.model_copy(update={"indicator_provision_seconds": 230.0}))  # type: ignore[attr-defined]
     assert [v for _, v, _ in covered] == [v for _, v, _ in plain]
     assert [v for _, v, _ in short] == [v for _, v, _ in plain]
     assert all("to drain" not in r for _, _, r in plain + covered + short)
@@ -334,7 +334,7 @@ def test_no_drain_when_the_lead_covers_the_provisioning_time_or_it_is_not_known(
 def test_a_cancelled_campaign_gives_the_drain_back_with_the_announced_load() -> None:
     """The jobs appear and leave before they are due: the drain goes with them."""
     p = params(load_per_unit=50.0, lead_s=180.0).model_copy(  # type: ignore[attr-defined]
-        update={"indicator_provision_s": 270.0}
+        update={"indicator_provision_seconds": 270.0}
     )
     obs = quiet(0, 1800, 0.0) + quiet(1800, 1890, 16.0) + quiet(1890, 3000, 0.0)
     value = {t: v for t, v, _ in run(obs, p)}
@@ -346,8 +346,8 @@ def test_the_drain_keys_are_metadata() -> None:
     p = LEADING.params_model.model_validate(
         BASE | {"indicatorProvisionSeconds": "265", "indicatorDrainSeconds": "30"}
     )
-    assert p.indicator_provision_s == 265.0  # type: ignore[attr-defined]
-    assert p.indicator_drain_s == 30.0  # type: ignore[attr-defined]
+    assert p.indicator_provision_seconds == 265.0  # type: ignore[attr-defined]
+    assert p.indicator_drain_seconds == 30.0  # type: ignore[attr-defined]
     with pytest.raises(ValueError, match="indicatorDrainSeconds"):
         LEADING.params_model.model_validate(BASE | {"indicatorDrainSeconds": "0"})
 
@@ -356,7 +356,7 @@ def test_the_drain_stops_once_the_load_starts_to_arrive() -> None:
     """From the first unit's worth of arrivals on, the wrapped policy sees the queue
     and drains it itself: the drain would be ordered twice."""
     p = params(load_per_unit=50.0, lead_s=180.0).model_copy(  # type: ignore[attr-defined]
-        update={"indicator_provision_s": 270.0}
+        update={"indicator_provision_seconds": 270.0}
     )
     obs = quiet(0, 1800, 0.0) + quiet(1800, 1920, 16.0) + quiet(1920, 2100, 16.0, rate=260.0)
     reasons = {t: r for t, _, r in run(obs, p)}
