@@ -609,6 +609,86 @@ def provision_s(startup: float) -> float:
     )
 
 
+def timeline(startup: float, drain: bool = True) -> list[str]:
+    """The scored day's campaign start (lead 3 min) as ``leading-adaptive`` (trained)
+    meets it, every 5 s from the first job to the queue's end: jobs counted, the
+    HPA's replica count, replicas serving, arrivals and the queue (the fleet's), and
+    the decisions' value; ``drain`` False runs it without ``indicatorProvisionSeconds``
+    (adaptive's 240 s leadTimeSeconds: no drain at this lead). Markdown table rows."""
+    from scaler.sim import fleet as fleet_module
+    from scaler.sim import hpa as hpa_module
+    from scaler.sim.scaler_model import ScalerModel
+
+    trace = ligo_cached(LEAD_S)
+    test = cut(trace, TRAIN_DAYS + 1, DAYS)
+    meta = trained_metadata(cut(trace, 1, TRAIN_DAYS))[0] | _policy()
+    if drain:
+        meta |= {"indicatorProvisionSeconds": f"{provision_s(startup):g}"}
+    t0 = episodes()["campaign start"][0] - 60.0
+    t1 = t0 + 600.0
+    values: dict[float, float] = {}
+    asked: dict[float, int] = {}
+    steps: dict[int, tuple[float, float, float]] = {}
+    decide, set_, hand_over = (
+        ScalerModel.decide,
+        hpa_module.Autoscaler._set,
+        fleet_module.FastFleet._hand_over,
+    )
+
+    def on_decide(self: Any, now: float, obs: Any) -> Any:
+        d = decide(self, now, obs)
+        if t0 <= now <= t1:
+            values[now] = d.value
+        return d
+
+    def on_set(self: Any, now: float, replicas: int) -> None:
+        if t0 <= now <= t1:
+            asked[now] = replicas
+        set_(self, now, replicas)
+
+    def on_hand_over(self: Any, upto: int) -> None:
+        o = self.outputs
+        for k in range(max(self.handed, int(t0)), min(upto, int(t1))):
+            i = k - self.base
+            steps[k] = (float(o.arrivals[i]), float(o.pending[i]), float(o.ready[i]))
+        hand_over(self, upto)
+
+    base = Scenario().with_overrides(startup_s=startup)
+    sc = base.model_copy(update={"scaledObject": recommended_scaled_object(meta)})
+    initial = make_problem([test], base, warm_start_s=startup).initial_replicas[0]
+    with contextlib.ExitStack() as patches:
+        patches.enter_context(mock.patch.object(ScalerModel, "decide", on_decide))
+        patches.enter_context(mock.patch.object(hpa_module.Autoscaler, "_set", on_set))
+        patches.enter_context(mock.patch.object(fleet_module.FastFleet, "_hand_over", on_hand_over))
+        simulate(test, sc, name="timeline", initial_replicas=initial)
+    jobs = test.indicators["campaign_jobs"]
+    out = [
+        "| time | jobs counted | decision | HPA | serving | arrivals (req/s) | queue (requests) |",
+        "|---|---:|---:|---:|---:|---:|---:|",
+    ]
+    rise = chain_bound(startup)["first_rise_s"]
+    last, was_queued = "", False
+    for k in range(round(rise), int(t1)):
+        if k not in steps:
+            continue
+        arrivals, queue, ready = steps[k]
+        done = [v for t, v in values.items() if t <= k]
+        orders = [n for t, n in asked.items() if t <= k]
+        row = (
+            f"{jobs[round(k / test.step_s)]:g} | {done[-1] if done else math.nan:.2f} | "
+            f"{orders[-1] if orders else initial} | {ready:g} | "
+        )
+        # A row when jobs, decision, HPA or serving change, every 5 s while queued,
+        # and the first second the queue is gone.
+        queued = queue >= 10
+        if row != last or (queued and (k - round(rise)) % 5 == 0) or (was_queued and not queued):
+            out.append(f"| {_clock(k)} | {row}{arrivals / test.step_s:,.0f} | {queue:,.0f} |")
+        if was_queued and not queued:
+            break
+        last, was_queued = row, queued
+    return out
+
+
 def _policy() -> dict[str, str]:
     return {"policy": "leading-adaptive"}
 
@@ -1044,7 +1124,19 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument(
         "--render", action="store_true", help="run nothing: rewrite the md from the JSON's rows"
     )
+    ap.add_argument(
+        "--timeline",
+        type=float,
+        metavar="STARTUP_S",
+        help="run nothing else: print the campaign start of leading-adaptive (trained) "
+        "at this start-up, with and without the drain (docs/indicators.md)",
+    )
     args = ap.parse_args(argv)
+    if args.timeline is not None:
+        for drain in (False, True):
+            print(f"\n{'with' if drain else 'without'} the drain\n")
+            print("\n".join(timeline(args.timeline, drain)))
+        return
     t0 = time.monotonic()
     commit = code_commit()
     rows: list[dict[str, Any]] = []
