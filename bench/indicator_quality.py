@@ -318,7 +318,8 @@ def chain_bound(
     """What a policy reacting to the campaign indicator's first sample loses at the
     campaign's start on the scored day (lead 3 min), through the actuation chain the
     simulator models with the benchmark's ScaledObject: the indicator is read at the
-    first Prometheus scrape at or after its rise (``observation.scrape_interval_s``),
+    first Prometheus scrape at or after its rise (``observation.scrape_offset_s`` +
+    k × ``scrape_interval_s``),
     decided on at the scaler's next refresh (``scaler.refresh_offset_s`` +
     k × ``refresh_interval_s``), read by the HPA at its next sync (every
     ``hpa.sync_period_s``), which adds pods within its scale-up policies (the larger
@@ -350,7 +351,8 @@ def chain_bound(
         so = type(so).model_validate(spec)
     sc = Scenario().with_overrides(startup_s=startup).model_copy(update={"scaledObject": so})
     # A scrape at s shows the gauge of step int(s / step) (scaler.sim.observe).
-    seen = _next_at(t_rise, sc.observation.scrape_interval_s)
+    obs = sc.observation
+    seen = _next_at(t_rise, obs.scrape_interval_s, obs.scrape_offset_s)
     decided = _next_at(seen, sc.scaler.refresh_interval_s, sc.scaler.refresh_offset_s)
     sync_s = sc.hpa.sync_period_s
     first_sync = _next_at(decided, sync_s)
