@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import multiprocessing as mp
 import os
 from collections.abc import Callable, Sequence
@@ -84,26 +85,36 @@ def compare(
         return Comparison(trace, scenario, oracle, tuple(runs), exact)
     context = mp.get_context("fork")
     updates: mp.SimpleQueue[tuple[str, float]] = context.SimpleQueue()
-    with ProcessPoolExecutor(
-        n_workers, mp_context=context, initializer=_share, initargs=(trace, oracle.need, updates)
-    ) as pool:
-        # Longest first: runs that learn from hours of history take many times longer
-        # than the others, so starting them first keeps both workers busy to the end.
-        order = sorted(range(len(names)), key=lambda i: -_history_s(scenarios[i]))
-        submitted = {
-            i: pool.submit(_run_shared, scenarios[i], names[i], exact, first) for i in order
-        }
-        futures = [submitted[i] for i in range(len(names))]
-        while not all(f.done() for f in futures):
-            while not updates.empty():
-                name, t = updates.get()
-                if progress is not None:
-                    progress(name, t)
-            # Only the runs still going: a finished one would end every wait at once and
-            # the loop would spin, taking a core from the workers.
-            running = [f for f in futures if not f.done()]
-            wait(running, timeout=_PROGRESS_POLL_S, return_when=FIRST_COMPLETED)
-        done = [f.result() for f in futures]
+    # The workers share the parent's pages until they write to them; the collector
+    # would write to every object it examines (its links), copying the parent's
+    # heap into each worker. Frozen objects are never examined.
+    gc.freeze()
+    try:
+        with ProcessPoolExecutor(
+            n_workers,
+            mp_context=context,
+            initializer=_share,
+            initargs=(trace, oracle.need, updates),
+        ) as pool:
+            # Longest first: runs that learn from hours of history take many times longer
+            # than the others, so starting them first keeps both workers busy to the end.
+            order = sorted(range(len(names)), key=lambda i: -_history_s(scenarios[i]))
+            submitted = {
+                i: pool.submit(_run_shared, scenarios[i], names[i], exact, first) for i in order
+            }
+            futures = [submitted[i] for i in range(len(names))]
+            while not all(f.done() for f in futures):
+                while not updates.empty():
+                    name, t = updates.get()
+                    if progress is not None:
+                        progress(name, t)
+                # Only the runs still going: a finished one would end every wait at once and
+                # the loop would spin, taking a core from the workers.
+                running = [f for f in futures if not f.done()]
+                wait(running, timeout=_PROGRESS_POLL_S, return_when=FIRST_COMPLETED)
+            done = [f.result() for f in futures]
+    finally:
+        gc.unfreeze()
     if progress is not None:
         for name in names:
             progress(name, trace.duration_s)
