@@ -34,9 +34,12 @@ from scaler.traces.model import Trace
 
 IntArray = npt.NDArray[np.int64]
 
-NeedArray = npt.NDArray[np.int32]
-"""Replicas needed per step: 32 bits (a fleet of 2·10⁹ replicas is not a concern), so a
-90-day 1 s trace's need takes 31 MB, not 62, in the parent its workers share it from."""
+NeedArray = npt.NDArray[np.signedinteger[Any]]
+"""Replicas needed per step: 16 bits while the need stays below 32,768 replicas, else 32
+(a fleet of 2·10⁹ replicas is not a concern), so a 90-day 1 s trace's need takes 16 MB,
+not 62, in the parent its workers share it from. Every use reads it as numbers (sums
+accumulate in 64 bits, comparisons and float conversions are exact), never as a type
+that arithmetic could overflow."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -93,10 +96,13 @@ def need_series(trace: Trace, spec: FleetSpec, slo_ms: float) -> NeedArray:
     below one request's queue delay + service) the capacity-only count is used.
     Worked out in chunks of :data:`ORACLE_CHUNK_STEPS` steps (each step is independent)."""
     steps = len(trace.rps)
-    out = np.zeros(steps, dtype=np.int32)
+    out: NeedArray = np.zeros(steps, dtype=np.int16)
     for c0 in range(0, steps, ORACLE_CHUNK_STEPS):
         c1 = min(c0 + ORACLE_CHUNK_STEPS, steps)
-        out[c0:c1] = _need_chunk(trace, spec, slo_ms, c0, c1)
+        chunk = _need_chunk(trace, spec, slo_ms, c0, c1)
+        if chunk.size and int(chunk.max()) > np.iinfo(out.dtype).max:
+            out = out.astype(np.int32)
+        out[c0:c1] = chunk
     return out
 
 
