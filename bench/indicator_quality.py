@@ -16,6 +16,13 @@ highest need over the first start-up period already booted, as the policy benchm
 * ``leading-adaptive (online)``: nothing given; learned from the test days' own history
   as it builds up (cold: the first campaign of the test days is not yet learned).
 
+The HPA's scale-up rule: every scenario above runs with the benchmark's ScaledObject
+(:func:`recommended_scaled_object`: the larger of 100 % and 4 pods per 15 s,
+Kubernetes's default). Scenarios ``lead 3 min, scale-up rule for indicators`` and
+``lead 3 min, a day of history, scale-up rule for indicators`` run the same with the
+rule recommended for indicator-driven scaling (the larger of 100 % and 32 pods per
+15 s, :data:`INDICATOR_STEP_PODS`), ``adaptive`` included (its own baseline there).
+
 A running scaler has history: scenario ``lead 3 min, a day of history`` runs each
 variant over days 2–3 (the warm start at day 2's start) and scores day 3 alone (its
 requests, 1-minute windows and the GPU-seconds held within it), so online learning
@@ -65,7 +72,7 @@ from scaler.sim.fleet import FastFleet
 from scaler.sim.hpa import Autoscaler
 from scaler.sim.oracle import compute_oracle, need_series
 from scaler.sim.presets import recommended_scaled_object
-from scaler.sim.scenario import Scenario
+from scaler.sim.scenario import ScaledObjectSpec, Scenario
 from scaler.sim.totals import Accumulator
 from scaler.sim.windows import QUANTILE
 from scaler.traces.ligo import LigoParams, day_params, generate_ligo, ligo_layout
@@ -91,7 +98,9 @@ STALE = "not judged (ran at an older commit than the baseline; re-run)"
 """Where rows written before rows named their commit were produced."""
 
 WARM = "lead 3 min, a day of history"
-HEADLINE = ("lead 3 min", WARM)
+RULE = "lead 3 min, scale-up rule for indicators"
+WARM_RULE = "lead 3 min, a day of history, scale-up rule for indicators"
+HEADLINE = ("lead 3 min", WARM, RULE, WARM_RULE)
 """Scenarios the issue's absolute targets apply to."""
 
 TARGET_REQUESTS = 0.999
@@ -311,9 +320,53 @@ UNLIMITED_UP = {"type": "Pods", "value": 1000, "periodSeconds": 15}
 """A scale-up policy that never binds: the chain bound's sensitivity to the HPA's
 rate limit (the benchmark's ScaledObject adds the larger of 100 % and 4 pods per 15 s)."""
 
+INDICATOR_STEP_PODS = 32
+"""Pods the scale-up rule for indicator-driven scaling lets the HPA add per 15 s
+(besides doubling). The LIGO campaign start asks, from a fleet of 2, for at most 24
+replicas (leading-adaptive (trained), the announced load with its drain; the oracle's
+peak need is 12, twice it 24): 32 lets the first sync reach all of it, while the
+default rule's 4 pods per 15 s takes three syncs (2 → 6 → 12 → 24). Above 32 replicas
+doubling is the larger step anyway. Still a limit: one wrong decision adds at most 32
+pods (or doubles the fleet) per 15 s, within ``maxReplicaCount``."""
+
+SCALE_UP_RULES: dict[str, list[dict[str, Any]] | None] = {
+    "default": None,
+    "indicators": [
+        {"type": "Percent", "value": 100, "periodSeconds": 15},
+        {"type": "Pods", "value": INDICATOR_STEP_PODS, "periodSeconds": 15},
+    ],
+    "unlimited": [UNLIMITED_UP],
+}
+"""``behavior.scaleUp.policies`` of the benchmark's ScaledObject by rule: ``default``
+keeps :func:`recommended_scaled_object`'s (the larger of 100 % and 4 pods per 15 s),
+``indicators`` is the rule recommended for indicator-driven scaling (the larger of
+100 % and :data:`INDICATOR_STEP_PODS` pods per 15 s), ``unlimited`` never binds. Each
+keeps the scale-up window 0 and ``selectPolicy: Max``."""
+
+RULE_TEXT = {
+    "default": "max(100 %, 4 pods) / 15 s",
+    "indicators": f"max(100 %, {INDICATOR_STEP_PODS} pods) / 15 s",
+    "unlimited": "1000 pods / 15 s",
+}
+
+SCENARIO_RULES = {RULE: "indicators", WARM_RULE: "indicators"}
+"""Scenarios whose runs (baseline included) use a scale-up rule other than the default."""
+
+
+def scaled_object(meta: dict[str, str], rule: str = "default") -> ScaledObjectSpec:
+    """The benchmark's ScaledObject (:func:`recommended_scaled_object`) with ``meta``
+    and the HPA scale-up rule ``rule`` (:data:`SCALE_UP_RULES`)."""
+    so = recommended_scaled_object(meta)
+    policies = SCALE_UP_RULES[rule]
+    if policies is None:
+        return so
+    spec = so.model_dump(by_alias=True)
+    spec["advanced"]["horizontalPodAutoscalerConfig"]["behavior"]["scaleUp"]["policies"] = policies
+    return type(so).model_validate(spec)
+
 
 def chain_bound(
-    startup: float, ask: str = "maxReplicaCount", *, unlimited: bool = False
+    startup: float, ask: str = "maxReplicaCount", rule: str = "default"
 ) -> dict[str, Any]:
     """What a policy reacting to the campaign indicator's first sample loses at the
     campaign's start on the scored day (lead 3 min), through the actuation chain the
@@ -322,8 +375,9 @@ def chain_bound(
     k × ``scrape_interval_s``),
     decided on at the scaler's next refresh (``scaler.refresh_offset_s`` +
     k × ``refresh_interval_s``), read by the HPA at its next sync (every
-    ``hpa.sync_period_s``), which adds pods within its scale-up policies (the larger
-    of 100 % and 4 pods per 15 s), each serving ``startup`` seconds after it is
+    ``hpa.sync_period_s``), which adds pods within the scale-up rule ``rule``
+    (:data:`SCALE_UP_RULES`: by default the larger of 100 % and 4 pods per 15 s;
+    for indicators the larger of 100 % and 32), each serving ``startup`` seconds after it is
     created. From that decision on the policy asks for ``ask`` replicas (the
     oracle's peak need over the episode, twice it, or ``maxReplicaCount``); before it
     the fleet is what the oracle kept before the campaign (its highest need from the
@@ -332,9 +386,9 @@ def chain_bound(
     drain, timeouts), and the misses counted as for a run. KEDA's poll only wakes a
     fleet at zero (not here) and service discovery only delays what Prometheus
     shows, not when a pod serves: neither delays this policy. No policy that reacts
-    to the indicator does better with these timers; one that keeps a larger fleet
-    before the indicator rises (not reacting to it) can. ``unlimited``: the same with
-    a scale-up policy that never binds (what the HPA's rate limit costs)."""
+    to the indicator does better with these timers and this rule; one that keeps a
+    larger fleet before the indicator rises (not reacting to it) can. The rule
+    ``unlimited`` never binds: what the HPA's rate limit costs."""
     day = cut(ligo_cached(LEAD_S), TRAIN_DAYS + 1, DAYS)
     step = day.step_s
     t0, t1 = episodes()["campaign start"]
@@ -342,13 +396,7 @@ def chain_bound(
     jobs = day.indicators["campaign_jobs"]
     rises = np.flatnonzero((jobs > 0) & (np.arange(jobs.size) * step > first_req - 1800.0))
     t_rise = float(rises[0]) * step
-    so = recommended_scaled_object({"policy": "adaptive"})
-    if unlimited:
-        spec = so.model_dump(by_alias=True)
-        spec["advanced"]["horizontalPodAutoscalerConfig"]["behavior"]["scaleUp"]["policies"] = [
-            UNLIMITED_UP
-        ]
-        so = type(so).model_validate(spec)
+    so = scaled_object({"policy": "adaptive"}, rule)
     sc = Scenario().with_overrides(startup_s=startup).model_copy(update={"scaledObject": so})
     # A scrape at s shows the gauge of step int(s / step) (scaler.sim.observe).
     obs = sc.observation
@@ -393,7 +441,8 @@ def chain_bound(
         "startup_s": startup,
         "ask": ask,
         "ask_replicas": target,
-        "hpa_rate_limit": not unlimited,
+        "hpa_rate_limit": rule != "unlimited",
+        "scale_up": rule,
         "first_rise_s": t_rise,
         "seen_s": seen,
         "decided_s": decided,
@@ -497,10 +546,12 @@ def _held_from(start_s: float) -> Any:
 def run_one(job: tuple[str, str, float, Trace, dict[str, str]]) -> dict[str, Any]:
     """One variant on one trace. A trace of more than one day (the warm scenario) is
     scored on its last day only: requests and windows from that day's minutes, GPU-hours
-    from what is held within it; the worst 5-minute p99 then covers the whole run."""
+    from what is held within it; the worst 5-minute p99 then covers the whole run.
+    The ScaledObject's scale-up rule is the scenario's (:data:`SCENARIO_RULES`)."""
     scenario_name, variant, startup, test, meta = job
+    rule = SCENARIO_RULES.get(scenario_name, "default")
     base = Scenario().with_overrides(startup_s=startup)
-    sc = base.model_copy(update={"scaledObject": recommended_scaled_object(meta)})
+    sc = base.model_copy(update={"scaledObject": scaled_object(meta, rule)})
     initial = make_problem([test], base, warm_start_s=startup).initial_replicas[0]
     scored_from = test.duration_s - DAY_S
     t0 = time.monotonic()
@@ -534,6 +585,7 @@ def run_one(job: tuple[str, str, float, Trace, dict[str, str]]) -> dict[str, Any
         "worst_window_p99_ms": round(s.worst_window_p99_ms, 1),
         "scale_events_per_hour": round(s.scale_events_per_hour, 2),
         "misses": misses_by_episode(rec),
+        "scale_up": rule,
         "seconds": round(time.monotonic() - t0, 1),
     }
 
@@ -543,9 +595,10 @@ def ligo_cached(lead_s: float, ghosts: float = 0.0) -> Trace:
     return ligo(lead_s, ghosts)
 
 
-SCENARIOS = ("lead", "short", "ghosts", "noise", "warm")
+SCENARIOS = ("lead", "short", "ghosts", "noise", "warm", "rule", "warm-rule")
 """Scenario keys (``--scenarios``): lead 3 min; lead half the start-up; 30 % never send;
-pure-noise indicator; lead 3 min with a day of history before the scored day."""
+pure-noise indicator; lead 3 min with a day of history before the scored day; the
+first and the last with the scale-up rule for indicators (:data:`SCALE_UP_RULES`)."""
 
 
 def scenario_name(key: str, startup: float) -> str:
@@ -555,6 +608,8 @@ def scenario_name(key: str, startup: float) -> str:
         "ghosts": "lead 3 min, 30 % never send",
         "noise": "pure-noise indicator",
         "warm": WARM,
+        "rule": RULE,
+        "warm-rule": WARM_RULE,
     }[key]
 
 
@@ -565,7 +620,7 @@ def scenario_trace(key: str, startup: float) -> Trace:
         return ligo_cached(LEAD_S, 0.3)
     if key == "noise":
         return pure_noise(ligo_cached(LEAD_S))
-    return ligo_cached(LEAD_S)  # lead, warm
+    return ligo_cached(LEAD_S)  # lead, warm, rule, warm-rule
 
 
 def oracle_gpu_hours(startup: float) -> float:
@@ -576,22 +631,25 @@ def oracle_gpu_hours(startup: float) -> float:
 
 def jobs_for(startup: float, keys: tuple[str, ...] = SCENARIOS) -> list[Any]:
     """Runs of one start-up: the baseline, then per scenario ``leading-adaptive``
-    trained; learned online only on the headline scenario (on the others, with a
-    single test day, online learning starts only after the day's one campaign)."""
+    trained; learned online only on the headline scenarios with the default rule and
+    after a day of history with the rule for indicators (on the others, with a
+    single test day, online learning starts only after the day's one campaign). The
+    scenarios with the rule for indicators run their own baseline (the same
+    ScaledObject for both)."""
     jobs: list[Any] = []
     plain = {"policy": "adaptive"}
     for key in keys:
         name, trace = scenario_name(key, startup), scenario_trace(key, startup)
         test = cut(trace, TRAIN_DAYS + 1, DAYS)
-        if key == "warm":
+        if key in ("warm", "warm-rule"):
             # Training on days 1-2 as the other scenarios; the run starts at day 2.
             test = cut(trace, TRAIN_DAYS, DAYS)
         trained, _ = trained_metadata(cut(trace, 1, TRAIN_DAYS))
-        if key in ("lead", "warm"):
+        if key in ("lead", "warm", "rule", "warm-rule"):
             jobs.append((name, "adaptive", startup, test, plain))
         given = trained | {"indicatorProvisionSeconds": f"{provision_s(startup):g}"}
         jobs.append((name, "leading-adaptive (trained)", startup, test, given | _policy()))
-        if key in ("lead", "warm"):
+        if key in ("lead", "warm", "warm-rule"):
             online = {k: v for k, v in trained.items() if k.endswith("Metric")}
             jobs.append((name, "leading-adaptive (online)", startup, test, online | _policy()))
     return jobs
@@ -900,25 +958,39 @@ def _campaign_start(cases: list[dict[str, Any]], startup: float, scenario: str) 
     return out
 
 
+def _rule(b: dict[str, Any]) -> str:
+    """The scale-up rule a chain bound or a row ran with (records written before
+    rules had names: ``hpa_rate_limit`` False was ``unlimited``)."""
+    return str(b.get("scale_up", "default" if b.get("hpa_rate_limit", True) else "unlimited"))
+
+
+RULE_SCENARIOS = {"default": ("lead 3 min", WARM), "indicators": (RULE, WARM_RULE)}
+"""The headline scenarios (cold, after a day of history) run with each scale-up rule."""
+
+
 def chain_lines(chains: list[dict[str, Any]], cases: list[dict[str, Any]]) -> list[str]:
-    """Per start-up: the chain bound (:func:`chain_bound`, the largest ask) against
-    the leading variants' campaign start, and whether 99.9 % is within reach."""
+    """Per start-up and scale-up rule the rows ran with: the chain bound
+    (:func:`chain_bound`, the largest ask) against the leading variants' campaign
+    start, and whether 99.9 % is within reach."""
     out = []
     for b in chains:
-        if b["ask"] != CHAIN_ASKS[-1] or not b.get("hpa_rate_limit", True):
+        rule = _rule(b)
+        if b["ask"] != CHAIN_ASKS[-1] or rule not in RULE_SCENARIOS:
             continue
         share = b["lost_requests"] / b["total_requests"]
         reach = "reachable" if 1 - share >= TARGET_REQUESTS else "**not reachable**"
+        cold, warm = RULE_SCENARIOS[rule]
         ours = "; ".join(
             f"{v} loses {lost * 100:.3f} % and {win:.0f} window(s) there ({pct(att)} overall)"
-            for v, lost, win, att in _campaign_start(cases, b["startup_s"], "lead 3 min")
+            for v, lost, win, att in _campaign_start(cases, b["startup_s"], cold)
             + [
                 (f"{v}{WARM_MARK}", lost, win, att)
-                for v, lost, win, att in _campaign_start(cases, b["startup_s"], WARM)
+                for v, lost, win, att in _campaign_start(cases, b["startup_s"], warm)
             ]
         )
         out.append(
-            f"- {b['startup_s']:g} s, bound through the actuation chain for a policy reacting "
+            f"- {b['startup_s']:g} s, HPA scale-up {RULE_TEXT[rule]}, "
+            "bound through the actuation chain for a policy reacting "
             f"to the indicator's first sample (seen {_clock(b['seen_s'])}, decided "
             f"{_clock(b['decided_s'])}, first HPA sync {_clock(b['first_sync_s'])}, asking "
             f"{b['ask_replicas']}): {share * 100:.3f} % of the day's requests and "
@@ -943,8 +1015,7 @@ def chain_md(chains: list[dict[str, Any]]) -> list[str]:
         *(
             f"| {b['startup_s']:g} s | {_clock(b['first_rise_s'])} | {_clock(b['seen_s'])} | "
             f"{_clock(b['decided_s'])} | {_clock(b['first_sync_s'])} | "
-            f"{b['ask_replicas']} ({b['ask']}"
-            f"{'' if b.get('hpa_rate_limit', True) else '; no HPA rate limit'}) | "
+            f"{b['ask_replicas']} ({b['ask']}; scale-up {RULE_TEXT[_rule(b)]}) | "
             + ", ".join(f"{n} ({_clock(t)})" for t, n in b["serving"])
             + f" | {b['lost_requests']:,.0f} "
             f"({b['lost_requests'] / b['total_requests'] * 100:.3f} %) | {b['lost_windows']} "
@@ -1018,10 +1089,16 @@ def headline(cases: list[dict[str, Any]]) -> list[str]:
     ``bench/results/policy_quality.md`` (which includes them)."""
     out = [
         f"LIGO `--seed {SEED} --days {DAYS} --indicators`, day {DAYS} scored; indicator "
-        "leading by 3 min; target ≥ 99.9 % requests, ≥ 99.8 % 1-min windows, ≤ 1.2× oracle.",
+        "leading by 3 min; target ≥ 99.9 % requests, ≥ 99.8 % 1-min windows, ≤ 1.2× oracle. "
+        "Column *HPA scale-up*: the ScaledObject's `behavior.scaleUp` each row ran with, "
+        f"baseline and leading variants alike: {RULE_TEXT['default']}, the benchmark's "
+        "recommended ScaledObject (Kubernetes's default rule), or "
+        f"{RULE_TEXT['indicators']}, the rule recommended for indicator-driven scaling "
+        "(docs/indicators.md); each judged against the `adaptive` row with the same rule.",
         "",
-        "| start-up | policy | GPU-h (× oracle) | requests | 1-min windows | targets |",
-        "|---:|---|---:|---:|---:|---|",
+        "| start-up | HPA scale-up | policy | GPU-h (× oracle) | requests | 1-min windows "
+        "| targets |",
+        "|---:|---|---|---:|---:|---:|---|",
     ]
     for c in cases:
         for r in c["rows"]:
@@ -1033,8 +1110,11 @@ def headline(cases: list[dict[str, Any]]) -> list[str]:
                 met = f"not judged (ran at {r.get('commit', '?')}, before the baseline)"
             else:
                 met = _yes(r["met"])
+            warm = r["scenario"] in (WARM, WARM_RULE)
+            rule = RULE_TEXT[SCENARIO_RULES.get(r["scenario"], "default")]
             out.append(
-                f"| {c['startup_s']:g} s | {r['variant']}{WARM_MARK * (r['scenario'] == WARM)} "
+                f"| {c['startup_s']:g} s | {rule} "
+                f"| {r['variant']}{WARM_MARK * warm} "
                 f"| {r['gpu_hours']:.2f} "
                 f"({r['x_oracle']:.2f}×) | {pct(r['slo_attainment'])} "
                 f"| {pct(r['windows_met'])} | {met} |"
@@ -1170,9 +1250,12 @@ def _write(
     startups = sorted({r["startup_s"] for r in rows})
     cases = build_cases(rows, {s: oracle_gpu_hours(s) for s in startups})
     bounds = [first_rise_bound(st) for st in startups]
-    chains = [chain_bound(st, ask) for st in startups for ask in CHAIN_ASKS] + [
-        chain_bound(st, ask, unlimited=True) for st in startups if st > 60 for ask in CHAIN_ASKS
-    ]
+    chains = [
+        chain_bound(st, ask, rule)
+        for rule in ("default", "indicators")
+        for st in startups
+        for ask in CHAIN_ASKS
+    ] + [chain_bound(st, ask, "unlimited") for st in startups if st > 60 for ask in CHAIN_ASKS]
     trained = {}
     for key in ("lead", "ghosts", "noise"):
         trace = scenario_trace(key, STARTUPS_S[0])
