@@ -669,12 +669,13 @@ def provision_s(startup: float) -> float:
     )
 
 
-def timeline(startup: float, drain: bool = True) -> list[str]:
+def timeline(startup: float, drain: bool = True, rule: str = "default") -> list[str]:
     """The scored day's campaign start (lead 3 min) as ``leading-adaptive`` (trained)
     meets it, every 5 s from the first job to the queue's end: jobs counted, the
     HPA's replica count, replicas serving, arrivals and the queue (the fleet's), and
     the decisions' value; ``drain`` False runs it without ``indicatorProvisionSeconds``
-    (adaptive's 240 s leadTimeSeconds: no drain at this lead). Markdown table rows."""
+    (adaptive's 240 s leadTimeSeconds: no drain at this lead); ``rule`` the HPA's
+    scale-up rule (:data:`SCALE_UP_RULES`). Markdown table rows."""
     from scaler.sim import fleet as fleet_module
     from scaler.sim import hpa as hpa_module
     from scaler.sim.scaler_model import ScalerModel
@@ -714,7 +715,7 @@ def timeline(startup: float, drain: bool = True) -> list[str]:
         hand_over(self, upto)
 
     base = Scenario().with_overrides(startup_s=startup)
-    sc = base.model_copy(update={"scaledObject": recommended_scaled_object(meta)})
+    sc = base.model_copy(update={"scaledObject": scaled_object(meta, rule)})
     initial = make_problem([test], base, warm_start_s=startup).initial_replicas[0]
     with contextlib.ExitStack() as patches:
         patches.enter_context(mock.patch.object(ScalerModel, "decide", on_decide))
@@ -726,7 +727,7 @@ def timeline(startup: float, drain: bool = True) -> list[str]:
         "| time | jobs counted | decision | HPA | serving | arrivals (req/s) | queue (requests) |",
         "|---|---:|---:|---:|---:|---:|---:|",
     ]
-    rise = chain_bound(startup)["first_rise_s"]
+    rise = chain_bound(startup, rule=rule)["first_rise_s"]
     last, was_queued = "", False
     for k in range(round(rise), int(t1)):
         if k not in steps:
@@ -1213,11 +1214,17 @@ def main(argv: list[str] | None = None) -> None:
         help="run nothing else: print the campaign start of leading-adaptive (trained) "
         "at this start-up, with and without the drain (docs/indicators.md)",
     )
+    ap.add_argument(
+        "--rule",
+        choices=list(SCALE_UP_RULES),
+        default="default",
+        help="the HPA scale-up rule of --timeline's ScaledObject",
+    )
     args = ap.parse_args(argv)
     if args.timeline is not None:
         for drain in (False, True):
             print(f"\n{'with' if drain else 'without'} the drain\n")
-            print("\n".join(timeline(args.timeline, drain)))
+            print("\n".join(timeline(args.timeline, drain, args.rule)))
         return
     t0 = time.monotonic()
     commit = code_commit()
