@@ -66,6 +66,10 @@ from scaler.traces.model import FloatArray, Trace
 
 log = logging.getLogger(__name__)
 
+_PHASE_STREAM = 1
+"""Sub-stream of the options' seed the start delay is drawn from (the load generator
+uses the seed's own stream)."""
+
 TESTBED_SCENARIO: dict[str, Any] = {
     "slo_ms": 250,
     "fleet": {
@@ -169,6 +173,12 @@ class TestbedOptions:
     seed: int = 0
     fallback: Fallback | None = None
     workdir: Path | None = None
+    random_phase: bool = True
+    """Start the replay after a delay drawn from ``seed``, uniform over one scrape
+    interval, so a run meets Prometheus's scrapes at an arbitrary phase, as a trace does
+    in a real cluster. Without it the replay started a fixed ~0.4 s after Prometheus's
+    first sample of the first replica (the start waits for it), so every run met the
+    scrapes at nearly the same phase (0.56-0.73 s into each second in five runs)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -402,6 +412,11 @@ class Testbed(Managed):
             self.indicators = IndicatorExporter(trace.indicators)
             self.indicators.start()
             self._targets(self.deployment.ready_pods())
+        if self.options.random_phase:
+            rng = np.random.default_rng([self.options.seed, _PHASE_STREAM])
+            self._sleep_until(
+                time.monotonic() + rng.uniform(0.0, self.scenario.observation.scrape_interval_s)
+            )
         self._replay_t0 = self.deployment.now()
         self.actuator.start()
         start = time.monotonic()
