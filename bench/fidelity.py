@@ -1172,6 +1172,7 @@ def markdown(out: dict[str, Any]) -> str:
         f"Run at commit `{out.get('commit', 'unknown')}`, finished "
         f"{out.get('testbed_recorded', '')}"
         + (f" after {out['wall_s'] / 60:.0f} minutes" if out.get("wall_s") else "")
+        + (f" ({out['commit_note']})" if out.get("commit_note") else "")
         + ".",
         "",
         "## Results",
