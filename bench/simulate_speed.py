@@ -64,6 +64,9 @@ shared machine one run's CPU time can be inflated by other processes (cache, ste
 TARGET_MB = 400.0
 TARGET_SPEED = 100_000.0
 TARGET_MAKE_RUN_S = 10.0
+IDLE_LOAD = 1.0
+"""1-minute load average under which the machine counts as idle for ``make run``'s wall
+time (it has 2 cores: below 1, another process holds less than one of them)."""
 
 
 def week_trace(days: int = 7, seed: int = 0) -> Trace:
@@ -216,10 +219,11 @@ side by side) to the file named first, when it exits."""
 
 def make_run() -> dict[str, Any]:
     """``make run``'s command, timed (wall and CPU of the process tree). On a shared
-    machine the wall time says little, so the wall time on an idle machine is estimated
-    from the CPU: the serial part (the parent process's CPU) plus the runs spread
-    perfectly over the cores, a lower bound that a run longer than that share (the
-    longest, ``adaptive-defaults``, alone) raises."""
+    machine the wall time says little, so unless the machine is idle (load average under
+    :data:`IDLE_LOAD`) the wall time on an idle machine is estimated from the CPU: the
+    serial part (the parent process's CPU) plus the runs spread perfectly over the
+    cores, a lower bound that a run longer than that share raises (on an idle machine
+    at 649725a: 9.7 s estimated, 10.5 s measured)."""
     tmp = Path(os.environ.get("TMPDIR", "/tmp")) / f"simulate-speed-{os.getpid()}"
     tmp.mkdir(parents=True, exist_ok=True)
     parts = tmp / "cpu.json"
@@ -240,6 +244,7 @@ def make_run() -> dict[str, Any]:
         "--json",
         str(tmp / "summary.json"),
     ]
+    idle_machine = os.getloadavg()[0] < IDLE_LOAD
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     start = time.perf_counter()
     subprocess.run(cmd, cwd=ROOT, check=True, capture_output=True)
@@ -256,8 +261,10 @@ def make_run() -> dict[str, Any]:
         "serial_cpu_s": round(split["parent_cpu_s"], 1),
         "runs_cpu_s": round(split["workers_cpu_s"], 1),
         "idle_wall_estimate_s": round(idle, 1),
+        "machine_idle": idle_machine,
         "target_s": TARGET_MAKE_RUN_S,
-        "meets_target_on_an_idle_machine": idle < TARGET_MAKE_RUN_S,
+        # Measured when the machine was idle; else the estimate (a lower bound).
+        "meets_target_on_an_idle_machine": (wall if idle_machine else idle) < TARGET_MAKE_RUN_S,
     }
 
 
