@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from dataclasses import replace
 
 import yaml
@@ -47,3 +48,25 @@ def test_objects_without_indicators_have_none(env: Env) -> None:
     summary = env.client.get("/api/objects/ligo/triton").json()["summary"]
     assert summary["indicators"] is None
     assert "indicator_names" not in env.client.get("/api/objects/ligo/triton/series").json()
+
+
+def test_jobs_announced_a_minute_ago_show_what_they_add(env: Env) -> None:
+    """Sixteen jobs queued a minute ago, due in two more: the object page's summary and
+    series give the replicas ordered for them, not only the job count."""
+    now = time.time()
+    quiet = replace(BUSY, indicators=(0.0,))
+    queued = replace(BUSY, indicators=(16.0,))
+    env.observer.past = [replace(quiet, time_s=now - 900 + 5 * i) for i in range(168)]
+    env.observer.past += [replace(queued, time_s=now - 60 + 5 * i) for i in range(12)]
+    env.observer.observation = queued
+    obj = env.tracker.track(env.tracker.config_for("campaign", "ligo", META))
+    assert obj.ready.wait(10)
+    env.tracker.refresh_one(obj)
+
+    summary = env.client.get("/api/objects/ligo/campaign").json()["summary"]
+    # At least the announced load over the capacity prior: 16 jobs x 50 req/s / 80 req/s.
+    assert summary["indicator_replicas"] >= 16 * 50 / 80, summary["indicators"]
+    assert summary["indicators"].startswith(f"{SLURM} = 16")
+    assert "16 announced" in summary["indicators"]
+    series = env.client.get("/api/objects/ligo/campaign/series").json()
+    assert series["indicator_replicas"][-1] == summary["indicator_replicas"]
