@@ -223,3 +223,17 @@ def test_a_failing_part_stops_everything_and_leaves_nothing_behind() -> None:
     ):
         tb.run(trace((5, 30)), during=break_prometheus)
     children.assert_gone()
+
+
+def test_a_traces_job_counts_are_replayed_through_an_exporter_the_real_prometheus_scrapes() -> None:
+    """The testbed shows a trace's indicator column bin by bin on an exporter endpoint
+    that its Prometheus scrapes, so a scaler reads job counts as it would in a cluster:
+    both the eight bins of 0 jobs and the eight of 16 reach Prometheus."""
+    jobs = np.concatenate([np.zeros(8), np.full(8, 16.0)])
+    replay = Trace("test", np.full(16, 5.0), indicators={"campaign_jobs": jobs})
+    with Testbed(scenario(), TestbedOptions(initial_replicas=1)) as tb:
+        tb.run(replay)
+        assert tb.prometheus is not None
+        tb.prometheus.wait_for('campaign_jobs{source="trace"} == 16', timeout_s=30)
+        tb.prometheus.wait_for("min_over_time(campaign_jobs[5m]) == 0", timeout_s=30)
+        assert tb.prometheus.query("max_over_time(campaign_jobs[5m]) > 16") == []
