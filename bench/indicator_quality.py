@@ -1229,6 +1229,64 @@ def policy_md(path: Path) -> None:
     path.write_text("\n".join(new))
 
 
+def policy_json(path: Path, cases: list[dict[str, Any]], commits: list[str]) -> None:
+    """Write the indicator rows under the ``indicators`` key of ``policy_quality.json``
+    (read-modify-write: every other key stays as it is), as :func:`policy_md` writes
+    them into the md: the headline rows (with their baselines) and the targets they
+    are judged by, then every other scenario's verdict. Nothing if the file is absent
+    (the policy benchmark has not run)."""
+    if not path.exists():
+        return
+    doc = json.loads(path.read_text())
+    keep = (
+        "scenario",
+        "variant",
+        "gpu_hours",
+        "x_oracle",
+        "vs_adaptive_gpu",
+        "slo_attainment",
+        "windows_met",
+        "target",
+        "met",
+        "commit",
+    )
+
+    def row(c: dict[str, Any], r: dict[str, Any]) -> dict[str, Any]:
+        rule = scenario_rule(r["scenario"])
+        return {"startup_s": c["startup_s"], "scale_up": rule, "scale_up_rule": RULE_TEXT[rule]} | {
+            k: r[k] for k in keep if k in r
+        }
+
+    doc["indicators"] = {
+        "bench": "bench/indicator_quality.py",
+        "results": "bench/results/indicator_quality.json",
+        "trace": f"scaler trace ligo --seed {SEED} --days {DAYS} --indicators",
+        "scored": f"day {DAYS} (days 1-{TRAIN_DAYS} train)",
+        "commits": commits,
+        "targets": {
+            "headline": {
+                "scenarios": list(HEADLINE),
+                "requests_min": TARGET_REQUESTS,
+                "windows_min": TARGET_WINDOWS,
+                "x_oracle_max": TARGET_OVER_ORACLE,
+            },
+            "pure_noise": {"scenarios": [NOISE, NOISE_RULE], "gpu_vs_adaptive_max": NOISE_GPU},
+            "others": {
+                "requests_min": "adaptive's (same scale-up rule)",
+                "windows_min": "adaptive's (same scale-up rule)",
+                "gpu_vs_adaptive_max": NO_WORSE_GPU,
+            },
+        },
+        "oracle_gpu_hours": {f"{c['startup_s']:g}": c["oracle_gpu_hours"] for c in cases},
+        "rows": [row(c, r) for c in cases for r in c["rows"] if r["scenario"] in HEADLINE],
+        "other_rows": [
+            row(c, r) for c in cases for r in c["rows"] if r["scenario"] not in HEADLINE
+        ],
+        "all_targets_met": all(r.get("met", True) for c in cases for r in c["rows"]),
+    }
+    path.write_text(json.dumps(doc, indent=2, default=str) + "\n")
+
+
 def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--startup", type=float, nargs="+", default=list(STARTUPS_S))
@@ -1287,8 +1345,21 @@ def _write(
 ) -> None:
     """Merge ``rows`` with the results on disk (``--merge``), judge them, write json and md."""
     previous = json.loads(json_path.read_text()) if json_path.exists() else {}
-    # A render runs nothing: keep the wall time of the run that produced the rows.
-    seconds = previous.get("seconds") if args.render else round(time.monotonic() - t0, 1)
+    # ``seconds`` is the wall time of the last run that produced rows (a render runs
+    # nothing and keeps it); ``runs`` lists every run whose rows are kept (--merge).
+    runs: list[dict[str, Any]] = previous.get("runs", []) if args.merge or args.render else []
+    if not args.render:
+        runs = [
+            *runs,
+            {
+                "commit": rows[0]["commit"] if rows else "unknown",
+                "scenarios": list(args.scenarios),
+                "startups_s": list(args.startup),
+                "workers": args.workers,
+                "seconds": round(time.monotonic() - t0, 1),
+            },
+        ]
+    seconds = runs[-1]["seconds"] if runs else previous.get("seconds")
     if args.merge or args.render:
         done = {(r["scenario"], r["variant"], r["startup_s"]) for r in rows}
         old = _old_rows(json_path)
@@ -1313,6 +1384,7 @@ def _write(
         "test_days": DAYS - TRAIN_DAYS,
         "commits": sorted({r.get("commit", "unknown") for r in rows}),
         "seconds": seconds,
+        "runs": runs,
         "all_targets_met": all(r.get("met", True) for c in cases for r in c["rows"]),
         "cases": cases,
         "trained": trained,
@@ -1323,6 +1395,7 @@ def _write(
     json_path.write_text(json.dumps(doc, indent=2, default=str) + "\n")
     (RESULTS / "indicator_quality.md").write_text(markdown(doc))
     policy_md(RESULTS / "policy_quality.md")
+    policy_json(RESULTS / "policy_quality.json", cases, doc["commits"])
     print(markdown(doc))
     print(f"{time.monotonic() - t0:.0f} s", file=sys.stderr)
 

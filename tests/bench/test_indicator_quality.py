@@ -6,9 +6,11 @@ under it is below the default rule's and equal to a rule that never binds."""
 from __future__ import annotations
 
 import importlib.util
+import json
 import sys
 from pathlib import Path
 from types import ModuleType
+from typing import Any
 
 import pytest
 import yaml
@@ -80,3 +82,57 @@ def test_the_docs_recommend_the_rule_the_bench_measured(bench: ModuleType) -> No
     up = so["spec"]["advanced"]["horizontalPodAutoscalerConfig"]["behavior"]["scaleUp"]
     assert up["policies"] == bench.SCALE_UP_RULES["indicators"]
     assert (up["selectPolicy"], up["stabilizationWindowSeconds"]) == ("Max", 0)
+
+
+def _row(scenario: str, variant: str, gpu_hours: float, slo: float) -> dict[str, Any]:
+    return {
+        "scenario": scenario,
+        "variant": variant,
+        "startup_s": 240.0,
+        "gpu_hours": gpu_hours,
+        "slo_attainment": slo,
+        "windows_met": slo,
+        "commit": "abc1234",
+    }
+
+
+def test_the_headline_rows_and_their_targets_land_in_policy_quality_json(
+    bench: ModuleType, tmp_path: Path
+) -> None:
+    """policy_quality.json gains an ``indicators`` key with the headline rows, judged,
+    and their targets; every key the policy benchmark wrote stays as it was."""
+    path = tmp_path / "policy_quality.json"
+    theirs = {"bench": "policy_quality", "cases": [{"trace": "ligo"}], "seconds": 1.0}
+    path.write_text(json.dumps(theirs))
+    rows = [
+        _row("lead 3 min", "adaptive", 10.0, 0.99),
+        _row("lead 3 min", "leading-adaptive (trained)", 10.5, 0.9995),
+        _row(bench.GHOSTS_RULE, "adaptive", 10.0, 0.99),
+        _row(bench.GHOSTS_RULE, "leading-adaptive (trained)", 10.5, 0.995),
+    ]
+    cases = bench.build_cases(rows, {240.0: 10.0})
+    bench.policy_json(path, cases, ["abc1234"])
+    doc = json.loads(path.read_text())
+    assert {k: v for k, v in doc.items() if k != "indicators"} == theirs
+    ours = doc["indicators"]
+    assert [(r["scenario"], r["variant"], r.get("met")) for r in ours["rows"]] == [
+        ("lead 3 min", "adaptive", None),
+        ("lead 3 min", "leading-adaptive (trained)", True),
+    ]
+    assert ours["rows"][1]["target"] == {
+        "requests ≥ 99.9 %": True,
+        "windows ≥ 99.8 %": True,
+        "≤ 1.2 × oracle": True,
+    }
+    assert ours["targets"]["headline"]["requests_min"] == 0.999
+    # The 30 %-never-send row under the rule for indicators: judged against its own
+    # adaptive run (same rule), its GPU-hours 5 % above it, over the 2 % allowed.
+    ghost = next(r for r in ours["other_rows"] if r["variant"] != "adaptive")
+    assert ghost["scale_up"] == "indicators"
+    assert ghost["target"]["GPU-h ≤ 1.02 × adaptive"] is False and ghost["met"] is False
+    assert ours["all_targets_met"] is False
+
+
+def test_policy_quality_json_is_left_alone_when_absent(bench: ModuleType, tmp_path: Path) -> None:
+    bench.policy_json(tmp_path / "policy_quality.json", [], [])
+    assert not (tmp_path / "policy_quality.json").exists()
