@@ -1164,15 +1164,26 @@ def headline(cases: list[dict[str, Any]]) -> list[str]:
             checks = ", ".join(
                 k if k == STALE else f"{k} {_yes(ok)}" for k, ok in r["target"].items()
             )
+            base = _baseline(c, r["scenario"])
             out.append(
                 f"- {c['startup_s']:g} s, {r['scenario']}, {r['variant']}: {checks} "
                 f"({r['gpu_hours']:.2f} GPU-h, {pct(r['slo_attainment'])}, "
-                f"{pct(r['windows_met'])})"
+                f"{pct(r['windows_met'])}; adaptive {base['gpu_hours']:.2f} GPU-h, "
+                f"{pct(base['slo_attainment'])}, {pct(base['windows_met'])}, "
+                f"{RULE_TEXT[scenario_rule(base['scenario'])]})"
             )
     return out
 
 
 WARM_MARK = ", after a day of history"
+
+
+def _baseline(case: dict[str, Any], scenario: str) -> dict[str, Any]:
+    """The ``adaptive`` row a scenario's rows are judged against: its own run (the
+    scenarios with the scale-up rule for indicators, the warm ones) or the start-up's."""
+    rows = case["rows"]
+    own = (r for r in rows if r["scenario"] == scenario and r["variant"] == "adaptive")
+    return next(own, rows[0])
 
 
 def _yes(ok: bool) -> str:
