@@ -1281,11 +1281,11 @@ def policy_json(path: Path, cases: list[dict[str, Any]], commits: list[str]) -> 
                 "windows_min": TARGET_WINDOWS,
                 "x_oracle_max": TARGET_OVER_ORACLE,
             },
-            "pure_noise": {"scenarios": [NOISE, NOISE_RULE], "gpu_vs_adaptive_max": NOISE_GPU},
+            "pure_noise": {"scenarios": [NOISE, NOISE_RULE], "gpu_off_adaptive_max": NOISE_GPU},
             "others": {
                 "requests_min": "adaptive's (same scale-up rule)",
                 "windows_min": "adaptive's (same scale-up rule)",
-                "gpu_vs_adaptive_max": NO_WORSE_GPU,
+                "gpu_x_adaptive_max": NO_WORSE_GPU,
             },
         },
         "oracle_gpu_hours": {f"{c['startup_s']:g}": c["oracle_gpu_hours"] for c in cases},
