@@ -1015,7 +1015,17 @@ def merge(paths: list[Path]) -> dict[str, Any]:
 
 
 def write(doc: dict[str, Any], out_dir: Path, stem: str) -> None:
+    """The json, md and html of ``doc``. Issue 14's rows, which ``bench/indicator_quality.py``
+    writes under the json's ``indicators`` key, are carried over from the file being
+    replaced or from ``bench/results`` when ``doc`` has none: a policy run does not drop them."""
     out_dir.mkdir(parents=True, exist_ok=True)
+    if "indicators" not in doc:
+        for old in (out_dir / f"{stem}.json", RESULTS / "policy_quality.json"):
+            if old.exists():
+                kept = json.loads(old.read_text()).get("indicators")
+                if kept is not None:
+                    doc = {**doc, "indicators": kept}
+                    break
     (out_dir / f"{stem}.json").write_text(json.dumps(_clean(doc), indent=2) + "\n")
     (out_dir / f"{stem}.md").write_text(markdown(doc))
     (out_dir / f"{stem}.html").write_text(html_page(doc))

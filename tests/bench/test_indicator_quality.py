@@ -5,9 +5,7 @@ under it is below the default rule's and equal to a rule that never binds."""
 
 from __future__ import annotations
 
-import importlib.util
 import json
-import sys
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -15,23 +13,12 @@ from typing import Any
 import pytest
 import yaml
 
-ROOT = Path(__file__).resolve().parents[2]
+from tests.bench.loader import ROOT, load_bench
 
 
 @pytest.fixture(scope="module")
 def bench() -> ModuleType:
-    sys.path.insert(0, str(ROOT / "bench"))  # the bench imports code_version beside it
-    try:
-        spec = importlib.util.spec_from_file_location(
-            "indicator_quality_bench", ROOT / "bench" / "indicator_quality.py"
-        )
-        assert spec is not None and spec.loader is not None
-        module = importlib.util.module_from_spec(spec)
-        sys.modules[spec.name] = module  # its dataclasses look their module up
-        spec.loader.exec_module(module)
-    finally:
-        sys.path.remove(str(ROOT / "bench"))
-    return module
+    return load_bench("indicator_quality")
 
 
 def test_the_rule_for_indicators_changes_only_the_scale_up_policies(bench: ModuleType) -> None:
