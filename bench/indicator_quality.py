@@ -77,6 +77,7 @@ from scaler.sim.totals import Accumulator
 from scaler.sim.windows import QUANTILE
 from scaler.traces.ligo import LigoParams, day_params, generate_ligo, ligo_layout
 from scaler.traces.model import Trace
+from scaler.tuning.holdout import cut as holdout_cut
 from scaler.tuning.run import make_problem
 
 REPO = Path(__file__).resolve().parents[1]
@@ -150,21 +151,11 @@ def pure_noise(trace: Trace, seed: int = 7) -> Trace:
 
 def cut(trace: Trace, first_day: int, last_day: int) -> Trace:
     """Days ``first_day``..``last_day`` (1-based, inclusive) on their own clock."""
-    per_day = round(DAY_S / trace.step_s)
-    sl = slice((first_day - 1) * per_day, last_day * per_day)
-
-    def part(a: Any) -> Any:
-        return None if a is None else a[sl]
-
-    return dataclasses.replace(
+    return holdout_cut(
         trace,
-        name=f"{trace.name} days {first_day}–{last_day}",
-        rps=trace.rps[sl],
-        items_per_request=part(trace.items_per_request),
-        burst_fraction=part(trace.burst_fraction),
-        arrivals_s=None,
-        arrival_items=None,
-        indicators={k: v[sl] for k, v in trace.indicators.items()},
+        (first_day - 1) * DAY_S,
+        last_day * DAY_S,
+        label=f"{trace.name} days {first_day}–{last_day}",
     )
 
 
@@ -300,20 +291,7 @@ the oracle's peak need over the campaign start, twice that, or the ScaledObject'
 
 def _span(trace: Trace, start_s: float, end_s: float) -> Trace:
     """Seconds ``start_s``..``end_s`` of ``trace`` (whole steps) on their own clock."""
-    sl = slice(round(start_s / trace.step_s), round(end_s / trace.step_s))
-
-    def part(a: Any) -> Any:
-        return None if a is None else a[sl]
-
-    return dataclasses.replace(
-        trace,
-        rps=trace.rps[sl],
-        items_per_request=part(trace.items_per_request),
-        burst_fraction=part(trace.burst_fraction),
-        arrivals_s=None,
-        arrival_items=None,
-        indicators={k: v[sl] for k, v in trace.indicators.items()},
-    )
+    return holdout_cut(trace, start_s, end_s, label=trace.name)
 
 
 def _next_at(t_s: float, period_s: float, offset_s: float = 0.0) -> float:

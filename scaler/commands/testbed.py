@@ -34,6 +34,7 @@ from scaler.traces.loader import load_trace
 from scaler.traces.model import Trace
 from scaler.traces.rescale import rescale
 from scaler.traces.sources import TraceError
+from scaler.tuning.holdout import cut
 
 if TYPE_CHECKING:
     # The runner (Triton, Prometheus and gRPC clients) is imported when a testbed runs,
@@ -304,12 +305,6 @@ def _shape(tr: Trace, *, time_scale: float, rate_scale: float, duration_s: float
         if not duration_s > 0:
             raise ValueError(f"--duration-s must be > 0, got {duration_s}")
         n = max(1, int(duration_s / tr.step_s))
-        tr = replace(
-            tr,
-            rps=tr.rps[:n],
-            items_per_request=None if tr.items_per_request is None else tr.items_per_request[:n],
-            burst_fraction=None if tr.burst_fraction is None else tr.burst_fraction[:n],
-            arrivals_s=None,
-            arrival_items=None,
-        )
+        tr = cut(tr, 0.0, n * tr.step_s, label=tr.name)
+        tr = replace(tr, arrivals_s=None, arrival_items=None)
     return tr

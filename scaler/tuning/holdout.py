@@ -15,7 +15,8 @@ DAY_S = 86_400.0
 
 def cut(trace: Trace, start_s: float, end_s: float, *, label: str | None = None) -> Trace:
     """The part [start_s, end_s) of ``trace`` on its own clock (starting at 0). Single
-    arrivals are kept (shifted) so ``--exact`` still works on a cut."""
+    arrivals are kept (shifted) so ``--exact`` still works on a cut; leading-indicator
+    series are cut with the rate."""
     n = len(trace.rps)
     a = min(max(math.floor(start_s / trace.step_s + 1e-9), 0), n)
     b = min(max(math.floor(end_s / trace.step_s + 1e-9), a), n)
@@ -39,6 +40,7 @@ def cut(trace: Trace, start_s: float, end_s: float, *, label: str | None = None)
         burst_fraction=part(trace.burst_fraction),
         arrivals_s=arrivals,
         arrival_items=items,
+        indicators={k: v[a:b] for k, v in trace.indicators.items()},
     )
 
 

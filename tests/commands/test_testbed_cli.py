@@ -9,11 +9,13 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 import typer
 from typer.testing import CliRunner
 
 from scaler.commands import testbed
+from scaler.traces.model import Trace
 
 SCALER = Path(sys.executable).parent / "scaler"
 
@@ -111,3 +113,14 @@ def test_the_demo_finds_the_bundled_ligo_day_from_any_directory(
     monkeypatch.chdir(tmp_path)
     assert testbed.BUNDLED_LIGO.is_file()
     assert testbed.BUNDLED_LIGO.read_text()[:6] == "time_s"
+
+
+def test_duration_s_cuts_a_traces_job_counts_with_its_rate() -> None:
+    """``--duration-s`` on a trace with leading indicators replays the first part of both
+    (the cut kept the whole indicator series, and the trace refused the mismatch)."""
+    jobs = np.arange(100, dtype=np.float64)
+    tr = Trace("jobs", np.ones(100), indicators={"campaign_jobs": jobs})
+    short = testbed._shape(tr, time_scale=1.0, rate_scale=1.0, duration_s=30.0)
+    assert len(short.rps) == 30
+    assert short.indicators["campaign_jobs"].tolist() == list(range(30))
+    assert short.name == "jobs"

@@ -99,3 +99,15 @@ def test_train_days_split_leaves_the_rest_for_scoring() -> None:
     assert train.duration_s == 2 * 86_400 and held.duration_s == 86_400
     with pytest.raises(ValueError, match="leaves nothing"):
         split_days(trace, 3)
+
+
+def test_train_days_split_cuts_the_leading_indicators_with_the_rate() -> None:
+    """``scaler tune`` on a trace from ``scaler trace ligo --indicators``: each part keeps
+    its own days of job counts (a trace whose indicator and rate lengths differed was
+    refused, so tuning such a trace failed)."""
+    jobs = np.concatenate([np.zeros(86_400), np.full(86_400, 16.0)])
+    trace = Trace("two-days", np.ones(2 * 86_400), indicators={"campaign_jobs": jobs})
+    train, held = split_days(trace, 1)
+    assert train.indicators["campaign_jobs"].max() == 0.0
+    assert held.indicators["campaign_jobs"].min() == 16.0
+    assert len(held.indicators["campaign_jobs"]) == len(held.rps) == 86_400
