@@ -42,32 +42,28 @@ README_SO = ROOT / "simulations" / "scenarios" / "readme-scaledobject.yaml"
 _cache: dict[str, Trace] = {}
 
 
+def _load(name: str, peak_replicas: int | None) -> Trace:
+    """A bundled trace read as ``scaler simulate`` reads it (defaults but the peak)."""
+    return load_scaled_trace(
+        ROOT / "simulations" / "traces" / name,
+        Scenario(),
+        time_column=None,
+        time_unit=None,
+        rate_scale=1.0,
+        time_scale=1.0,
+        peak_rps=None,
+        peak_replicas=peak_replicas,
+    )
+
+
 def _trace(key: str) -> Trace:
     if key not in _cache:
         if key == "ligo":
-            _cache[key] = load_scaled_trace(
-                ROOT / "simulations/traces/ligo.csv",
-                Scenario(),
-                time_column=None,
-                time_unit=None,
-                rate_scale=1.0,
-                time_scale=1.0,
-                peak_rps=None,
-                peak_replicas=None,
-            )
+            _cache[key] = _load("ligo.csv", None)
         elif key == "bench-day":
             _cache[key] = week_trace(1)
         else:
-            _cache[key] = load_scaled_trace(
-                ROOT / "simulations/traces/azure2023_AzureLLMInferenceTrace_conv.csv",
-                Scenario(),
-                time_column=None,
-                time_unit=None,
-                rate_scale=1.0,
-                time_scale=1.0,
-                peak_rps=None,
-                peak_replicas=8,
-            )
+            _cache[key] = _load("azure2023_AzureLLMInferenceTrace_conv.csv", 8)
     return _cache[key]
 
 
