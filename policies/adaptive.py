@@ -603,20 +603,29 @@ def _pressed(h: WorkHistory, q_target_ms: float) -> npt.NDArray[np.bool_]:
     cached = _pressed_cache(h, q_target_ms)
     if cached is None:
         return _pressed_direct(h.times, h.ready, h.settled, h.queue_ms, q_target_ms)
+    out = cached["pressed"].copy()
+    m, head = _pressed_head(h, q_target_ms, cached)
+    out[:m] = head
+    return out
+
+
+def _pressed_head(
+    h: WorkHistory, q_target_ms: float, cached: dict[str, npt.NDArray[Any]]
+) -> tuple[int, npt.NDArray[np.bool_]]:
+    """How many of ``h``'s first rows :func:`_pressed` works out on ``h`` alone, and their
+    values (``cached``: :func:`_pressed_cache` of ``h``): the later rows are the cached."""
     t = h.times
     n = t.size
-    out = cached["pressed"].copy()
     # Rows less than SETTLE_S after the first are never pressed here (the first row
     # counts as a change); from there on a row's window and settling lie inside this
     # history, unless rounding puts one a row before it: those are worked out again.
     m = _first_settle(t)
-    out[:m] = False
     back = cached["back"]
     if m < n and m - back[m] < 0:
         while m < n and m - back[m] < 0:
             m += 1
-        out[:m] = _pressed_direct(t[:m], h.ready[:m], h.settled[:m], h.queue_ms[:m], q_target_ms)
-    return out
+        return m, _pressed_direct(t[:m], h.ready[:m], h.settled[:m], h.queue_ms[:m], q_target_ms)
+    return m, np.zeros(m, dtype=bool)
 
 
 def _pressed_cache(h: WorkHistory, q_target_ms: float) -> dict[str, npt.NDArray[Any]] | None:
@@ -669,13 +678,187 @@ def _undisturbed(
         out = t - last >= SETTLE_S
         m = _first_settle(t)
     if m:
-        disturbed = ~h.settled[:m]
-        disturbed[1:] |= h.ready[1:m] != h.ready[: m - 1]
-        if overload is not None:
-            disturbed |= overload[:m]
-        last_m = np.maximum.accumulate(np.where(disturbed, t[:m], -math.inf))
-        out[:m] = t[:m] - last_m >= SETTLE_S
+        out[:m] = _undisturbed_head(h, None if overload is None else overload[:m], m)
     return out
+
+
+def _undisturbed_head(
+    h: WorkHistory, overload: npt.NDArray[np.bool_] | None, m: int
+) -> npt.NDArray[np.bool_]:
+    """:func:`_undisturbed` of ``h``'s first ``m`` rows (``overload``: theirs) on them
+    alone."""
+    t = h.times
+    disturbed = ~h.settled[:m]
+    disturbed[1:] |= h.ready[1:m] != h.ready[: m - 1]
+    if overload is not None:
+        disturbed |= overload
+    last_m = np.maximum.accumulate(np.where(disturbed, t[:m], -math.inf))
+    out: npt.NDArray[np.bool_] = t[:m] - last_m >= SETTLE_S
+    return out
+
+
+def _overload(
+    backlog: FloatArray, ready: FloatArray, cap_items_s: float, q_target_ms: float
+) -> npt.NDArray[np.bool_]:
+    """Rows whose backlog the fleet could not clear within the queue target at
+    ``cap_items_s`` items/s per replica (NaN: not)."""
+    with np.errstate(invalid="ignore"):
+        out: npt.NDArray[np.bool_] = backlog > cap_items_s * ready * q_target_ms / 1000.0
+    return out
+
+
+def _queue_values(
+    ready: FloatArray,
+    queue_ms: FloatArray,
+    pressed: npt.NDArray[np.bool_],
+    undisturbed: npt.NDArray[np.bool_],
+    q_target_ms: float,
+) -> tuple[FloatArray, npt.NDArray[np.bool_]]:
+    """Per row, what the queue reaction reads: the replicas its queue asks for (``ready
+    × queue / target``, at most :data:`QUEUE_CAP` ×; where the queue persists on an
+    unchanged fleet, at least :data:`PRESSURE_STEP` × ready) and whether it counts (a
+    settled fleet's queue, or a persistent one)."""
+    settled = np.isfinite(queue_ms) & (ready > 0)
+    settled &= undisturbed
+    with np.errstate(invalid="ignore", divide="ignore"):
+        asked = ready * np.minimum(queue_ms / q_target_ms, QUEUE_CAP)
+        # A persistent queue on an unchanged fleet asks for more than it has even
+        # when a backlog (requests timing out) hides the cause: completions stop at
+        # capacity, so a fleet just short of the work reads as just enough.
+        asked = np.where(
+            pressed, np.maximum(np.where(settled, asked, 0.0), ready * PRESSURE_STEP), asked
+        )
+    settled |= pressed
+    return asked, settled
+
+
+class _QueueRows:
+    """:func:`_queue_values` of the rows of one history storage (kept with it,
+    :meth:`~policies.history.HistoryColumns.carried`) for one capacity ``cap`` (None: not
+    learned), by storage row, rows ``[lo, hi)`` done: the replicas asked (``asked``),
+    whether the row counts (``counts``), and whether its fleet was undisturbed
+    (``undisturbed``, with overloads at ``cap`` since row ``lo``; ``overload_s``: the last
+    overload's time so far). Stored rows never change, so each row is worked out once
+    while the capacity stays (it changes a few hundred times a day), instead of 12 h of
+    rows at every decision. An overload before a history's first row changes no row
+    ``SETTLE_S`` or more after that first row (it is older still), and the rows before
+    are worked out on the history alone (:func:`_queue_rows`), so rows done for an
+    earlier, longer history hold for this one."""
+
+    __slots__ = ("asked", "built", "cap", "counts", "hi", "lo", "overload_s", "undisturbed")
+
+    def __init__(self) -> None:
+        self.built = False
+        self.cap: float | None = None
+        self.lo = self.hi = 0
+        self.overload_s = -math.inf
+        self.asked = np.empty(0)
+        self.counts = np.empty(0, dtype=bool)
+        self.undisturbed = np.empty(0, dtype=bool)
+
+    def reset(self, cap: float | None, row: int) -> None:
+        self.built, self.cap, self.lo, self.hi, self.overload_s = True, cap, row, row, -math.inf
+
+    def room(self, rows: int) -> None:
+        if rows > self.asked.size:
+            size = max(2 * self.asked.size, rows)
+            for name in ("asked", "counts", "undisturbed"):
+                old = getattr(self, name)
+                new = np.empty(size, dtype=old.dtype)
+                new[self.lo : self.hi] = old[self.lo : self.hi]
+                setattr(self, name, new)
+
+
+def _queue_rows(
+    h: WorkHistory, cap_items_s: float | None, q_target_ms: float
+) -> tuple[FloatArray, npt.NDArray[np.bool_], npt.NDArray[np.bool_]]:
+    """Per row of ``h``: :func:`_queue_values` (replicas the queue asks for, whether it
+    counts) and :func:`_pressed`; with ``cap_items_s`` (items/s per replica), rows the
+    fleet was overloaded at (a backlog it could not clear within the queue target) do
+    not count as settled for :data:`SETTLE_S`. Each row is worked out once per
+    capacity (:class:`_QueueRows`); the first rows, whose settling reaches back before
+    this history, on it alone."""
+    cached = _pressed_cache(h, q_target_ms)
+    if cached is None or h.columns is None:
+        overload = None
+        if cap_items_s is not None:
+            overload = _overload(h.backlog_items, h.ready, cap_items_s, q_target_ms)
+        pressed = _pressed(h, q_target_ms)
+        asked, counts = _queue_values(
+            h.ready, h.queue_ms, pressed, _undisturbed(h, overload, q_target_ms), q_target_ms
+        )
+        return asked, counts, pressed
+    cols = h.columns
+    base = cols.offset + h.first  # storage row of h's first row
+    n = h.times.size
+    end = base + n
+    c = cols.carried(("queue rows", q_target_ms), _QueueRows)
+    if not c.built or c.cap != cap_items_s or not c.lo <= base <= c.hi:
+        c.reset(cap_items_s, base)
+    if end > c.hi:
+        c.room(end)
+        _queue_rows_add(h, cached, c, c.hi - base, q_target_ms)
+        c.hi = end
+    asked, counts = c.asked[base:end].copy(), c.counts[base:end].copy()
+    pressed = cached["pressed"].copy()
+    m, head = _pressed_head(h, q_target_ms, cached)
+    if m:
+        pressed[:m] = head
+        m_u = min(_first_settle(h.times), m)
+        undisturbed = c.undisturbed[base : base + m].copy()
+        overload = None
+        if cap_items_s is not None:
+            overload = _overload(h.backlog_items[:m_u], h.ready[:m_u], cap_items_s, q_target_ms)
+        if m_u:
+            undisturbed[:m_u] = _undisturbed_head(h, overload, m_u)
+        asked[:m], counts[:m] = _queue_values(
+            h.ready[:m], h.queue_ms[:m], head, undisturbed, q_target_ms
+        )
+    return asked, counts, pressed
+
+
+def _queue_rows_add(
+    h: WorkHistory, cached: dict[str, npt.NDArray[Any]], c: _QueueRows, i0: int, q_target_ms: float
+) -> None:
+    """Work out ``h``'s rows from ``i0`` on into ``c`` (from its storage row ``c.hi``)."""
+    n = h.times.size
+    cap = c.cap
+    if n - i0 == 1 and c.hi > c.lo:
+        # One new row (every decision): Python floats, the same IEEE operations.
+        t = float(h.times[i0])
+        last = float(cached["last_change"][i0])
+        ready = float(h.ready[i0])
+        if cap is not None and float(h.backlog_items[i0]) > cap * ready * q_target_ms / 1000.0:
+            c.overload_s = max(c.overload_s, t)
+        if c.overload_s > last:
+            last = c.overload_s
+        undisturbed = t - last >= SETTLE_S
+        queue = float(h.queue_ms[i0])
+        counts = math.isfinite(queue) and ready > 0 and undisturbed
+        x = queue / q_target_ms
+        asked = ready * (QUEUE_CAP if x > QUEUE_CAP else x)
+        if cached["pressed"][i0]:
+            floor = asked if counts else 0.0
+            step = ready * PRESSURE_STEP
+            asked = step if step > floor else floor
+            counts = True
+        c.undisturbed[c.hi], c.asked[c.hi], c.counts[c.hi] = undisturbed, asked, counts
+        return
+    t_new = h.times[i0:]
+    last_new = cached["last_change"][i0:]
+    if cap is not None:
+        overload = _overload(h.backlog_items[i0:], h.ready[i0:], cap, q_target_ms)
+        seen = np.maximum.accumulate(np.where(overload, t_new, -math.inf))
+        np.maximum(seen, c.overload_s, out=seen)
+        if seen.size:
+            c.overload_s = float(seen[-1])
+        last_new = np.maximum(last_new, seen)
+    calm = t_new - last_new >= SETTLE_S
+    asks, count = _queue_values(
+        h.ready[i0:], h.queue_ms[i0:], cached["pressed"][i0:], calm, q_target_ms
+    )
+    rows = slice(c.hi, c.hi + n - i0)
+    c.undisturbed[rows], c.asked[rows], c.counts[rows] = calm, asks, count
 
 
 def _pressed_rows(
@@ -827,7 +1010,6 @@ class AdaptivePolicy:
         need = 0.0
         drain = 0.0
         q_target = QUEUE_SHARE * p.target_ms
-        overload: npt.NDArray[np.bool_] | None = None
         if cap is not None:
             spare = _spare_instances(cap.service_ms, p.target_ms) / p.instances_per_replica
             slo_spare = spare
@@ -861,29 +1043,18 @@ class AdaptivePolicy:
                     )
                 else:
                     drain = 0.0
-            # A backlog the fleet cannot clear within the queue target is an overload
-            # the work rate already counts; the queue reaction is for what it cannot see.
-            with np.errstate(invalid="ignore"):
-                overload = h.backlog_items > cap.items_s * h.ready * q_target / 1000.0
         else:
             parts.append("capacity not learned yet (no completed batches)")
-        pressed = _pressed(h, q_target)[i_memory:]
+        # A backlog the fleet cannot clear within the queue target (at the learned
+        # capacity) is an overload the work rate already counts; the queue reaction is
+        # for what it cannot see, so such rows do not count as settled.
+        by_queue_all, settled_queue, pressed = _queue_rows(h, cap_items, q_target)
         # From here on, rows of the queue memory only; the hold is its last ``k``.
-        ready_m, queue_m = h.ready[i_memory:], h.queue_ms[i_memory:]
-        settled_queue = np.isfinite(queue_m) & (ready_m > 0)
-        settled_queue &= _undisturbed(h, overload, q_target)[i_memory:]
+        by_queue_all = by_queue_all[i_memory:]
+        settled_queue = settled_queue[i_memory:]
+        pressed = pressed[i_memory:]
         with np.errstate(invalid="ignore", divide="ignore"):
-            by_queue_all = ready_m * np.minimum(queue_m / q_target, QUEUE_CAP)
-            # A persistent queue on an unchanged fleet asks for more than it has even
-            # when a backlog (requests timing out) hides the cause: completions stop at
-            # capacity, so a fleet just short of the work reads as just enough.
-            by_queue_all = np.where(
-                pressed,
-                np.maximum(np.where(settled_queue, by_queue_all, 0.0), ready_m * PRESSURE_STEP),
-                by_queue_all,
-            )
-            settled_queue |= pressed
-            scale = held_work / h.work[i_memory:]
+            scale = held_work / h.work[i_memory:i_recent]
         k = i_recent - i_memory
         recent_q = by_queue_all[k:][settled_queue[k:]]
         by_queue = float(recent_q.max()) if recent_q.size else 0.0
@@ -893,8 +1064,8 @@ class AdaptivePolicy:
         # a lock loss), the fleet drops to what the rate alone asks and queues again
         # for a start-up. Their median counts, so one bad minute is not remembered.
         with np.errstate(invalid="ignore", divide="ignore"):
-            older = settled_queue[:k] & (np.abs(np.log(scale[:k])) <= SIMILAR_WORK_LOG)
-        remembered_q = by_queue_all[:k][older] * scale[:k][older]
+            older = settled_queue[:k] & (np.abs(np.log(scale)) <= SIMILAR_WORK_LOG)
+        remembered_q = (by_queue_all[:k] * scale)[older]
         remembered = median(remembered_q) if remembered_q.size else 0.0
         if remembered > by_queue:
             by_queue = remembered

@@ -180,3 +180,33 @@ def test_fast_path_decides_as_a_scaler_rebuilt_at_every_decision() -> None:
             a, carried = decide(policy, params, G, o, carried, float(t))
             b, rebuilt = decide(policy, params, G, o, replace(rebuilt, columns=None), float(t))
             assert (a.value, a.recommended, a.reason) == (b.value, b.recommended, b.reason)
+
+
+def test_queue_rows_kept_per_storage_row_are_those_worked_out_on_each_history() -> None:
+    """The adaptive policy's queue memory (replicas each settled queue asks for, which
+    rows count, which persist), kept per storage row for one capacity, equals the one
+    worked out over each whole history, across capacities that change, overloads (a
+    backlog the fleet cannot clear), and a history trimmed at the front."""
+    from policies.adaptive import _queue_rows
+
+    params = AdaptiveParams(capacity_window_seconds=600, peak_hold_seconds=60)
+    state = PipelineState()
+    checked = overloaded = pressed = 0
+    for t in range(0, 44_000, 13):
+        _, state = decide(AdaptivePolicy(), params, G, _gappy(float(t)), state, float(t))
+        h = work_history(state.history, 1, state.columns)
+        if h.columns is None:
+            continue
+        # Each its own queue target (rows are kept per target), low enough that queues
+        # persist: no capacity, one that changes now and then (rows worked out again),
+        # one low enough that the backlog overloads the fleet. Every decision, so rows
+        # are added one by one.
+        for cap, target in ((None, 2.0), (40.0 + (t // 3_000) % 3, 1.0), (0.5, 3.0)):
+            fast = _queue_rows(h, cap, target)
+            slow = _queue_rows(replace(h, columns=None), cap, target)
+            for a, b in zip(fast, slow, strict=True):
+                np.testing.assert_array_equal(a, b)
+            checked += 1
+            pressed += bool(fast[2][-1])
+        overloaded += bool((h.backlog_items > 0.5 * h.ready * 3.0 / 1000.0).any())
+    assert checked > 3_000 and overloaded > 100 and pressed > 100
