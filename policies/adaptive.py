@@ -1101,7 +1101,8 @@ class AdaptivePolicy:
         # for a start-up. Their median counts, so one bad minute is not remembered.
         with np.errstate(invalid="ignore", divide="ignore"):
             older = settled_queue[:k] & (np.abs(np.log(scale)) <= SIMILAR_WORK_LOG)
-        remembered_q = (by_queue_all[:k] * scale)[older]
+            # Rows without work scale by inf (0 × inf: NaN); they are never ``older``.
+            remembered_q = (by_queue_all[:k] * scale)[older]
         remembered = median(remembered_q) if remembered_q.size else 0.0
         if remembered > by_queue:
             by_queue = remembered
