@@ -47,7 +47,19 @@ class SteadyState:
     the batcher is not gathering (a batch takes longer than the queue delay) and the
     load is below the capacity (at it, the fleet's backlog is the queue), the
     random-arrival wait of :func:`random_arrival_wait_s` if larger. The spread
-    ``[wait_lo_s, wait_hi_s]`` (latency percentiles, the oracle) stays deterministic."""
+    ``[wait_lo_s, wait_hi_s]`` stays deterministic (the oracle reads it); where the
+    random-arrival wait is the larger, the latency percentiles come from its
+    distribution instead (``tail_share``, ``tail_wait_s``, ``idle_wait_s``)."""
+    tail_share: FloatArray
+    """Share (0–1) of requests that find every instance busy and wait a random time,
+    where the random-arrival wait is the mean (else 0: the deterministic spread holds):
+    ρ on one instance, Erlang's C over several (:func:`random_arrival_queue`)."""
+    tail_wait_s: FloatArray
+    """Mean wait of those requests, s: exponential (an M/G/c queue's waiting time beyond
+    zero is close to exponential), tail_share × tail_wait_s the mean queueing wait."""
+    idle_wait_s: FloatArray
+    """Wait of the others (they find an instance idle), s: the queue delay when a batch
+    can hold more than one request, else 0."""
 
 
 def service_s(spec: FleetSpec, items: FloatArray | float) -> FloatArray:
@@ -102,12 +114,33 @@ def steady_state(
     serve_hi = base + per_item * np.minimum(b_eff + extra, big_b)
     fluid_mean = (wait_lo + wait_hi) / 2
     wait_mean = np.where(items_s > 0, fluid_mean, 0.0)
+    tail_share = np.zeros_like(wait_mean)
+    tail_wait = np.zeros_like(wait_mean)
+    idle_wait = np.zeros_like(wait_mean)
     need = ~(gather & ~sparse) & (items_s > 0) & (items_s < mu)
     if need.any():
         req = np.minimum(rate, lam / m)[need]
-        random_wait = random_arrival_wait_s(spec, req, m[need], servers)
+        queueing, p_wait, idle = random_arrival_queue(spec, req, m[need], servers)
+        random_wait = np.where(req > 0, queueing + idle, 0.0)
         wait_mean[need] = np.maximum(fluid_mean[need], random_wait)
-    return SteadyState(wait_lo, wait_hi, serve, b_eff, busy, np.maximum(serve_hi, serve), wait_mean)
+        # Where the random wait is the mean, its distribution gives the percentiles.
+        random_rules = (random_wait > fluid_mean[need]) & (p_wait > 1e-12)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            tail_share[need] = np.where(random_rules, p_wait, 0.0)
+            tail_wait[need] = np.where(random_rules, queueing / p_wait, 0.0)
+        idle_wait[need] = np.where(random_rules, idle / np.maximum(1.0 - p_wait, 1e-12), 0.0)
+    return SteadyState(
+        wait_lo,
+        wait_hi,
+        serve,
+        b_eff,
+        busy,
+        np.maximum(serve_hi, serve),
+        wait_mean,
+        tail_share,
+        tail_wait,
+        np.minimum(idle_wait, d),
+    )
 
 
 RANDOM_QUEUE_MAX_UTILISATION = 0.9
@@ -143,8 +176,21 @@ def random_arrival_wait_s(
 ) -> FloatArray:
     """Mean seconds a request waits before its batch starts, for Poisson arrivals of
     ``requests_s`` requests of ``items_per_request`` items at each of ``servers``
-    instances (arrays of equal length), with Triton's batcher as :mod:`scaler.sim.exact`
-    runs it.
+    instances: the queueing wait and the idle wait of :func:`random_arrival_queue`."""
+    lam = np.asarray(requests_s, dtype=np.float64)
+    queueing, _, idle = random_arrival_queue(spec, lam, items_per_request, servers)
+    out: FloatArray = np.where(lam > 0, queueing + idle, 0.0)
+    return out
+
+
+def random_arrival_queue(
+    spec: FleetSpec, requests_s: FloatArray, items_per_request: FloatArray, servers: int = 1
+) -> tuple[FloatArray, FloatArray, FloatArray]:
+    """(mean queueing wait s, probability to wait, mean idle wait s) of a request before
+    its batch starts, over all requests (the queueing wait of those that wait is the
+    first over the second), for Poisson arrivals of ``requests_s`` requests of
+    ``items_per_request`` items at each of ``servers`` instances (arrays of equal
+    length), with Triton's batcher as :mod:`scaler.sim.exact` runs it.
 
     * An arrival finds the instance busy with probability ρ, its busy fraction (Poisson
       arrivals see time averages), and then waits the rest of the execution in
@@ -166,6 +212,8 @@ def random_arrival_wait_s(
       one-instance queueing wait is scaled by C(c, cρ) / (cρ), Erlang's C over the
       one-instance busy probability (the Allen–Cunneen approximation of a G/G/c
       queue, which reduces to Pollaczek–Khinchine at c = 1).
+    * The probability to wait is ρ on one instance and Erlang's C, C(c, cρ), over
+      several (0 without arrivals).
 
     The mean batch b solves b = m·((1 − ρ) + ρ·E[N | N ≥ 1]), N ~ Poisson(λS), ρ = λ·m·S/b:
     an idle instance starts a batch of one request, a busy one next runs about the
@@ -205,14 +253,14 @@ def random_arrival_wait_s(
     md1 = rho * s / 2.0 / (1.0 - np.minimum(full_batches, RANDOM_QUEUE_MAX_UTILISATION))
     idle = np.where(big_b > m + 1e-9, (1.0 - rho) * d, 0.0)
     queueing = np.maximum(formed_ahead, md1)
+    p_wait = rho
     if servers > 1:
+        c_wait = erlang_c(servers, rho * float(servers))
         with np.errstate(divide="ignore", invalid="ignore"):
-            share = np.where(
-                rho > 1e-12, erlang_c(servers, rho * float(servers)) / (servers * rho), 0.0
-            )
+            share = np.where(rho > 1e-12, c_wait / (servers * rho), 0.0)
         queueing = queueing * np.minimum(share, 1.0)
-    out: FloatArray = np.where(lam > 0, queueing + idle, 0.0)
-    return out
+        p_wait = np.minimum(c_wait, 1.0)
+    return queueing, np.where(lam > 0, p_wait, 0.0), idle
 
 
 @dataclass(frozen=True, slots=True)

@@ -7,6 +7,11 @@ full batches, the rest waits as backlog for the next step; a backlog older than 
 queue timeout is rejected (failed). Latency of a step's arrivals is spread
 uniformly between the best and worst case of batching wait + backlog wait +
 service, so percentiles and SLO attainment come out without per-request objects.
+Below the capacity, where Poisson arrivals queue longer than the fluid's batching
+wait (:func:`scaler.sim.batching.random_arrival_queue`), the share of requests that
+find every instance busy wait an exponential time instead (the *tail* piece: its
+start and mean per step), the others only the queue delay, so the percentiles and
+the SLO share see the random-arrival queue's tail and not only its mean.
 
 While the ready set does not change the backlog follows Lindley's recursion,
 computed in closed form with cumulative sums over a whole segment; the engine's
@@ -61,6 +66,14 @@ HIST_EDGES_MS: FloatArray = np.concatenate(([0.0], np.logspace(-2, 7, 901)))
 _QUANTILE_EDGES = np.array([0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95, 0.98, 0.99, 1])
 _Q_POINTS = (_QUANTILE_EDGES[:-1] + _QUANTILE_EDGES[1:]) / 2
 _Q_WEIGHTS = np.diff(_QUANTILE_EDGES)
+_EXP_EDGES = np.array(
+    [0, 0.2, 0.4, 0.6, 0.8, 0.9, 0.95, 0.97, 0.98, 0.985, 0.99, 0.9925, 0.995, 0.9975, 0.999, 1]
+)
+_EXP_POINTS = -np.log1p(-(_EXP_EDGES[:-1] + _EXP_EDGES[1:]) / 2)
+"""An exponential piece's histogram points, in means above its start: the quantiles
+at the middles of :data:`_EXP_EDGES`, finest at 95-99.9 %, where a run's p99 falls
+when 10-100 % of its requests wait (1 % of all is 1 / p of those that wait)."""
+_EXP_WEIGHTS = np.diff(_EXP_EDGES)
 
 
 @dataclass
@@ -205,6 +218,9 @@ class FastFleet:
         self._lat_lo = np.zeros(size)
         self._lat_hi = np.zeros(size)
         self._served = np.zeros(size)
+        self._tlo = np.zeros(size)
+        self._tmean = np.zeros(size)
+        self._tserved = np.zeros(size)
         self._backlog = np.zeros(size + 1)
         self._drain_success = np.zeros(size)
         self._drain_queue_ms = np.zeros(size)
@@ -281,6 +297,9 @@ class FastFleet:
                     self._blo[a:b],
                     self._bhi[a:b],
                     self._bserved[a:b],
+                    self._tlo[a:b],
+                    self._tmean[a:b],
+                    self._tserved[a:b],
                 ),
             )
         self.handed = upto
@@ -357,7 +376,7 @@ class FastFleet:
         if n == 0:
             o.failed[t0:t1] = r * dt
             zeroed = (o.execs, o.busy_s, o.pending, o.items, o.compute_ms)
-            for arr in (*zeroed, self._served, self._bserved):
+            for arr in (*zeroed, self._served, self._bserved, self._tserved):
                 arr[t0:t1] = 0.0
             o.success[t0:t1] = self._drain_success[t0:t1]
             o.queue_ms[t0:t1] = self._drain_queue_ms[t0:t1]
@@ -385,6 +404,15 @@ class FastFleet:
         wq_hi = q_end / cap
         lo_s = wq_lo + ss.wait_lo_s + ss.service_s
         hi_s = wq_hi + ss.wait_hi_s + ss.service_hi_s
+        # Random arrivals below the capacity: those that find every instance busy wait
+        # the exponential tail, the others the idle wait (no backlog: wq_lo = wq_hi = 0).
+        tail = np.where(backlogged, 0.0, ss.tail_share) if ss.tail_share.any() else None
+        if tail is not None and tail.any():
+            random_q = tail > 0
+            lo_s = np.where(random_q, ss.idle_wait_s + ss.service_s, lo_s)
+            hi_s = np.where(random_q, ss.idle_wait_s + ss.service_hi_s, hi_s)
+        else:
+            tail = None
         b_mean = (bs.wait_lo_s + bs.wait_hi_s) / 2
         # In a backlog the fluid queue is the queue: no random-arrival term on top.
         spread_wait = np.where(backlogged, (ss.wait_lo_s + ss.wait_hi_s) / 2, ss.wait_mean_s)
@@ -395,7 +423,16 @@ class FastFleet:
         ok = np.maximum(arrived - failed, 0.0)
         self._lat_lo[t0:t1] = lo_s * 1000.0
         self._lat_hi[t0:t1] = hi_s * 1000.0
-        self._served[t0:t1] = ok * (1 - f)
+        if tail is None:
+            self._served[t0:t1] = ok * (1 - f)
+            for arr in (self._tlo, self._tmean, self._tserved):
+                arr[t0:t1] = 0.0
+        else:
+            self._served[t0:t1] = ok * (1 - f) * (1 - tail)
+            tail_lo_s = tail_start_s(ss.service_s, ss.service_hi_s, ss.tail_wait_s)
+            self._tlo[t0:t1] = tail_lo_s * 1000.0
+            self._tmean[t0:t1] = ss.tail_wait_s * 1000.0
+            self._tserved[t0:t1] = ok * (1 - f) * tail
         self._blo[t0:t1] = (wq_lo + bs.wait_lo_s + bs.service_s) * 1000.0
         self._bhi[t0:t1] = (wq_lo + bs.wait_hi_s + bs.service_s) * 1000.0
         self._bserved[t0:t1] = ok * f
@@ -463,6 +500,8 @@ class FastFleet:
         spread = self._served * share_within(self._lat_lo, self._lat_hi, limit_ms)
         burst = self._bserved * share_within(self._blo, self._bhi, limit_ms)
         out: FloatArray = spread + burst
+        if self._tserved.any():
+            out = out + self._tserved * share_within_exponential(self._tlo, self._tmean, limit_ms)
         return out
 
     def _whole(self) -> None:
@@ -482,11 +521,16 @@ class FastFleet:
             h, inside = uniform_histogram(lo, hi, w, slo_ms)
             hist += h
             within += inside
-        served = self._served + self._bserved
-        p99_spread = self._lat_lo + 0.99 * (self._lat_hi - self._lat_lo)
-        p99_burst = self._blo + 0.99 * (self._bhi - self._blo)
-        p99 = np.where(self._bserved > 0, np.maximum(p99_spread, p99_burst), p99_spread)
-        p99 = np.where(served > 0, p99, 0.0)
+        h, inside = exponential_histogram(self._tlo, self._tmean, self._tserved, slo_ms)
+        hist += h
+        within += inside
+        served = self._served + self._bserved + self._tserved
+        p99 = step_p99_ms(
+            (self._lat_lo, self._lat_hi, self._served),
+            (self._blo, self._bhi, self._bserved),
+            (self._tlo, self._tmean, self._tserved),
+            0.99,
+        )
         return LatencySummary(hist, within, float(served.sum()), p99)
 
 
@@ -523,6 +567,9 @@ _INTERNAL_FIELDS = (
     "_lat_lo",
     "_lat_hi",
     "_served",
+    "_tlo",
+    "_tmean",
+    "_tserved",
     "_backlog",
     "_drain_success",
     "_drain_queue_ms",
@@ -586,6 +633,109 @@ def share_within(lo: FloatArray, hi: FloatArray, limit_ms: FloatArray) -> FloatA
     with np.errstate(divide="ignore", invalid="ignore"):
         frac = np.where(span > 0, (limit_ms - lo) / span, (lo <= limit_ms).astype(float))
     return np.clip(frac, 0.0, 1.0)
+
+
+def tail_start_s(
+    service_lo_s: FloatArray, service_hi_s: FloatArray, mean_s: FloatArray
+) -> FloatArray:
+    """Start of the exponential piece whose tail is that of a wait exponential with mean
+    ``mean_s`` plus a service uniform over [lo, hi] (s): P(W + U > t) = e^(−(t − c)/τ)
+    with c = lo + τ·ln(E[e^((U − lo)/τ)]), between the service's mean and its maximum
+    (the service where the mean wait is 0)."""
+    lo = np.asarray(service_lo_s, dtype=np.float64)
+    tau = np.asarray(mean_s, dtype=np.float64)
+    span = np.maximum(np.asarray(service_hi_s, dtype=np.float64) - lo, 0.0)
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+        z = span / tau
+        # ln((e^z − 1)/z) = z + ln(1 − e^(−z)) − ln z, without overflow at any z > 0.
+        log_mean = z + np.log(-np.expm1(-z)) - np.log(z)
+        shift = np.where((tau > 0) & (z > 1e-12), tau * log_mean, np.where(tau > 0, span / 2, span))
+    out: FloatArray = lo + shift
+    return out
+
+
+def share_within_exponential(lo: FloatArray, mean: FloatArray, limit_ms: FloatArray) -> FloatArray:
+    """Share of requests taking ``lo`` plus an exponential time of mean ``mean`` (ms)
+    that take at most ``limit_ms``."""
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+        above = np.maximum(limit_ms - lo, 0.0)
+        out: FloatArray = np.where(
+            mean > 0, -np.expm1(-above / mean), (lo <= limit_ms).astype(float)
+        )
+    return out
+
+
+def exponential_histogram(
+    lo: FloatArray, mean: FloatArray, w: FloatArray, slo_ms: float
+) -> tuple[FloatArray, float]:
+    """Histogram on :data:`HIST_EDGES_MS` of ``w`` requests per step taking ``lo`` plus
+    an exponential time of mean ``mean`` ms, and how many of them are within ``slo_ms``."""
+    bins = len(HIST_EDGES_MS) - 1
+    hist = np.zeros(bins)
+    some = w != 0
+    if not some.any():
+        return hist, 0.0
+    el, em, ew = lo[some], mean[some], w[some]
+    for c0 in range(0, len(el), _HIST_CHUNK):
+        part = slice(c0, c0 + _HIST_CHUNK)
+        pts = el[part, None] + em[part, None] * _EXP_POINTS[None, :]
+        wts = ew[part, None] * _EXP_WEIGHTS[None, :]
+        idx = histogram_index(pts)
+        hist += np.bincount(idx.ravel(), weights=wts.ravel(), minlength=bins)
+    inside = float((ew * share_within_exponential(el, em, np.full(len(el), slo_ms))).sum())
+    return hist, inside
+
+
+_P99_ROUNDS = 30
+"""Bisection rounds of a step's quantile where its uniform and exponential pieces
+overlap: 2⁻³⁰ of the pieces' range."""
+
+
+def step_p99_ms(
+    spread: tuple[FloatArray, FloatArray, FloatArray],
+    burst: tuple[FloatArray, FloatArray, FloatArray],
+    tail: tuple[FloatArray, FloatArray, FloatArray],
+    q: float,
+) -> FloatArray:
+    """Each step's ``q``-quantile (ms) for the plots: of the spread requests (the uniform
+    piece ``spread`` = (lo, hi, served) and the exponential piece ``tail`` = (start,
+    mean, served) together), or the burst's own if higher; 0 without requests."""
+    lo, hi, w = spread
+    blo, bhi, bw = burst
+    tlo, tmean, tw = tail
+    if not tw.any():
+        # Uniform pieces only: the spread's quantile, or the burst's if higher.
+        p_spread = lo + q * (hi - lo)
+        p_burst = blo + q * (bhi - blo)
+        only: FloatArray = np.where(bw > 0, np.maximum(p_spread, p_burst), p_spread)
+        return np.where(w + bw > 0, only, 0.0)
+    total = w + tw
+    with np.errstate(divide="ignore", invalid="ignore"):
+        p = np.where(total > 0, tw / total, 0.0)
+        # Above the uniform piece only the exponential one is left: closed form.
+        t_exp = tlo + tmean * np.log(np.maximum(p, 1.0 - q) / (1.0 - q))
+    out = np.where(p > 0, t_exp, lo + q * (hi - lo))
+    inside = (p > 0) & (p < 1) & (t_exp < hi)
+    if inside.any():
+        a = np.minimum(lo[inside], tlo[inside])
+        b = np.maximum(hi[inside], t_exp[inside])
+        lo_i, hi_i, p_i, tlo_i, tm_i = lo[inside], hi[inside], p[inside], tlo[inside], tmean[inside]
+        span = hi_i - lo_i
+        for _ in range(_P99_ROUNDS):
+            t = (a + b) / 2
+            with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+                above_u = np.where(span > 0, np.clip((hi_i - t) / span, 0.0, 1.0), (t < lo_i) * 1.0)
+                above_e = np.where(
+                    tm_i > 0, np.exp(-np.maximum(t - tlo_i, 0.0) / tm_i), (t < tlo_i) * 1.0
+                )
+            more = (1.0 - p_i) * above_u + p_i * above_e > 1.0 - q
+            a = np.where(more, t, a)
+            b = np.where(more, b, t)
+        out[inside] = b
+    p_burst = blo + q * (bhi - blo)
+    out = np.where(bw > 0, np.maximum(out, p_burst), out)
+    result: FloatArray = np.where(total + bw > 0, out, 0.0)
+    return result
 
 
 def _uniform_histogram(

@@ -20,7 +20,15 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from scaler.sim.fleet import FastFleet, FleetModel, LatencySummary, uniform_histogram
+from scaler.sim.fleet import (
+    FastFleet,
+    FleetModel,
+    LatencySummary,
+    exponential_histogram,
+    share_within_exponential,
+    step_p99_ms,
+    uniform_histogram,
+)
 from scaler.sim.scores import OVERSHOOT_WINDOW_S, Pod, overshoot_replicas, rolling_max
 from scaler.sim.windows import (
     QUANTILE,
@@ -34,6 +42,9 @@ from scaler.traces.model import FloatArray
 
 SERIES_POINTS = 100_000
 """Most points kept per plot series (ready replicas, per-step p99)."""
+
+_LN_100 = math.log(100.0)
+"""An exponential's p99 in means above its start."""
 
 _CANDIDATES = 32
 """Windows whose p99 is bisected at a time, worst upper bound first."""
@@ -171,16 +182,26 @@ class RunTotals:
 
 
 class _Spread:
-    """The latency spreads of some steps, as :class:`scaler.sim.windows.WithinCounter`."""
+    """The latency spreads of some steps, as :class:`scaler.sim.windows.WithinCounter`:
+    (lo, hi, served) of the uniform spread, of the burst, and (start, mean, served) of
+    the exponential tail (:class:`scaler.sim.fleet.FastFleet`), ms."""
 
     def __init__(self, parts: tuple[FloatArray, ...]) -> None:
-        self.lo, self.hi, self.w, self.blo, self.bhi, self.bw = parts
+        self.parts = parts
+        self.lo, self.hi, self.w, self.blo, self.bhi, self.bw, self.tlo, self.tmean, self.tw = parts
+        self.has_tail = bool(self.tw.any())
 
     def within_per_step(self, limit_ms: FloatArray) -> FloatArray:
         out: FloatArray = self.w * share_within(self.lo, self.hi, limit_ms) + self.bw * (
             share_within(self.blo, self.bhi, limit_ms)
         )
+        if self.has_tail:
+            out = out + self.tw * share_within_exponential(self.tlo, self.tmean, limit_ms)
         return out
+
+    def sub(self, index: slice | npt.NDArray[np.int64]) -> _Spread:
+        """The same pieces for some of the steps."""
+        return _Spread(tuple(part[index] for part in self.parts))
 
 
 def share_within(lo: FloatArray, hi: FloatArray, limit_ms: FloatArray) -> FloatArray:
@@ -234,23 +255,22 @@ class Accumulator:
         spread: tuple[FloatArray, ...],
     ) -> None:
         """Steps ``done .. done + len(arrivals)``. ``spread``: (lo, hi, served) of the
-        requests spread over the step and (lo, hi, served) of those in its burst, ms."""
+        requests spread uniformly over the step, (lo, hi, served) of those in its burst
+        and (start, mean, served) of those in its exponential tail, ms."""
         t0 = self.done
         self.done += len(arrivals)
-        lo, hi, w, blo, bhi, bw = spread
+        lo, hi, w, blo, bhi, bw, tlo, tmean, tw = spread
         h, inside = uniform_histogram(lo, hi, w, self.slo_ms)
         hb, inside_b = uniform_histogram(blo, bhi, bw, self.slo_ms)
-        self.hist = h + hb if len(self.hist) == 0 else self.hist + h + hb
-        self.within += inside + inside_b
-        self.served += float(w.sum() + bw.sum())
+        ht, inside_t = exponential_histogram(tlo, tmean, tw, self.slo_ms)
+        self.hist = h + hb + ht if len(self.hist) == 0 else self.hist + h + hb + ht
+        self.within += inside + inside_b + inside_t
+        self.served += float(w.sum() + bw.sum() + tw.sum())
         self.requests += float(arrivals.sum())
         self.failed += float(failed.sum())
         self.ready_s += float(ready.sum()) * self.step_s
         self.busy_s += float(busy_s.sum())
-        p99_spread = lo + QUANTILE * (hi - lo)
-        p99_burst = blo + QUANTILE * (bhi - blo)
-        p99 = np.where(bw > 0, np.maximum(p99_spread, p99_burst), p99_spread)
-        self._p99.add(np.where(w + bw > 0, p99, 0.0))
+        self._p99.add(step_p99_ms((lo, hi, w), (blo, bhi, bw), (tlo, tmean, tw), QUANTILE))
         self._ready.add(ready)
         counter = _Spread(spread)
         self._minutes(counter, arrivals)
@@ -275,10 +295,17 @@ class Accumulator:
         per = self._per_worst
         n = len(arrivals)
         starts = np.arange(0, n, per)
+        # A window's p99 is at most the highest p99 of its pieces: the slowest request of
+        # a uniform piece, the p99 of an exponential one.
         upper = np.maximum(
             np.maximum.reduceat(np.where(counter.w > 0, counter.hi, 0.0), starts),
             np.maximum.reduceat(np.where(counter.bw > 0, counter.bhi, 0.0), starts),
         )
+        if counter.has_tail:
+            tail_p99 = counter.tlo + counter.tmean * _LN_100
+            upper = np.maximum(
+                upper, np.maximum.reduceat(np.where(counter.tw > 0, tail_p99, 0.0), starts)
+            )
         upper = np.maximum(
             upper, np.where(np.add.reduceat(failed, starts) > 0, 2 * self.timeout_ms + 1e3, 0.0)
         )
@@ -289,19 +316,7 @@ class Accumulator:
             if upper[pick[0]] <= best:
                 break
             index = np.concatenate([np.arange(starts[i], min(starts[i] + per, n)) for i in pick])
-            sub = _Spread(
-                tuple(
-                    part[index]
-                    for part in (
-                        counter.lo,
-                        counter.hi,
-                        counter.w,
-                        counter.blo,
-                        counter.bhi,
-                        counter.bw,
-                    )
-                )
-            )
+            sub = counter.sub(index)
             lengths = [min(per, n - starts[i]) for i in pick]
             p99 = self._p99_of(sub, arrivals[index], failed[index], lengths)
             j = int(np.argmax(p99))
@@ -326,9 +341,7 @@ class Accumulator:
         offset = 0
         for length in lengths:
             part = slice(offset, offset + length)
-            piece = _Spread(
-                tuple(x[part] for x in (sub.lo, sub.hi, sub.w, sub.blo, sub.bhi, sub.bw))
-            )
+            piece = sub.sub(part)
             p99, _ = window_p99_ms(
                 piece,
                 arrivals[part],

@@ -68,3 +68,41 @@ def test_more_replicas_at_the_same_utilisation_wait_less() -> None:
     lam = np.array([11.0])
     waits = [random_arrival_wait_s(spec, lam, ONE, c)[0] for c in (1, 2, 4)]
     assert waits[0] > waits[1] > waits[2] > spec.max_queue_delay_ms / 1000.0 * 0.4
+
+
+@pytest.mark.parametrize("rate", [5.0, 11.0, 17.0, 21.0])
+def test_the_random_arrival_wait_is_a_share_that_waits_times_their_mean_wait(rate: float) -> None:
+    """One instance: a Poisson arrival waits when it finds the instance busy (probability
+    its busy fraction), the mean wait over all requests being that share times the
+    waiting ones' mean plus the idle ones' queue delay."""
+    spec = FleetSpec(base_ms=13.0, per_item_ms=41.5, max_batch_items=8, max_queue_delay_ms=2.0)
+    lam = np.array([rate])
+    ss = steady_state(spec, lam, lam, ONE)
+    p = ss.tail_share[0]
+    assert 0.0 < p < 1.0
+    assert ss.tail_wait_s[0] > 0.0
+    assert p * ss.tail_wait_s[0] + (1 - p) * ss.idle_wait_s[0] == pytest.approx(
+        ss.wait_mean_s[0], rel=1e-9
+    )
+    assert ss.idle_wait_s[0] == pytest.approx(spec.max_queue_delay_ms / 1000.0)
+
+
+def test_more_replicas_make_fewer_requests_wait_and_shorter() -> None:
+    """Several instances: Erlang's C is the share that waits, each waiting less."""
+    spec = FleetSpec(base_ms=13.0, per_item_ms=41.5, max_batch_items=8, max_queue_delay_ms=2.0)
+    lam = np.array([11.0])
+    states = [steady_state(spec, lam, lam, ONE, servers=c) for c in (1, 2, 4)]
+    shares = [s.tail_share[0] for s in states]
+    means = [s.tail_wait_s[0] for s in states]
+    assert shares[0] > shares[1] > shares[2] > 0.0
+    assert means[0] > means[1] > means[2] > 0.0
+
+
+def test_a_deterministic_batcher_has_no_random_tail() -> None:
+    """Where the fluid's wait is the mean (a gathering batcher, or no load, or beyond
+    the capacity), no request is put in the exponential tail."""
+    spec = FleetSpec()
+    lam = np.array([0.0, 3000.0, 1e6])
+    ss = steady_state(spec, lam, lam, np.ones(3))
+    assert np.all(ss.tail_share == 0.0)
+    assert np.all(ss.tail_wait_s == 0.0)
