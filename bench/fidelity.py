@@ -1173,7 +1173,14 @@ def markdown(out: dict[str, Any]) -> str:
         f"{out.get('testbed_recorded', '')}"
         + (f" after {out['wall_s'] / 60:.0f} minutes" if out.get("wall_s") else "")
         + (f" ({out['commit_note']})" if out.get("commit_note") else "")
-        + ".",
+        + "."
+        + (
+            f" The simulator's figures were re-simulated on {out['simulator_rerun']} at "
+            f"commit `{out.get('simulator_commit', 'unknown')}` against those testbed draws "
+            "and calibrations (`--simulate-only`; the gaps before are under the draws table)."
+            if out.get("simulator_rerun")
+            else ""
+        ),
         "",
         "## Results",
         "",
