@@ -88,8 +88,8 @@ from __future__ import annotations
 
 import itertools
 import math
-from bisect import bisect_left, bisect_right
-from typing import Any, ClassVar
+from bisect import bisect_left, bisect_right, insort
+from typing import Any, ClassVar, NamedTuple
 
 import numpy as np
 import numpy.typing as npt
@@ -773,7 +773,18 @@ class _QueueRows:
     are worked out on the history alone (:func:`_queue_rows`), so rows done for an
     earlier, longer history hold for this one."""
 
-    __slots__ = ("asked", "built", "cap", "counts", "hi", "lo", "overload_s", "undisturbed")
+    __slots__ = (
+        "asked",
+        "built",
+        "cap",
+        "counts",
+        "hi",
+        "lo",
+        "memory",
+        "overload_s",
+        "undisturbed",
+        "value",
+    )
 
     def __init__(self) -> None:
         self.built = False
@@ -783,23 +794,44 @@ class _QueueRows:
         self.asked = np.empty(0)
         self.counts = np.empty(0, dtype=bool)
         self.undisturbed = np.empty(0, dtype=bool)
+        self.value = np.empty(0)
+        """Per storage row, what it adds to the remembered queues (``memory``; NaN: not
+        comparable or not counted)."""
+        self.memory: _Remembered | None = None
 
     def reset(self, cap: float | None, row: int) -> None:
         self.built, self.cap, self.lo, self.hi, self.overload_s = True, cap, row, row, -math.inf
+        self.memory = None
 
     def room(self, rows: int) -> None:
         if rows > self.asked.size:
             size = max(2 * self.asked.size, rows)
-            for name in ("asked", "counts", "undisturbed"):
+            for name in ("asked", "counts", "undisturbed", "value"):
                 old = getattr(self, name)
                 new = np.empty(size, dtype=old.dtype)
                 new[self.lo : self.hi] = old[self.lo : self.hi]
                 setattr(self, name, new)
 
 
-def _queue_rows(
-    h: WorkHistory, cap_items_s: float | None, q_target_ms: float
-) -> tuple[FloatArray, npt.NDArray[np.bool_], npt.NDArray[np.bool_]]:
+class _QueueView(NamedTuple):
+    """:func:`_queue_rows` of one history."""
+
+    asked: FloatArray
+    """Replicas each row's queue asks for."""
+    counts: npt.NDArray[np.bool_]
+    """The row's queue counts (a settled fleet's, or a persistent one)."""
+    pressed: npt.NDArray[np.bool_]
+    """The row ends a persistent queue (:func:`_pressed`)."""
+    kept: _QueueRows | None = None
+    """Where the rows were kept (None: worked out on this history alone)."""
+    base: int = 0
+    """The storage row of the history's first row."""
+    head: int = 0
+    """The history's first rows, worked out on it alone (their values are not the
+    kept ones)."""
+
+
+def _queue_rows(h: WorkHistory, cap_items_s: float | None, q_target_ms: float) -> _QueueView:
     """Per row of ``h``: :func:`_queue_values` (replicas the queue asks for, whether it
     counts) and :func:`_pressed`; with ``cap_items_s`` (items/s per replica), rows the
     fleet was overloaded at (a backlog it could not clear within the queue target) do
@@ -815,7 +847,7 @@ def _queue_rows(
         asked, counts = _queue_values(
             h.ready, h.queue_ms, pressed, _undisturbed(h, overload, q_target_ms), q_target_ms
         )
-        return asked, counts, pressed
+        return _QueueView(asked, counts, pressed)
     cols = h.columns
     base = cols.offset + h.first  # storage row of h's first row
     n = h.times.size
@@ -831,18 +863,152 @@ def _queue_rows(
     pressed = cached["pressed"].copy()
     m, head = _pressed_head(h, q_target_ms, cached)
     if m:
+        # The rows whose settling reaches back before this history: worked out on it
+        # alone (:func:`_undisturbed_head`, :func:`_queue_values`), on Python floats
+        # (the same IEEE operations; a dozen rows, where NumPy calls cost more).
         pressed[:m] = head
         m_u = min(_first_settle(h.times), m)
-        undisturbed = c.undisturbed[base : base + m].copy()
-        overload = None
-        if cap_items_s is not None:
-            overload = _overload(h.backlog_items[:m_u], h.ready[:m_u], cap_items_s, q_target_ms)
-        if m_u:
-            undisturbed[:m_u] = _undisturbed_head(h, overload, m_u)
-        asked[:m], counts[:m] = _queue_values(
-            h.ready[:m], h.queue_ms[:m], head, undisturbed, q_target_ms
-        )
-    return asked, counts, pressed
+        t, ready = h.times[:m].tolist(), h.ready[:m].tolist()
+        queue, settled = h.queue_ms[:m].tolist(), h.settled[:m].tolist()
+        backlog, calm = h.backlog_items[:m].tolist(), c.undisturbed[base : base + m].tolist()
+        last = -math.inf
+        for i, p in enumerate(head.tolist()):
+            if i < m_u:
+                disturbed = not settled[i] or (i > 0 and ready[i] != ready[i - 1])
+                if not disturbed and cap_items_s is not None:
+                    disturbed = backlog[i] > cap_items_s * ready[i] * q_target_ms / 1000.0
+                if disturbed and t[i] > last:
+                    last = t[i]
+                calm[i] = t[i] - last >= SETTLE_S
+            asked[i], counts[i] = _queue_value(ready[i], queue[i], p, calm[i], q_target_ms)
+    return _QueueView(asked, counts, pressed, c, base, m)
+
+
+def _comparable(
+    asked: FloatArray, counts: npt.NDArray[np.bool_], work: FloatArray, held_work: float
+) -> FloatArray:
+    """Per row, the replicas its queue asked for scaled to ``held_work`` (``asked ×
+    held_work / work``), where it counts and its work was comparable (within
+    :data:`SIMILAR_WORK_LOG`); NaN elsewhere."""
+    with np.errstate(invalid="ignore", divide="ignore"):
+        scale = held_work / work
+        older = counts & (np.abs(np.log(scale)) <= SIMILAR_WORK_LOG)
+        # Rows without work scale by inf (0 × inf: NaN); they are never ``older``.
+        out: FloatArray = np.where(older, asked * scale, math.nan)
+    return out
+
+
+def _remembered(h: WorkHistory, q: _QueueView, held_work: float, lo: int, hi: int) -> float:
+    """The median over ``h``'s rows ``[lo, hi)`` of the replicas settled queues asked
+    for under work comparable to ``held_work`` (within :data:`SIMILAR_WORK_LOG`),
+    scaled to it (0 without any): the queue reaction's memory.
+
+    With the rows kept (:class:`_QueueRows`), the values of the kept rows are kept
+    sorted for one ``held_work`` (it changes a few hundred times a day, where the
+    window slides a row at every decision), so a decision adds and removes the rows
+    that entered and left, instead of scaling and partitioning 12 h of rows; the first
+    rows of the history (their own values) are merged in."""
+    c = q.kept
+    if c is None:
+        with np.errstate(invalid="ignore", divide="ignore"):
+            scale = held_work / h.work[lo:hi]
+            older = q.counts[lo:hi] & (np.abs(np.log(scale)) <= SIMILAR_WORK_LOG)
+            # Rows without work scale by inf (0 × inf: NaN); they are never ``older``.
+            remembered_q = (q.asked[lo:hi] * scale)[older]
+        return median(remembered_q) if remembered_q.size else 0.0
+    base = q.base
+    head_hi = min(q.head, hi)
+    extra: list[float] = []
+    if head_hi > lo:
+        rows = slice(lo, head_hi)
+        first = _comparable(q.asked[rows], q.counts[rows], h.work[rows], held_work)
+        extra = sorted(first[~np.isnan(first)].tolist())
+    a, b = base + max(lo, head_hi), base + hi
+    m = c.memory
+    if m is None or m.held != held_work or not m.lo <= a <= m.hi <= b or a - m.lo + b - m.hi > 64:
+        i0, i1 = a - base, b - base
+        c.value[a:b] = _comparable(c.asked[a:b], c.counts[a:b], h.work[i0:i1], held_work)
+        kept = c.value[a:b]
+        m = c.memory = _Remembered(held_work, a, b, np.sort(kept[~np.isnan(kept)]).tolist())
+    else:
+        values = m.values
+        for r in range(m.lo, a):  # rows that left the memory
+            gone = float(c.value[r])
+            if gone == gone:
+                del values[bisect_left(values, gone)]
+        for r in range(m.hi, b):  # rows that entered it
+            came = _comparable_one(c, r, float(h.work[r - base]), held_work)
+            c.value[r] = came
+            if came == came:
+                insort(values, came)
+        m.lo, m.hi = a, b
+    return _median_of(m.values, extra)
+
+
+class _Remembered:
+    """The values (:func:`_comparable`) of kept rows ``[lo, hi)`` for one ``held``
+    work, sorted: what :func:`_remembered` takes the median of."""
+
+    __slots__ = ("held", "hi", "lo", "values")
+
+    def __init__(self, held: float, lo: int, hi: int, values: list[float]) -> None:
+        self.held, self.lo, self.hi, self.values = held, lo, hi, values
+
+
+def _comparable_one(c: _QueueRows, row: int, work: float, held_work: float) -> float:
+    """:func:`_comparable` of one kept row, on Python floats and NumPy's own ``log`` (a
+    NumPy scalar takes the very loop an array does; ``math.log`` differs from it in the
+    last bit for one value in seven): the same value."""
+    if not c.counts[row] or not (math.isfinite(work) and work != 0.0):
+        return math.nan
+    scale = held_work / work
+    if not (math.isfinite(scale) and scale > 0.0):
+        return math.nan  # a log of 0, inf or NaN is never within the bound
+    if not abs(np.log(scale)) <= SIMILAR_WORK_LOG:
+        return math.nan
+    return float(c.asked[row]) * scale
+
+
+def _median_of(values: list[float], extra: list[float]) -> float:
+    """:func:`policies.stats.median` of the values of two sorted lists taken together
+    (``extra`` short), 0 if both are empty: the same order statistics, the same
+    arithmetic."""
+    n = len(values) + len(extra)
+    if n == 0:
+        return 0.0
+    half = n // 2
+    if n % 2:
+        return _kth(values, extra, half)
+    return (_kth(values, extra, half - 1) + _kth(values, extra, half)) / 2.0
+
+
+def _kth(values: list[float], extra: list[float], k: int) -> float:
+    """The ``k``-th smallest (from 0) of two sorted lists taken together: the least
+    candidate with more than ``k`` values at or below it. It is ``extra``'s or one of
+    ``values[k - len(extra) : k + 1]``."""
+    if not extra:
+        return values[k]
+    lo = max(0, k - len(extra))
+    candidates = sorted(values[lo : k + 1] + extra)
+    for x in candidates:
+        if bisect_right(values, x) + bisect_right(extra, x) > k:
+            return x
+    raise AssertionError("unreachable: the k-th value is among the candidates")
+
+
+def _queue_value(
+    ready: float, queue_ms: float, pressed: bool, undisturbed: bool, q_target_ms: float
+) -> tuple[float, bool]:
+    """:func:`_queue_values` of one row, on Python floats: the same IEEE operations."""
+    counts = math.isfinite(queue_ms) and ready > 0 and undisturbed
+    x = queue_ms / q_target_ms
+    asked = ready * (QUEUE_CAP if x > QUEUE_CAP else x)  # NaN stays NaN, as np.minimum
+    if pressed:
+        floor = asked if counts else 0.0
+        step = ready * PRESSURE_STEP  # > 0: a pressed row has replicas ready
+        asked = step if step > floor else floor
+        counts = True
+    return asked, counts
 
 
 def _queue_rows_add(
@@ -860,17 +1026,11 @@ def _queue_rows_add(
             c.overload_s = max(c.overload_s, t)
         if c.overload_s > last:
             last = c.overload_s
-        undisturbed = t - last >= SETTLE_S
-        queue = float(h.queue_ms[i0])
-        counts = math.isfinite(queue) and ready > 0 and undisturbed
-        x = queue / q_target_ms
-        asked = ready * (QUEUE_CAP if x > QUEUE_CAP else x)
-        if cached["pressed"][i0]:
-            floor = asked if counts else 0.0
-            step = ready * PRESSURE_STEP
-            asked = step if step > floor else floor
-            counts = True
-        c.undisturbed[c.hi], c.asked[c.hi], c.counts[c.hi] = undisturbed, asked, counts
+        calm = t - last >= SETTLE_S
+        asked, counts = _queue_value(
+            ready, float(h.queue_ms[i0]), bool(cached["pressed"][i0]), calm, q_target_ms
+        )
+        c.undisturbed[c.hi], c.asked[c.hi], c.counts[c.hi] = calm, asked, counts
         return
     t_new = h.times[i0:]
     last_new = cached["last_change"][i0:]
@@ -881,12 +1041,12 @@ def _queue_rows_add(
         if seen.size:
             c.overload_s = float(seen[-1])
         last_new = np.maximum(last_new, seen)
-    calm = t_new - last_new >= SETTLE_S
+    undisturbed = t_new - last_new >= SETTLE_S
     asks, count = _queue_values(
-        h.ready[i0:], h.queue_ms[i0:], cached["pressed"][i0:], calm, q_target_ms
+        h.ready[i0:], h.queue_ms[i0:], cached["pressed"][i0:], undisturbed, q_target_ms
     )
     rows = slice(c.hi, c.hi + n - i0)
-    c.undisturbed[rows], c.asked[rows], c.counts[rows] = calm, asks, count
+    c.undisturbed[rows], c.asked[rows], c.counts[rows] = undisturbed, asks, count
 
 
 def _pressed_rows(
@@ -1084,13 +1244,11 @@ class AdaptivePolicy:
         # A backlog the fleet cannot clear within the queue target (at the learned
         # capacity) is an overload the work rate already counts; the queue reaction is
         # for what it cannot see, so such rows do not count as settled.
-        by_queue_all, settled_queue, pressed = _queue_rows(h, cap_items, q_target)
+        queues = _queue_rows(h, cap_items, q_target)
         # From here on, rows of the queue memory only; the hold is its last ``k``.
-        by_queue_all = by_queue_all[i_memory:]
-        settled_queue = settled_queue[i_memory:]
-        pressed = pressed[i_memory:]
-        with np.errstate(invalid="ignore", divide="ignore"):
-            scale = held_work / h.work[i_memory:i_recent]
+        by_queue_all = queues.asked[i_memory:]
+        settled_queue = queues.counts[i_memory:]
+        pressed = queues.pressed[i_memory:]
         k = i_recent - i_memory
         recent_q = by_queue_all[k:][settled_queue[k:]]
         by_queue = float(recent_q.max()) if recent_q.size else 0.0
@@ -1099,11 +1257,7 @@ class AdaptivePolicy:
         # what that work needs: otherwise, once the hold has passed (after a campaign,
         # a lock loss), the fleet drops to what the rate alone asks and queues again
         # for a start-up. Their median counts, so one bad minute is not remembered.
-        with np.errstate(invalid="ignore", divide="ignore"):
-            older = settled_queue[:k] & (np.abs(np.log(scale)) <= SIMILAR_WORK_LOG)
-            # Rows without work scale by inf (0 × inf: NaN); they are never ``older``.
-            remembered_q = (by_queue_all[:k] * scale)[older]
-        remembered = median(remembered_q) if remembered_q.size else 0.0
+        remembered = _remembered(h, queues, held_work, i_memory, i_recent)
         if remembered > by_queue:
             by_queue = remembered
         if by_queue > need:

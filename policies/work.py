@@ -27,6 +27,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Hashable, Mapping
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
 import numpy as np
@@ -182,30 +183,36 @@ def stored(
     cols = h.columns
     if cols is None:
         return None
-    instances = h.instances
+    return cols.stored_rows((key, h.instances), partial(_fill, h.instances, compute), h.first)
 
-    def fill(
-        whole: HistoryColumns, start: int, prior: dict[str, npt.NDArray[Any]] | None
-    ) -> dict[str, npt.NDArray[Any]]:
-        def everything() -> WorkHistory:
-            r = _work_rows(whole, instances)
-            return WorkHistory(
-                r["times"],
-                r["ready"],
-                r["work"],
-                r["capacity"],
-                r["service"],
-                r["queue"],
-                r["backlog"],
-                r["batch"],
-                r["settled"],
-                instances,
-                r["exec_ms"],
-            )
 
-        return compute(whole.memo(("stored", instances), everything), start, prior)
+def _fill(
+    instances: int,
+    compute: StoredRows,
+    whole: HistoryColumns,
+    start: int,
+    prior: dict[str, npt.NDArray[Any]] | None,
+) -> dict[str, Any]:
+    """``compute`` of the rows of ``whole`` (every stored row) from ``start`` on, read as
+    a :class:`WorkHistory` (built once per set of rows: several keys ask for it)."""
 
-    return cols.stored_rows((key, instances), fill, h.first)
+    def everything() -> WorkHistory:
+        r = _work_rows(whole, instances)
+        return WorkHistory(
+            r["times"],
+            r["ready"],
+            r["work"],
+            r["capacity"],
+            r["service"],
+            r["queue"],
+            r["backlog"],
+            r["batch"],
+            r["settled"],
+            instances,
+            r["exec_ms"],
+        )
+
+    return compute(whole.memo(("stored", instances), everything), start, prior)
 
 
 def _rows(

@@ -184,14 +184,15 @@ def test_fast_path_decides_as_a_scaler_rebuilt_at_every_decision() -> None:
 
 def test_queue_rows_kept_per_storage_row_are_those_worked_out_on_each_history() -> None:
     """The adaptive policy's queue memory (replicas each settled queue asks for, which
-    rows count, which persist), kept per storage row for one capacity, equals the one
-    worked out over each whole history, across capacities that change, overloads (a
-    backlog the fleet cannot clear), and a history trimmed at the front."""
-    from policies.adaptive import _queue_rows
+    rows count, which persist, and the median of those under comparable work), kept
+    per storage row for one capacity, equals the one worked out over each whole
+    history, across capacities that change, overloads (a backlog the fleet cannot
+    clear), and a history trimmed at the front."""
+    from policies.adaptive import _queue_rows, _remembered
 
     params = AdaptiveParams(capacity_window_seconds=600, peak_hold_seconds=60)
     state = PipelineState()
-    checked = overloaded = pressed = 0
+    checked = overloaded = pressed = nonzero = 0
     for t in range(0, 44_000, 13):
         _, state = decide(AdaptivePolicy(), params, G, _gappy(float(t)), state, float(t))
         h = work_history(state.history, 1, state.columns)
@@ -204,9 +205,33 @@ def test_queue_rows_kept_per_storage_row_are_those_worked_out_on_each_history() 
         for cap, target in ((None, 2.0), (40.0 + (t // 3_000) % 3, 1.0), (0.5, 3.0)):
             fast = _queue_rows(h, cap, target)
             slow = _queue_rows(replace(h, columns=None), cap, target)
-            for a, b in zip(fast, slow, strict=True):
+            for a, b in zip(fast[:3], slow[:3], strict=True):
                 np.testing.assert_array_equal(a, b)
+            # The median of what comparable queues asked for, its values kept sorted
+            # per held work (here one that changes now and then) over a window that
+            # slides: the one taken over the rows.
+            n = h.times.size
+            held = float(np.nanmax(h.work[-6:], initial=0.0)) if t % 1_000 < 500 else 30.0
+            window = (n // 50, max(n - 4, n // 50))
+            remembered = _remembered(h, fast, held, *window)
+            assert remembered == _remembered(h, slow, held, *window)
             checked += 1
+            nonzero += remembered > 0
             pressed += bool(fast[2][-1])
         overloaded += bool((h.backlog_items > 0.5 * h.ready * 3.0 / 1000.0).any())
-    assert checked > 3_000 and overloaded > 100 and pressed > 100
+    assert checked > 3_000 and overloaded > 100 and pressed > 100 and nonzero > 1_000
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.lists(st.floats(0, 50, allow_subnormal=False), max_size=40),
+    st.lists(st.floats(0, 50, allow_subnormal=False), max_size=6),
+)
+def test_median_of_two_sorted_lists_is_numpys(values: list[float], extra: list[float]) -> None:
+    """The queue memory's median, read off a kept sorted list and a few values of the
+    history's first rows, is NumPy's median of all of them, bit for bit (0: none)."""
+    from policies.adaptive import _median_of
+
+    both = np.asarray(values + extra, dtype=float)
+    want = float(np.median(both)) if both.size else 0.0
+    assert _median_of(sorted(values), sorted(extra)) == want
