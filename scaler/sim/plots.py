@@ -75,7 +75,11 @@ def time_series(
     """(x in hours, y) for a per-step series, bucketed; non-finite values become gaps."""
     size, v = bucket(y, how)
     x = (np.arange(len(v)) * size * step_s / 3600.0).round(5).tolist()
-    return x, [float(round(a, 4)) if np.isfinite(a) else None for a in v]
+    # NumPy's rounding of the whole array: what round() of each NumPy float does.
+    with np.errstate(all="ignore"):
+        rounded = v.round(4).tolist()
+    finite = np.isfinite(v).tolist()
+    return x, [a if ok else None for a, ok in zip(rounded, finite, strict=True)]
 
 
 def layout(

@@ -67,6 +67,7 @@ from scaler.traces.model import FloatArray, Trace
 from scaler.traces.rescale import hold_on_grid, rebin
 from scaler.traces.sources import (
     CellError,
+    CsvSource,
     Source,
     TraceError,
     locate_undecodable,
@@ -515,6 +516,30 @@ def _read_requests(
     )
 
 
+def _numbers_in_range(
+    cells: list[object], parse_time: _TimeParser, uppers: list[float]
+) -> list[float] | None:
+    """The values the readers of :func:`_read_series` give for a row of text cells when
+    every cell is a finite number the readers accept (the time of the magnitude the
+    first row set, in seconds; the others from 0 to their upper bound), else None
+    (the readers then read the row, and name what is wrong with it)."""
+    if parse_time.kind != "number":
+        return None
+    try:
+        values = [float(c) for c in cells]  # type: ignore[arg-type]  # text, or raises
+    except (TypeError, ValueError):
+        return None
+    t = values[0]
+    lo, hi = parse_time.bounds
+    if t - t != 0.0 or not lo <= abs(t) < hi:
+        return None
+    values[0] = t * parse_time.scale
+    for v, up in zip(values[1:], uppers, strict=True):
+        if v - v != 0.0 or not 0 <= v <= up:
+            return None
+    return values
+
+
 def _read_series(
     source: Source,
     parse_time: _TimeParser,
@@ -549,17 +574,26 @@ def _read_series(
         *(sizes if c == size_col else bursts for c in optional),
         *gauge_values,
     ]
+    uppers = [upper, *(1.0 if c == burst_col else _MAX_RATE for c in optional)]
+    uppers += [math.inf] * len(gauges)
+    # CSV cells are text: a row of numbers in range (nearly every row) is read in one
+    # go; any other row goes through the readers, which say what is wrong with it.
+    quick = isinstance(source, CsvSource)
     for cells in source.rows(columns):
-        values: list[float] = []
-        try:
-            for read, cell in zip(readers, cells, strict=True):
-                values.append(read(cell))
-        except CellError as error:
-            column = columns[len(values)]
-            if len(values) < 2:
-                _skip_if_empty(source, column, cells[len(values)], error)
-                continue
-            source.fail(column, str(error))
+        fast = _numbers_in_range(cells, parse_time, uppers) if quick else None
+        if fast is not None:
+            values = fast
+        else:
+            values = []
+            try:
+                for read, cell in zip(readers, cells, strict=True):
+                    values.append(read(cell))
+            except CellError as error:
+                column = columns[len(values)]
+                if len(values) < 2:
+                    _skip_if_empty(source, column, cells[len(values)], error)
+                    continue
+                source.fail(column, str(error))
         if times and values[0] <= times[-1]:
             source.fail(time_col, f"time {cells[0]!r} is not after the previous row's")
         limit(values[0])

@@ -400,3 +400,30 @@ def test_step_s_sets_the_bin_width(tmp_path: Path) -> None:
 
     np.testing.assert_allclose(trace.rps, [10, 20])
     assert trace.step_s == 0.1
+
+
+def test_rate_rows_read_the_same_however_their_numbers_are_written(tmp_path: Path) -> None:
+    """A CSV's rows of numbers are read in one go, the others cell by cell: numbers
+    written any way Python reads them give the same trace as the plain ones, and a
+    row out of range still names its line and column."""
+    plain = write(
+        tmp_path,
+        "plain.csv",
+        "time_s,rps,items_per_request,burst_fraction\n0,10,1,1\n1,12.5,128,0\n2,0,3,0.25\n",
+    )
+    spelled = write(
+        tmp_path,
+        "spelled.csv",
+        "time_s,rps,items_per_request,burst_fraction\n"
+        '0.0, 1e1 ,1.000,1\n1,"12.50",1.28e2,0e0\n2e0,-0,3,.25\n',
+    )
+    a, b = load_trace(plain), load_trace(spelled)
+    for field in ("rps", "items_per_request", "burst_fraction"):
+        np.testing.assert_array_equal(getattr(a, field), getattr(b, field))
+    bad = write(
+        tmp_path,
+        "bad.csv",
+        "time_s,rps,items_per_request,burst_fraction\n0,10,1,1\n1,12,1,1.5\n",
+    )
+    with pytest.raises(TraceError, match=r"bad.csv:3:\d+: .*burst_fraction.*<= 1"):
+        load_trace(bad)
