@@ -775,9 +775,11 @@ class _QueueRows:
 
     __slots__ = (
         "asked",
+        "asked_view",
         "built",
         "cap",
         "counts",
+        "counts_view",
         "hi",
         "lo",
         "memory",
@@ -793,6 +795,8 @@ class _QueueRows:
         self.overload_s = -math.inf
         self.asked = np.empty(0)
         self.counts = np.empty(0, dtype=bool)
+        self.asked_view, self.counts_view = self.asked, self.counts
+        """The same, read-only: what :func:`_queue_rows` hands out."""
         self.undisturbed = np.empty(0, dtype=bool)
         self.value = np.empty(0)
         """Per storage row, what it adds to the remembered queues (``memory``; NaN: not
@@ -811,24 +815,43 @@ class _QueueRows:
                 new = np.empty(size, dtype=old.dtype)
                 new[self.lo : self.hi] = old[self.lo : self.hi]
                 setattr(self, name, new)
+            self.asked_view = self.asked.view()
+            self.asked_view.flags.writeable = False
+            self.counts_view = self.counts.view()
+            self.counts_view.flags.writeable = False
 
 
 class _QueueView(NamedTuple):
-    """:func:`_queue_rows` of one history."""
+    """:func:`_queue_rows` of one history: per row (of the history's), the replicas its
+    queue asks for (``asked``), whether it counts (``counts``: a settled fleet's queue,
+    or a persistent one) and whether it ends a persistent queue (``pressed``,
+    :func:`_pressed`). Read through :meth:`rows`: the arrays are the kept rows'
+    (:class:`_QueueRows`), the history's first ``head`` rows' own values apart."""
 
     asked: FloatArray
-    """Replicas each row's queue asks for."""
     counts: npt.NDArray[np.bool_]
-    """The row's queue counts (a settled fleet's, or a persistent one)."""
     pressed: npt.NDArray[np.bool_]
-    """The row ends a persistent queue (:func:`_pressed`)."""
     kept: _QueueRows | None = None
     """Where the rows were kept (None: worked out on this history alone)."""
     base: int = 0
     """The storage row of the history's first row."""
     head: int = 0
-    """The history's first rows, worked out on it alone (their values are not the
-    kept ones)."""
+    """The history's first rows, worked out on it alone: their values are in
+    ``head_values``, not in the arrays."""
+    head_values: tuple[FloatArray, npt.NDArray[np.bool_], npt.NDArray[np.bool_]] | None = None
+
+    def rows(
+        self, lo: int, hi: int
+    ) -> tuple[FloatArray, npt.NDArray[np.bool_], npt.NDArray[np.bool_]]:
+        """(asked, counts, pressed) of rows ``[lo, hi)`` (read-only views unless the
+        first rows are among them: then copies with their values)."""
+        asked, counts, pressed = self.asked[lo:hi], self.counts[lo:hi], self.pressed[lo:hi]
+        m = min(self.head, hi)
+        if m > lo and self.head_values is not None:
+            asked, counts, pressed = asked.copy(), counts.copy(), pressed.copy()
+            a, c, p = self.head_values
+            asked[: m - lo], counts[: m - lo], pressed[: m - lo] = a[lo:m], c[lo:m], p[lo:m]
+        return asked, counts, pressed
 
 
 def _queue_rows(h: WorkHistory, cap_items_s: float | None, q_target_ms: float) -> _QueueView:
@@ -859,29 +882,30 @@ def _queue_rows(h: WorkHistory, cap_items_s: float | None, q_target_ms: float) -
         c.room(end)
         _queue_rows_add(h, cached, c, c.hi - base, q_target_ms)
         c.hi = end
-    asked, counts = c.asked[base:end].copy(), c.counts[base:end].copy()
-    pressed = cached["pressed"].copy()
     m, head = _pressed_head(h, q_target_ms, cached)
-    if m:
-        # The rows whose settling reaches back before this history: worked out on it
-        # alone (:func:`_undisturbed_head`, :func:`_queue_values`), on Python floats
-        # (the same IEEE operations; a dozen rows, where NumPy calls cost more).
-        pressed[:m] = head
-        m_u = min(_first_settle(h.times), m)
-        t, ready = h.times[:m].tolist(), h.ready[:m].tolist()
-        queue, settled = h.queue_ms[:m].tolist(), h.settled[:m].tolist()
-        backlog, calm = h.backlog_items[:m].tolist(), c.undisturbed[base : base + m].tolist()
-        last = -math.inf
-        for i, p in enumerate(head.tolist()):
-            if i < m_u:
-                disturbed = not settled[i] or (i > 0 and ready[i] != ready[i - 1])
-                if not disturbed and cap_items_s is not None:
-                    disturbed = backlog[i] > cap_items_s * ready[i] * q_target_ms / 1000.0
-                if disturbed and t[i] > last:
-                    last = t[i]
-                calm[i] = t[i] - last >= SETTLE_S
-            asked[i], counts[i] = _queue_value(ready[i], queue[i], p, calm[i], q_target_ms)
-    return _QueueView(asked, counts, pressed, c, base, m)
+    asked, counts = c.asked_view[base:end], c.counts_view[base:end]
+    if not m:
+        return _QueueView(asked, counts, cached["pressed"], c, base)
+    # The rows whose settling reaches back before this history: worked out on it
+    # alone (:func:`_undisturbed_head`, :func:`_queue_values`), on Python floats (the
+    # same IEEE operations; a dozen rows, where NumPy calls cost more).
+    m_u = min(_first_settle(h.times), m)
+    t, ready = h.times[:m].tolist(), h.ready[:m].tolist()
+    queue, settled = h.queue_ms[:m].tolist(), h.settled[:m].tolist()
+    backlog, calm = h.backlog_items[:m].tolist(), c.undisturbed[base : base + m].tolist()
+    head_asked, head_counts = np.empty(m), np.empty(m, dtype=bool)
+    last = -math.inf
+    for i, p in enumerate(head.tolist()):
+        if i < m_u:
+            disturbed = not settled[i] or (i > 0 and ready[i] != ready[i - 1])
+            if not disturbed and cap_items_s is not None:
+                disturbed = backlog[i] > cap_items_s * ready[i] * q_target_ms / 1000.0
+            if disturbed and t[i] > last:
+                last = t[i]
+            calm[i] = t[i] - last >= SETTLE_S
+        head_asked[i], head_counts[i] = _queue_value(ready[i], queue[i], p, calm[i], q_target_ms)
+    heads = (head_asked, head_counts, head)
+    return _QueueView(asked, counts, cached["pressed"], c, base, m, heads)
 
 
 def _comparable(
@@ -920,8 +944,8 @@ def _remembered(h: WorkHistory, q: _QueueView, held_work: float, lo: int, hi: in
     head_hi = min(q.head, hi)
     extra: list[float] = []
     if head_hi > lo:
-        rows = slice(lo, head_hi)
-        first = _comparable(q.asked[rows], q.counts[rows], h.work[rows], held_work)
+        asked, counts, _ = q.rows(lo, head_hi)
+        first = _comparable(asked, counts, h.work[lo:head_hi], held_work)
         extra = sorted(first[~np.isnan(first)].tolist())
     a, b = base + max(lo, head_hi), base + hi
     m = c.memory
@@ -1245,12 +1269,10 @@ class AdaptivePolicy:
         # capacity) is an overload the work rate already counts; the queue reaction is
         # for what it cannot see, so such rows do not count as settled.
         queues = _queue_rows(h, cap_items, q_target)
-        # From here on, rows of the queue memory only; the hold is its last ``k``.
-        by_queue_all = queues.asked[i_memory:]
-        settled_queue = queues.counts[i_memory:]
-        pressed = queues.pressed[i_memory:]
-        k = i_recent - i_memory
-        recent_q = by_queue_all[k:][settled_queue[k:]]
+        # The queues of the hold (the last rows); the older ones of the queue memory
+        # are read by _remembered.
+        by_queue_recent, settled_recent, pressed_recent = queues.rows(i_recent, h.times.size)
+        recent_q = by_queue_recent[settled_recent]
         by_queue = float(recent_q.max()) if recent_q.size else 0.0
         # Older queues seen under comparable work (within 2x, scaled to today's work:
         # a burst of twice the items takes twice the GPUs to drain in time) still say
@@ -1268,7 +1290,7 @@ class AdaptivePolicy:
                 else (f"highest of {hold_s:g} s")
             )
             how = f"ready × queue / {q_target:g} ms"
-            if pressed[k:].any():
+            if pressed_recent.any():
                 how += (
                     f" (× {PRESSURE_STEP:g} where the queue stayed over {q_target:g} ms for "
                     f"{SETTLE_S:g} s on an unchanged fleet)"

@@ -261,10 +261,10 @@ def forecast(
         slope = slopes.slope(window, t, y)
     else:
         slope = theil_sen_slope(t, y)
-    tau = t - now_s
-    level = median(y - slope * tau)
+    residual = y - slope * (t - now_s)  # the samples with the trend taken out, at now
+    level = median(residual)
     ahead = s.trend_weight * max(slope, 0.0) * s.horizon_s
-    trend_upper = quantile(y - slope * tau, s.quantile) + ahead
+    trend_upper = quantile(residual, s.quantile) + ahead
     upper = max(trend_upper, recent_max)
     seasonal = None
     if s.seasonal_weight > 0:

@@ -260,22 +260,22 @@ class PredictivePolicy:
             level_now,
             level_before_from(history, LEVEL_WINDOW_S),
         )
-        if counted is not None and np.isfinite(work.work).any():
+        has = np.isfinite(work.work)
+        known = np.flatnonzero(has)
+        if counted is not None and known.size:
             # Triton's counters show the work (items/s) and what a replica does with
             # it: size in items, so many small requests are not priced as large ones
             # and a larger fleet's smaller batches cannot shrink the capacity (the
             # busy-fraction estimate below ratchets the fleet up on mixed traffic).
-            has = np.isfinite(work.work)
+            work_known = work.work[known]
             if work.columns is not None:
                 # The trend's pairwise slopes are kept from decision to decision.
-                ids = np.flatnonzero(has) + (work.columns.offset + work.first)
+                ids = known + (work.columns.offset + work.first)
                 slopes = work.columns.carried(("trend slopes", p.trend_window_s), SlopeWindow)
-                wfc = forecast(
-                    work.times[has], work.work[has], now, settings, ids=ids, slopes=slopes
-                )
+                wfc = forecast(work.times[known], work_known, now, settings, ids=ids, slopes=slopes)
             else:
-                wfc = forecast(work.times[has], work.work[has], now, settings)
-            items_per_request = float(work.work[has][-1]) / level_now if level_now > 0 else 1.0
+                wfc = forecast(work.times[known], work_known, now, settings)
+            items_per_request = float(work_known[-1]) / level_now if level_now > 0 else 1.0
             planned = wfc.upper_rps + load.extra_rps * items_per_request
             predicted = p.headroom * planned / counted.items_s
             reason = (

@@ -205,19 +205,19 @@ def test_queue_rows_kept_per_storage_row_are_those_worked_out_on_each_history() 
         for cap, target in ((None, 2.0), (40.0 + (t // 3_000) % 3, 1.0), (0.5, 3.0)):
             fast = _queue_rows(h, cap, target)
             slow = _queue_rows(replace(h, columns=None), cap, target)
-            for a, b in zip(fast[:3], slow[:3], strict=True):
+            n = h.times.size
+            for a, b in zip(fast.rows(0, n), slow.rows(0, n), strict=True):
                 np.testing.assert_array_equal(a, b)
             # The median of what comparable queues asked for, its values kept sorted
             # per held work (here one that changes now and then) over a window that
             # slides: the one taken over the rows.
-            n = h.times.size
             held = float(np.nanmax(h.work[-6:], initial=0.0)) if t % 1_000 < 500 else 30.0
             window = (n // 50, max(n - 4, n // 50))
             remembered = _remembered(h, fast, held, *window)
             assert remembered == _remembered(h, slow, held, *window)
             checked += 1
             nonzero += remembered > 0
-            pressed += bool(fast[2][-1])
+            pressed += bool(fast.pressed[-1])
         overloaded += bool((h.backlog_items > 0.5 * h.ready * 3.0 / 1000.0).any())
     assert checked > 3_000 and overloaded > 100 and pressed > 100 and nonzero > 1_000
 
