@@ -301,24 +301,21 @@ class ExternalScalerService(pb_grpc.ExternalScalerServicer):
             timer.cancel()
             self._unwatch(key, ev)
 
-    async def _decision(self, obj: TrackedObject) -> Decision:
+    async def _view(self, obj: TrackedObject) -> keda.KedaView:
+        """What KEDA reads now (:func:`scaler.keda_adapter.keda_view`, the one rule for
+        values, activity and errors), after waiting for a first decision; an error is
+        ``UNAVAILABLE`` naming the object."""
         if obj.decision is None:
             await self._first_decision(obj)
-        d = obj.decision
-        if d is None:
-            raise RpcError(
-                grpc.StatusCode.UNAVAILABLE,
-                f"{obj.config.key}: first decision not ready yet (metrics being read)",
-            )
-        why = keda.problem(
-            d,
+        view = keda.keda_view(
+            obj.decision,
             now_s=self._tracker.now(),
             fail_after_s=obj.config.guardrails.fail_after_s,
             refresh_interval_s=self._tracker.refresh_interval_s,
         )
-        if why is not None:
-            raise RpcError(grpc.StatusCode.UNAVAILABLE, f"{obj.config.key}: {why}")
-        return d
+        if view.error is not None:
+            raise RpcError(grpc.StatusCode.UNAVAILABLE, f"{obj.config.key}: {view.error}")
+        return view
 
     async def _run(
         self,
@@ -386,13 +383,13 @@ class ExternalScalerService(pb_grpc.ExternalScalerServicer):
         self, request: pb.GetMetricsRequest, context: Context
     ) -> pb.GetMetricsResponse:
         async def answer() -> pb.GetMetricsResponse:
-            d = await self._decision(await self._object(request.scaledObjectRef))
-            value = keda.metric_value(d)
+            view = await self._view(await self._object(request.scaledObjectRef))
+            value, integer = view.metric()
             return pb.GetMetricsResponse(
                 metricValues=[
                     pb.MetricValue(
                         metricName=request.metricName or METRIC_NAME,
-                        metricValue=keda.metric_int(value),
+                        metricValue=integer,
                         metricValueFloat=value,
                     )
                 ]
@@ -405,8 +402,8 @@ class ExternalScalerService(pb_grpc.ExternalScalerServicer):
 
     async def IsActive(self, request: pb.ScaledObjectRef, context: Context) -> pb.IsActiveResponse:
         async def answer() -> pb.IsActiveResponse:
-            d = await self._decision(await self._object(request))
-            return pb.IsActiveResponse(result=keda.is_active(d))
+            view = await self._view(await self._object(request))
+            return pb.IsActiveResponse(result=view.active)
 
         result: pb.IsActiveResponse = await self._run(
             "IsActive", request, context, answer, pb.IsActiveResponse

@@ -31,6 +31,10 @@ TARGET = 1.0
 VALUE_DECIMALS = 3
 """KEDA turns the value into a milli-quantity: more decimals would be dropped anyway."""
 
+NOT_READY = "first decision not ready yet (metrics being read)"
+"""The error while an object has no decision yet (the server's first-decision wait ran
+out): KEDA counts a failure, as for any other error."""
+
 STALE_REFRESHES = 2
 """A decision older than ``failAfterSeconds`` plus this many refresh intervals means the
 refresh loop itself is stuck: answer with an error rather than an old number."""
@@ -44,6 +48,13 @@ class KedaView:
     value: float | None
     active: bool
     error: str | None = None
+
+    def metric(self) -> tuple[float, int]:
+        """GetMetrics' ``(metricValueFloat, metricValue)``; only for a view without an
+        error (the RPC errors instead)."""
+        if self.value is None:
+            raise ValueError(f"no metric value: {self.error}")
+        return self.value, metric_int(self.value)
 
 
 def metric_value(decision: Decision) -> float:
@@ -79,7 +90,7 @@ def keda_view(
     """What KEDA reads at ``now_s`` when ``decision`` is the latest one (None: no
     decision yet, an error as the server's first-decision wait that runs out)."""
     if decision is None:
-        return KedaView(None, False, "first decision not ready yet (metrics being read)")
+        return KedaView(None, False, NOT_READY)
     why = problem(
         decision, now_s=now_s, fail_after_s=fail_after_s, refresh_interval_s=refresh_interval_s
     )
