@@ -565,8 +565,8 @@ def _scenarios(
         slo_target=getattr(body, "slo_target", 0.99),
     )
     try:
-        current_sc = build_scenario(current_meta, options)
-        candidate_sc = build_scenario(candidate_meta, options)
+        current_sc = build_scenario(current_meta, options, name=name)
+        candidate_sc = build_scenario(candidate_meta, options, name=name)
     except ScenarioError as exc:
         raise HTTPException(422, str(exc)) from None
     return current_meta, candidate_meta, options, current_sc, candidate_sc
@@ -593,6 +593,12 @@ def _policy_override(meta: dict[str, str], override: dict[str, str]) -> dict[str
     summary="Simulate the override beside the current configuration (bearer token; background job)",
 )
 def whatif(namespace: str, name: str, body: WhatIfBody, ctx: Ctx, request: Request) -> JobOut:
+    """Simulate the object's current trigger metadata and the candidate (with the
+    override) on the body's trace. Both run with the simulator scenario's KEDA, HPA and
+    scaler timers (KEDA polling every 30 s, cooldown 300 s, HPA sync 15 s with 10 %
+    tolerance, a decision every 5 s), not the live ScaledObject's ``pollingInterval``
+    or the cluster's HPA settings; each run's result names the ScaledObject it ran
+    (``scaled_object``: name, metadata) and those ``timers``."""
     owner = ctx.auth.owner(request)
     _, _, _, current_sc, candidate_sc = _scenarios(ctx, namespace, name, body)
     override = dict(body.override)

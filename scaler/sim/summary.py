@@ -28,6 +28,7 @@ from typing import Any
 
 import numpy as np
 
+from scaler.limits import redact
 from scaler.sim.compare import Comparison
 from scaler.sim.engine import RunResult
 from scaler.sim.oracle import OracleResult
@@ -50,6 +51,13 @@ def duration_text(seconds: float) -> str:
     return text if hours < 48 else f"{text} ({hours / 24:.1f} days)"
 
 
+def ran(run: RunResult) -> dict[str, Any]:
+    """Which ScaledObject ``run`` ran: its name and its trigger metadata as given, with
+    secret values (a ``*FromEnv`` key's resolved value, TLS material) redacted as
+    everywhere the scaler shows metadata (:func:`scaler.limits.redact`)."""
+    return {"name": run.scaled_object, "metadata": redact(run.metadata)}
+
+
 def policy_summary(run: RunResult, oracle: OracleResult) -> dict[str, Any]:
     s = run.scores
     oracle_gpu_hours = oracle.gpu_hours
@@ -60,7 +68,7 @@ def policy_summary(run: RunResult, oracle: OracleResult) -> dict[str, Any]:
     )
     return {
         "name": run.name,
-        "scaled_object": {"name": run.scaled_object, "metadata": dict(run.metadata)},
+        "scaled_object": ran(run),
         **_rounded(scores_dict(s)),
         "gpu_hours_vs_oracle": _r(s.gpu_hours / oracle_gpu_hours) if oracle_gpu_hours > 0 else None,
         "max_overshoot_replicas": _r(overshoot),

@@ -1,7 +1,16 @@
 """What-if comparisons: a candidate ScaledObject trigger against the current one on
 the same trace, with the oracle bound and plot series. :func:`what_if` is the one
 path: the dashboard's what-if and "tune for me" both run it; no job or web
-concerns here."""
+concerns here.
+
+Each run's result says which ScaledObject ran (name and trigger metadata) and under
+which timers (:func:`timers`): KEDA's polling interval and cooldown, the HPA's sync
+period and tolerance and the scaler's refresh interval are the *scenario's*
+(:class:`scaler.sim.scenario.Scenario`), not read from the cluster. The dashboard's
+what-if builds its scenarios with :func:`build_scenario` from the trigger metadata
+alone, so it runs the simulator's defaults (KEDA polling every 30 s, cooldown 300 s,
+HPA sync 15 s with 10 % tolerance, a refresh every 5 s) whatever the live
+ScaledObject's ``pollingInterval`` or the cluster's HPA settings are."""
 
 from __future__ import annotations
 
@@ -17,6 +26,7 @@ from scaler.sim.engine import RunResult, simulate
 from scaler.sim.oracle import compute_oracle
 from scaler.sim.scenario import Scenario, ScenarioError, scenario_from_dict
 from scaler.sim.scores import finite_or_none, scores_dict
+from scaler.sim.summary import ran
 from scaler.traces.model import FloatArray, Trace
 
 PLOT_POINTS = 1200
@@ -34,14 +44,20 @@ class WhatIfOptions:
     """Tuning: the SLO attainment (fraction of requests) a candidate must reach."""
 
 
-def build_scenario(metadata: Mapping[str, str], options: WhatIfOptions) -> Scenario:
-    """The simulated ScaledObject with this trigger metadata; raises ScenarioError."""
+def build_scenario(
+    metadata: Mapping[str, str], options: WhatIfOptions, *, name: str | None = None
+) -> Scenario:
+    """The simulated ScaledObject with this trigger metadata (named ``name``, else the
+    options' scenario's name or the simulator's default); KEDA/HPA timers from the
+    options' scenario, else the simulator's defaults. Raises ScenarioError."""
     try:
         cfg = parse_metadata("simulated", "default", metadata)
     except MetadataError as exc:
         raise ScenarioError(str(exc)) from None
     data: dict[str, Any] = dict(options.scenario or {})
     so = dict(data.get("scaledObject") or {})
+    if name is not None:
+        so["name"] = name
     so.setdefault("minReplicaCount", cfg.guardrails.min_replicas)
     so.setdefault("maxReplicaCount", cfg.guardrails.max_replicas)
     so["triggers"] = [{"type": "external", "metadata": dict(metadata)}]
@@ -74,9 +90,29 @@ def trace_summary(trace: Trace) -> dict[str, Any]:
     }
 
 
-def run_summary(run: RunResult) -> dict[str, Any]:
-    """A run's scores (:func:`scaler.sim.scores.scores_dict`) and its decision count."""
-    return {**scores_dict(run.scores), "decisions": run.decisions}
+def timers(scenario: Scenario) -> dict[str, float]:
+    """The KEDA, HPA and scaler timers a run used: the scenario's, in seconds (the
+    tolerance a fraction)."""
+    so = scenario.scaledObject
+    return {
+        "keda_polling_interval_s": float(so.pollingInterval),
+        "keda_cooldown_period_s": float(so.cooldownPeriod),
+        "hpa_sync_period_s": scenario.hpa.sync_period_s,
+        "hpa_tolerance": scenario.hpa.tolerance,
+        "scaler_refresh_interval_s": scenario.scaler.refresh_interval_s,
+    }
+
+
+def run_summary(run: RunResult, scenario: Scenario) -> dict[str, Any]:
+    """A run's scores (:func:`scaler.sim.scores.scores_dict`), its decision count, which
+    ScaledObject ran (name, trigger metadata) and the timers of ``scenario``, the one
+    it ran in."""
+    return {
+        **scores_dict(run.scores),
+        "decisions": run.decisions,
+        "scaled_object": ran(run),
+        "timers": timers(scenario),
+    }
 
 
 def _per(run: RunResult, trace: Trace, size: int) -> int:
@@ -88,17 +124,23 @@ def _per(run: RunResult, trace: Trace, size: int) -> int:
 
 
 def comparison(
-    trace: Trace, current: RunResult, candidate: RunResult, scenario: Scenario
+    trace: Trace,
+    current: RunResult,
+    candidate: RunResult,
+    scenario: Scenario,
+    current_scenario: Scenario | None = None,
 ) -> dict[str, Any]:
-    """Scores of both runs, the oracle bound and down-sampled plot series."""
+    """Scores of both runs (each with what ran, :func:`run_summary`), the oracle bound
+    (from ``scenario``, the candidate's) and down-sampled plot series.
+    ``current_scenario``: the current run's (default: ``scenario``)."""
     oracle = compute_oracle(trace, scenario.fleet, scenario.slo_ms, scenario.startup.nominal_s)
     size = max(1, math.ceil(len(trace.rps) / PLOT_POINTS))
     times = trace.times_s[::size]
     return {
         "trace": trace_summary(trace),
         "slo_ms": scenario.slo_ms,
-        "current": run_summary(current),
-        "candidate": run_summary(candidate),
+        "current": run_summary(current, current_scenario or scenario),
+        "candidate": run_summary(candidate, scenario),
         "oracle": {
             "gpu_hours": oracle.gpu_hours,
             "instant_gpu_hours": oracle.instant_gpu_hours,
@@ -150,4 +192,4 @@ def what_if(
         runs.append(
             simulate(trace, scenario, name=name, progress=None if progress is None else report)
         )
-    return comparison(trace, runs[0], runs[1], candidate)
+    return comparison(trace, runs[0], runs[1], candidate, current)

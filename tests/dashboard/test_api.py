@@ -178,6 +178,14 @@ def test_what_if_compares_candidate_and_current_and_its_summary_backs_the_apply(
         assert set(comp[side]["latency_ms"]) == {"p50", "p95", "p99"}
     assert comp["oracle"]["gpu_hours"] > 0
     assert comp["candidate"]["gpu_hours"] > comp["current"]["gpu_hours"]
+    ran = {side: comp[side]["scaled_object"] for side in ("current", "candidate")}
+    assert ran["current"]["name"] == ran["candidate"]["name"] == "triton"
+    assert ran["current"]["metadata"]["targetMs"] != "20"
+    assert {k: ran["candidate"]["metadata"][k] for k in ("targetMs", "minReplicas")} == {
+        "targetMs": "20",
+        "minReplicas": "3",
+    }
+    assert comp["candidate"]["timers"]["keda_polling_interval_s"] == 30  # the scenario's
     assert len(comp["series"]["time_s"]) == len(comp["series"]["candidate_held"])
 
     applied = env.client.put(

@@ -125,6 +125,9 @@ def test_a_user_tunes_applies_and_reverts_in_the_browser(scaler: Scaler) -> None
             page.locator("#comparison").wait_for(state="visible", timeout=60_000)
             table = page.locator("#compare").inner_text()
             assert "GPU-hours" in table and "Oracle bound" in table and "p99" in table
+            ran = page.locator('#compare tr[data-row="scaled-object"] td.candidate').inner_text()
+            assert ran.startswith("triton: ") and "targetMs=160" in ran
+            assert "KEDA polls every 30 s" in page.locator("#timers").inner_text()
             page.screenshot(path=str(ARTIFACTS / "dashboard-whatif.png"), full_page=True)
 
             page.fill("#token", TOKEN)

@@ -261,7 +261,11 @@ async function tunePage() {
         const cls = better === 0 || a === b || a == null || b == null ? "" : (better * (b - a) > 0 ? "better" : "worse");
         const oracle = i === 0 ? `${num(c.oracle.gpu_hours)} (instant start ${num(c.oracle.instant_gpu_hours)})` : (i === 1 ? "100 %" : "");
         return `<tr data-row="${i}"><td>${label}</td><td class="current">${f(a)}</td><td class="candidate ${cls}">${f(b)}</td><td>${oracle}</td></tr>`;
-      }).join("");
+      }).join("") +
+      `<tr data-row="scaled-object"><td>ScaledObject run</td>${["current", "candidate"].map((k) => `<td class="${k}">${esc(c[k].scaled_object.name)}: ${kv(c[k].scaled_object.metadata)}</td>`).join("")}<td></td></tr>`;
+    const tm = c.candidate.timers;
+    $("#timers").textContent = `Simulated with the scenario's timers, not your cluster's: KEDA polls every ${num(tm.keda_polling_interval_s)} s (cooldown ${num(tm.keda_cooldown_period_s)} s), ` +
+      `the HPA syncs every ${num(tm.hpa_sync_period_s)} s (tolerance ${pct(tm.hpa_tolerance)}), the scaler decides every ${num(tm.scaler_refresh_interval_s)} s.`;
     const s = c.series, t = s.time_s.map((x) => x / 3600);
     plot("plot-sim-replicas", [{ x: t, y: s.current_held, name: "current: GPUs held", mode: "lines" }, { x: t, y: s.candidate_held, name: "candidate: GPUs held", mode: "lines" },
       { x: t, y: s.oracle_need, name: "oracle need", mode: "lines", line: { dash: "dot" } }, { x: t, y: s.rps, name: "load (req/s)", yaxis: "y2", mode: "lines", opacity: 0.4 }],
