@@ -1,27 +1,38 @@
 """The scaler assembled from its settings: metrics, the Prometheus observer, the
 override store, the tracker, the gRPC server and (optionally) the dashboard.
 
-``scaler serve`` calls :func:`assemble`; ``scaler dashboard`` and the tests call
-:func:`start_dashboard`. Commands sit above this module and never import each other.
+``scaler serve`` calls :func:`assemble`; ``scaler dashboard`` calls
+:func:`assemble_dashboard` (the dashboard alone, deciding for listed ScaledObjects);
+the tests call :func:`start_dashboard`. Commands sit above this module and never
+import each other.
 """
 
 from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import yaml
+
+from scaler.metadata import MetadataError
+from scaler.observer import Observer
 from scaler.overrides.store import OverrideStore, build_store
-from scaler.own_metrics import build_metrics
+from scaler.own_metrics import ScalerMetrics, build_metrics
+from scaler.prometheus_pool import PrometheusPool
 from scaler.prometheus_process import PrometheusProcess, ReaderWatchdog, prometheus_observer
 from scaler.server import RunningServer, split_listen, start_server
 from scaler.settings import ServerSettings
 from scaler.tracker import ObjectTracker, ReplicaReader, no_overrides
 
 log = logging.getLogger(__name__)
+
+RETRACK_S = 60.0
+"""Standalone dashboard: how often the listed ScaledObjects are re-registered with the
+tracker (it forgets objects nobody asks about, and re-parsing picks up overrides)."""
 
 
 class AssemblyError(Exception):
@@ -131,6 +142,32 @@ class Assembled:
             self.dashboard.stop()
 
 
+def build_tracker(
+    settings: ServerSettings,
+    observer: Observer,
+    metrics: ScalerMetrics,
+    store: OverrideStore | None,
+    *,
+    validate: Callable[[Any], None],
+    forget_after_s: float | None = None,
+    replica_reader: ReplicaReader | None = None,
+) -> ObjectTracker:
+    """The tracker of ``settings`` (intervals and bounds) reading ``observer``, with the
+    store's overrides (None: none); ``forget_after_s`` default the settings'."""
+    return ObjectTracker(
+        observer,
+        metrics,
+        refresh_interval_s=settings.refresh_interval_s,
+        forget_after_s=settings.forget_after_s if forget_after_s is None else forget_after_s,
+        overrides=store.overrides_for if store is not None else no_overrides,
+        replica_reader=replica_reader,
+        max_metadata_bytes=settings.max_metadata_bytes,
+        validate=validate,
+        max_objects=settings.max_objects,
+        max_logged_decisions=settings.max_logged_decisions,
+    )
+
+
 def assemble(settings: ServerSettings) -> Assembled:
     """Build and start everything ``settings`` ask for; raises :class:`AssemblyError`
     (nothing left running) when a part cannot start."""
@@ -143,17 +180,13 @@ def assemble(settings: ServerSettings) -> Assembled:
     store = None
     if with_dashboard or settings.overrides_file or settings.overrides_configmap:
         store = build_store(settings.overrides_file, settings.overrides_configmap)
-    tracker = ObjectTracker(
+    tracker = build_tracker(
+        settings,
         observer,
         metrics,
-        refresh_interval_s=settings.refresh_interval_s,
-        forget_after_s=settings.forget_after_s,
-        overrides=store.overrides_for if store is not None else no_overrides,
-        replica_reader=replica_reader(settings.kubernetes_api),
-        max_metadata_bytes=settings.max_metadata_bytes,
+        store,
         validate=observer.check,
-        max_objects=settings.max_objects,
-        max_logged_decisions=settings.max_logged_decisions,
+        replica_reader=replica_reader(settings.kubernetes_api),
     )
     try:
         running = start_server(settings, observer, metrics=metrics, tracker=tracker)
@@ -177,3 +210,77 @@ def assemble(settings: ServerSettings) -> Assembled:
     except (OSError, ValueError) as exc:
         running.stop(0)
         raise AssemblyError(str(exc)) from None
+
+
+def scaled_objects(path: Path) -> Iterator[tuple[str, str, dict[str, str]]]:
+    """(namespace, name, trigger metadata) of every ScaledObject in a YAML file whose
+    trigger points at an external scaler (``type: external`` or ``external-push``)."""
+    for doc in yaml.safe_load_all(path.read_text()):
+        if not isinstance(doc, dict) or doc.get("kind") != "ScaledObject":
+            continue
+        meta = doc.get("metadata") or {}
+        for trig in (doc.get("spec") or {}).get("triggers") or []:
+            if trig.get("type") in ("external", "external-push"):
+                values = {str(k): str(v) for k, v in (trig.get("metadata") or {}).items()}
+                yield str(meta.get("namespace", "default")), str(meta["name"]), values
+                break
+
+
+@dataclass
+class StandaloneDashboard:
+    """The dashboard running alone (:func:`assemble_dashboard`): its tracker, the
+    server and the thread re-registering the listed ScaledObjects."""
+
+    tracker: ObjectTracker
+    dashboard: DashboardHandle
+    listed: int
+    """ScaledObjects from the objects file that are re-registered."""
+    _stop: threading.Event = field(default_factory=threading.Event)
+
+    def stop(self) -> None:
+        self._stop.set()
+        self.dashboard.stop()
+        self.tracker.stop()
+
+
+def assemble_dashboard(
+    settings: ServerSettings, objects: Path | None, *, traces_dir: Path | None = None
+) -> StandaloneDashboard:
+    """The dashboard alone: an in-process Prometheus pool, the override store, a
+    tracker deciding for the ScaledObjects of ``objects`` (a YAML file of manifests,
+    re-registered every :data:`RETRACK_S`, so kept however long nobody asks) exactly as
+    ``scaler serve`` would, without answering KEDA. Raises :class:`AssemblyError`
+    (nothing left running) when the dashboard cannot start."""
+    store = build_store(settings.overrides_file, settings.overrides_configmap)
+    metrics = build_metrics()
+    pool = PrometheusPool(settings, metrics)
+    tracker = build_tracker(
+        settings,
+        pool,
+        metrics,
+        store,
+        validate=pool.check,
+        forget_after_s=max(settings.forget_after_s, 4 * RETRACK_S),
+    )
+    listed = list(scaled_objects(objects)) if objects is not None else []
+    stop = threading.Event()
+
+    def retrack() -> None:
+        while True:
+            for namespace, name, meta in listed:
+                try:
+                    tracker.track(tracker.config_for(name, namespace, meta))
+                except MetadataError as exc:
+                    log.warning("%s/%s: %s", namespace, name, exc)
+            if stop.wait(RETRACK_S):
+                return
+
+    threading.Thread(target=retrack, name="retrack", daemon=True).start()
+    tracker.start()
+    try:
+        handle = start_dashboard(tracker, settings, store, traces_dir=traces_dir)
+    except (OSError, ValueError) as exc:
+        stop.set()
+        tracker.stop()
+        raise AssemblyError(str(exc)) from None
+    return StandaloneDashboard(tracker, handle, len(listed), stop)
