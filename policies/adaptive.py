@@ -638,16 +638,20 @@ def _pressed(h: WorkHistory, q_target_ms: float) -> npt.NDArray[np.bool_]:
 
 
 def _pressed_head(
-    h: WorkHistory, q_target_ms: float, cached: dict[str, npt.NDArray[Any]]
+    h: WorkHistory,
+    q_target_ms: float,
+    cached: dict[str, npt.NDArray[Any]],
+    first_settle: int | None = None,
 ) -> tuple[int, npt.NDArray[np.bool_]]:
     """How many of ``h``'s first rows :func:`_pressed` works out on ``h`` alone, and their
-    values (``cached``: :func:`_pressed_cache` of ``h``): the later rows are the cached."""
+    values (``cached``: :func:`_pressed_cache` of ``h``; ``first_settle``:
+    :func:`_first_settle` of its times, if known): the later rows are the cached."""
     t = h.times
     n = t.size
     # Rows less than SETTLE_S after the first are never pressed here (the first row
     # counts as a change); from there on a row's window and settling lie inside this
     # history, unless rounding puts one a row before it: those are worked out again.
-    m = _first_settle(t)
+    m = _first_settle(t) if first_settle is None else first_settle
     back = cached["back"]
     if m < n and m - back[m] < 0:
         while m < n and m - back[m] < 0:
@@ -876,20 +880,34 @@ def _queue_rows(h: WorkHistory, cap_items_s: float | None, q_target_ms: float) -
     n = h.times.size
     end = base + n
     c = cols.carried(("queue rows", q_target_ms), _QueueRows)
+    before = None
     if not c.built or c.cap != cap_items_s or not c.lo <= base <= c.hi:
+        memory = c.memory
+        if memory is not None and c.lo <= base <= memory.lo and memory.hi <= end:
+            # A new capacity rarely changes a row (only an overload's): the remembered
+            # queues stay sorted if none of theirs changed (compared bit for bit).
+            rows = slice(memory.lo, memory.hi)
+            before = (memory, c.asked[rows].copy(), c.counts[rows].copy())
         c.reset(cap_items_s, base)
     if end > c.hi:
         c.room(end)
         _queue_rows_add(h, cached, c, c.hi - base, q_target_ms)
         c.hi = end
-    m, head = _pressed_head(h, q_target_ms, cached)
+    if before is not None:
+        memory, asked_before, counts_before = before
+        rows = slice(memory.lo, memory.hi)
+        if np.array_equal(c.counts[rows], counts_before) and np.array_equal(
+            c.asked[rows].view(np.int64), asked_before.view(np.int64)
+        ):
+            c.memory = memory
+    m_u = _first_settle(h.times)
+    m, head = _pressed_head(h, q_target_ms, cached, m_u)
     asked, counts = c.asked_view[base:end], c.counts_view[base:end]
     if not m:
         return _QueueView(asked, counts, cached["pressed"], c, base)
     # The rows whose settling reaches back before this history: worked out on it
     # alone (:func:`_undisturbed_head`, :func:`_queue_values`), on Python floats (the
     # same IEEE operations; a dozen rows, where NumPy calls cost more).
-    m_u = min(_first_settle(h.times), m)
     t, ready = h.times[:m].tolist(), h.ready[:m].tolist()
     queue, settled = h.queue_ms[:m].tolist(), h.settled[:m].tolist()
     backlog, calm = h.backlog_items[:m].tolist(), c.undisturbed[base : base + m].tolist()

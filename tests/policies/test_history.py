@@ -200,9 +200,15 @@ def test_queue_rows_kept_per_storage_row_are_those_worked_out_on_each_history() 
             continue
         # Each its own queue target (rows are kept per target), low enough that queues
         # persist: no capacity, one that changes now and then (rows worked out again),
-        # one low enough that the backlog overloads the fleet. Every decision, so rows
-        # are added one by one.
-        for cap, target in ((None, 2.0), (40.0 + (t // 3_000) % 3, 1.0), (0.5, 3.0)):
+        # one low enough that the backlog overloads the fleet, one that goes from that
+        # to one that does not. Every decision, so rows are added one by one.
+        low_high = 0.5 if t // 520 % 2 else 1e6  # overloads come and go with it
+        for cap, target in (
+            (None, 2.0),
+            (40.0 + (t // 3_000) % 3, 1.0),
+            (0.5, 3.0),
+            (low_high, 4.0),
+        ):
             fast = _queue_rows(h, cap, target)
             slow = _queue_rows(replace(h, columns=None), cap, target)
             n = h.times.size
