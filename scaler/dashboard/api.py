@@ -200,12 +200,10 @@ def list_objects(ctx: Ctx) -> list[ObjectSummary]:
 def get_object(namespace: str, name: str, ctx: Ctx) -> dict[str, Any]:
     obj = ctx.obj(namespace, name)
     override = ctx.override(namespace, name)
-    base, exact = views.base_metadata(obj, override)
     return {
         "summary": _summary(ctx, namespace, name),
         "metadata": config_metadata(obj.config),
-        "base_metadata": redact(base),
-        "base_metadata_exact": exact,
+        "base_metadata": redact(views.base_metadata(obj)),
         "override": redact(override),
         "policy": obj.config.policy.name,
         "params": obj.config.params.model_dump(by_alias=True, mode="json"),
@@ -268,7 +266,7 @@ def series(
 def export(namespace: str, name: str, ctx: Ctx) -> Response:
     obj = ctx.obj(namespace, name)
     override = ctx.override(namespace, name)
-    meta = views.merged_metadata(obj, override, override)
+    meta = views.merged_metadata(obj, override)
     return Response(views.scaled_object_yaml(obj.config, meta), media_type="application/yaml")
 
 
@@ -290,9 +288,8 @@ def _check_override(ctx: Dashboard, namespace: str, name: str, override: dict[st
             f"override key {bad[0]!r} cannot be set here; allowed: {', '.join(sorted(allowed))}"
             f" (scope keys such as {', '.join(scope[:4])} stay in the ScaledObject)",
         )
-    current = ctx.override(namespace, name)
     try:
-        merged = views.merged_metadata(obj, current, override)
+        merged = views.merged_metadata(obj, override)
     except MetadataError as exc:
         raise HTTPException(422, str(exc)) from None
     return obj, merged
@@ -384,12 +381,10 @@ def revert(entry_id: str, ctx: Ctx, request: Request) -> AuditOut:
         entry = ctx.store.entry(entry_id)
     except UnknownEntryError as exc:
         raise HTTPException(404, str(exc)) from None
-    namespace, _, name = entry.object.partition("/")
     obj = ctx.tracker.get(entry.object)
     if obj is not None and entry.old:
-        current = ctx.override(namespace, name)
         try:
-            views.merged_metadata(obj, current, entry.old)
+            views.merged_metadata(obj, entry.old)
         except MetadataError as exc:
             raise HTTPException(409, f"cannot restore {entry.old}: {exc}") from None
     try:
@@ -558,7 +553,7 @@ def _scenarios(
 ) -> tuple[dict[str, str], dict[str, str], WhatIfOptions, Any, Any]:
     obj, candidate_meta = _check_override(ctx, namespace, name, body.override)
     current = ctx.override(namespace, name)
-    current_meta = views.merged_metadata(obj, current, current)
+    current_meta = views.merged_metadata(obj, current)
     options = WhatIfOptions(
         slo_ms=body.slo_ms,
         startup_s=body.startup_s,

@@ -28,21 +28,19 @@ STALE_AFTER_REFRESHES = 3
 """A decision older than this many refresh intervals is shown as stale."""
 
 
-def base_metadata(obj: TrackedObject, override: Mapping[str, str]) -> tuple[dict[str, str], bool]:
-    """The ScaledObject's own metadata as KEDA sent it (the tracker keeps it, before any
-    override) and whether it is exact (always: the tracker keeps every object's)."""
-    return {str(k): str(v) for k, v in obj.metadata.items()}, True
+def base_metadata(obj: TrackedObject) -> dict[str, str]:
+    """The ScaledObject's own metadata as KEDA sent it (the tracker keeps every
+    object's, before any override; secret values already redacted)."""
+    return {str(k): str(v) for k, v in obj.metadata.items()}
 
 
-def merged_metadata(
-    obj: TrackedObject, current_override: Mapping[str, str], new_override: Mapping[str, str]
-) -> dict[str, str]:
-    """The metadata the scaler will parse once ``new_override`` replaces the current one.
+def merged_metadata(obj: TrackedObject, override: Mapping[str, str]) -> dict[str, str]:
+    """The metadata the scaler will parse with ``override`` on the object's own (the
+    override it replaces plays no part: the base is always the object's own).
 
     Raises MetadataError when the result is invalid."""
-    base, _ = base_metadata(obj, current_override)
     cfg = obj.config
-    merged = with_override(base, new_override)
+    merged = with_override(base_metadata(obj), override)
     parse_metadata(cfg.name, cfg.namespace, merged)
     return merged
 
