@@ -418,12 +418,17 @@ def _capacity_samples(
     return {"use": use, "fit": fit, "load": load}
 
 
-def _direct(h: WorkHistory, use: npt.NDArray[np.bool_], load: FloatArray) -> tuple[float, float]:
-    """(capacity, execution ms) read directly from the most loaded samples (``load``:
-    their work per replica)."""
+def _direct(
+    h: WorkHistory, use: npt.NDArray[np.bool_] | None, load: FloatArray
+) -> tuple[float, float]:
+    """(capacity, execution ms) read directly from the most loaded samples (``use``;
+    None: every one) (``load``: their work per replica)."""
     top = load >= quantile(load, LOADED_QUANTILE)
-    cap = median(h.capacity[use][top])
-    service = h.service_ms[use][top]
+    capacity, service = h.capacity, h.service_ms
+    if use is not None:
+        capacity, service = capacity[use], service[use]
+    cap = median(capacity[top])
+    service = service[top]
     service = service[np.isfinite(service)]
     return cap, median(service) if service.size else math.nan
 
@@ -465,7 +470,10 @@ def learned_capacity(
     n = int(np.count_nonzero(use))
     if n == 0:
         return None
-    cap, service = _direct(h, use, flags["load"][use])
+    if n == use.size:  # every sample (the usual case): no copies to take
+        cap, service = _direct(h, None, flags["load"])
+    else:
+        cap, service = _direct(h, use, flags["load"][use])
     if target_ms is None:
         return Capacity(cap, service, n)
     fit = flags["fit"]
