@@ -49,6 +49,7 @@ class Row:
     key: str
     default: str | None
     range: str | None
+    type: str | None = None
 
 
 @dataclass(frozen=True)
@@ -97,7 +98,14 @@ def key_tables() -> list[Table]:
                     shared.append(cells["key"])
                 for key in keys:
                     rows.append(
-                        Row(f"{doc}:{i + 1}", models, key, cells.get("default"), cells.get("range"))
+                        Row(
+                            f"{doc}:{i + 1}",
+                            models,
+                            key,
+                            cells.get("default"),
+                            cells.get("range"),
+                            cells.get("type"),
+                        )
                     )
                 i += 1
             tables.append(Table(where, models, tuple(rows), tuple(header), tuple(shared)))
@@ -213,6 +221,28 @@ def test_the_range_is_the_models(row: Row) -> None:
         assert documented_bounds(row.range) == _bounds(field), (
             f"{row.where}: {row.key} is bounded by {_bounds(field)}"
         )
+
+
+NUMBER_TYPES: dict[str, tuple[type, ...]] = {
+    "int": (int,),
+    "float": (float,),
+    "s": (int, float),
+    "ms": (int, float),
+    "req/s": (int, float),
+}
+"""A type column's numeric types: ``int`` a count, ``float`` a number, a unit either."""
+
+
+@pytest.mark.parametrize(
+    "row", [r for r in ROWS if r.type in NUMBER_TYPES], ids=lambda r: f"{r.where}:{r.key}"
+)
+def test_a_numeric_type_is_the_models(row: Row) -> None:
+    field = _field(row.models, row.key)
+    assert field is not None, row.where
+    args = set(typing.get_args(field.annotation) or (field.annotation,)) - {type(None)}
+    assert len(args) == 1 and args <= set(NUMBER_TYPES[row.type or ""]), (
+        f"{row.where}: {row.key} is {args}, documented as {row.type}"
+    )
 
 
 def test_the_range_reader_reads_every_form() -> None:
