@@ -1030,12 +1030,17 @@ def _kth(values: list[float], extra: list[float], k: int) -> float:
     ``values[k - len(extra) : k + 1]``."""
     if not extra:
         return values[k]
-    lo = max(0, k - len(extra))
-    candidates = sorted(values[lo : k + 1] + extra)
-    for x in candidates:
+    candidates = sorted(values[max(0, k - len(extra)) : k + 1] + extra)
+    # More than k values at or below a candidate holds from some candidate on: bisect.
+    lo, hi = 0, len(candidates) - 1
+    while lo < hi:
+        mid = (lo + hi) // 2
+        x = candidates[mid]
         if bisect_right(values, x) + bisect_right(extra, x) > k:
-            return x
-    raise AssertionError("unreachable: the k-th value is among the candidates")
+            hi = mid
+        else:
+            lo = mid + 1
+    return candidates[lo]
 
 
 def _queue_value(
