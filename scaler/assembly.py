@@ -19,12 +19,11 @@ from typing import Any
 import yaml
 
 from scaler.metadata import MetadataError
-from scaler.observer import Observer
 from scaler.overrides.store import OverrideStore, build_store
-from scaler.own_metrics import ScalerMetrics, build_metrics
+from scaler.own_metrics import build_metrics
 from scaler.prometheus_pool import PrometheusPool
 from scaler.prometheus_process import PrometheusProcess, ReaderWatchdog, prometheus_observer
-from scaler.server import RunningServer, split_listen, start_server
+from scaler.server import RunningServer, split_listen, start_server, tracker_for
 from scaler.settings import ServerSettings
 from scaler.tracker import ObjectTracker, ReplicaReader, no_overrides
 
@@ -142,32 +141,6 @@ class Assembled:
             self.dashboard.stop()
 
 
-def build_tracker(
-    settings: ServerSettings,
-    observer: Observer,
-    metrics: ScalerMetrics,
-    store: OverrideStore | None,
-    *,
-    validate: Callable[[Any], None],
-    forget_after_s: float | None = None,
-    replica_reader: ReplicaReader | None = None,
-) -> ObjectTracker:
-    """The tracker of ``settings`` (intervals and bounds) reading ``observer``, with the
-    store's overrides (None: none); ``forget_after_s`` default the settings'."""
-    return ObjectTracker(
-        observer,
-        metrics,
-        refresh_interval_s=settings.refresh_interval_s,
-        forget_after_s=settings.forget_after_s if forget_after_s is None else forget_after_s,
-        overrides=store.overrides_for if store is not None else no_overrides,
-        replica_reader=replica_reader,
-        max_metadata_bytes=settings.max_metadata_bytes,
-        validate=validate,
-        max_objects=settings.max_objects,
-        max_logged_decisions=settings.max_logged_decisions,
-    )
-
-
 def assemble(settings: ServerSettings) -> Assembled:
     """Build and start everything ``settings`` ask for; raises :class:`AssemblyError`
     (nothing left running) when a part cannot start."""
@@ -180,11 +153,11 @@ def assemble(settings: ServerSettings) -> Assembled:
     store = None
     if with_dashboard or settings.overrides_file or settings.overrides_configmap:
         store = build_store(settings.overrides_file, settings.overrides_configmap)
-    tracker = build_tracker(
+    tracker = tracker_for(
         settings,
         observer,
         metrics,
-        store,
+        overrides=store.overrides_for if store is not None else no_overrides,
         validate=observer.check,
         replica_reader=replica_reader(settings.kubernetes_api),
     )
@@ -254,11 +227,11 @@ def assemble_dashboard(
     store = build_store(settings.overrides_file, settings.overrides_configmap)
     metrics = build_metrics()
     pool = PrometheusPool(settings, metrics)
-    tracker = build_tracker(
+    tracker = tracker_for(
         settings,
         pool,
         metrics,
-        store,
+        overrides=store.overrides_for,
         validate=pool.check,
         forget_after_s=max(settings.forget_after_s, 4 * RETRACK_S),
     )

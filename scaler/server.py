@@ -26,10 +26,11 @@ from prometheus_client import start_http_server
 
 from scaler.grpc_service import ExternalScalerService
 from scaler.keda_proto import externalscaler_pb2_grpc as pb_grpc
+from scaler.metadata import ScalerConfig
 from scaler.observer import Observer
 from scaler.own_metrics import ScalerMetrics, build_metrics
 from scaler.settings import ServerSettings
-from scaler.tracker import ObjectTracker
+from scaler.tracker import ObjectTracker, Overrides, ReplicaReader, no_overrides
 
 log = logging.getLogger(__name__)
 
@@ -112,15 +113,27 @@ def server_credentials(settings: ServerSettings) -> grpc.ServerCredentials | Non
 
 
 def tracker_for(
-    settings: ServerSettings, observer: Observer, metrics: ScalerMetrics
+    settings: ServerSettings,
+    observer: Observer,
+    metrics: ScalerMetrics,
+    *,
+    overrides: Overrides = no_overrides,
+    validate: Callable[[ScalerConfig], None] | None = None,
+    replica_reader: ReplicaReader | None = None,
+    forget_after_s: float | None = None,
 ) -> ObjectTracker:
-    """A tracker with the settings' intervals and bounds (callers add overrides etc.)."""
+    """A tracker with the settings' intervals and bounds (``forget_after_s``: the
+    settings' unless given), reading ``observer``, with these overrides, validation of
+    a config against the observer and Kubernetes replica counts."""
     return ObjectTracker(
         observer,
         metrics,
         refresh_interval_s=settings.refresh_interval_s,
-        forget_after_s=settings.forget_after_s,
+        forget_after_s=settings.forget_after_s if forget_after_s is None else forget_after_s,
+        overrides=overrides,
+        replica_reader=replica_reader,
         max_metadata_bytes=settings.max_metadata_bytes,
+        validate=validate,
         max_objects=settings.max_objects,
         max_logged_decisions=settings.max_logged_decisions,
     )
