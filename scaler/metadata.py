@@ -9,16 +9,17 @@ that names the key, the value and what is allowed, returned as gRPC
 
 from __future__ import annotations
 
+import contextlib
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from policies import Guardrails, Policy, PolicyParams
 from policies.leading import INDICATORS_FIELD
-from policies.naming import metadata_alias, metadata_fields, metadata_keys
+from policies.naming import metadata_alias, metadata_fields, metadata_key, metadata_keys
 from scaler.indicator_metadata import (
     IndicatorMetadataError,
     IndicatorQuery,
@@ -168,13 +169,44 @@ GUARDRAIL_KEYS: frozenset[str] = metadata_keys(Guardrails)
 """Keys of the guardrails (:class:`policies.Guardrails`), the common keys an override
 may change."""
 
+
+def key_of(model: type[BaseModel], name: str) -> str:
+    """The metadata key of ``model``'s field ``name`` (KeyError if it has none). Code
+    that writes or looks up a key names it by its Python field, so renaming a key is
+    one edit (its field or alias), wherever the key is used."""
+    return metadata_key(name, model.model_fields[name])
+
+
+RENAMED_COMMON_FIELDS: dict[str, str] = {}
+"""``{old key: Python field of CommonMetadata or Guardrails}`` for renamed common and
+guardrail keys, still accepted with a deprecation warning (as a policy's
+``renamed_keys``). Renaming a common key is one edit to its field (name or alias)
+plus one entry here, ``{"minReplicas": "min_replicas"}`` for a ``min_replicas``
+whose key became ``minReplicaCount``; the README's table of renamed keys lists it."""
+
+
+def renamed_common_keys() -> dict[str, str]:
+    """``{old key: current key}`` of :data:`RENAMED_COMMON_FIELDS`."""
+    out: dict[str, str] = {}
+    for old, name in RENAMED_COMMON_FIELDS.items():
+        model = CommonMetadata if name in CommonMetadata.model_fields else Guardrails
+        out[old] = key_of(model, name)
+    return out
+
+
 COMMON_KEYS: frozenset[str] = metadata_keys(CommonMetadata) | GUARDRAIL_KEYS
 """Keys every ScaledObject may set, whatever its policy."""
 
 
 def is_common_key(key: str) -> bool:
-    """Whether ``key`` means the same to every policy: a common key or one of KEDA's."""
-    return key in COMMON_KEYS or key in KEDA_KEYS or key.endswith("FromEnv")
+    """Whether ``key`` means the same to every policy: a common key (or a deprecated
+    name of one) or one of KEDA's."""
+    return (
+        key in COMMON_KEYS
+        or key in KEDA_KEYS
+        or key.endswith(FROM_ENV)
+        or key in renamed_common_keys()
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -201,11 +233,17 @@ class LabelScope:
         return out
 
 
+_FROM_COMMON = {"from_common": True}
+"""Marks a :class:`ScalerConfig` field that is the :class:`CommonMetadata` field of the
+same name (the parser copies every one so marked, none by hand)."""
+
+
 @dataclass(frozen=True, slots=True)
 class ScalerConfig:
     """One ScaledObject's validated configuration. ``common`` holds the validated
-    common keys (scope and queries); ``deprecations`` the warnings about deprecated
-    keys the metadata used (the tracker logs each once)."""
+    common keys (scope and queries), the fields marked ``from_common`` are copies of
+    its fields of the same name; ``deprecations`` the warnings about deprecated keys
+    the metadata used (the tracker logs each once)."""
 
     name: str
     namespace: str
@@ -213,15 +251,15 @@ class ScalerConfig:
     params: PolicyParams
     guardrails: Guardrails
     scope: LabelScope
-    rate_window_s: int
-    gpu_metric: str
-    activation_metric: str | None
-    target_deployment: str | None = None
+    common: CommonMetadata
+    rate_window_s: int = field(metadata=_FROM_COMMON)
+    gpu_metric: str = field(metadata=_FROM_COMMON)
+    activation_metric: str | None = field(metadata=_FROM_COMMON)
+    target_deployment: str | None = field(default=None, metadata=_FROM_COMMON)
     indicators: tuple[IndicatorQuery, ...] = ()
     """Leading indicators (``indicator<N>…`` keys), in order: Observation.indicators[i]."""
     prometheus: PrometheusTarget = field(default_factory=PrometheusTarget)
     """Which Prometheus to read and with which credentials (default: the server's)."""
-    common: CommonMetadata | None = None
     deprecations: tuple[str, ...] = ()
 
     @property
@@ -331,6 +369,34 @@ def _resolve_from_env(metadata: Mapping[str, str]) -> tuple[dict[str, str], froz
     return out, frozenset(hidden)
 
 
+def resolve_env_references(
+    metadata: Mapping[str, str], environ: Mapping[str, str]
+) -> dict[str, str]:
+    """What KEDA forwards for trigger ``metadata`` as written in a ScaledObject: each
+    ``<key>FromEnv`` names an environment variable whose value KEDA reads from the
+    scale target's container and forwards under the same key (an empty value is
+    dropped). Here the variables come from ``environ`` (the simulator has no
+    container: its own process environment). An unset variable is a
+    :class:`MetadataError` naming the key and the variable. The credential keys
+    (:data:`CREDENTIAL_KEYS`) are kept as written: nothing simulated reads a
+    Prometheus, and a secret must not reach a result row."""
+    out: dict[str, str] = {}
+    for key, value in metadata.items():
+        if not key.endswith(FROM_ENV) or key in CREDENTIAL_KEYS or not isinstance(value, str):
+            out[key] = value
+            continue
+        resolved = environ.get(value)
+        if resolved is None:
+            raise MetadataError(
+                f"scalerMetadata key {key!r} reads the environment variable {short(value)}, "
+                "which is not set: KEDA takes it from the scale target's container; "
+                "set it in the environment of this command"
+            )
+        if resolved:
+            out[key] = resolved
+    return out
+
+
 def _rename(kept: dict[str, str], renamed: Mapping[str, str]) -> tuple[dict[str, str], list[str]]:
     """Deprecated keys replaced by their current names, with one warning each."""
     out = dict(kept)
@@ -353,11 +419,9 @@ def with_override(metadata: Mapping[str, str], override: Mapping[str, str]) -> d
     ScaledObject's deprecated ``target`` instead of clashing with it."""
 
     def current(meta: Mapping[str, str], policy_name: str) -> dict[str, str]:
-        try:
-            model = get_policy(policy_name).params_model
-        except UnknownPolicyError:
-            return dict(meta)
-        renamed = model.renamed_keys(meta)
+        renamed = renamed_common_keys()
+        with contextlib.suppress(UnknownPolicyError):
+            renamed |= get_policy(policy_name).params_model.renamed_keys(meta)
         out: dict[str, str] = {}
         for key, value in meta.items():
             new = renamed.get(key)
@@ -369,10 +433,10 @@ def with_override(metadata: Mapping[str, str], override: Mapping[str, str]) -> d
 
 
 def deprecated_keys() -> dict[str, str]:
-    """``{deprecated key: current key}`` over every registered policy, with the metadata
-    defaults (threshold's ``target`` → ``targetMs`` holds for its latency signals):
-    the README's table of renamed keys."""
-    out: dict[str, str] = {}
+    """``{deprecated key: current key}`` of the common keys and over every registered
+    policy, with the metadata defaults (threshold's ``target`` → ``targetMs`` holds for
+    its latency signals): the README's table of renamed keys."""
+    out = renamed_common_keys()
     for policy in available_policies().values():
         out |= policy.params_model.renamed_keys({})
     return out
@@ -414,6 +478,9 @@ def parse_metadata(name: str, namespace: str, metadata: Mapping[str, str]) -> Sc
     if namespace and not LABEL_VALUE.match(namespace):
         raise MetadataError(f"ScaledObject namespace {short(namespace)} is not a valid name")
     kept, hidden = _resolve_from_env(metadata)
+    common_renamed = renamed_common_keys()
+    given_as = {new: old for old, new in common_renamed.items() if old in kept}
+    kept, deprecations = _rename(kept, common_renamed)
     try:
         indicators = parse_indicators(kept)
     except IndicatorMetadataError as exc:
@@ -421,7 +488,7 @@ def parse_metadata(name: str, namespace: str, metadata: Mapping[str, str]) -> Sc
     kept = {k: v for k, v in kept.items() if not is_indicator_key(k)}
     common_keys = metadata_keys(CommonMetadata)
     common: CommonMetadata = _validate(
-        CommonMetadata, {k: v for k, v in kept.items() if k in common_keys}, hidden
+        CommonMetadata, {k: v for k, v in kept.items() if k in common_keys}, hidden, given_as
     )
     try:
         policy = get_policy(common.policy)
@@ -433,8 +500,9 @@ def parse_metadata(name: str, namespace: str, metadata: Mapping[str, str]) -> Sc
     params_model = policy.params_model
     own_keys = policy_keys(params_model)
     renamed = params_model.renamed_keys(kept)
-    given_as = {new: old for old, new in renamed.items() if old in kept}
-    kept, deprecations = _rename(kept, renamed)
+    given_as |= {new: old for old, new in renamed.items() if old in kept}
+    kept, policy_deprecations = _rename(kept, renamed)
+    deprecations += policy_deprecations
     takes_indicators = INDICATORS_FIELD in params_model.model_fields
     if indicators and not takes_indicators:
         raise MetadataError(
@@ -459,7 +527,7 @@ def parse_metadata(name: str, namespace: str, metadata: Mapping[str, str]) -> Sc
         settings = tuple(q.settings for q in indicators)
         params = params.model_copy(update={INDICATORS_FIELD: settings})
     guardrails: Guardrails = _validate(
-        Guardrails, {k: v for k, v in kept.items() if k in GUARDRAIL_KEYS}, hidden
+        Guardrails, {k: v for k, v in kept.items() if k in GUARDRAIL_KEYS}, hidden, given_as
     )
     scope = LabelScope(
         namespace=common.namespace or namespace or None,
@@ -467,6 +535,11 @@ def parse_metadata(name: str, namespace: str, metadata: Mapping[str, str]) -> Sc
         job=common.job,
         model=common.model,
     )
+    copied = {
+        f.name: getattr(common, f.name)
+        for f in fields(ScalerConfig)
+        if f.metadata.get("from_common")
+    }
     return ScalerConfig(
         name=name,
         namespace=namespace,
@@ -474,13 +547,10 @@ def parse_metadata(name: str, namespace: str, metadata: Mapping[str, str]) -> Sc
         params=params,
         guardrails=guardrails,
         scope=scope,
-        rate_window_s=common.rate_window_s,
-        gpu_metric=common.gpu_metric,
-        activation_metric=common.activation_metric,
-        target_deployment=common.target_deployment,
+        common=common,
+        **copied,
         indicators=indicators,
         prometheus=_prometheus_target(common.server_address, metadata),
-        common=common,
         deprecations=tuple(deprecations),
     )
 
@@ -493,12 +563,23 @@ def _text(value: Any) -> str:
     return str(value)
 
 
-def _dump(model: BaseModel) -> dict[str, str]:
+def _dump(model: BaseModel, *, set_only: bool = False) -> dict[str, str]:
     return {
         k: _text(v)
-        for k, v in model.model_dump(by_alias=True, mode="json").items()
+        for k, v in model.model_dump(by_alias=True, mode="json", exclude_unset=set_only).items()
         if v is not None
     }
+
+
+def metadata_of(*models: BaseModel) -> dict[str, str]:
+    """The keys set on ``models`` (built by Python field name:
+    ``Guardrails(min_replicas=1)``) as trigger metadata strings (``{"minReplicas":
+    "1"}``), validated: code that writes metadata takes its keys from the schema and
+    spells none."""
+    out: dict[str, str] = {}
+    for model in models:
+        out |= _dump(model, set_only=True)
+    return out
 
 
 def config_metadata(cfg: ScalerConfig) -> dict[str, str]:
@@ -506,18 +587,7 @@ def config_metadata(cfg: ScalerConfig) -> dict[str, str]:
     pins today's behaviour even if a default changes later): the inverse of
     :func:`parse_metadata`, derived from the same models. Leading indicators are not
     included (their keys live in :mod:`scaler.indicator_metadata`)."""
-    common = cfg.common or CommonMetadata(
-        policy=cfg.policy.name,
-        namespace=cfg.scope.namespace if cfg.scope.namespace != cfg.namespace else None,
-        release=cfg.scope.release,
-        job=cfg.scope.job,
-        model=cfg.scope.model,
-        target_deployment=cfg.target_deployment,
-        rate_window_s=cfg.rate_window_s,
-        gpu_metric=cfg.gpu_metric,
-        activation_metric=cfg.activation_metric,
-    )
-    out = _dump(common)
+    out = _dump(cfg.common)
     out |= _dump(cfg.guardrails)
     params = cfg.params.model_dump(by_alias=True, mode="json")
     out |= {

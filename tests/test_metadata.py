@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from policies import ThresholdParams
+from policies import Guardrails, ThresholdParams
 from scaler.metadata import (
     COMMON_KEYS,
     KEDA_KEYS,
@@ -16,6 +16,7 @@ from scaler.metadata import (
     MetadataError,
     config_metadata,
     parse_metadata,
+    resolve_env_references,
     with_override,
 )
 
@@ -172,3 +173,81 @@ def test_an_override_replaces_a_deprecated_key_instead_of_clashing() -> None:
     merged = with_override({"target": "20", "maxReplicas": "5"}, {"targetMs": "40"})
     assert merged == {"targetMs": "40", "maxReplicas": "5"}
     assert parse_metadata("t", "cms", merged).params.goal == 40.0  # type: ignore[attr-defined]
+
+
+def test_a_renamed_common_key_is_still_accepted_with_a_warning(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Renaming a common or guardrail key is its field's edit plus one entry in
+    ``RENAMED_COMMON_FIELDS``: the old key keeps working, with a warning, everywhere
+    the metadata is read (parse, overrides, the README's table, policy switches)."""
+    from scaler import metadata
+
+    monkeypatch.setitem(metadata.RENAMED_COMMON_FIELDS, "minReplicaCount", "min_replicas")
+    monkeypatch.setitem(metadata.RENAMED_COMMON_FIELDS, "rateWindow", "rate_window_s")
+    cfg = parse_metadata("triton", "cms", {"minReplicaCount": "2", "rateWindow": "45"})
+    assert cfg.guardrails.min_replicas == 2 and cfg.rate_window_s == 45
+    assert cfg.deprecations == (
+        "scalerMetadata key 'minReplicaCount' is deprecated: use 'minReplicas'",
+        "scalerMetadata key 'rateWindow' is deprecated: use 'rateWindowSeconds'",
+    )
+    with pytest.raises(MetadataError, match="'minReplicaCount' = '-1'"):
+        parse_metadata("triton", "cms", {"minReplicaCount": "-1"})
+    with pytest.raises(MetadataError, match="both set"):
+        parse_metadata("triton", "cms", {"minReplicaCount": "2", "minReplicas": "3"})
+    assert with_override({"minReplicaCount": "2"}, {"minReplicas": "3"}) == {"minReplicas": "3"}
+    assert metadata.deprecated_keys()["minReplicaCount"] == "minReplicas"
+    assert metadata.is_common_key("minReplicaCount")
+
+
+def test_renamed_common_fields_name_fields_of_the_schema() -> None:
+    from scaler.metadata import RENAMED_COMMON_FIELDS, CommonMetadata
+
+    for old, name in RENAMED_COMMON_FIELDS.items():
+        assert name in CommonMetadata.model_fields or name in Guardrails.model_fields, old
+        assert old not in COMMON_KEYS
+
+
+def test_from_env_references_resolve_from_the_environment_as_keda_does() -> None:
+    """A ScaledObject as written names environment variables; KEDA forwards their
+    values under the same keys, an empty one dropped. Credentials stay as written."""
+    env = {"TARGET_MS": "35", "EMPTY": ""}
+    written = {
+        "targetMsFromEnv": "TARGET_MS",
+        "maxReplicasFromEnv": "EMPTY",
+        "bearerTokenFromEnv": "TOKEN",
+        "release": "r",
+    }
+    forwarded = resolve_env_references(written, env)
+    assert forwarded == {"targetMsFromEnv": "35", "bearerTokenFromEnv": "TOKEN", "release": "r"}
+    assert parse_metadata("so", "ns", forwarded).params.goal == 35.0  # type: ignore[attr-defined]
+    with pytest.raises(MetadataError) as err:
+        resolve_env_references({"targetMsFromEnv": "TARGET_MS"}, {})
+    assert "'targetMsFromEnv'" in str(err.value) and "'TARGET_MS'" in str(err.value)
+    assert "not set" in str(err.value)
+
+
+def test_config_metadata_round_trips_every_common_field() -> None:
+    """The config → metadata inverse is derived from the models: every common field set
+    in the metadata comes back, and the config's copies are the common ones."""
+    meta = {
+        "policy": "threshold",
+        "namespace": "ns2",
+        "release": "r",
+        "job": "j",
+        "model": "m",
+        "targetDeployment": "r-triton",
+        "rateWindowSeconds": "45",
+        "gpuMetric": "DCGM_FI_DEV_GPU_UTIL",
+        "activationMetric": "proxy_requests_total",
+    }
+    cfg = parse_metadata("so", "ns", meta)
+    assert (cfg.rate_window_s, cfg.gpu_metric, cfg.target_deployment) == (
+        45,
+        "DCGM_FI_DEV_GPU_UTIL",
+        "r-triton",
+    )
+    assert cfg.activation_metric == cfg.common.activation_metric
+    back = config_metadata(cfg)
+    assert {k: back[k] for k in meta} == meta
+    assert parse_metadata("so", "ns", back) == cfg

@@ -13,29 +13,45 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping
 
+from policies import Guardrails
+from scaler.metadata import DEFAULT_POLICY, CommonMetadata, key_of, metadata_of
+
+POLICY_KEY = key_of(CommonMetadata, "policy")
+
 SCOPE_KEYS: tuple[str, ...] = (
-    "scalerAddress",
-    "namespace",
-    "release",
-    "job",
-    "model",
-    "targetDeployment",
-    "activationMetric",
+    "scalerAddress",  # KEDA's own key: where the external scaler is
+    *(
+        key_of(CommonMetadata, name)
+        for name in (
+            "namespace",
+            "release",
+            "job",
+            "model",
+            "target_deployment",
+            "activation_metric",
+        )
+    ),
 )
 """Where the scaler is and which fleet it reads; none of them changes a decision in the
 simulator, all of them matter in a cluster."""
 
 README_SCOPE: dict[str, str] = {
     "scalerAddress": "sonic-scaler.sonic-scaler.svc:9100",
-    "release": "supersonic",
-    "targetDeployment": "supersonic-triton",
-    "activationMetric": (
-        'envoy_cluster_upstream_cx_none_healthy{envoy_cluster_name="triton_grpc_service"}'
+    **metadata_of(
+        CommonMetadata(
+            release="supersonic",
+            target_deployment="supersonic-triton",
+            activation_metric=(
+                'envoy_cluster_upstream_cx_none_healthy{envoy_cluster_name="triton_grpc_service"}'
+            ),
+        )
     ),
 }
 """The scope of the README's ScaledObject (``tests/tuning`` checks they agree)."""
 
-BOUND_KEYS: tuple[str, ...] = ("minReplicas", "maxReplicas")
+BOUND_KEYS: tuple[str, ...] = tuple(
+    key_of(Guardrails, name) for name in ("min_replicas", "max_replicas")
+)
 
 
 def complete_metadata(
@@ -44,7 +60,7 @@ def complete_metadata(
     """(the full metadata, the keys taken from the README example). Order: policy,
     scope, bounds (``tuned``'s own, else the ScaledObject's ``min_replicas`` and
     ``max_replicas``), then the tuned keys as the search produced them."""
-    out: dict[str, str] = {"policy": tuned.get("policy", "threshold")}
+    out: dict[str, str] = {POLICY_KEY: tuned.get(POLICY_KEY, DEFAULT_POLICY)}
     example: list[str] = []
     for key in SCOPE_KEYS:
         if key in tuned:
@@ -52,7 +68,7 @@ def complete_metadata(
         elif key in README_SCOPE:
             out[key] = README_SCOPE[key]
             example.append(key)
-    bounds = {"minReplicas": str(min_replicas), "maxReplicas": str(max_replicas)}
+    bounds = metadata_of(Guardrails(min_replicas=min_replicas, max_replicas=max_replicas))
     for key in BOUND_KEYS:
         out[key] = str(tuned.get(key, bounds[key]))
     for key, value in tuned.items():
@@ -64,8 +80,8 @@ def complete_metadata(
 def metadata_block(metadata: Mapping[str, str], *, example: list[str] | None = None) -> str:
     """A ready-to-paste trigger ``metadata:`` block (every value a quoted string); keys
     in ``example`` carry a comment saying they are the README's and site-specific."""
-    ordered = {"policy": metadata["policy"]} if "policy" in metadata else {}
-    ordered.update({k: str(v) for k, v in metadata.items() if k != "policy"})
+    ordered = {POLICY_KEY: metadata[POLICY_KEY]} if POLICY_KEY in metadata else {}
+    ordered.update({k: str(v) for k, v in metadata.items() if k != POLICY_KEY})
     marked = set(example or ())
     lines = ["metadata:"]
     for key, value in ordered.items():

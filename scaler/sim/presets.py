@@ -32,7 +32,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from scaler.metadata import DEFAULT_POLICY, is_common_key
+from policies import Guardrails
+from scaler.metadata import DEFAULT_POLICY, CommonMetadata, is_common_key, metadata_of
+from scaler.registry import get_policy
 from scaler.sim.scenario import ScaledObjectSpec, Scenario
 
 PRESETS: tuple[str, ...] = (
@@ -64,6 +66,13 @@ def _behavior(up: tuple[int, str, int, int], down: tuple[int, str, int, int]) ->
     }
 
 
+def _trigger_metadata(policy: str, guardrails: Guardrails, **params: Any) -> dict[str, str]:
+    """Trigger metadata for ``policy`` with ``params`` (by Python name) and the
+    guardrails set on ``guardrails``: the keys are the schema's, none spelled here."""
+    model = get_policy(policy).params_model
+    return metadata_of(CommonMetadata(policy=policy), model(**params), guardrails)
+
+
 def _supersonic(threshold: float, max_replicas: int, behavior: dict[str, Any]) -> dict[str, Any]:
     return {
         "pollingInterval": 30,
@@ -75,14 +84,14 @@ def _supersonic(threshold: float, max_replicas: int, behavior: dict[str, Any]) -
             {
                 "type": "external",
                 "metricType": "Value",
-                "metadata": {
-                    "policy": "threshold",
-                    "signal": "queue_time_per_exec_ms",
-                    "targetMs": f"{threshold:g}",
-                    "minReplicas": "1",
-                    "maxReplicas": str(max_replicas),
-                    "scaleDownStabilizationSeconds": "0",
-                },
+                "metadata": _trigger_metadata(
+                    "threshold",
+                    Guardrails(
+                        min_replicas=1, max_replicas=max_replicas, scale_down_stabilization_s=0
+                    ),
+                    signal="queue_time_per_exec_ms",
+                    target_ms=threshold,
+                ),
             }
         ],
     }
@@ -123,12 +132,12 @@ def _preset(name: str, static_replicas: int) -> ScaledObjectSpec:
                 {
                     "type": "external",
                     "metricType": "AverageValue",
-                    "metadata": {
-                        "policy": "threshold",
-                        "signal": "gpu_utilization",
-                        "target": "0.7",
-                        "scaleDownStabilizationSeconds": "120",
-                    },
+                    "metadata": _trigger_metadata(
+                        "threshold",
+                        Guardrails(scale_down_stabilization_s=120),
+                        signal="gpu_utilization",
+                        target=0.7,
+                    ),
                 }
             ],
         }
@@ -151,12 +160,9 @@ def _preset(name: str, static_replicas: int) -> ScaledObjectSpec:
                 {
                     "type": "external",
                     "metricType": "AverageValue",
-                    "metadata": {
-                        "policy": "static",
-                        "replicas": str(n),
-                        "minReplicas": str(n),
-                        "maxReplicas": str(n),
-                    },
+                    "metadata": _trigger_metadata(
+                        "static", Guardrails(min_replicas=n, max_replicas=n), replicas=n
+                    ),
                 }
             ],
         }

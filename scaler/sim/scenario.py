@@ -11,6 +11,8 @@ name.
 from __future__ import annotations
 
 import math
+import os
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal
 
@@ -18,7 +20,14 @@ import numpy as np
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from scaler.metadata import MetadataError, ScalerConfig, parse_metadata
+from scaler.metadata import (
+    CommonMetadata,
+    MetadataError,
+    ScalerConfig,
+    key_of,
+    parse_metadata,
+    resolve_env_references,
+)
 
 
 class ScenarioError(ValueError):
@@ -62,12 +71,11 @@ class FleetSpec(_Strict):
 
 
 class ObservationSpec(_Strict):
-    """What Prometheus does: scrape Triton every ``scrape_interval_s``; queries use
-    ``rate()`` over ``rate_window_s`` unless the trigger metadata sets
-    ``rateWindowSeconds``."""
+    """What Prometheus does: scrape Triton every ``scrape_interval_s``. The ``rate()``
+    window of the queries is the ScaledObject's (trigger metadata
+    ``rateWindowSeconds``, else the scaler's default), as the server reads it."""
 
     scrape_interval_s: float = Field(default=5.0, gt=0, le=300)
-    rate_window_s: float = Field(default=30.0, gt=0, le=3600)
     discovery_delay_s: float = Field(
         default=2.5,
         ge=0,
@@ -84,6 +92,17 @@ class ObservationSpec(_Strict):
         "from a hash of its labels, so relative to a trace's start it is arbitrary; exact "
         "mode draws it per seed unless exact.random_phases is false.",
     )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _no_rate_window(cls, data: Any) -> Any:
+        if isinstance(data, Mapping) and "rate_window_s" in data:
+            raise ValueError(
+                "rate_window_s is no longer an observation setting: the rate() window is "
+                "the ScaledObject's, set scaledObject.triggers[0].metadata."
+                f"{key_of(CommonMetadata, 'rate_window_s')} (a string, in seconds)"
+            )
+        return data
 
     @model_validator(mode="after")
     def _offset_within_interval(self) -> ObservationSpec:
@@ -259,6 +278,7 @@ def scaled_object_from_manifest(data: Any, source: str = "ScaledObject") -> Scal
     name = meta.get("name") if isinstance(meta, dict) else None
     if name:
         kept["name"] = str(name)
+    kept = _with_env(kept, source, "spec.")
     try:
         so = ScaledObjectSpec.model_validate(kept)
     except ValidationError as exc:
@@ -272,6 +292,26 @@ def scaled_object_from_manifest(data: Any, source: str = "ScaledObject") -> Scal
     except MetadataError as exc:
         raise ScenarioError(f"{source}: spec.triggers[0].metadata: {exc}") from None
     return so
+
+
+def _with_env(spec: Any, source: str, where: str) -> Any:
+    """A ScaledObject ``spec`` mapping as written, with each trigger's
+    ``<key>FromEnv`` values resolved from this process's environment as KEDA resolves
+    them from the scale target's container (:func:`scaler.metadata.resolve_env_references`);
+    errors name ``source`` and the trigger."""
+    triggers = spec.get("triggers") if isinstance(spec, dict) else None
+    if not isinstance(triggers, list):
+        return spec
+    out = []
+    for i, trigger in enumerate(triggers):
+        meta = trigger.get("metadata") if isinstance(trigger, dict) else None
+        if isinstance(meta, dict):
+            try:
+                trigger = {**trigger, "metadata": resolve_env_references(meta, os.environ)}
+            except MetadataError as exc:
+                raise ScenarioError(f"{source}: {where}triggers[{i}].metadata: {exc}") from None
+        out.append(trigger)
+    return {**spec, "triggers": out}
 
 
 def load_scaled_object(path: Path | str) -> ScaledObjectSpec:
@@ -323,10 +363,9 @@ class Scenario(_Strict):
             raise ScenarioError(f"scaledObject.triggers[0].metadata: {exc}") from None
 
     def rate_window_s(self) -> float:
-        """``rateWindowSeconds`` from the metadata if set, else the observation default."""
-        if "rateWindowSeconds" in self.scaledObject.trigger.metadata:
-            return float(self.scaler_config().rate_window_s)
-        return self.observation.rate_window_s
+        """Seconds: the ``rate()`` window of the queries, the ScaledObject's as the
+        server parses it (its ``rateWindowSeconds``, else the scaler's default)."""
+        return float(self.scaler_config().rate_window_s)
 
     def with_overrides(
         self, *, startup_s: float | None = None, slo_ms: float | None = None
@@ -365,7 +404,10 @@ def scenario_from_dict(data: Any, source: str = "scenario") -> Scenario:
 
 
 def load_scenario(path: Path | str | None) -> Scenario:
-    """The scenario in ``path`` (YAML), or the defaults when ``path`` is None."""
+    """The scenario in ``path`` (YAML), or the defaults when ``path`` is None. Its
+    ScaledObject is as written in a cluster: ``<key>FromEnv`` values are resolved
+    from the environment (:func:`scaled_object_from_manifest` does the same);
+    :func:`scenario_from_dict` takes metadata as KEDA forwards it."""
     if path is None:
         return Scenario()
     p = Path(path)
@@ -375,6 +417,8 @@ def load_scenario(path: Path | str | None) -> Scenario:
         raise ScenarioError(f"{p}: cannot read: {exc.strerror}") from None
     except yaml.YAMLError as exc:
         raise ScenarioError(f"{p}: not valid YAML: {exc}") from None
+    if isinstance(data, dict) and "scaledObject" in data:
+        data = {**data, "scaledObject": _with_env(data["scaledObject"], str(p), "scaledObject.")}
     return scenario_from_dict(data, str(p))
 
 

@@ -35,8 +35,9 @@ from typing import Any
 
 import numpy as np
 
-from policies import Decision
-from scaler.metadata import ScalerConfig
+from policies import Decision, Guardrails
+from policies.threshold import ThresholdParams
+from scaler.metadata import CommonMetadata, ScalerConfig, metadata_of
 from scaler.own_metrics import build_metrics
 from scaler.prometheus_observer import PrometheusObserver
 from scaler.server import RunningServer, start_server
@@ -79,7 +80,7 @@ TESTBED_SCENARIO: dict[str, Any] = {
         "max_queue_delay_ms": 2.0,
         "timeout_ms": 30_000,
     },
-    "observation": {"scrape_interval_s": 1, "rate_window_s": 10},
+    "observation": {"scrape_interval_s": 1},
     "scaler": {"refresh_interval_s": 1, "refresh_offset_s": 0.5},
     "startup": {"kind": "fixed", "seconds": 8},
     "hpa": {"sync_period_s": 5, "tolerance": 0.1},
@@ -106,13 +107,12 @@ TESTBED_SCENARIO: dict[str, Any] = {
             {
                 "type": "external",
                 "metricType": "AverageValue",
-                "metadata": {
-                    "policy": "threshold",
-                    "signal": "gpu_utilization",
-                    "target": "0.6",
-                    "scaleDownStabilizationSeconds": "20",
-                    "staleAfterSeconds": "15",
-                },
+                "metadata": metadata_of(
+                    CommonMetadata(policy="threshold"),
+                    ThresholdParams(signal="gpu_utilization", target=0.6),
+                    Guardrails(scale_down_stabilization_s=20, stale_after_s=15),
+                    CommonMetadata(rate_window_s=10),
+                ),
             }
         ],
     },
@@ -220,11 +220,14 @@ class Testbed(Managed):
         )
         o = self.options
         meta = dict(self.settings.metadata)
-        meta.setdefault("namespace", o.namespace)
-        meta.setdefault("release", o.release)
-        meta.setdefault("model", o.model)
-        meta.setdefault("activationMetric", ACTIVATION_METRIC)
-        meta.setdefault("rateWindowSeconds", str(max(2, round(scenario.rate_window_s()))))
+        scope = CommonMetadata(
+            namespace=o.namespace,
+            release=o.release,
+            model=o.model,
+            activation_metric=ACTIVATION_METRIC,
+        )
+        for key, value in metadata_of(scope).items():
+            meta.setdefault(key, value)
         self.settings = replace(self.settings, metadata=meta, fallback=o.fallback)
         self._own_workdir = o.workdir is None
         self.workdir = Path(tempfile.mkdtemp(prefix="testbed-")) if o.workdir is None else o.workdir
@@ -547,7 +550,7 @@ class Testbed(Managed):
         run = RunResult(
             name=cfg.policy.name if cfg is not None else "testbed",
             scaled_object=sc.scaledObject.name,
-            metadata=dict(sc.scaledObject.trigger.metadata),
+            metadata=dict(self.settings.metadata),
             scores=scores,
             ready=ready,
             desired=_step_series(desired, steps, dt),

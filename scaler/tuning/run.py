@@ -17,10 +17,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from policies import Guardrails
+from scaler.metadata import metadata_of
 from scaler.registry import get_policy
 from scaler.sim.oracle import compute_oracle
 from scaler.sim.paste import complete_metadata, metadata_block
-from scaler.sim.presets import recommended_scaled_object
+from scaler.sim.presets import recommended_scaled_object, scenario_for
 from scaler.sim.scenario import ScaledObjectSpec, Scenario
 from scaler.traces.model import Trace
 from scaler.tuning.search import (
@@ -177,7 +179,9 @@ def tune(
 
     ``scenario``: fleet, SLO, start-up and the ScaledObject whose trigger metadata each
     candidate replaces (default :func:`default_scenario`). ``start``: metadata to
-    start from (default: the scenario's trigger metadata if it names ``policy``).
+    start from (default: the scenario's trigger metadata as ``scaler simulate
+    --policy`` runs it, :func:`scaler.sim.presets.scenario_for`: all of it if it names
+    ``policy``, else its common keys, scope and guardrails, with ``policy``'s defaults).
     ``workers``: processes (default: every core; 1 runs in this process).
     See :func:`scaler.tuning.space.build_space` for ``fixed``, ``ranges``, ``common``
     and :func:`make_problem` for ``warm_start_s``.
@@ -192,13 +196,15 @@ def tune(
     params_model = get_policy(policy).params_model
     sc = scenario if scenario is not None else default_scenario(policy)
     if start is None:
-        meta = dict(sc.scaledObject.trigger.metadata)
-        start = meta if meta.get("policy", "threshold") == policy else {}
+        start = dict(scenario_for(policy, sc).scaledObject.trigger.metadata)
     fixed = dict(fixed or {})
     so = sc.scaledObject
-    for key, bound in (("minReplicas", so.minReplicaCount), ("maxReplicas", so.maxReplicaCount)):
+    bounds = metadata_of(
+        Guardrails(min_replicas=so.minReplicaCount, max_replicas=so.maxReplicaCount)
+    )
+    for key, bound in bounds.items():
         if key not in fixed and key not in (ranges or {}):
-            fixed[key] = str(start.get(key, bound))
+            fixed[key] = start.get(key, bound)
     space = build_space(
         policy, params_model, start=start, fixed=fixed, ranges=ranges, common=common
     )

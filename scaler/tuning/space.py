@@ -25,7 +25,7 @@ from pydantic.fields import FieldInfo
 
 from policies import Guardrails, PolicyParams
 from policies.naming import metadata_fields
-from scaler.metadata import CommonMetadata
+from scaler.metadata import CommonMetadata, key_of
 
 WIDE = 100.0
 """How far from the default an unbounded (or very wide) range reaches, as a factor."""
@@ -33,7 +33,9 @@ WIDE = 100.0
 ZERO_SHARE = 0.05
 """Share of a zero-based log axis that decodes to exactly 0."""
 
-COMMON_DIMENSIONS: dict[str, tuple[float, float]] = {"scaleDownStabilizationSeconds": (0, 1200)}
+COMMON_DIMENSIONS: dict[str, tuple[float, float]] = {
+    key_of(Guardrails, "scale_down_stabilization_s"): (0, 1200)
+}
 """Scaler keys (not the policy's) searched by default: how long the scaler holds its
 highest recommendation before scaling down, the main GPU-hours-for-SLO trade-off of
 every policy."""

@@ -59,7 +59,7 @@ def test_exact_mode_draws_the_scrape_and_refresh_phases_from_its_seed() -> None:
     meets their timers at arbitrary offsets: each exact seed draws both, uniform over
     their intervals, from a stream of its own (the seed's arrivals do not change)."""
     sc = scenario(
-        observation={"scrape_interval_s": 1, "rate_window_s": 10},
+        observation={"scrape_interval_s": 1},
         scaler={"refresh_interval_s": 1, "refresh_offset_s": 0.5},
     )
     drawn = [
@@ -88,7 +88,7 @@ def test_the_phases_decide_which_hpa_sync_a_rising_load_is_first_seen_on() -> No
     trace = Trace("ramp", rps, 1.0, np.ones(len(rps)))
     sc = scenario(
         fleet={"base_ms": 5, "per_item_ms": 40, "max_batch_items": 8},
-        observation={"scrape_interval_s": 1, "rate_window_s": 10},
+        observation={"scrape_interval_s": 1},
         scaler={"refresh_interval_s": 1, "refresh_offset_s": 0.5},
         startup={"seconds": 20},
         hpa={"sync_period_s": 5},
@@ -99,7 +99,12 @@ def test_the_phases_decide_which_hpa_sync_a_rising_load_is_first_seen_on() -> No
             "triggers": [
                 {
                     "type": "external",
-                    "metadata": {"policy": "threshold", "signal": "rps_per_replica", "target": "9"},
+                    "metadata": {
+                        "policy": "threshold",
+                        "signal": "rps_per_replica",
+                        "target": "9",
+                        "rateWindowSeconds": "10",
+                    },
                 }
             ],
         },

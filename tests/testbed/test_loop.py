@@ -28,7 +28,7 @@ pytestmark = pytest.mark.realparts
 def scenario(**so: Any) -> Scenario:
     data = copy.deepcopy(TESTBED_SCENARIO)
     data["startup"] = {"kind": "fixed", "seconds": 3}
-    data["observation"] = {"scrape_interval_s": 1, "rate_window_s": 5}
+    data["observation"] = {"scrape_interval_s": 1}
     data["hpa"] = {"sync_period_s": 2, "tolerance": 0.1}
     s = data["scaledObject"]
     s.update({"pollingInterval": 2, "cooldownPeriod": 20})
@@ -37,6 +37,7 @@ def scenario(**so: Any) -> Scenario:
         "policies": [{"type": "Percent", "value": 100, "periodSeconds": 2}],
     }
     s["triggers"][0]["metadata"]["scaleDownStabilizationSeconds"] = "4"
+    s["triggers"][0]["metadata"]["rateWindowSeconds"] = "5"
     trigger = so.pop("trigger", None)
     if trigger is not None:
         s["triggers"][0]["type"] = trigger

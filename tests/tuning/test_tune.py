@@ -146,3 +146,36 @@ def test_tune_and_compare_returns_the_best_metadata_trials_and_comparison() -> N
     parse_metadata("so", "ns", out["best"])
     assert {"current", "candidate", "oracle", "series"} <= set(out["comparison"])
     assert fractions and fractions[-1] == 1.0
+
+
+def test_a_scenario_naming_another_policy_keeps_its_scope_and_guardrails() -> None:
+    """``scaler tune --policy static --scenario`` of a threshold ScaledObject tunes
+    static on that ScaledObject, as ``scaler simulate --policy static`` runs it: the
+    trigger's scope and guardrail keys stay, threshold's own keys go."""
+    meta = {
+        "policy": "threshold",
+        "signal": "gpu_utilization",
+        "target": "0.5",
+        "release": "supersonic",
+        "model": "particlenet",
+        "maxReplicas": "8",
+        "staleAfterSeconds": "45",
+        "scaleDownStabilizationSeconds": "200",
+    }
+    so = recommended_scaled_object(meta, max_replicas=8)
+    sc = Scenario().model_copy(update={"scaledObject": so})
+    result = tune(
+        [Trace("flat", np.full(120, 8_000.0))],
+        "static",
+        scenario=sc,
+        budget=2,
+        workers=1,
+        ranges={"replicas": (1, 8)},
+        common={},
+    )
+    start = result.start.metadata
+    kept = {k: v for k, v in meta.items() if k not in ("policy", "signal", "target")}
+    assert {k: start[k] for k in kept} == kept
+    assert start["policy"] == "static" and "signal" not in start and "target" not in start
+    paste, _ = result.paste
+    assert {k: paste[k] for k in kept} == kept
