@@ -177,6 +177,9 @@ def key_of(model: type[BaseModel], name: str) -> str:
     return metadata_key(name, model.model_fields[name])
 
 
+POLICY_KEY = key_of(CommonMetadata, "policy")
+"""The key naming the policy (``policy``)."""
+
 RENAMED_COMMON_FIELDS: dict[str, str] = {}
 """``{old key: Python field of CommonMetadata or Guardrails}`` for renamed common and
 guardrail keys, still accepted with a deprecation warning (as a policy's
@@ -428,7 +431,7 @@ def with_override(metadata: Mapping[str, str], override: Mapping[str, str]) -> d
             out[new if new is not None and new not in meta else key] = value
         return out
 
-    policy = override.get("policy", metadata.get("policy", DEFAULT_POLICY))
+    policy = override.get(POLICY_KEY, metadata.get(POLICY_KEY, DEFAULT_POLICY))
     return {**current(metadata, policy), **current(override, policy)}
 
 
@@ -596,5 +599,5 @@ def config_metadata(cfg: ScalerConfig) -> dict[str, str]:
         if v is not None and k in policy_keys(type(cfg.params))
     }
     out.update(indicator_keys(cfg.indicators))
-    out["policy"] = cfg.policy.name
+    out[POLICY_KEY] = cfg.policy.name
     return out

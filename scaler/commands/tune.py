@@ -21,6 +21,7 @@ from scaler.commands.trace_options import (
     TimeUnit,
     load_scaled_trace,
 )
+from scaler.metadata import POLICY_KEY
 from scaler.registry import get_policy
 from scaler.sim.presets import recommended_scaled_object
 from scaler.sim.scenario import ScenarioError, load_scenario
@@ -179,7 +180,7 @@ def register(app: typer.Typer) -> None:
             ranges = _ranges(range_)
             sc = load_scenario(scenario).with_overrides(startup_s=startup_s, slo_ms=slo_ms)
             if scenario is None:
-                so = recommended_scaled_object({"policy": policy})
+                so = recommended_scaled_object({POLICY_KEY: policy})
                 sc = sc.model_copy(update={"scaledObject": so})
             loaded = [
                 load_scaled_trace(

@@ -14,9 +14,7 @@ import json
 from collections.abc import Mapping
 
 from policies import Guardrails
-from scaler.metadata import DEFAULT_POLICY, CommonMetadata, key_of, metadata_of
-
-POLICY_KEY = key_of(CommonMetadata, "policy")
+from scaler.metadata import DEFAULT_POLICY, POLICY_KEY, CommonMetadata, key_of, metadata_of
 
 SCOPE_KEYS: tuple[str, ...] = (
     "scalerAddress",  # KEDA's own key: where the external scaler is

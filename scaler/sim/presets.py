@@ -33,7 +33,13 @@ from collections.abc import Sequence
 from typing import Any
 
 from policies import Guardrails
-from scaler.metadata import DEFAULT_POLICY, CommonMetadata, is_common_key, metadata_of
+from scaler.metadata import (
+    DEFAULT_POLICY,
+    POLICY_KEY,
+    CommonMetadata,
+    is_common_key,
+    metadata_of,
+)
 from scaler.registry import get_policy
 from scaler.sim.scenario import ScaledObjectSpec, Scenario
 
@@ -148,7 +154,7 @@ def _preset(name: str, static_replicas: int) -> ScaledObjectSpec:
     elif name == "supersonic-default":
         spec = _supersonic(100, 2, _CHART_BEHAVIOR)
     elif name in ("adaptive-defaults", "predictive-defaults"):
-        return recommended_scaled_object({"policy": name.removesuffix("-defaults")})
+        return recommended_scaled_object({POLICY_KEY: name.removesuffix("-defaults")})
     elif name == "static-peak":
         n = max(static_replicas, 1)
         spec = {
@@ -190,9 +196,9 @@ def scenario_for(name: str, base: Scenario, *, static_replicas: int = 1) -> Scen
         return base.model_copy(update={"scaledObject": so})
     trig = base.scaledObject.trigger
     meta = dict(trig.metadata)
-    if meta.get("policy", DEFAULT_POLICY) != name:
+    if meta.get(POLICY_KEY, DEFAULT_POLICY) != name:
         meta = {k: v for k, v in meta.items() if is_common_key(k)}
-        meta["policy"] = name
+        meta[POLICY_KEY] = name
     so = base.scaledObject.model_copy(
         update={"triggers": [trig.model_copy(update={"metadata": meta})]}
     )

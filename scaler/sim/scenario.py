@@ -21,6 +21,8 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from scaler.metadata import (
+    DEFAULT_POLICY,
+    POLICY_KEY,
     CommonMetadata,
     MetadataError,
     ScalerConfig,
@@ -196,7 +198,7 @@ class TriggerSpec(_Strict):
     metricType: Literal["AverageValue", "Value"] = "AverageValue"
     metadata: dict[str, str] = Field(
         default_factory=lambda: {
-            "policy": "threshold",
+            POLICY_KEY: DEFAULT_POLICY,
             "signal": "gpu_utilization",
             "target": "0.7",
         }

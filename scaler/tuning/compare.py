@@ -12,6 +12,7 @@ import dataclasses
 from collections.abc import Callable, Mapping
 from typing import Any
 
+from scaler.metadata import DEFAULT_POLICY, POLICY_KEY
 from scaler.registry import get_policy
 from scaler.sim.whatif import WhatIfOptions, build_scenario, what_if
 from scaler.traces.model import Trace
@@ -38,7 +39,7 @@ def tune_and_compare(
     search. ``options``: the request's ``WhatIfOptions`` (SLO, start-up, scenario), when
     the caller passes them; the simulator defaults otherwise."""
     start = dict(metadata)
-    policy = start.get("policy", "threshold")
+    policy = start.get(POLICY_KEY, DEFAULT_POLICY)
     opts = options if options is not None else WhatIfOptions(slo_target=slo_target)
     scenario = build_scenario(start, opts)
     problem = dataclasses.replace(

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from policies import Guardrails
-from scaler.metadata import metadata_of
+from scaler.metadata import POLICY_KEY, metadata_of
 from scaler.registry import get_policy
 from scaler.sim.oracle import compute_oracle
 from scaler.sim.paste import complete_metadata, metadata_block
@@ -65,7 +65,7 @@ class TuneResult:
     def paste(self) -> tuple[dict[str, str], list[str]]:
         """The best candidate as complete trigger metadata and the keys filled in from
         the README example (:func:`scaler.sim.paste.complete_metadata`)."""
-        so = self.scaled_object or recommended_scaled_object({"policy": self.policy})
+        so = self.scaled_object or recommended_scaled_object({POLICY_KEY: self.policy})
         return complete_metadata(self.best.metadata, so.minReplicaCount, so.maxReplicaCount)
 
     @property
@@ -131,7 +131,7 @@ def default_scenario(policy: str) -> Scenario:
     """The built-in scenario with the recommended ScaledObject (see
     :func:`scaler.sim.presets.recommended_scaled_object`)."""
     return Scenario().model_copy(
-        update={"scaledObject": recommended_scaled_object({"policy": policy})}
+        update={"scaledObject": recommended_scaled_object({POLICY_KEY: policy})}
     )
 
 

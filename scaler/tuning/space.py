@@ -25,7 +25,7 @@ from pydantic.fields import FieldInfo
 
 from policies import Guardrails, PolicyParams
 from policies.naming import metadata_fields
-from scaler.metadata import CommonMetadata, key_of
+from scaler.metadata import POLICY_KEY, CommonMetadata, key_of
 
 WIDE = 100.0
 """How far from the default an unbounded (or very wide) range reaches, as a factor."""
@@ -127,7 +127,7 @@ class Space:
 
     def decode(self, point: Sequence[float]) -> dict[str, str]:
         """Full trigger metadata for a point: policy, fixed keys, searched keys."""
-        out = {"policy": self.policy, **self.fixed}
+        out = {POLICY_KEY: self.policy, **self.fixed}
         for dim, u in zip(self.dimensions, point, strict=True):
             out[dim.key] = dim.decode(u)
         return out
@@ -224,7 +224,7 @@ def build_space(
     keys searched by default (:data:`COMMON_DIMENSIONS` when None).
     """
     start = dict(start or {})
-    start.pop("policy", None)
+    start.pop(POLICY_KEY, None)
     fixed = dict(fixed or {})
     ranges = dict(ranges or {})
     common = dict(COMMON_DIMENSIONS if common is None else common)
