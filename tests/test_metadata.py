@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import os
 import re
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 from hypothesis import given
@@ -251,3 +255,50 @@ def test_config_metadata_round_trips_every_common_field() -> None:
     back = config_metadata(cfg)
     assert {k: back[k] for k in meta} == meta
     assert parse_metadata("so", "ns", back) == cfg
+
+
+RENAME_ONE_KEY = """
+from policies import Guardrails
+
+field = Guardrails.model_fields["min_replicas"]  # the one edit: the field's key
+field.alias = field.validation_alias = field.serialization_alias = "minReplicaCount"
+Guardrails.model_rebuild(force=True)
+
+from scaler import metadata
+from scaler.sim.paste import complete_metadata
+from scaler.sim.presets import preset_scaled_object, scenario_for
+from scaler.sim.scenario import Scenario, ScaledObjectSpec, TriggerSpec
+
+metadata.RENAMED_COMMON_FIELDS["minReplicas"] = "min_replicas"  # plus one entry
+new = metadata.parse_metadata("so", "ns", {"minReplicaCount": "2"})
+assert new.guardrails.min_replicas == 2 and not new.deprecations
+old = metadata.parse_metadata("so", "ns", {"minReplicas": "3"})
+assert old.guardrails.min_replicas == 3
+assert old.deprecations[0].endswith("'minReplicas' is deprecated: use 'minReplicaCount'")
+assert "minReplicaCount" in metadata.config_metadata(old)
+assert "minReplicaCount" in preset_scaled_object("static-peak", static_replicas=4).trigger.metadata
+assert "minReplicaCount" in complete_metadata({"policy": "static"}, 1, 5)[0]
+written = {"policy": "threshold", "minReplicas": "2"}
+sc = Scenario(scaledObject=ScaledObjectSpec(triggers=[TriggerSpec(metadata=written)]))
+assert scenario_for("static", sc).scaler_config().guardrails.min_replicas == 2
+print("ok")
+"""
+
+
+def test_renaming_a_common_key_is_one_edit_plus_one_entry() -> None:
+    """Rename ``minReplicas`` in the schema alone (in a fresh interpreter, as a code
+    edit would): the server parses the new key, still takes the old one with a
+    warning, and the inverse, the presets, tune's paste block and the simulator's
+    policy switch all follow."""
+    root = Path(__file__).resolve().parents[1]
+    env = {**os.environ, "PYTHONPATH": str(root)}
+    out = subprocess.run(
+        [sys.executable, "-c", RENAME_ONE_KEY],
+        cwd=root,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert out.returncode == 0 and out.stdout.strip() == "ok", out.stderr
