@@ -100,6 +100,8 @@ def test_a_load_step_scales_up_then_back_down_after_the_stabilisation_window() -
         result = tb.run(trace((10, 8), (70, 30), (0, 36)), during=watch)
     children.assert_gone()
     run = result.runs[0]
+    assert run.metadata == tb.settings.metadata  # the row says what the scaler ran
+    assert run.metadata["activationMetric"] == ACTIVATION_METRIC
     during_step = [n for t, n in history if 8 <= t < 38]
     after = [n for t, n in history if t >= 68]
     assert max(during_step) >= 2
