@@ -10,8 +10,9 @@ A benchmark that cannot flatter us (issue 10):
   its frontier (the points no other point beats on both GPU-hours and SLO
   attainment) is the bar, which can only favour the baseline; the best static fleet
   is also chosen on the test days.
-* **Same budget.** The tuned default gets :data:`BUDGET` configurations; SuperSONIC
-  gets as many points on its frontier sweep (thresholds 2–50 ms of queue time per
+* **At least the same budget for the baseline.** The tuned default gets :data:`BUDGET`
+  configurations on the training days; SuperSONIC gets more: 12 points swept on the
+  test days themselves (thresholds 2–50 ms of queue time per
   execution as the issue asks, extended to 2,000 ms because on full batches the
   per-execution queue time is about the batch size times the per-request one, with
   Purdue's timers and with a fast-up behaviour).
@@ -401,9 +402,18 @@ def frontier(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return sorted(out, key=lambda r: r["gpu_hours"])
 
 
+ATTAINMENT_TOLERANCE = 5e-5
+"""A baseline row counts as reaching an attainment within half the tables' last digit
+(0.005 %): a SuperSONIC point serving 99.99996 % is shown, and counted, as 100.00 %.
+Comparing unrounded shares made the bar a costlier point whenever the default served
+every request and a cheaper baseline missed one in a million (azure-code: 15.01 GPU-h
+against the 5.79 its 5 ms point costs). The tolerance can only lower a baseline's cost."""
+
+
 def cost_at(rows: list[dict[str, Any]], attainment: float) -> float | None:
-    """Fewest GPU-hours among ``rows`` reaching ``attainment`` (None: none reaches it)."""
-    ok = [r["gpu_hours"] for r in rows if r["slo_attainment"] >= attainment - 1e-12]
+    """Fewest GPU-hours among ``rows`` reaching ``attainment`` within
+    :data:`ATTAINMENT_TOLERANCE` (None: none reaches it)."""
+    ok = [r["gpu_hours"] for r in rows if r["slo_attainment"] >= attainment - ATTAINMENT_TOLERANCE]
     return min(ok) if ok else None
 
 
@@ -589,6 +599,15 @@ def _tune(
 
 
 # --------------------------------------------------------------------------- targets
+
+
+def retarget(doc: dict[str, Any]) -> None:
+    """Work every case's targets out again from its stored rows, so a rendered md
+    follows the current target rules (:func:`cost_at`'s tolerance) and not the rules of
+    the run that wrote the json."""
+    for c in doc["cases"]:
+        front = [r for r in c["supersonic_sweep"] if r["name"] in c["supersonic_frontier"]]
+        c["targets"] = targets(c, front)
 
 
 def targets(c: dict[str, Any], front: list[dict[str, Any]]) -> dict[str, Any]:
@@ -1124,6 +1143,7 @@ def main(argv: list[str] | None = None) -> None:
         return
     if args.render is not None or args.merge:
         ran = merge(args.merge) if args.merge else json.loads(args.render.read_text())
+        retarget(ran)
         write(ran, args.out, "policy_quality" if args.merge else args.render.stem)
         if args.readme is not None:
             update_readme(ran, args.readme)
