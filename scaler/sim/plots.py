@@ -4,7 +4,8 @@ from the installed ``plotly`` package (the file the dashboard serves), so a page
 offline and from an e-mail attachment alike.
 
 Every figure has axis titles with units and its legend inside the plotting frame
-(top left, on a translucent background), so nothing is cut off at any width.
+(top left, on a translucent background; the Pareto figure's beside its plotting
+area, where it hides no run's point), so nothing is cut off at any width.
 """
 
 from __future__ import annotations
@@ -248,7 +249,8 @@ def pareto_figure(
     a log scale, so 99 %, 99.5 % and 99.9 % are as far apart as 50 % and 90 % (a linear
     axis would crush everything that matters into its top millimetre). Up and to the
     left is better; a point up and to the left of another dominates it. The legend sits
-    at the bottom right, inside the frame, where dominated points are."""
+    beside the plotting area, inside the figure: any corner of the area can hold a run's
+    point (a dominated run sits at the bottom right), and a legend over it hid it."""
     data: list[dict[str, Any]] = []
     misses: list[float] = [_miss_pct(target)]
     xs: list[float] = [oracle_gpu_hours] if oracle_gpu_hours > 0 else []
@@ -319,5 +321,6 @@ def pareto_figure(
             "ticktext": [t for _, t in ticks],
         }
     )
-    lay["legend"].update({"x": 0.99, "xanchor": "right", "y": 0.02, "yanchor": "bottom"})
+    lay["legend"].update({"x": 1.02, "xanchor": "left", "y": 1.0, "yanchor": "top"})
+    lay["margin"]["r"] = 10
     return Figure(data, lay)
