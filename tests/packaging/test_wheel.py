@@ -151,6 +151,10 @@ def test_the_wheel_holds_the_dashboard_assets_and_bundled_traces(installed: Inst
         "scaler/dashboard/templates/base.html",
         "scaler/traces/data/ligo.csv",
         "scaler/traces/data/azure2023_AzureLLMInferenceTrace_code.csv",
+        "scaler/traces/data/azure2023_AzureLLMInferenceTrace_conv.csv",
+        "scaler/traces/data/worldcup98.csv.gz",
+        "scaler/traces/data/nasa1995_day26_5days.csv.gz",
+        "scaler/traces/data/index.yaml",
         "scaler/traces/data/NOTICE.md",
         "scaler/keda_proto/externalscaler_pb2_grpc.py",
     ):
@@ -249,22 +253,28 @@ def test_scaler_serve_with_the_shipped_config_answers_health_and_the_dashboard(
     assert "Traceback" not in err, err
 
 
-def test_scaler_simulate_runs_on_the_bundled_trace(installed: Installed) -> None:
-    where = installed.run(
-        "python",
-        "-c",
-        "from scaler.traces.bundled import bundled_trace; print(bundled_trace('ligo.csv'))",
-    )
-    trace = Path(where.stdout.strip())
-    assert trace.is_file() and trace.is_relative_to(installed.venv), where.stderr
+def test_the_design_card_command_runs_from_the_wheel_by_bundled_name(
+    installed: Installed,
+) -> None:
+    """``scaler simulate --trace ligo.csv`` from a folder without that file resolves the
+    wheel's bundled trace, and says so."""
+    assert not (installed.home / "ligo.csv").exists()
     out = installed.home / "summary.json"
     proc = installed.run(
-        "scaler", "simulate", "--trace", str(trace), "--policy", "threshold", "--json", str(out)
+        "scaler", "simulate", "--trace", "ligo.csv", "--policy", "threshold", "--json", str(out)
     )
     assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "bundled trace" in proc.stdout + proc.stderr
     summary = json.loads(out.read_text())
     assert [p["name"] for p in summary["policies"]][:1] == ["threshold"]
     assert summary["requests"] > 0
+
+
+def test_trace_list_shows_every_bundled_trace_from_the_wheel(installed: Installed) -> None:
+    proc = installed.run("scaler", "trace", "list", COLUMNS="200")
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    for name in ("ligo", "azure_code", "azure_conv", "worldcup98", "nasa1995"):
+        assert name in proc.stdout, name
 
 
 def test_scaler_demo_help_works_and_the_testbed_names_its_missing_extra(
