@@ -82,6 +82,7 @@ from code_version import commit as code_commit
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from scaler.metadata import parse_metadata  # noqa: E402
 from scaler.sim import engine  # noqa: E402
 from scaler.sim.batching import steady_state  # noqa: E402
 from scaler.sim.engine import RunResult, simulate  # noqa: E402
@@ -385,7 +386,7 @@ def timers(real: Scenario, sim: Scenario, tb: Testbed) -> dict[str, Any]:
     assert tb.prometheus is not None
     tb_side = {
         "scrape_interval_s": float(tb.prometheus.scrape_interval_s),
-        "rate_window_s": float(s.metadata["rateWindowSeconds"]),
+        "rate_window_s": parse_metadata("fidelity", "testbed", s.metadata).rate_window_s,
         "polling_interval_s": s.polling_interval_s,
         "hpa_sync_s": s.sync_period_s,
         "startup_s": s.startup_s,

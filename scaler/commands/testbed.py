@@ -95,6 +95,17 @@ TESTBED_EXTRA_MISSING = (
 )
 
 
+def demo_scenario(base: Scenario, policy: str | None) -> Scenario:
+    """The demo's scenario running ``policy`` the way ``simulate --policy`` would: a
+    preset's ScaledObject, or the registered policy on the testbed's own trigger with its
+    scope and guardrail keys kept and the other policy's parameters dropped (merging
+    ``policy=adaptive`` into threshold's keys left ``signal`` behind and the parse
+    refused it)."""
+    if not policy:
+        return base
+    return scenario_for(policy, base, static_replicas=base.scaledObject.maxReplicaCount)
+
+
 def require_testbed_extra() -> None:
     """Stop with one clear line, before anything starts, when the ``testbed`` extra is missing."""
     if importlib.util.find_spec("pytriton") is None:
@@ -283,7 +294,7 @@ def register(app: typer.Typer) -> None:
             tr = one_item_requests(tr)
             tr = rescale(tr, time_scale=seconds / tr.duration_s)
             tr = rescale(tr, peak_rps=peak_rps)
-            sc = with_metadata(testbed_scenario(), [f"policy={policy}"] if policy else [])
+            sc = demo_scenario(testbed_scenario(), policy)
             result = run_testbed(tr, sc, TestbedOptions(), console, live=True)
         except KeyboardInterrupt:
             console.print("[yellow]interrupted: everything stopped[/yellow]")

@@ -124,3 +124,24 @@ def test_duration_s_cuts_a_traces_job_counts_with_its_rate() -> None:
     assert len(short.rps) == 30
     assert short.indicators["campaign_jobs"].tolist() == list(range(30))
     assert short.name == "jobs"
+
+
+@pytest.mark.parametrize("policy", ["adaptive", "threshold", "predictive", "adaptive-defaults"])
+def test_the_demo_runs_any_policy_on_the_testbeds_scope_and_guardrails(policy: str) -> None:
+    """``scaler testbed demo --policy adaptive`` failed: threshold's ``signal`` key was
+    left beside ``policy: adaptive`` and the parse refused it."""
+    from scaler.testbed.runner import testbed_scenario
+
+    base = testbed_scenario()
+    sc = testbed.demo_scenario(base, policy)
+    cfg = sc.scaler_config()
+    assert sc.scaledObject.trigger.metadata["policy"] == policy.removesuffix("-defaults")
+    assert cfg.policy is not None
+    if policy in ("adaptive", "predictive"):
+        base_meta = base.scaledObject.trigger.metadata
+        meta = sc.scaledObject.trigger.metadata
+        assert "signal" not in meta
+        for key in ("rateWindowSeconds", "minReplicas", "maxReplicas"):
+            if key in base_meta:
+                assert meta[key] == base_meta[key], key
+    assert testbed.demo_scenario(base, None) is base
