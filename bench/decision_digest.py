@@ -31,7 +31,7 @@ from scaler.commands.trace_options import load_scaled_trace
 from scaler.sim.compare import Entry, entry_scenario
 from scaler.sim.engine import simulate
 from scaler.sim.oracle import compute_oracle
-from scaler.sim.presets import PRESETS
+from scaler.sim.presets import PRESET_NAMES
 from scaler.sim.scenario import Scenario, load_scaled_object
 from scaler.traces.model import Trace
 
@@ -68,7 +68,7 @@ def _trace(key: str) -> Trace:
 
 
 def _entries() -> list[str]:
-    return ["readme", *PRESETS]
+    return ["readme", *PRESET_NAMES]
 
 
 def run_one(job: tuple[str, str]) -> tuple[str, str, list[dict[str, Any]], str, float]:

@@ -23,7 +23,7 @@ from scaler.commands.trace_options import (
     load_scaled_trace,
 )
 from scaler.sim.compare import Comparison, Entry, compare
-from scaler.sim.presets import ALL_PRESETS, PRESETS, expand_names
+from scaler.sim.presets import ALL_PRESETS, PRESETS, RETIRED_PRESETS, expand_names
 from scaler.sim.recommend import DEFAULT_TARGET, recommend
 from scaler.sim.report import write_report
 from scaler.sim.scenario import ScenarioError, load_scaled_object, load_scenario
@@ -103,7 +103,10 @@ def register(app: typer.Typer) -> None:
             typer.Option(
                 help="Preset or registered policy to run (repeatable). Presets: "
                 + ", ".join(PRESETS)
-                + f" ('{ALL_PRESETS}': all of them, the default without --scaled-object). "
+                + f" ('{ALL_PRESETS}': all of them, the default without --scaled-object); "
+                + "retired, when named: "
+                + ", ".join(RETIRED_PRESETS)
+                + ". "
                 "A registered policy name runs on the scenario's ScaledObject with its "
                 "trigger metadata."
             ),

@@ -25,7 +25,7 @@ from scaler.commands.trace_options import (
     read_trace,
 )
 from scaler.sim.compare import Comparison
-from scaler.sim.presets import PRESETS, scenario_for
+from scaler.sim.presets import PRESET_NAMES, scenario_for
 from scaler.sim.report import render
 from scaler.sim.scenario import Scenario, ScenarioError, load_scaled_object, load_scenario
 from scaler.sim.summary import summary
@@ -202,7 +202,7 @@ def register(app: typer.Typer) -> None:
         count_column: CountColumn = None,
         policy: Annotated[
             str | None,
-            typer.Option(help="Preset (" + ", ".join(PRESETS) + ") or registered policy."),
+            typer.Option(help="Preset (" + ", ".join(PRESET_NAMES) + ") or registered policy."),
         ] = None,
         scaled_object: Annotated[
             Path | None,

@@ -17,9 +17,12 @@ policy on the scenario's own ScaledObject) cannot be mistaken for a preset:
   max 2, scaleUp 60 s window / 1 pod per 60 s, scaleDown 600 s window / 1 pod per
   120 s. On a fleet that needs more than 2 GPUs this misses the SLO by design.
 * ``static-peak`` — the static policy at the oracle's peak need, all day.
-* ``adaptive-defaults``, ``predictive-defaults`` — those policies with their default
-  parameters on :func:`recommended_scaled_object`. ``pid`` is retired from the
-  comparison set (docs/policies.md says why); it stays a registered policy.
+* ``adaptive-defaults`` — the recommended default with its default parameters on
+  :func:`recommended_scaled_object`.
+
+Retired from the comparison set (docs/policies.md says why), still registered policies:
+``pid``, and ``predictive`` (its preset ``predictive-defaults`` still runs when named:
+:data:`RETIRED_PRESETS`).
 
 SuperSONIC's Prometheus query is KEDA's trigger, not a policy; it is modelled by
 the threshold policy on ``queue_time_per_exec_ms`` whose signal and target the
@@ -50,8 +53,15 @@ PRESETS: tuple[str, ...] = (
     "supersonic-purdue",
     "supersonic-default",
     "static-peak",
-    "predictive-defaults",
 )
+"""The comparison set: what ``--policy presets`` and ``make run`` run."""
+
+RETIRED_PRESETS: tuple[str, ...] = ("predictive-defaults",)
+"""Presets that still run when named but are not in the comparison set any more (issue
+10 item 3: a policy that cannot be fixed is retired, not offered beside the default)."""
+
+PRESET_NAMES: tuple[str, ...] = PRESETS + RETIRED_PRESETS
+"""Every name :func:`scenario_for` resolves to a preset ScaledObject."""
 
 ALL_PRESETS = "presets"
 """What ``--policy presets`` stands for: every name of :data:`PRESETS`."""
@@ -191,7 +201,7 @@ def scenario_for(name: str, base: Scenario, *, static_replicas: int = 1) -> Scen
     the policy's own parameters), with ``policy: <name>``. When the scenario names a
     different policy, that policy's parameter keys are dropped (they mean nothing to
     ``name``) and every common key is kept."""
-    if name in PRESETS:
+    if name in PRESET_NAMES:
         so = preset_scaled_object(name, static_replicas=static_replicas)
         return base.model_copy(update={"scaledObject": so})
     trig = base.scaledObject.trigger
