@@ -255,6 +255,12 @@ def register(app: typer.Typer) -> None:
             console.print(
                 _score_line("held out ", result.best_holdout, sum(result.holdout_oracle_gpu_hours))
             )
+        else:
+            console.print(
+                "[dim]in-sample only: the search saw every second it was scored on; "
+                "--train-days N (tune on the first N days, score on the rest) or "
+                "--holdout-trace FILE prints a held-out score beside it[/dim]"
+            )
         meta, example = result.paste
         console.print(
             "Complete trigger metadata, to replace the trigger metadata of the README's "

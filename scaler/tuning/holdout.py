@@ -55,6 +55,16 @@ def split_days(trace: Trace, train_days: float) -> tuple[Trace, Trace]:
             f"{trace.name}: --train-days {train_days:g} leaves nothing to score on: the trace "
             f"is {trace.duration_s / DAY_S:.2f} days long"
         )
-    train = cut(trace, 0.0, at, label=f"{trace.name} (days 1–{train_days:g})")
-    held = cut(trace, at, trace.duration_s, label=f"{trace.name} (after day {train_days:g})")
+    train = cut(trace, 0.0, at, label=f"{trace.name} ({_first(train_days)})")
+    held = cut(trace, at, trace.duration_s, label=f"{trace.name} (after {_first(train_days)})")
     return train, held
+
+
+def _first(days: float) -> str:
+    """The training part's name: whole days as days ("day 1", "days 1–3"), anything else
+    as hours ("the first 0.5 h"), never "days 1–0.02"."""
+    if days == 1:
+        return "day 1"
+    if days == int(days):
+        return f"days 1–{int(days)}"
+    return f"the first {days * 24:.3g} h"

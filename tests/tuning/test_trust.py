@@ -111,3 +111,28 @@ def test_train_days_split_cuts_the_leading_indicators_with_the_rate() -> None:
     assert train.indicators["campaign_jobs"].max() == 0.0
     assert held.indicators["campaign_jobs"].min() == 16.0
     assert len(held.indicators["campaign_jobs"]) == len(held.rps) == 86_400
+
+
+def test_train_parts_are_named_in_days_or_hours() -> None:
+    """A one-hour trace tuned on its first half was labelled "days 1–0.02"."""
+    two_days = Trace("ligo", np.ones(2 * 86_400))
+    assert split_days(two_days, 1)[0].name == "ligo (day 1)"
+    assert split_days(two_days, 1)[1].name == "ligo (after day 1)"
+    three_days = Trace("ligo", np.ones(3 * 86_400))
+    assert split_days(three_days, 2)[0].name == "ligo (days 1–2)"
+    hour = Trace("azure", np.ones(3_600))
+    assert split_days(hour, 0.5 / 24)[0].name == "azure (the first 0.5 h)"
+
+
+def test_in_sample_only_says_how_to_get_a_held_out_score(tmp_path: Path) -> None:
+    trace = tmp_path / "day.csv"
+    rows = ["time_s,rps"] + [f"{h * 3600},{8_000 if h < 12 else 20_000}" for h in range(24)]
+    trace.write_text("\n".join(rows) + "\n")
+    result = CliRunner().invoke(
+        app,
+        ["tune", "--trace", str(trace), "--policy", "threshold", "--budget", "1",
+         "--workers", "1", "--set", "signal=gpu_utilization"],
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert "held out" not in result.output
+    assert "--train-days" in result.output
