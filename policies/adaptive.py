@@ -229,6 +229,7 @@ class AdaptiveParams(PolicyParams):
         le=64,
         description="Model instances per replica (Triton instance_group count): "
         "executions of one replica that run at the same time.",
+        json_schema_extra={"deployment": True},
     )
     activation_rps: float = Field(
         default=0.0,

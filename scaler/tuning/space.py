@@ -206,6 +206,15 @@ def _default_text(info: FieldInfo, kind: str) -> str | None:
     return str(default)
 
 
+def is_deployment_fact(info: FieldInfo) -> bool:
+    """Whether a parameter states a fact of the deployment (e.g. Triton's instance count
+    per replica) rather than a choice of the policy: searching it would "tune" the
+    policy to a deployment the user does not have (a budget-8 search once answered
+    ``instancesPerReplica: 63``). Such keys are searched only when ``--range`` asks."""
+    extra = info.json_schema_extra
+    return isinstance(extra, dict) and extra.get("deployment") is True
+
+
 def build_space(
     policy: str,
     params_model: type[PolicyParams],
@@ -235,7 +244,7 @@ def build_space(
     unused = params_model.unused_keys({**start, **fixed})
     for key, _, info in metadata_fields(params_model):
         keys.add(key)
-        if key in fixed or key in unused:
+        if key in fixed or key in unused or (is_deployment_fact(info) and key not in ranges):
             continue
         kind, options = _kind(info.annotation)
         text = start.get(key, _default_text(info, kind))

@@ -179,3 +179,17 @@ def test_a_scenario_naming_another_policy_keeps_its_scope_and_guardrails() -> No
     assert start["policy"] == "static" and "signal" not in start and "target" not in start
     paste, _ = result.paste
     assert {k: paste[k] for k in kept} == kept
+
+
+def test_a_deployment_fact_is_not_searched_unless_a_range_asks() -> None:
+    """``instancesPerReplica`` is Triton's instance count, not a policy choice: a search
+    that varies it answers for a deployment the user does not have. It is carried from
+    the start metadata (default 1) and searched only under ``--range``."""
+    from policies.adaptive import AdaptiveParams
+
+    space = build_space("adaptive", AdaptiveParams, start={"instancesPerReplica": "2"})
+    keys = {d.key for d in space.dimensions}
+    assert "instancesPerReplica" not in keys and "targetMs" in keys
+    assert space.decode(space.start_point())["instancesPerReplica"] == "2"
+    ranged = build_space("adaptive", AdaptiveParams, ranges={"instancesPerReplica": (1, 4)})
+    assert "instancesPerReplica" in {d.key for d in ranged.dimensions}
