@@ -1,7 +1,8 @@
-"""The metadata key tables of the README and ``docs/policies.md`` say what the code
-does: every row's default and range are the pydantic models' ``Field`` default and
-bounds, and every key of the model a table documents has its row. So a change of a
-key's default or range that forgets the docs fails here."""
+"""The metadata key tables of the README, ``docs/policies.md`` and ``docs/indicators.md``
+say what the code does: every row's default and range are the pydantic models' ``Field``
+default and bounds, every key of the model a table documents has its row, and every
+registered policy's keys are in some table. So a change of a key's default or range that
+forgets the docs fails here."""
 
 from __future__ import annotations
 
@@ -18,13 +19,15 @@ from pydantic.fields import FieldInfo
 from pydantic_core import PydanticUndefined
 
 from policies import Guardrails
-from policies.naming import metadata_fields
+from policies.base import Policy
+from policies.leading import INDICATORS_FIELD
+from policies.naming import metadata_fields, metadata_keys
 from policies.threshold import DEFAULT_TARGET
 from scaler.metadata import CREDENTIAL_KEYS, CommonMetadata
 from scaler.registry import available_policies
 
 ROOT = Path(__file__).resolve().parent.parent
-DOCS = ("README.md", "docs/policies.md")
+DOCS = ("README.md", "docs/policies.md", "docs/indicators.md")
 
 COMMON: tuple[type[BaseModel], ...] = (CommonMetadata, Guardrails)
 
@@ -33,9 +36,13 @@ RESOLVED_DEFAULTS = {
     "serverAddress": "SCALER_PROMETHEUS_URL",
     "target": f"{DEFAULT_TARGET['gpu_utilization']:g} (GPU) / "
     f"{DEFAULT_TARGET['rps_per_replica']:g} (req/s)",
+    "indicatorProvisionSeconds": "the wrapped policy's leadTimeSeconds",
 }
 """Keys whose model default is None because the value is resolved elsewhere: what the
 table says instead (the threshold ``target``'s is :data:`DEFAULT_TARGET`)."""
+
+NOT_KEYS = frozenset({INDICATORS_FIELD})
+"""Model fields the metadata layer fills from other keys (``indicator<N>…``), not keys."""
 
 NUMBER = r"-?[0-9][0-9.,]*(?:e[0-9]+)?"
 
@@ -56,6 +63,10 @@ class Row:
 class Table:
     where: str
     models: tuple[type[BaseModel], ...]
+    keys: frozenset[str]
+    """The keys the table must document (a wrapper's: what it adds to the wrapped policy)."""
+    policies: tuple[str, ...]
+    """The policies the table is for (none: the common keys)."""
     rows: tuple[Row, ...]
     columns: tuple[str, ...]
     shared: tuple[str, ...]
@@ -66,14 +77,37 @@ def _cells(line: str) -> list[str]:
     return [c.strip() for c in line.strip().strip("|").split("|")]
 
 
-def _models(text_before: str) -> tuple[type[BaseModel], ...]:
-    """The models a table documents: the policy named as ``policy: NAME`` in its
-    section (the text since the last ``## `` heading) before it, else the common keys."""
+def wrapped(policy: Policy) -> Policy | None:
+    """The policy ``policy`` wraps (a schedule's ``inner``, leading indicators' ``base``)."""
+    inner = getattr(policy, "inner", None) or getattr(policy, "base", None)
+    return inner if isinstance(inner, Policy) else None
+
+
+def own_keys(policy: Policy) -> frozenset[str]:
+    """The keys ``policy`` reads that the policy it wraps (if any) does not."""
+    keys = metadata_keys(policy.params_model) - NOT_KEYS
+    inner = wrapped(policy)
+    return keys - metadata_keys(inner.params_model) if inner is not None else keys
+
+
+def _models(
+    text_before: str,
+) -> tuple[tuple[type[BaseModel], ...], frozenset[str], tuple[str, ...]]:
+    """The models a table documents, the keys it must give and the policies it is for:
+    the policies named as ``policy: NAME`` in the paragraph before it (else in its
+    section, the text since the last ``## `` heading: the last one named), else the
+    common keys."""
     section = text_before.rsplit("\n## ", 1)[-1]
-    named = re.findall(r"`policy: (\w+)`", section)
+    paragraph = section.rstrip().rsplit("\n\n", 1)[-1]
+    named = re.findall(r"`policy: ([\w-]+)`", paragraph)
+    if len(named) < 2:
+        named = re.findall(r"`policy: ([\w-]+)`", section)[-1:]
     if not named:
-        return COMMON
-    return (available_policies()[named[-1]].params_model,)
+        keys = frozenset(k for m in COMMON for k, _, _ in metadata_fields(m))
+        return COMMON, keys, ()
+    policies = [available_policies()[name] for name in named]
+    keys = frozenset(k for p in policies for k in own_keys(p))
+    return tuple(p.params_model for p in policies), keys, tuple(named)
 
 
 def key_tables() -> list[Table]:
@@ -86,7 +120,7 @@ def key_tables() -> list[Table]:
             if header is None:
                 i += 1
                 continue
-            models = _models("\n".join(lines[:i]))
+            models, must, policies = _models("\n".join(lines[:i]))
             where = f"{doc}:{i + 1}"
             rows = []
             shared = []
@@ -108,7 +142,9 @@ def key_tables() -> list[Table]:
                         )
                     )
                 i += 1
-            tables.append(Table(where, models, tuple(rows), tuple(header), tuple(shared)))
+            tables.append(
+                Table(where, models, must, policies, tuple(rows), tuple(header), tuple(shared))
+            )
     return tables
 
 
@@ -172,6 +208,21 @@ def test_the_tables_are_found() -> None:
         assert any(t.models == (model,) for t in TABLES), f"no table for {policy}"
 
 
+@pytest.mark.parametrize("name", sorted(available_policies()))
+def test_every_registered_policy_has_a_checked_table(name: str) -> None:
+    """Every key a registered policy reads is in a checked table: its own table (a
+    wrapper's gives what it adds), the wrapped policy's, or the common keys'."""
+    policy = available_policies()[name]
+    assert any(name in t.policies for t in TABLES), f"no key table for policy {name}"
+    documented: set[str] = set()
+    p: Policy | None = policy
+    while p is not None:
+        documented |= {r.key for t in TABLES if p.name in t.policies for r in t.rows}
+        p = wrapped(p)
+    missing = metadata_keys(policy.params_model) - NOT_KEYS - documented
+    assert not missing, f"policy {name}: keys without a table row: {sorted(missing)}"
+
+
 @pytest.mark.parametrize("table", TABLES, ids=lambda t: t.where)
 def test_every_table_gives_one_key_its_default_and_range(table: Table) -> None:
     assert {"default", "range"} <= set(table.columns), f"{table.where}: {table.columns}"
@@ -181,10 +232,9 @@ def test_every_table_gives_one_key_its_default_and_range(table: Table) -> None:
 @pytest.mark.parametrize("table", TABLES, ids=lambda t: t.where)
 def test_every_key_of_the_model_has_a_row(table: Table) -> None:
     assert table.rows, f"{table.where}: empty table"
-    keys = {k for m in table.models for k, _, _ in metadata_fields(m)}
     documented = {r.key for r in table.rows}
-    assert sorted(keys - documented) == [], f"{table.where} lacks rows"
-    unknown = documented - keys - set(CREDENTIAL_KEYS)
+    assert sorted(table.keys - documented) == [], f"{table.where} lacks rows"
+    unknown = documented - table.keys - set(CREDENTIAL_KEYS)
     assert not unknown, f"{table.where} documents keys the code does not read: {unknown}"
 
 
