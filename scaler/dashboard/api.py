@@ -32,8 +32,10 @@ from scaler.dashboard.whatif import (
 from scaler.limits import clean_message, redact, strip_url_credentials
 from scaler.metadata import (
     COMMON_KEYS,
+    DEFAULT_POLICY,
     GUARDRAIL_KEYS,
     KEDA_KEYS,
+    POLICY_KEY,
     MetadataError,
     config_metadata,
     policy_keys,
@@ -272,17 +274,17 @@ def export(namespace: str, name: str, ctx: Ctx) -> Response:
 
 def _check_override(ctx: Dashboard, namespace: str, name: str, override: dict[str, str]) -> Any:
     obj = ctx.obj(namespace, name)
-    policy = override.get("policy", obj.config.policy.name)
+    policy = override.get(POLICY_KEY, obj.config.policy.name)
     policies = available_policies()
     if policy not in policies:
         raise HTTPException(
             422, f"unknown policy {policy!r}; available: {', '.join(sorted(policies))}"
         )
     params_model = policies[policy].params_model
-    allowed = {"policy"} | GUARDRAIL_KEYS | policy_keys(params_model)
+    allowed = {POLICY_KEY} | GUARDRAIL_KEYS | policy_keys(params_model)
     bad = sorted(k for k in override if k not in allowed or k in KEDA_KEYS)
     if bad:
-        scope = sorted(COMMON_KEYS - GUARDRAIL_KEYS - {"policy"})
+        scope = sorted(COMMON_KEYS - GUARDRAIL_KEYS - {POLICY_KEY})
         raise HTTPException(
             422,
             f"override key {bad[0]!r} cannot be set here; allowed: {', '.join(sorted(allowed))}"
@@ -396,12 +398,24 @@ def revert(entry_id: str, ctx: Ctx, request: Request) -> AuditOut:
     return AuditOut(**new.as_dict())
 
 
-@router.get("/policies", summary="Every policy with the JSON schema of its parameters")
-def policies() -> list[dict[str, Any]]:
-    return [
-        {"name": name, "schema": p.params_model.model_json_schema(by_alias=True)}
-        for name, p in sorted(available_policies().items())
-    ]
+@router.get(
+    "/policies",
+    summary="Every policy with the JSON schema of its parameters, and the metadata key "
+    "that names the policy",
+)
+def policies() -> dict[str, Any]:
+    """``key``: the metadata key an override names its policy under (the page builds
+    overrides with it, so a rename of the key is one edit in :mod:`scaler.metadata`);
+    ``default``: the policy of metadata that names none; ``policies``: name and the
+    JSON schema of its parameters (metadata aliases), by name."""
+    return {
+        "key": POLICY_KEY,
+        "default": DEFAULT_POLICY,
+        "policies": [
+            {"name": name, "schema": p.params_model.model_json_schema(by_alias=True)}
+            for name, p in sorted(available_policies().items())
+        ],
+    }
 
 
 @router.get("/guardrails", summary="JSON schema of the guardrail keys an override may set")
@@ -577,8 +591,8 @@ def _submit(ctx: Dashboard, kind: str, key: str, fn: Any, owner: str) -> Job:
 def _policy_override(meta: dict[str, str], override: dict[str, str]) -> dict[str, str]:
     """The keys of the tuned metadata worth applying: the request's own keys and
     the policy's parameters."""
-    policy = available_policies()[meta.get("policy", "threshold")]
-    keys = {"policy"} | policy_keys(policy.params_model)
+    policy = available_policies()[meta.get(POLICY_KEY, DEFAULT_POLICY)]
+    keys = {POLICY_KEY} | policy_keys(policy.params_model)
     return {k: v for k, v in meta.items() if k in keys or k in override}
 
 

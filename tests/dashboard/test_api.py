@@ -7,6 +7,10 @@ import time
 from pathlib import Path
 from typing import Any
 
+import pytest
+
+from scaler.dashboard import api
+from scaler.metadata import DEFAULT_POLICY, POLICY_KEY
 from tests.dashboard.conftest import Env, make_env
 
 
@@ -80,10 +84,37 @@ def test_export_is_scaled_object_yaml_with_the_live_metadata(env: Env) -> None:
 
 
 def test_policies_carry_their_parameter_schema(env: Env) -> None:
-    policies = {p["name"]: p["schema"] for p in env.client.get("/api/policies").json()}
+    body = env.client.get("/api/policies").json()
+    policies = {p["name"]: p["schema"] for p in body["policies"]}
     target = policies["threshold"]["properties"]["targetMs"]
     assert target["exclusiveMinimum"] == 0 and "milliseconds" in target["description"]
     assert "enum" in str(policies["threshold"]["properties"]["signal"])
+
+
+def test_policies_name_the_key_the_page_builds_an_override_with(env: Env) -> None:
+    """The page reads the policy's metadata key from the API, not a spelling of its own:
+    an override built with it (as app.js does) switches the policy."""
+    body = env.client.get("/api/policies").json()
+    assert body["key"] == POLICY_KEY and body["default"] == DEFAULT_POLICY
+    override = {body["key"]: "pid", "kp": "0.3"}
+    ok = env.client.post("/api/objects/ligo/triton/preview", json={"override": override})
+    assert ok.status_code == 200, ok.text
+    assert f"{POLICY_KEY}: pid" in ok.json()["yaml"] and "kp: '0.3'" in ok.json()["yaml"]
+
+
+def test_a_renamed_policy_key_and_default_reach_the_api(
+    env: Env, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The API spells neither the policy key nor the default policy: with both changed in
+    one place the catalogue sends the new key and a tuned override keeps the new default
+    policy's parameters under it."""
+    monkeypatch.setattr(api, "POLICY_KEY", "renamedPolicy")
+    monkeypatch.setattr(api, "DEFAULT_POLICY", "static")
+    assert env.client.get("/api/policies").json()["key"] == "renamedPolicy"
+    tuned = {"replicas": "3", "targetMs": "80", "minReplicas": "1"}
+    assert api._policy_override(tuned, {}) == {"replicas": "3"}
+    named = {"renamedPolicy": "threshold", **tuned}
+    assert api._policy_override(named, {}) == {"renamedPolicy": "threshold", "targetMs": "80"}
 
 
 def test_preview_names_the_invalid_parameter(env: Env) -> None:

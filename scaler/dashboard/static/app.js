@@ -161,7 +161,8 @@ function fieldHtml(key, prop, value) {
 }
 
 async function tunePage() {
-  const [obj, policies, traces, guards] = await Promise.all([api("GET", base), api("GET", "/api/policies"), api("GET", "/api/traces"), api("GET", "/api/guardrails")]);
+  const [obj, catalogue, traces, guards] = await Promise.all([api("GET", base), api("GET", "/api/policies"), api("GET", "/api/traces"), api("GET", "/api/guardrails")]);
+  const policies = catalogue.policies, policyKey = catalogue.key;
   const schemas = Object.fromEntries(policies.map((p) => [p.name, p.schema]));
   const sel = $("#policy");
   sel.innerHTML = policies.map((p) => `<option ${p.name === obj.policy ? "selected" : ""}>${esc(p.name)}</option>`).join("");
@@ -181,7 +182,7 @@ async function tunePage() {
   let uploadId = null, lastJob = null, polling = null, candidate = null;
 
   const override = () => {
-    const out = { policy: sel.value };
+    const out = { [policyKey]: sel.value };
     $("#fields").querySelectorAll("[name]").forEach((el) => { const v = el.type === "checkbox" ? String(el.checked) : el.value.trim(); if (v !== "") out[el.name] = v; });
     $("#guard-fields").querySelectorAll("[name]").forEach((el) => { if (el.value.trim() !== "" && el.value.trim() !== (obj.metadata[el.name] ?? "")) out[el.name] = el.value.trim(); });
     return out;
@@ -248,7 +249,7 @@ async function tunePage() {
     candidate = res.override;
     $("#comparison").hidden = false;
     if (job.kind === "tune") {
-      sel.value = candidate.policy || sel.value; drawFields(candidate);
+      sel.value = candidate[policyKey] || sel.value; drawFields(candidate);
       $("#trials").innerHTML = `<h3>Tried ${res.runs} configurations (target SLO attainment ${pct(res.slo_target)})</h3><table class="grid small"><tr><th>Trial</th><th>Parameters</th><th>GPU-hours</th><th>SLO</th><th>p99 (ms)</th></tr>` +
         res.trials.map((t) => `<tr><td>${esc(t.label)}</td><td>${kv(Object.fromEntries(Object.entries(t.metadata).filter(([k]) => k in (schemas[sel.value].properties || {}))))}</td><td>${num(t.gpu_hours)}</td><td>${pct(t.slo_attainment)}</td><td>${num(t.per_trace.length ? t.per_trace[0].latency_ms.p99 : null)}</td></tr>`).join("") + "</table>";
     } else $("#trials").innerHTML = "";
