@@ -201,14 +201,25 @@ COMMON_KEYS: frozenset[str] = metadata_keys(CommonMetadata) | GUARDRAIL_KEYS
 """Keys every ScaledObject may set, whatever its policy."""
 
 
+def from_env_base(key: str) -> str | None:
+    """``<key>`` of a ``<key>FromEnv`` key that KEDA resolves and the parser reads as
+    ``<key>`` (None for any other key, and for the credential keys, which keep their
+    own names)."""
+    if key.endswith(FROM_ENV) and len(key) > len(FROM_ENV) and key not in CREDENTIAL_KEYS:
+        return key[: -len(FROM_ENV)]
+    return None
+
+
 def is_common_key(key: str) -> bool:
     """Whether ``key`` means the same to every policy: a common key (or a deprecated
-    name of one) or one of KEDA's."""
+    name of one), one of KEDA's, a Prometheus credential key, or ``<key>FromEnv`` of
+    any of these (a policy's parameter read from the environment is the policy's)."""
+    base = from_env_base(key) or key
     return (
-        key in COMMON_KEYS
-        or key in KEDA_KEYS
-        or key.endswith(FROM_ENV)
-        or key in renamed_common_keys()
+        base in COMMON_KEYS
+        or base in KEDA_KEYS
+        or key in CREDENTIAL_KEYS
+        or base in renamed_common_keys()
     )
 
 

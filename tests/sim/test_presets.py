@@ -131,3 +131,32 @@ def test_switching_policy_keeps_the_common_keys() -> None:
     )
     meta = scenario_for("pid", base).scaledObject.trigger.metadata
     assert meta == {"policy": "pid", "maxReplicas": "9"}
+
+
+def test_switching_policy_drops_the_old_policys_keys_read_from_the_environment() -> None:
+    """KEDA forwards ``<key>FromEnv`` resolved under its own name: adaptive's
+    ``leadTimeSecondsFromEnv`` means nothing to threshold, a guardrail's or a
+    credential's ``*FromEnv`` is kept."""
+    base = scenario(
+        scaledObject={
+            "triggers": [
+                {
+                    "metadata": {
+                        "policy": "adaptive",
+                        "leadTimeSecondsFromEnv": "90",
+                        "maxReplicasFromEnv": "9",
+                        "releaseFromEnv": "cms",
+                        "bearerTokenFromEnv": "TOKEN",
+                    }
+                }
+            ]
+        }
+    )
+    sc = scenario_for("threshold", base)
+    assert sc.scaledObject.trigger.metadata == {
+        "policy": "threshold",
+        "maxReplicasFromEnv": "9",
+        "releaseFromEnv": "cms",
+        "bearerTokenFromEnv": "TOKEN",
+    }
+    assert sc.scaler_config().guardrails.max_replicas == 9
