@@ -8,11 +8,31 @@ come last so they always hold, whatever a policy (or plug-in) returns.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic.config import JsonDict
 
 from policies.decision import ceil_replicas
-from policies.naming import metadata_alias
+from policies.naming import metadata_alias, metadata_key
+
+
+def _key(model: type[BaseModel], name: str) -> str:
+    """The metadata key of ``model``'s field ``name`` as the model now spells it, so a
+    message or help text follows a rename of the key (never a spelling of its own)."""
+    return metadata_key(name, model.model_fields[name])
+
+
+def _schema_bounds(schema: JsonDict, model: type[Any]) -> None:
+    """Say in the JSON schema (the dashboard's field help) which key the highest
+    replica count must be at least, by that key's current name."""
+    properties = schema.get("properties")
+    if not isinstance(properties, dict):
+        return
+    prop = properties.get(_key(model, "max_replicas"))
+    if isinstance(prop, dict):
+        said = str(prop.get("description", "")).rstrip(".")
+        prop["description"] = f"{said} (≥ {_key(model, 'min_replicas')})."
 
 
 class Guardrails(BaseModel):
@@ -35,12 +55,11 @@ class Guardrails(BaseModel):
         extra="forbid",
         frozen=True,
         allow_inf_nan=False,
+        json_schema_extra=_schema_bounds,
     )
 
     min_replicas: int = Field(default=0, ge=0, le=10_000, description="Lowest replica count.")
-    max_replicas: int = Field(
-        default=100, ge=1, le=10_000, description="Highest replica count (≥ minReplicas)."
-    )
+    max_replicas: int = Field(default=100, ge=1, le=10_000, description="Highest replica count.")
     max_step_up: int | None = Field(
         default=None,
         ge=1,
@@ -72,8 +91,10 @@ class Guardrails(BaseModel):
     @model_validator(mode="after")
     def _bounds(self) -> Guardrails:
         if self.max_replicas < self.min_replicas:
+            model = type(self)
             raise ValueError(
-                f"maxReplicas ({self.max_replicas}) must be ≥ minReplicas ({self.min_replicas})"
+                f"{_key(model, 'max_replicas')} ({self.max_replicas}) must be ≥ "
+                f"{_key(model, 'min_replicas')} ({self.min_replicas})"
             )
         return self
 

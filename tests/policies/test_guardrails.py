@@ -7,6 +7,7 @@ from typing import Any, ClassVar
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from pydantic import Field
 
 from policies import (
     Guardrails,
@@ -141,3 +142,31 @@ def test_a_failing_plugin_answer_of_nan_is_treated_as_zero_then_bounded() -> Non
 def test_guardrails_reject_max_below_min() -> None:
     with pytest.raises(ValueError, match="maxReplicas"):
         Guardrails(min_replicas=5, max_replicas=3)
+
+
+class RenamedBounds(Guardrails):
+    """Guardrails whose bounds are spelled as KEDA spells its own: a rename of both keys."""
+
+    min_replicas: int = Field(default=0, ge=0, le=10_000, alias="minReplicaCount")
+    max_replicas: int = Field(default=100, ge=1, le=10_000, alias="maxReplicaCount")
+
+
+def test_the_bounds_error_names_the_keys_as_the_model_spells_them() -> None:
+    """The message is built from the fields' aliases: renamed keys are named, the old
+    spellings are not."""
+    with pytest.raises(ValueError) as current:
+        Guardrails(min_replicas=5, max_replicas=2)
+    assert "maxReplicas (2) must be ≥ minReplicas (5)" in str(current.value)
+    with pytest.raises(ValueError) as renamed:
+        RenamedBounds(min_replicas=5, max_replicas=2)
+    message = str(renamed.value)
+    assert "maxReplicaCount (2) must be ≥ minReplicaCount (5)" in message
+    assert "maxReplicas" not in message and "minReplicas" not in message
+
+
+def test_the_schema_help_names_the_lower_bound_by_its_current_key() -> None:
+    """The dashboard's help for the highest count says which key bounds it, renamed too."""
+    help_now = Guardrails.model_json_schema(by_alias=True)["properties"]["maxReplicas"]
+    assert help_now["description"].endswith("(≥ minReplicas).")
+    renamed = RenamedBounds.model_json_schema(by_alias=True)["properties"]["maxReplicaCount"]
+    assert renamed["description"].endswith("(≥ minReplicaCount).")
