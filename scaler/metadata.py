@@ -34,6 +34,7 @@ from scaler.limits import (
     is_secret_key,
     metadata_size_problem,
     number_problem,
+    redact,
     short,
     strip_url_credentials,
 )
@@ -443,7 +444,45 @@ def with_override(metadata: Mapping[str, str], override: Mapping[str, str]) -> d
         return out
 
     policy = override.get(POLICY_KEY, metadata.get(POLICY_KEY, DEFAULT_POLICY))
-    return {**current(metadata, policy), **current(override, policy)}
+    base, over = current(metadata, policy), current(override, policy)
+    # ``<key>`` and ``<key>FromEnv`` are one key to the parser: the override's replaces
+    # the object's, whichever form either side uses.
+    replaced = {from_env_base(k) or k for k in over}
+    kept = {k: v for k, v in base.items() if (from_env_base(k) or k) not in replaced}
+    return {**kept, **over}
+
+
+def fold_from_env(metadata: Mapping[str, str]) -> dict[str, str]:
+    """``metadata`` as KEDA forwards it with each resolved ``<key>FromEnv`` value under
+    ``<key>``, as the parser reads it: for code that changes a key's value (the tuner
+    searches ``<key>``, which must not sit beside ``<key>FromEnv``). The credential
+    keys keep their names. :func:`as_written` shows the result as the user wrote it."""
+    return {from_env_base(k) or k: v for k, v in metadata.items()}
+
+
+def as_written(
+    metadata: Mapping[str, str],
+    references: Mapping[str, str],
+    resolved: Mapping[str, str] | None = None,
+) -> dict[str, str]:
+    """``metadata`` (as KEDA forwards it, or :func:`fold_from_env`-ed) as a ScaledObject
+    writes it, to show or paste: each ``<key>FromEnv`` in ``references`` (``{key:
+    the variable it names}``, the metadata as written) names its variable again, and a
+    ``<key>`` folded from one does too while its value is still the one resolved
+    (``resolved``: the metadata as forwarded, default ``metadata``); a value that
+    changed is shown as ``<key>``. Every other secret value is redacted
+    (:func:`scaler.limits.redact`): no value read from the environment is echoed."""
+    forwarded = metadata if resolved is None else resolved
+    out: dict[str, str] = {}
+    for key, value in metadata.items():
+        ref = key + FROM_ENV
+        if key in references:
+            out[key] = references[key]
+        elif ref in references and key not in forwarded and forwarded.get(ref) == value:
+            out[ref] = references[ref]
+        else:
+            out |= redact({key: value})
+    return out
 
 
 def deprecated_keys() -> dict[str, str]:

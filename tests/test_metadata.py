@@ -18,7 +18,9 @@ from scaler.metadata import (
     KEDA_KEYS,
     LABEL_VALUE,
     MetadataError,
+    as_written,
     config_metadata,
+    fold_from_env,
     parse_metadata,
     resolve_env_references,
     with_override,
@@ -302,3 +304,33 @@ def test_renaming_a_common_key_is_one_edit_plus_one_entry() -> None:
         check=False,
     )
     assert out.returncode == 0 and out.stdout.strip() == "ok", out.stderr
+
+
+def test_an_override_replaces_a_key_read_from_the_environment() -> None:
+    """``<key>`` and ``<key>FromEnv`` are one key to the parser: overriding
+    ``leadTimeSeconds`` on an object that reads it from the environment (the dashboard's
+    what-if and preview) replaces it instead of failing with both set."""
+    meta = {"policy": "adaptive", "leadTimeSecondsFromEnv": "90", "releaseFromEnv": "cms"}
+    merged = with_override(meta, {"leadTimeSeconds": "30"})
+    assert merged == {"policy": "adaptive", "releaseFromEnv": "cms", "leadTimeSeconds": "30"}
+    assert parse_metadata("t", "ns", merged).params.lead_time_seconds == 30  # type: ignore[attr-defined]
+    assert with_override({"maxReplicas": "4"}, {"maxReplicasFromEnv": "9"}) == {
+        "maxReplicasFromEnv": "9"
+    }
+    assert with_override({"policy": "threshold", "targetMs": "30"}, {"maxReplicas": "5"}) == {
+        "policy": "threshold",
+        "targetMs": "30",
+        "maxReplicas": "5",
+    }
+
+
+def test_metadata_is_shown_as_written_never_with_values_from_the_environment() -> None:
+    written = {"targetMsFromEnv": "TARGET_MS", "bearerTokenFromEnv": "TOKEN"}
+    forwarded = {"policy": "threshold", "targetMsFromEnv": "35", "bearerTokenFromEnv": "TOKEN"}
+    assert as_written(forwarded, written) == {"policy": "threshold", **written}
+    folded = fold_from_env(forwarded)
+    assert folded == {"policy": "threshold", "targetMs": "35", "bearerTokenFromEnv": "TOKEN"}
+    assert as_written(folded, written, forwarded) == {"policy": "threshold", **written}
+    tuned = {**folded, "targetMs": "40"}
+    assert as_written(tuned, written, forwarded)["targetMs"] == "40"
+    assert as_written({"targetMsFromEnv": "35"}, {}) == {"targetMsFromEnv": "<redacted>"}

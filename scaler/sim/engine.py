@@ -16,7 +16,7 @@ from __future__ import annotations
 import heapq
 import math
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -59,6 +59,9 @@ class RunResult:
     max_overshoot_replicas: float | None = None
     """Ready replicas above the oracle's need of the last 5 minutes, at worst (None:
     the run was not given the oracle's need)."""
+    from_env: dict[str, str] = field(default_factory=dict)
+    """``{<key>FromEnv: variable}`` of the trigger as written (``metadata`` holds the
+    resolved values): what a recommendation pastes (:func:`scaler.metadata.as_written`)."""
 
 
 @dataclass(slots=True)
@@ -228,6 +231,7 @@ def simulate(
         name=name or cfg.policy.name,
         scaled_object=so.name,
         metadata=dict(trig.metadata),
+        from_env=dict(trig.fromEnv),
         scores=score(totals, pods, scale_events, dt),
         ready=totals.ready,
         desired=piecewise_bucket_max(

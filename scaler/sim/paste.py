@@ -14,7 +14,14 @@ import json
 from collections.abc import Mapping
 
 from policies import Guardrails
-from scaler.metadata import DEFAULT_POLICY, POLICY_KEY, CommonMetadata, key_of, metadata_of
+from scaler.metadata import (
+    DEFAULT_POLICY,
+    FROM_ENV,
+    POLICY_KEY,
+    CommonMetadata,
+    key_of,
+    metadata_of,
+)
 
 SCOPE_KEYS: tuple[str, ...] = (
     "scalerAddress",  # KEDA's own key: where the external scaler is
@@ -57,18 +64,24 @@ def complete_metadata(
 ) -> tuple[dict[str, str], list[str]]:
     """(the full metadata, the keys taken from the README example). Order: policy,
     scope, bounds (``tuned``'s own, else the ScaledObject's ``min_replicas`` and
-    ``max_replicas``), then the tuned keys as the search produced them."""
+    ``max_replicas``), then the tuned keys as the search produced them. A key ``tuned``
+    reads from the environment (``<key>FromEnv``) is given: nothing is added beside it."""
     out: dict[str, str] = {POLICY_KEY: tuned.get(POLICY_KEY, DEFAULT_POLICY)}
     example: list[str] = []
     for key in SCOPE_KEYS:
-        if key in tuned:
+        if key + FROM_ENV in tuned:
+            out[key + FROM_ENV] = str(tuned[key + FROM_ENV])
+        elif key in tuned:
             out[key] = str(tuned[key])
         elif key in README_SCOPE:
             out[key] = README_SCOPE[key]
             example.append(key)
     bounds = metadata_of(Guardrails(min_replicas=min_replicas, max_replicas=max_replicas))
     for key in BOUND_KEYS:
-        out[key] = str(tuned.get(key, bounds[key]))
+        if key + FROM_ENV in tuned:
+            out[key + FROM_ENV] = str(tuned[key + FROM_ENV])
+        else:
+            out[key] = str(tuned.get(key, bounds[key]))
     for key, value in tuned.items():
         if key not in out:
             out[key] = str(value)

@@ -13,6 +13,7 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from scaler.metadata import as_written
 from scaler.sim.engine import RunResult
 from scaler.sim.paste import complete_metadata, metadata_block
 
@@ -23,8 +24,10 @@ DEFAULT_TARGET = 0.99
 @dataclass(frozen=True, slots=True)
 class Recommendation:
     """``run``: the recommended run's name; ``meets``: whether it reaches ``target``;
-    ``metadata``: its complete trigger metadata; ``example_keys``: scope keys filled
-    in from the README example (to be replaced by a site's own)."""
+    ``metadata``: its complete trigger metadata as written (a ``<key>FromEnv`` names
+    its variable, never its value; :func:`scaler.metadata.as_written`);
+    ``example_keys``: scope keys filled in from the README example (to be replaced by a
+    site's own)."""
 
     run: str
     meets: bool
@@ -90,7 +93,7 @@ def recommend(
         best = max(runs, key=lambda r: (r.scores.slo_attainment, -r.scores.gpu_hours))
     s = best.scores
     meta, example = complete_metadata(
-        best.metadata,
+        as_written(best.metadata, best.from_env),
         best.min_replicas,
         best.max_replicas if best.max_replicas > 0 else 100,
     )

@@ -22,6 +22,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 
 from scaler.metadata import (
     DEFAULT_POLICY,
+    FROM_ENV,
     POLICY_KEY,
     CommonMetadata,
     MetadataError,
@@ -203,6 +204,13 @@ class TriggerSpec(_Strict):
             "target": "0.7",
         }
     )
+    fromEnv: dict[str, str] = Field(
+        default_factory=dict,
+        exclude=True,
+        description="``{<key>FromEnv: the environment variable it names}`` as the "
+        "ScaledObject was written (filled when it is loaded; ``metadata`` holds the "
+        "resolved values): what a result shows and pastes instead of the values.",
+    )
 
 
 class ScaledObjectSpec(_Strict):
@@ -309,7 +317,13 @@ def _with_env(spec: Any, source: str, where: str) -> Any:
         meta = trigger.get("metadata") if isinstance(trigger, dict) else None
         if isinstance(meta, dict):
             try:
-                trigger = {**trigger, "metadata": resolve_env_references(meta, os.environ)}
+                trigger = {
+                    **trigger,
+                    "metadata": resolve_env_references(meta, os.environ),
+                    "fromEnv": {
+                        k: v for k, v in meta.items() if k.endswith(FROM_ENV) and isinstance(v, str)
+                    },
+                }
             except MetadataError as exc:
                 raise ScenarioError(f"{source}: {where}triggers[{i}].metadata: {exc}") from None
         out.append(trigger)

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from policies import Guardrails
-from scaler.metadata import POLICY_KEY, metadata_of
+from scaler.metadata import POLICY_KEY, as_written, fold_from_env, metadata_of
 from scaler.registry import get_policy
 from scaler.sim.oracle import compute_oracle
 from scaler.sim.paste import complete_metadata, metadata_block
@@ -66,7 +66,18 @@ class TuneResult:
         """The best candidate as complete trigger metadata and the keys filled in from
         the README example (:func:`scaler.sim.paste.complete_metadata`)."""
         so = self.scaled_object or recommended_scaled_object({POLICY_KEY: self.policy})
-        return complete_metadata(self.best.metadata, so.minReplicaCount, so.maxReplicaCount)
+        return complete_metadata(
+            self.shown(self.best.metadata), so.minReplicaCount, so.maxReplicaCount
+        )
+
+    def shown(self, metadata: Mapping[str, str]) -> dict[str, str]:
+        """A candidate's metadata as the ScaledObject writes it: a key still at the value
+        its ``<key>FromEnv`` resolved to names the variable again, and no value read
+        from the environment is shown (:func:`scaler.metadata.as_written`)."""
+        if self.scaled_object is None:
+            return as_written(metadata, {})
+        trig = self.scaled_object.trigger
+        return as_written(metadata, trig.fromEnv, trig.metadata)
 
     @property
     def best(self) -> Trial:
@@ -90,7 +101,7 @@ class TuneResult:
             "traces": list(self.traces),
             "oracle_gpu_hours": list(self.oracle_gpu_hours),
             "feasible": self.feasible,
-            "best": {"metadata": best.metadata, **trial_scores(best, self.target)},
+            "best": {"metadata": self.shown(best.metadata), **trial_scores(best, self.target)},
             "paste_metadata": self.paste[0],
             "holdout": {
                 "traces": list(self.holdout_traces),
@@ -102,13 +113,16 @@ class TuneResult:
                 if self.start_holdout is None
                 else trial_scores(self.start_holdout, self.target),
             },
-            "start": {"metadata": self.start.metadata, **trial_scores(self.start, self.target)},
+            "start": {
+                "metadata": self.shown(self.start.metadata),
+                **trial_scores(self.start, self.target),
+            },
             "searched": [
                 dataclasses.asdict(d) | {"kind": type(d).__name__.lower()}
                 for d in self.space.dimensions
             ],
             "trials": [
-                {"index": t.index, "label": t.label, "metadata": t.metadata}
+                {"index": t.index, "label": t.label, "metadata": self.shown(t.metadata)}
                 | trial_scores(t, self.target)
                 for t in self.trials
             ],
@@ -197,6 +211,8 @@ def tune(
     sc = scenario if scenario is not None else default_scenario(policy)
     if start is None:
         start = dict(scenario_for(policy, sc).scaledObject.trigger.metadata)
+    # <key>FromEnv is <key> to the parser; a searched or bounded <key> replaces it.
+    start = fold_from_env(start)
     fixed = dict(fixed or {})
     so = sc.scaledObject
     bounds = metadata_of(

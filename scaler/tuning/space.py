@@ -25,7 +25,7 @@ from pydantic.fields import FieldInfo
 
 from policies import Guardrails, PolicyParams
 from policies.naming import metadata_fields
-from scaler.metadata import POLICY_KEY, CommonMetadata, key_of
+from scaler.metadata import POLICY_KEY, CommonMetadata, fold_from_env, key_of
 
 WIDE = 100.0
 """How far from the default an unbounded (or very wide) range reaches, as a factor."""
@@ -227,12 +227,14 @@ def build_space(
     """The search space of ``params_model``.
 
     ``start``: metadata to start from (its policy keys seed the first point and, for
-    keys that cannot be searched, are carried as they are). ``fixed``: keys held at
+    keys that cannot be searched, are carried as they are; a ``<key>FromEnv`` is read
+    as ``<key>``, :func:`scaler.metadata.fold_from_env`, so a searched key never sits
+    beside it). ``fixed``: keys held at
     a value. ``ranges``: ``{metadataKey: (lo, hi)}`` overriding a searched range or
     adding one (also for scaler keys such as ``minReplicas``). ``common``: scaler
     keys searched by default (:data:`COMMON_DIMENSIONS` when None).
     """
-    start = dict(start or {})
+    start = fold_from_env(start or {})
     start.pop(POLICY_KEY, None)
     fixed = dict(fixed or {})
     ranges = dict(ranges or {})

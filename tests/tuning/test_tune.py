@@ -3,14 +3,18 @@ is deterministic for a seed, reports infeasibility and prints pasteable metadata
 
 from __future__ import annotations
 
+import json
+import os
+from pathlib import Path
+
 import numpy as np
 import pytest
 import yaml
 
 from policies import PidParams, ThresholdParams
-from scaler.metadata import parse_metadata
+from scaler.metadata import parse_metadata, resolve_env_references
 from scaler.sim.presets import recommended_scaled_object
-from scaler.sim.scenario import Scenario
+from scaler.sim.scenario import Scenario, load_scenario
 from scaler.traces.model import Trace
 from scaler.tuning.compare import tune_and_compare
 from scaler.tuning.run import TuneResult, metadata_block, tune
@@ -193,3 +197,41 @@ def test_a_deployment_fact_is_not_searched_unless_a_range_asks() -> None:
     assert space.decode(space.start_point())["instancesPerReplica"] == "2"
     ranged = build_space("adaptive", AdaptiveParams, ranges={"instancesPerReplica": (1, 4)})
     assert "instancesPerReplica" in {d.key for d in ranged.dimensions}
+
+
+def test_tune_folds_keys_read_from_the_environment_and_pastes_their_variables(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``scaler tune --policy adaptive`` on a trigger with ``leadTimeSecondsFromEnv``
+    searches ``leadTimeSeconds`` from the resolved value instead of failing with both
+    keys set; the paste and the JSON name each variable whose value the search kept and
+    never show a value read from the environment."""
+    path = tmp_path / "scenario.yaml"
+    path.write_text(
+        "scaledObject:\n  minReplicaCount: 1\n  triggers:\n    - metadata: {policy: adaptive,"
+        " leadTimeSecondsFromEnv: LEAD, releaseFromEnv: REL, maxReplicasFromEnv: MAXR}\n"
+    )
+    monkeypatch.setenv("LEAD", "97")
+    monkeypatch.setenv("REL", "hidden-release")
+    monkeypatch.setenv("MAXR", "9")
+    result = tune(
+        [Trace("flat", np.full(120, 8_000.0))],
+        "adaptive",
+        scenario=load_scenario(path),
+        budget=2,
+        workers=1,
+        ranges={"leadTimeSeconds": (30, 300)},
+        common={},
+    )
+    assert result.space.start["leadTimeSeconds"] == "97"
+    assert all(t.error is None for t in result.trials)
+    assert result.start.metadata["maxReplicas"] == "9"
+    start = result.as_dict()["start"]["metadata"]
+    assert start["leadTimeSecondsFromEnv"] == "LEAD" and "leadTimeSeconds" not in start
+    paste, example = result.paste
+    assert paste["releaseFromEnv"] == "REL" and paste["maxReplicasFromEnv"] == "MAXR"
+    assert "release" not in paste and "maxReplicas" not in paste and "release" not in example
+    cfg = parse_metadata("t", "ns", resolve_env_references(paste, os.environ))
+    assert cfg.scope.release == "hidden-release" and cfg.guardrails.max_replicas == 9
+    shown = json.dumps(result.as_dict())
+    assert "hidden-release" not in shown and '"97"' not in shown
