@@ -57,7 +57,8 @@ def _ranges(values: list[str] | None) -> dict[str, tuple[float, float]]:
 
 def _table(result: TuneResult) -> Table:
     table = Table(
-        title=f"{result.policy}: {len(result.trials)} configurations, SLO {result.slo_ms:g} ms, "
+        title=f"{result.policy} on ScaledObject {result.scaled_object_name}: "
+        f"{len(result.trials)} configurations, SLO {result.slo_ms:g} ms, "
         f"attainment target {result.target * 100:g} %, start-up {result.startup_s:g} s"
     )
     table.add_column("trace")

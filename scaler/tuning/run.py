@@ -91,10 +91,28 @@ class TuneResult:
     def feasible(self) -> bool:
         return self.best.feasible(self.target)
 
+    @property
+    def scaled_object_name(self) -> str:
+        """The name of the ScaledObject the candidates ran on (its ``metadata.name``)."""
+        return (self.scaled_object or recommended_scaled_object({})).name
+
+    def ran(self) -> dict[str, Any]:
+        """Which ScaledObject the search ran, as a ``scaler simulate`` row says it: its
+        name and its trigger metadata as given, written form, secrets redacted (each
+        candidate replaces that metadata; ``start`` is the first one)."""
+        if self.scaled_object is None:
+            return {"name": self.scaled_object_name, "metadata": {}}
+        trig = self.scaled_object.trigger
+        return {
+            "name": self.scaled_object.name,
+            "metadata": as_written(trig.metadata, trig.fromEnv),
+        }
+
     def as_dict(self) -> dict[str, Any]:
         best = self.best
         return {
             "policy": self.policy,
+            "scaled_object": self.ran(),
             "slo_ms": self.slo_ms,
             "attainment_target": self.target,
             "startup_s": self.startup_s,

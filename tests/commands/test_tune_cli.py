@@ -68,6 +68,10 @@ def test_tune_prints_metadata_and_writes_json(tmp_path: Path) -> None:
     assert len(doc["trials"]) == 6
     assert doc["best"]["gpu_hours"] <= doc["start"]["gpu_hours"] or not doc["start"]["feasible"]
     assert {"gpu_hours", "slo_attainment", "per_trace"} <= set(doc["trials"][0])
+    # which ScaledObject the candidates ran on, as simulate's rows name it
+    assert doc["scaled_object"]["name"] == "recommended"
+    assert doc["scaled_object"]["metadata"] == {"policy": "threshold"}
+    assert "threshold on ScaledObject recommended:" in output
 
 
 def test_tune_over_two_traces_scores_each(tmp_path: Path) -> None:

@@ -235,3 +235,12 @@ def test_tune_folds_keys_read_from_the_environment_and_pastes_their_variables(
     assert cfg.scope.release == "hidden-release" and cfg.guardrails.max_replicas == 9
     shown = json.dumps(result.as_dict())
     assert "hidden-release" not in shown and '"97"' not in shown
+    assert result.as_dict()["scaled_object"] == {
+        "name": "scenario",
+        "metadata": {
+            "policy": "adaptive",
+            "leadTimeSecondsFromEnv": "LEAD",
+            "releaseFromEnv": "REL",
+            "maxReplicasFromEnv": "MAXR",
+        },
+    }
