@@ -16,9 +16,11 @@ import yaml
 
 from policies import Decision, Status
 from scaler.indicator_metadata import describe_contribution
-from scaler.limits import redact
+from scaler.limits import REDACTED, redact
 from scaler.metadata import (
     ScalerConfig,
+    config_metadata,
+    from_env_base,
     parse_metadata,
     with_override,
 )
@@ -40,9 +42,26 @@ def merged_metadata(obj: TrackedObject, override: Mapping[str, str]) -> dict[str
 
     Raises MetadataError when the result is invalid."""
     cfg = obj.config
-    merged = with_override(base_metadata(obj), override)
+    merged = with_override(parseable_base(obj), override)
     parse_metadata(cfg.name, cfg.namespace, merged)
     return merged
+
+
+def parseable_base(obj: TrackedObject) -> dict[str, str]:
+    """:func:`base_metadata` with each ``<key>FromEnv`` (kept redacted: its value came
+    from the environment) replaced by ``<key>`` at the value the scaler parsed from it,
+    so a what-if or preview on an object that reads a parameter from the environment
+    parses instead of reading ``<redacted>`` as the number. The credential keys stay
+    as they are (they are not parsed as values)."""
+    parsed = config_metadata(obj.config)
+    out: dict[str, str] = {}
+    for key, value in base_metadata(obj).items():
+        base = from_env_base(key)
+        if base is not None and value == REDACTED and base in parsed:
+            out[base] = parsed[base]
+        else:
+            out[key] = value
+    return out
 
 
 def health(obj: TrackedObject, now_s: float, refresh_interval_s: float) -> str:

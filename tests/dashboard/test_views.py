@@ -57,3 +57,17 @@ def test_the_summary_of_an_object_without_a_decision_says_why() -> None:
     assert s["reason"] == "no series" and s["desired_replicas"] is None
     inf = replace(_decision(), value=float("inf"))
     assert views.summary(_obj(inf), 101.0, 5.0, {})["value"] is None
+
+
+def test_a_what_if_on_an_object_reading_a_parameter_from_the_environment_parses() -> None:
+    """KEDA forwards ``targetMsFromEnv`` with its resolved value; the tracker keeps it
+    redacted, so an override merged on the kept metadata read ``<redacted>`` as the
+    number. The parsed value stands in for it; credentials stay redacted."""
+    sent = {"policy": "adaptive", "targetMsFromEnv": "80", "tlsClientKey": "secret"}
+    kept = {"policy": "adaptive", "targetMsFromEnv": "<redacted>", "tlsClientKey": "<redacted>"}
+    obj = TrackedObject(parse_metadata("triton", "ligo", sent), kept)
+    merged = views.merged_metadata(obj, {"leadTimeSeconds": "120"})
+    assert merged["targetMs"] == "80" and "targetMsFromEnv" not in merged
+    assert merged["leadTimeSeconds"] == "120" and merged["tlsClientKey"] == "<redacted>"
+    assert views.merged_metadata(obj, {"targetMs": "60"})["targetMs"] == "60"
+    assert views.base_metadata(obj)["targetMsFromEnv"] == "<redacted>"
