@@ -909,18 +909,21 @@ def _queue_rows(h: WorkHistory, cap_items_s: float | None, q_target_ms: float) -
             # A new capacity rarely changes a row (only an overload's): the remembered
             # queues stay sorted if none of theirs changed (compared bit for bit).
             rows = slice(memory.lo, memory.hi)
-            before = (memory, c.asked[rows].copy(), c.counts[rows].copy())
+            before = (memory, c.asked[rows].copy(), c.counts[rows].copy(), c.value[rows].copy())
         c.reset(cap_items_s, base)
     if end > c.hi:
         c.room(end)
         _queue_rows_add(h, cached, c, c.hi - base, q_target_ms)
         c.hi = end
     if before is not None:
-        memory, asked_before, counts_before = before
+        memory, asked_before, counts_before, value_before = before
         rows = slice(memory.lo, memory.hi)
         if np.array_equal(c.counts[rows], counts_before) and np.array_equal(
             c.asked[rows].view(np.int64), asked_before.view(np.int64)
         ):
+            # The rows' values go back with the memory: growing the arrays after the
+            # reset copies no row, and the memory's removals read these values.
+            c.value[rows] = value_before
             c.memory = memory
     m_u = _first_settle(h.times)
     m, head = _pressed_head(h, q_target_ms, cached, m_u)
