@@ -241,3 +241,37 @@ def test_median_of_two_sorted_lists_is_numpys(values: list[float], extra: list[f
     both = np.asarray(values + extra, dtype=float)
     want = float(np.median(both)) if both.size else 0.0
     assert _median_of(sorted(values), sorted(extra)) == want
+
+
+def test_the_queue_memory_survives_a_new_capacity_while_its_arrays_grow() -> None:
+    """A new capacity that changes none of the remembered rows keeps the sorted memory;
+    when the kept arrays must grow at that same decision, the rows' values must come
+    back with it (they did not: a later removal read uninitialised values and raised
+    IndexError in a tuning run of the policy benchmark)."""
+    from policies.adaptive import _queue_rows, _QueueRows, _remembered
+
+    params = AdaptiveParams(capacity_window_seconds=600, peak_hold_seconds=60)
+    state = PipelineState()
+    target = 2.0
+    squeezed = checked = 0
+    for t in range(0, 30_000, 13):
+        _, state = decide(AdaptivePolicy(), params, G, _gappy(float(t)), state, float(t))
+        h = work_history(state.history, 1, state.columns)
+        if h.columns is None:
+            continue
+        cap = 1e6 + t  # a new capacity at every decision, too high to overload any row
+        if t % 1_300 == 0:
+            c = h.columns.carried(("queue rows", target), _QueueRows)
+            if c.built and c.memory is not None and c.hi > c.lo:
+                # Arrays exactly full: the next row makes room() re-allocate them.
+                for name in ("asked", "counts", "undisturbed", "value"):
+                    setattr(c, name, getattr(c, name)[: c.hi].copy())
+                c.asked_view, c.counts_view = c.asked.view(), c.counts.view()
+                squeezed += 1
+        fast = _queue_rows(h, cap, target)
+        slow = _queue_rows(replace(h, columns=None), cap, target)
+        n = h.times.size
+        window = (n // 50, max(n - 4, n // 50))
+        assert _remembered(h, fast, 30.0, *window) == _remembered(h, slow, 30.0, *window)
+        checked += 1
+    assert squeezed > 5 and checked > 1_000
