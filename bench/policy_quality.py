@@ -553,7 +553,7 @@ def rescore_case(
     out["rescored"] = sorted(rows)
     if retune:
         out["retuned"] = True
-    front = [r for r in old["supersonic_sweep"] if r["name"] in old["supersonic_frontier"]]
+    front = stored_frontier(old)
     out["targets"] = targets(out, front)
     return out
 
@@ -603,12 +603,17 @@ def _tune(
 # --------------------------------------------------------------------------- targets
 
 
+def stored_frontier(case: dict[str, Any]) -> list[dict[str, Any]]:
+    """The SuperSONIC rows a results json marked as its frontier."""
+    return [r for r in case["supersonic_sweep"] if r["name"] in case["supersonic_frontier"]]
+
+
 def retarget(doc: dict[str, Any]) -> None:
     """Work every case's targets out again from its stored rows, so a rendered md
     follows the current target rules (:func:`cost_at`'s tolerance) and not the rules of
     the run that wrote the json."""
     for c in doc["cases"]:
-        front = [r for r in c["supersonic_sweep"] if r["name"] in c["supersonic_frontier"]]
+        front = stored_frontier(c)
         c["targets"] = targets(c, front)
 
 
@@ -872,7 +877,7 @@ def html_page(doc: dict[str, Any]) -> str:
     )
     for c in doc["cases"]:
         label = f"{c['trace']}, start-up {c['startup_s']:g} s (test: {c['test']})"
-        front = [r for r in c["supersonic_sweep"] if r["name"] in c["supersonic_frontier"]]
+        front = stored_frontier(c)
 
         def series(name: str, rows: list[dict[str, Any]], line: bool, symbol: str) -> ParetoSeries:
             return ParetoSeries(

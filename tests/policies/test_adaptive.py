@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from policies import Observation, PolicyContext
+from policies import Observation, PolicyContext, Recommendation
 from policies.adaptive import AdaptiveParams, AdaptivePolicy
 from policies.work import learned_capacity, work_history
 from scaler.metadata import parse_metadata
@@ -37,6 +37,10 @@ def busy(t: float, ready: int, items_s: float, **extra: Any) -> Observation:
 
 
 def recommend(history: list[Observation], params: AdaptiveParams = P) -> float:
+    return recommendation(history, params).replicas
+
+
+def recommendation(history: list[Observation], params: AdaptiveParams = P) -> Recommendation:
     o = history[-1]
     ctx = PolicyContext(
         now_s=o.time_s,
@@ -46,7 +50,7 @@ def recommend(history: list[Observation], params: AdaptiveParams = P) -> float:
         min_replicas=0,
         max_replicas=1000,
     )
-    return POLICY.recommend(ctx, params).replicas
+    return POLICY.recommend(ctx, params)
 
 
 def test_sizes_the_fleet_from_work_and_the_capacity_it_learned() -> None:
@@ -444,16 +448,7 @@ def test_a_rise_that_stopped_or_jumps_back_and_forth_is_not_extrapolated() -> No
 
 
 def _reason(history: list[Observation]) -> str:
-    o = history[-1]
-    ctx = PolicyContext(
-        now_s=o.time_s,
-        observation=o,
-        history=tuple(history),
-        current_replicas=o.ready_replicas,
-        min_replicas=0,
-        max_replicas=1000,
-    )
-    return POLICY.recommend(ctx, P).reason
+    return recommendation(history).reason
 
 
 def test_a_saturated_fleet_short_of_the_work_grows_before_the_history_covers_the_hold() -> None:
