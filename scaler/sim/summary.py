@@ -34,6 +34,7 @@ from scaler.sim.engine import RunResult
 from scaler.sim.oracle import OracleResult
 from scaler.sim.recommend import DEFAULT_TARGET, recommend
 from scaler.sim.scores import overshoot_replicas, scores_dict
+from scaler.sim.totals import bucket_max
 
 
 def _r(x: float) -> float:
@@ -61,10 +62,18 @@ def ran(run: RunResult) -> dict[str, Any]:
 def policy_summary(run: RunResult, oracle: OracleResult) -> dict[str, Any]:
     s = run.scores
     oracle_gpu_hours = oracle.gpu_hours
+    # The series keep the max of each bucket of steps on long traces: the need is
+    # bucketed the same way, or a 2-day trace's ready replicas at hour 28 would be
+    # compared with the need at hour 14.
+    step_s = run.series_step_s or oracle.step_s
     overshoot = (
         run.max_overshoot_replicas
         if run.max_overshoot_replicas is not None
-        else overshoot_replicas(run.ready, oracle.need.astype(np.float64), oracle.step_s)
+        else overshoot_replicas(
+            run.ready,
+            bucket_max(oracle.need.astype(np.float64), round(step_s / oracle.step_s)),
+            step_s,
+        )
     )
     return {
         "name": run.name,

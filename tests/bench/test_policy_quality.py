@@ -35,3 +35,31 @@ def test_a_baseline_at_the_shown_attainment_sets_the_bar() -> None:
     assert bench.cost_at(rows, 0.9995) == 5.79
     assert bench.cost_at(rows, 0.98) == 3.0
     assert bench.cost_at(rows[:1], 1.0 + 1e-3) is None
+
+
+def test_item_3_names_runs_above_the_static_fleet_at_the_peak() -> None:
+    """Issue 10 item 3 is shown, not assumed: a run that held more GPUs at once than
+    the static fleet at the peak, or cost more GPU-hours than it, is named."""
+    bench = load_bench("policy_quality")
+
+    def row(name: str, fleet: float, gpu_hours: float) -> dict[str, object]:
+        return {
+            "name": name,
+            "max_fleet": fleet,
+            "gpu_hours": gpu_hours,
+            "scale_events_per_hour": 1.0,
+            "max_overshoot_replicas": 2.0,
+        }
+
+    case = {
+        "trace": "t",
+        "startup_s": 60.0,
+        "oracle": {"peak_replicas": 10},
+        "static_sweep": [row("static 10", 10, 24.0)],
+        "default": row("adaptive (untuned)", 12, 20.0),
+        "tuned": row("adaptive (tuned)", 9, 30.0),
+    }
+    text = "\n".join(bench.behaviour_section([case]))
+    assert "| t | 60 s | adaptive (untuned) | 12 | 10 | 20.00 | 24.00 | 1.0 | 2 |" in text
+    assert "at the peak at some moment: t 60 s default 12/10." in text
+    assert "GPU-hours above that fleet's: t 60 s tuned." in text
