@@ -443,7 +443,7 @@ def run_case(
     oracle = compute_oracle(case.test, base.fleet, base.slo_ms, startup)
     initial = make_problem([case.test], base, warm_start_s=startup).initial_replicas[0]
     key = f"{case.name}@{startup:g}"
-    _SHARED[key] = (case.test, base, initial, oracle.need.astype(np.float64))
+    _SHARED[key] = (case.test, base, initial, oracle.need)
 
     tuned_meta, train_best = _tune(case, base, budget, workers, startup)
     log(f"  tuned on {case.train.name} in {time.monotonic() - t0:.0f} s")
@@ -534,7 +534,7 @@ def rescore_case(
     oracle = compute_oracle(case.test, base.fleet, base.slo_ms, startup)
     initial = make_problem([case.test], base, warm_start_s=startup).initial_replicas[0]
     key = f"{case.name}@{startup:g}"
-    _SHARED[key] = (case.test, base, initial, oracle.need.astype(np.float64))
+    _SHARED[key] = (case.test, base, initial, oracle.need)
     jobs = [("default", policy_so({"policy": POLICY}, f"{POLICY} (untuned)"))]
     if tuned:
         jobs.append(("tuned", policy_so(tuned_meta, f"{POLICY} (tuned)")))
@@ -680,35 +680,36 @@ def _row_text(r: dict[str, Any]) -> str:
 
 
 BEHAVIOUR_WHY = (
-    "Why a run holds more GPUs than the static fleet at the peak for a while: it orders "
-    "GPUs for what its metrics show while it cannot know the next seconds, which the "
-    "oracle sizing that fleet knows. LIGO (17 for 13): at the campaign's start the rate "
-    "trails a 5x step, so the default sizes half a rate window ahead and adds what drains "
-    "the step's backlog within 30 s (+3.6 GPUs), held by the scale-down stabilisation. "
-    "World Cup at 240 s start-up (26-28 for 20): at a match's jump 16 ready replicas face "
-    "work that needs 19 and a backlog of 1.9 million items, which asks for 6 more while "
-    "the ordered pods start. NASA untuned (21-24 for 17): one-item requests at light "
-    "load run small batches, so the capacity read is 4,420 items/s per replica where a "
+    "Why a run holds more GPUs than the static fleet at the peak for a while: it "
+    "orders GPUs for what its metrics show while it cannot know the next seconds, "
+    "which the oracle sizing that fleet knows. LIGO (17 for 13): at the campaign's "
+    "start the rate trails a 5x step, so the default sizes half a rate window ahead "
+    "and adds what drains the step's backlog within 30 s (+3.6 GPUs), held by the "
+    "scale-down stabilisation. World Cup (21 at 60 s, 26-28 at 240 s start-up, for "
+    "20): at a match's jump (at 240 s, 16 ready replicas face work that needs 19 and "
+    "a backlog of 1.9 million items) the backlog asks for up to 6 more while the "
+    "ordered pods start. NASA untuned (21-24 for 17): one-item requests at light load"
+    " run small batches, so the capacity read is 4,420 items/s per replica where a "
     "full batch does 10,427, and the one-second noise spare at that reading is 11.5 "
-    "GPUs. NASA tuned (39-40): a burst inside a scrape queues a settled fleet of 12 at "
-    "87 ms against the tuned queue target of 27.2 ms; the queue reaction asks "
-    "12 x 87 / 27.2 = 38.4 (it counts up to 4x) and holds it for the tuned "
-    "peakHoldSeconds, 458 s. Tried this session, not landed: the queue reaction capped "
-    "at the fleet the highest work of the queue memory needs (the tuned NASA run's peak "
-    "fell to 26, but the untuned one's rose to 30 and served 96.67 % instead of "
-    "98.07 %, and a queue that persists on a fleet its rate says is 7x too large, the "
-    "bursts inside a scrape the queue reaction is for, was cut to the ready fleet); the "
-    "4x count lowered to 2x (the tuned NASA run's peak 39 to 19 at 60 s, but at 240 s "
-    "the untuned run's rose from 24 to 33 and served 96.96 % instead of 97.40 %; no "
-    "other trace moved); the backlog's drain capped at the fleet the highest work of the "
-    "queue memory needs (LIGO's peak 17 to 14, World Cup's 26-28 to 22-23, but LIGO at "
-    "240 s start-up served 99.48 % of requests, under the 99.5 % target, and World Cup "
-    "at 240 s 94.85 % instead of 95.31 %): draining the step's backlog fast is what "
-    "keeps LIGO's campaign start within the SLO. Both NASA peaks come from the capacity "
-    "read in windows mixing small batches and full ones (items per execution averaged "
-    "per execution, the execution time averaged per request): a fix belongs in the "
-    "capacity learning, which Azure's code trace leans on (its bursts are served by a "
-    "capacity read low)."
+    "GPUs. NASA tuned (39-40): a burst inside a scrape queues a settled fleet of 12 "
+    "at 87 ms against the tuned queue target of 27.2 ms; the queue reaction asks 12 x"
+    " 87 / 27.2 = 38.4 (it counts up to 4x) and holds it for the tuned "
+    "peakHoldSeconds, 458 s. Tried on 2026-12-04 after d20fcfe, not landed: the queue"
+    " reaction capped at the fleet the highest work of the queue memory needs (the "
+    "tuned NASA run's peak fell to 26, but the untuned one's rose to 30 and served "
+    "96.67 % instead of 98.07 %, and a queue that persists on a fleet its rate says "
+    "is 7x too large, the bursts inside a scrape the queue reaction is for, was cut "
+    "to the ready fleet); the 4x count lowered to 2x (the tuned NASA run's peak 39 to"
+    " 19 at 60 s, but at 240 s the untuned run's rose from 24 to 33 and served 96.96 "
+    "% instead of 97.40 %; no other trace moved); the backlog's drain capped at the "
+    "fleet the highest work of the queue memory needs (LIGO's peak 17 to 14, World "
+    "Cup's 26-28 to 22-23, but LIGO at 240 s start-up served 99.48 % of requests, "
+    "under the 99.5 % target, and World Cup at 240 s 94.85 % instead of 95.31 %): "
+    "draining the step's backlog fast is what keeps LIGO's campaign start within the "
+    "SLO. Both NASA peaks come from the capacity read in windows mixing small batches"
+    " and full ones (items per execution averaged per execution, the execution time "
+    "averaged per request): a fix belongs in the capacity learning, which Azure's "
+    "code trace leans on (its bursts are served by a capacity read low)."
 )
 
 
@@ -757,7 +758,7 @@ def behaviour_section(cases: list[dict[str, Any]]) -> list[str]:
     out.append("")
     if over:
         out.append("Above the static fleet at the peak at some moment: " + "; ".join(over) + ".")
-        out += ["", BEHAVIOUR_WHY]
+        out += ["", BEHAVIOUR_WHY, ""]
     out.append("GPU-hours above that fleet's: " + ("; ".join(dearer) if dearer else "none") + ".")
     return out
 
