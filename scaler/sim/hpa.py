@@ -95,6 +95,12 @@ class Autoscaler:
     replicas: int
     polling_interval_s: float = 30.0
     cooldown_s: float = 300.0
+    initial_cooldown_s: float = 0.0
+    """No scale to zero before this many seconds from the start (the ScaledObject's
+    creation)."""
+    idle_to_zero: bool = False
+    """``idleReplicaCount: 0``: inactive, the fleet goes to 0 even above a
+    ``minReplicaCount`` of 0, and wakes to ``minReplicaCount``."""
     behavior: Behavior | None = None
     metric_type: MetricType = "AverageValue"
     tolerance: float = 0.1
@@ -114,6 +120,8 @@ class Autoscaler:
             replicas=replicas,
             polling_interval_s=so.pollingInterval,
             cooldown_s=so.cooldownPeriod,
+            initial_cooldown_s=so.initialCooldownPeriod,
+            idle_to_zero=so.idleReplicaCount == 0,
             behavior=Behavior.from_spec(so.behavior),
             metric_type=so.trigger.metricType,
             tolerance=scenario.hpa.tolerance,
@@ -132,7 +140,8 @@ class Autoscaler:
                 self._set(now_s, self.hpa_min)
         elif (
             self.replicas > 0
-            and self.min_replicas == 0
+            and (self.min_replicas == 0 or self.idle_to_zero)
+            and now_s >= self.initial_cooldown_s
             and now_s - self.last_active_s >= self.cooldown_s
         ):
             self._set(now_s, 0)

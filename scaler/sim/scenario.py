@@ -20,14 +20,14 @@ import numpy as np
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from policies import ThresholdParams, ThresholdPolicy
 from scaler.metadata import (
-    DEFAULT_POLICY,
     FROM_ENV,
-    POLICY_KEY,
     CommonMetadata,
     MetadataError,
     ScalerConfig,
     key_of,
+    metadata_of,
     parse_metadata,
     resolve_env_references,
 )
@@ -187,6 +187,15 @@ class AdvancedSpec(_Strict):
     horizontalPodAutoscalerConfig: HpaConfigSpec | None = None
 
 
+def _default_trigger_metadata() -> dict[str, str]:
+    """A scenario without a trigger: the threshold policy holding GPU utilisation at
+    0.7 (the stock KEDA shape), keys from the schema."""
+    return metadata_of(
+        CommonMetadata(policy=ThresholdPolicy.name),
+        ThresholdParams(signal="gpu_utilization", target=0.7),
+    )
+
+
 class TriggerSpec(_Strict):
     """The one trigger: ``metadata`` is exactly what KEDA forwards to the scaler.
 
@@ -197,13 +206,7 @@ class TriggerSpec(_Strict):
 
     type: Literal["external", "external-push"] = "external"
     metricType: Literal["AverageValue", "Value"] = "AverageValue"
-    metadata: dict[str, str] = Field(
-        default_factory=lambda: {
-            POLICY_KEY: DEFAULT_POLICY,
-            "signal": "gpu_utilization",
-            "target": "0.7",
-        }
-    )
+    metadata: dict[str, str] = Field(default_factory=lambda: _default_trigger_metadata())
     fromEnv: dict[str, str] = Field(
         default_factory=dict,
         exclude=True,
@@ -221,6 +224,19 @@ class ScaledObjectSpec(_Strict):
     name: str = Field(default="scenario", min_length=1, max_length=253)
     pollingInterval: int = Field(default=30, ge=1, le=3600)
     cooldownPeriod: int = Field(default=300, ge=0, le=86_400)
+    initialCooldownPeriod: int = Field(
+        default=0,
+        ge=0,
+        le=86_400,
+        description="Seconds after the ScaledObject's creation (the run's start) before "
+        "KEDA may scale to zero.",
+    )
+    idleReplicaCount: int | None = Field(
+        default=None,
+        description="Replicas while no trigger is active (KEDA supports only 0): the "
+        "fleet idles at 0 after ``cooldownPeriod`` even with ``minReplicaCount`` above "
+        "it, and wakes straight to ``minReplicaCount``.",
+    )
     minReplicaCount: int = Field(default=0, ge=0, le=10_000)
     maxReplicaCount: int = Field(default=100, ge=1, le=10_000)
     advanced: AdvancedSpec | None = None
@@ -235,6 +251,17 @@ class ScaledObjectSpec(_Strict):
             )
         if len(self.triggers) != 1:
             raise ValueError(f"exactly one trigger is simulated, got {len(self.triggers)}")
+        idle = self.idleReplicaCount
+        if idle is not None and idle != 0:
+            raise ValueError(
+                f"idleReplicaCount is {idle}: KEDA supports only 0 (the HPA cannot hold "
+                "another idle count)"
+            )
+        if idle is not None and self.minReplicaCount <= idle:
+            raise ValueError(
+                f"idleReplicaCount ({idle}) must be less than minReplicaCount "
+                f"({self.minReplicaCount})"
+            )
         return self
 
     @property
@@ -249,12 +276,10 @@ class ScaledObjectSpec(_Strict):
         return a.horizontalPodAutoscalerConfig.behavior
 
 
-MANIFEST_IGNORED_SPEC = frozenset(
-    {"scaleTargetRef", "fallback", "initialCooldownPeriod", "idleReplicaCount"}
-)
+MANIFEST_IGNORED_SPEC = frozenset({"scaleTargetRef", "fallback"})
 """ScaledObject ``spec`` fields a manifest may carry that the simulation does not use:
-the target (the simulated fleet is the target), ``fallback`` (the simulator's scaler
-never errors on RPCs), and the idle/initial-cooldown refinements."""
+the target (the simulated fleet is the target) and ``fallback`` (the simulator's scaler
+never errors on RPCs)."""
 
 MANIFEST_IGNORED_TRIGGER = frozenset({"name", "authenticationRef", "useCachedMetrics"})
 

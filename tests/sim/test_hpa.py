@@ -73,6 +73,25 @@ def test_keda_activates_from_zero_to_at_least_one() -> None:
     assert hpa.hpa_sync(45, 5.0, 1.0, 1) == 4
 
 
+def test_idle_replica_count_zero_idles_above_the_minimum_and_wakes_to_it() -> None:
+    """``idleReplicaCount: 0`` with ``minReplicaCount: 3``: inactive for the cooldown,
+    KEDA scales to 0; active again, straight to 3 (not 1)."""
+    hpa = Autoscaler(min_replicas=3, max_replicas=10, replicas=5, cooldown_s=300, idle_to_zero=True)
+    assert hpa.keda_poll(0, True) == 5
+    assert hpa.keda_poll(299, False) == 5
+    assert hpa.keda_poll(300, False) == 0
+    assert hpa.keda_poll(330, True) == 3
+
+
+def test_no_scale_to_zero_within_the_initial_cooldown() -> None:
+    hpa = Autoscaler(
+        min_replicas=0, max_replicas=10, replicas=2, cooldown_s=60, initial_cooldown_s=600
+    )
+    assert hpa.keda_poll(300, False) == 2
+    assert hpa.keda_poll(599, False) == 2
+    assert hpa.keda_poll(600, False) == 0
+
+
 def test_min_replica_count_above_zero_never_scales_to_zero() -> None:
     hpa = Autoscaler(min_replicas=2, max_replicas=10, replicas=2, cooldown_s=0)
     assert hpa.keda_poll(1000, False) == 2

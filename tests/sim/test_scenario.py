@@ -16,6 +16,7 @@ from scaler.metadata import CommonMetadata, ScalerConfig, parse_metadata
 from scaler.promql import queries_for
 from scaler.sim import engine
 from scaler.sim.engine import simulate
+from scaler.sim.hpa import Autoscaler
 from scaler.sim.scenario import (
     ScaledObjectSpec,
     Scenario,
@@ -158,3 +159,29 @@ def test_from_env_keys_are_resolved_from_the_environment_as_keda_does(
     sc = load_scenario(scenario)
     assert sc.scaler_config().params.goal == 35.0  # type: ignore[attr-defined]
     assert Scenario(scaledObject=so).scaler_config().params == sc.scaler_config().params
+
+
+def test_a_manifests_idle_count_and_initial_cooldown_are_simulated_not_dropped(
+    tmp_path: Path,
+) -> None:
+    """A manifest's ``idleReplicaCount: 0`` lets an idle fleet above ``minReplicaCount``
+    go to 0, and ``initialCooldownPeriod`` delays that; other idle counts are refused
+    as KEDA documents (only 0 works with the HPA)."""
+    manifest = tmp_path / "so.yaml"
+    body = (
+        "kind: ScaledObject\nmetadata: {{name: triton}}\nspec:\n  minReplicaCount: 2\n"
+        "  cooldownPeriod: 60\n  initialCooldownPeriod: 600\n  idleReplicaCount: {idle}\n"
+        "  triggers:\n    - type: external\n      metadata: {{policy: static, replicas: '2'}}\n"
+    )
+    manifest.write_text(body.format(idle=0))
+    so = load_scaled_object(manifest)
+    assert (so.idleReplicaCount, so.initialCooldownPeriod) == (0, 600)
+    hpa = Autoscaler.for_scenario(Scenario(scaledObject=so), 2)
+    assert hpa.keda_poll(300, False) == 2
+    assert hpa.keda_poll(600, False) == 0
+    assert hpa.keda_poll(630, True) == 2
+    for idle, words in (("1", "supports only 0"), ("0\n  minReplicaCount: 0", "less than")):
+        manifest.write_text(body.format(idle=idle).replace("  minReplicaCount: 2\n", "", 1))
+        with pytest.raises(ScenarioError, match="idleReplicaCount") as err:
+            load_scaled_object(manifest)
+        assert words in str(err.value)
