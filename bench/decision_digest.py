@@ -99,7 +99,7 @@ def run_one(job: tuple[str, str]) -> tuple[str, str, list[dict[str, Any]], str, 
             oracle = compute_oracle(trace, base.fleet, base.slo_ms, base.startup.nominal_s)
             entry: Entry = load_scaled_object(README_SO) if entry_name == "readme" else entry_name
             name, sc = entry_scenario(entry, base, static_replicas=oracle.peak_replicas)
-            first = int(oracle.need[0]) if len(oracle.need) else 0
+            first = oracle.warm_fleet(base.startup.nominal_s)
             run = simulate(trace, sc, name=name, initial_replicas=first, oracle_need=oracle.need)
         cpu = time.process_time() - start
     finally:

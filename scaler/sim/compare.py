@@ -51,14 +51,17 @@ def compare(
     workers: int | None = None,
 ) -> Comparison:
     """Every entry (preset, registered policy or ScaledObject) from the same start: the
-    oracle's need at t = 0 already booted (clamped to each ScaledObject's bounds), so no
-    run pays for a cold start another does not.
+    oracle's highest need over the first pod start-up already booted (clamped to each
+    ScaledObject's bounds), a fleet already running when the trace begins, so no run
+    pays for a cold start another or the oracle does not. (From the need at t = 0
+    alone, a trace whose load rises in its first minute made every reactive policy pay
+    a start-up a static fleet at the peak, starting at its minimum, did not.)
 
     Policies run side by side in ``workers`` processes (default: one per core). The
     workers are forked with the trace, so it is shared rather than copied to each, and
     report progress through a queue as they go, as a single process does."""
     oracle = compute_oracle(trace, scenario.fleet, scenario.slo_ms, scenario.startup.nominal_s)
-    first = int(oracle.need[0]) if len(oracle.need) else 0
+    first = oracle.warm_fleet(scenario.startup.nominal_s)
     planned = [entry_scenario(e, scenario, static_replicas=oracle.peak_replicas) for e in entries]
     names = [n for n, _ in planned]
     scenarios = [sc for _, sc in planned]

@@ -17,6 +17,7 @@ seconds with a gap of 2 < 3, bridged into one interval of 5 s: cost 5 + 3 = 8.
 from __future__ import annotations
 
 import dataclasses
+import math
 from dataclasses import dataclass
 from typing import Any
 
@@ -61,6 +62,15 @@ class OracleResult:
     @property
     def peak_replicas(self) -> int:
         return int(self.need.max()) if len(self.need) else 0
+
+    def warm_fleet(self, within_s: float) -> int:
+        """Replicas a fleet already running when the trace begins holds at t = 0: the
+        highest need over the first ``within_s`` seconds (pass a pod start-up: the
+        oracle has booted those by then, so a run started with them pays no cold start
+        the oracle does not; 0: the need at t = 0 alone)."""
+        if not len(self.need):
+            return 0
+        return int(self.need[: max(1, math.ceil(within_s / self.step_s))].max())
 
 
 def _meets_slo(

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import math
 import os
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -168,23 +167,22 @@ def default_scenario(policy: str) -> Scenario:
 
 
 def make_problem(
-    traces: Sequence[Trace], scenario: Scenario, *, warm_start_s: float = 0.0
+    traces: Sequence[Trace], scenario: Scenario, *, warm_start_s: float | None = None
 ) -> Problem:
-    """Oracles per trace, and the replicas booted at t = 0: the oracle's need at t = 0
-    (as ``scaler simulate``), or with ``warm_start_s`` > 0 its highest need over that
-    many first seconds, which is what a fleet already running before the trace began
-    would hold (the oracle itself has those replicas booted in time)."""
+    """Oracles per trace, and the replicas booted at t = 0: the oracle's highest need
+    over the first ``warm_start_s`` seconds (default: the scenario's pod start-up, as
+    ``scaler simulate`` starts its runs), which is what a fleet already running before
+    the trace began would hold (the oracle itself has those replicas booted in time);
+    0: the need at t = 0 alone."""
     oracles = [
         compute_oracle(t, scenario.fleet, scenario.slo_ms, scenario.startup.nominal_s)
         for t in traces
     ]
+    within = scenario.startup.nominal_s if warm_start_s is None else warm_start_s
     return Problem(
         traces=tuple(traces),
         scenario=scenario,
-        initial_replicas=tuple(
-            int(o.need[: max(1, math.ceil(warm_start_s / o.step_s))].max()) if len(o.need) else 0
-            for o in oracles
-        ),
+        initial_replicas=tuple(o.warm_fleet(within) for o in oracles),
         oracle_gpu_hours=tuple(o.gpu_hours for o in oracles),
     )
 
@@ -202,7 +200,7 @@ def tune(
     fixed: Mapping[str, str] | None = None,
     ranges: Mapping[str, tuple[float, float]] | None = None,
     common: Mapping[str, tuple[float, float]] | None = None,
-    warm_start_s: float = 0.0,
+    warm_start_s: float | None = None,
     progress: Progress | None = None,
     holdout: Sequence[Trace] = (),
 ) -> TuneResult:

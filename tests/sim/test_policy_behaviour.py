@@ -118,7 +118,7 @@ def _conv_head(peak_replicas: int) -> Trace:
 
 @pytest.mark.parametrize("peak", [10, 20])
 def test_an_under_sized_fleet_grows_before_the_capacity_is_learned(peak: int) -> None:
-    """Started at the need of its first second (the CLI's start) while the work rises
+    """Started cold, at the need of its first second, while the work rises
     several-fold, the default grows as soon as its queue says short, without waiting
     for 5 min of history or a settled queue (it held 2-4 GPUs for 6 min where the work
     needed 4-13: 89 % of requests within the SLO on the whole trace at peak 20, where
