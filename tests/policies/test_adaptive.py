@@ -119,6 +119,38 @@ def test_batches_at_the_models_maximum_are_not_extrapolated_beyond_it() -> None:
     assert cap.items_s <= 1.05 * CAPACITY
 
 
+def test_the_capacity_at_a_batch_the_samples_ran_is_what_they_measured_not_the_line() -> None:
+    """A line drawn through small batches whose busy time reads the per-item cost low
+    (0.026 ms for 0.092, as a one-second busy gauge over a 30 s execution rate did on
+    a conversation trace's warm fleet) read 29,000 items/s at 128 items once a queue
+    filled the batches, and cut the fleet to a third of the need. Rows that ran full
+    batches measured 10,427 items/s: that is the capacity there."""
+    history = []
+    for i in range(240):
+        ready, batch = 12, 2.0 + 12.0 * ((i * 7) % 10) / 9
+        items_s = 1_000.0 * batch
+        execs_s = items_s / batch
+        history.append(
+            busy(
+                5.0 * i,
+                ready,
+                items_s,
+                request_rate_rps=items_s,
+                activation_rps=items_s,
+                execs_per_s=execs_s,
+                compute_time_per_request_ms=0.5 + 0.092 * batch,
+                gpu_utilization=execs_s / ready * (1.1 + 0.026 * batch) / 1000,
+            )
+        )
+    full = [
+        busy(1_200 + 5.0 * i, 2, 40_000, queue_time_per_request_ms=2_000.0, gpu_utilization=1.0)
+        for i in range(4)
+    ]
+    cap = learned_capacity(work_history(tuple(history + full), 1), 1_215, 3_600, P.target_ms)
+    assert cap is not None and cap.fitted
+    assert cap.items_s == pytest.approx(CAPACITY, rel=0.02)
+
+
 def test_capacity_does_not_shrink_when_the_fleet_grows() -> None:
     """A 3x larger fleet with the same work sees smaller batches at low load; the
     capacity it learns stays at least what the loaded samples showed (no ratchet)."""
