@@ -119,6 +119,37 @@ def test_batches_at_the_models_maximum_are_not_extrapolated_beyond_it() -> None:
     assert cap.items_s <= 1.05 * CAPACITY
 
 
+def test_a_slope_its_scatter_cannot_pin_down_is_not_extrapolated() -> None:
+    """Batches of 2-15 items whose busy times scatter around the law as much as the law
+    rises over them: read where load would grow the batches (an execution of a quarter
+    of the target), a line this uncertain gives three times what a replica does. The
+    capacity stays the direct reading, which errs low (more GPUs, not fewer)."""
+    history = []
+    for i in range(240):
+        ready, batch = 4, 2.0 + 13.0 * ((i * 7) % 10) / 9
+        items_s = 1_000.0 * batch
+        execs_s = items_s / batch
+        noise = 1.2 * (1 if (i * 13) % 3 == 0 else -0.5)
+        history.append(
+            busy(
+                5.0 * i,
+                ready,
+                items_s,
+                request_rate_rps=items_s,
+                activation_rps=items_s,
+                execs_per_s=execs_s,
+                compute_time_per_request_ms=0.5 + 0.092 * batch,
+                gpu_utilization=execs_s / ready * (1.1 + 0.028 * batch + noise) / 1000,
+            )
+        )
+    h = work_history(tuple(history), 1)
+    cap = learned_capacity(h, history[-1].time_s, 3_600, P.target_ms)
+    direct = learned_capacity(h, history[-1].time_s, 3_600)
+    assert cap is not None and direct is not None
+    assert not cap.fitted and cap.batches_vary
+    assert cap.items_s == direct.items_s < CAPACITY
+
+
 def test_the_capacity_at_a_batch_the_samples_ran_is_what_they_measured_not_the_line() -> None:
     """A line drawn through small batches whose busy time reads the per-item cost low
     (0.026 ms for 0.092, as a one-second busy gauge over a 30 s execution rate did on
