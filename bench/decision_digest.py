@@ -4,7 +4,8 @@ as before (bit-identical, not merely close).
 Each run records every pipeline decision (:meth:`policies.Decision.as_record`: time,
 value, status, reason, guardrails and every input, floats by ``repr``, so exact) and
 the run's scores, on three traces: the bundled LIGO day with ``make run``'s entries
-(the README's ScaledObject and every preset, the oracle's first need booted), the
+(the README's ScaledObject and every preset, started as ``scaler simulate`` starts
+them: the oracle's highest need over the first start-up booted), the
 speed benchmark's LIGO-like day (:func:`simulate_speed.week_trace`) and the Azure conv
 trace at ``--peak-replicas 8``.
 

@@ -72,7 +72,8 @@ SLOPE_T = 3.0
 the batches seen): 3 knows it to within a third."""
 
 MIN_MEASURED = 3
-"""Samples at the largest batch seen enough to measure its capacity directly."""
+"""Samples at the largest batch seen (within :data:`CEILING_CLOSE` of it) enough to
+measure its capacity directly."""
 
 SERVICE_SHARE_OF_TARGET = 0.25
 """Execution time a loaded replica may take, as a share of the latency target: a
@@ -450,8 +451,12 @@ def _slope(x: FloatArray, y: FloatArray) -> tuple[float, float]:
     if not var > 0:
         return 0.0, math.inf
     slope = float(np.dot(dx, y - y.mean()) / var)
+    if x.size < 3:
+        return slope, math.inf
+    # Rows 5 s apart share most of their 30 s rate window, so their scatter is not
+    # independent and this error reads smaller than it is: a bound, not a test.
     resid = y - y.mean() - slope * dx
-    return slope, math.sqrt(float(np.dot(resid, resid)) / max(x.size - 2, 1) / var)
+    return slope, math.sqrt(float(np.dot(resid, resid)) / (x.size - 2) / var)
 
 
 def learned_capacity(
@@ -473,6 +478,13 @@ def learned_capacity(
     below the largest batch seen. The line needs :data:`FIT_SPAN_S` of samples over
     batch sizes that vary with load. The higher of the two readings counts: each is
     evidence the replica does at least that much.
+
+    Two limits keep the line from overruling what was measured. At a batch the
+    samples ran (the largest seen, once overloaded or piled up at the model's
+    maximum), the capacity is the median those rows measured (:data:`MIN_MEASURED` of
+    them at least), not the line read there. And the line is read beyond the batches
+    seen only when its slope is at least :data:`SLOPE_T` standard errors; else the
+    direct reading, which errs low, stands.
     """
     h = since(h, now_s - window_s)
     flags = stored(h, "capacity samples", _capacity_samples)
@@ -516,14 +528,14 @@ def learned_capacity(
     # line through them and a few odd samples (a burst's mixed requests) is no law.
     at_ceiling = np.count_nonzero(b >= CEILING_CLOSE * largest) / b.size >= CEILING_SHARE
     if not full.any() and not at_ceiling:
-        if per_item < SLOPE_T * spread:
+        by_target = (SERVICE_SHARE_OF_TARGET * target_ms - base) / per_item
+        if by_target > largest and per_item < SLOPE_T * spread:
             # Read where load would grow the batches, far beyond those seen, a slope
             # its own scatter cannot pin down multiplies its error: a conversation
             # trace's warm fleet (batches of 2-15 items, 0.028 +- 0.012 ms per item for
             # the simulator's 0.092) read 34,600 items/s per replica for 10,427 and cut
             # the fleet from 12 to 5 under work needing 13.
             return Capacity(cap, service, n, batches_vary=True)
-        by_target = (SERVICE_SHARE_OF_TARGET * target_ms - base) / per_item
         batch = max(largest, by_target)
     else:
         # The batch read at is one the samples ran: what those executions did is
@@ -537,10 +549,10 @@ def learned_capacity(
                 max(median(h.capacity[fit][at]), cap),
                 median(h.service_ms[fit][at]),
                 n,
-                largest,
-                bool(full.any()),
-                True,
-                True,
+                batch_items=largest,
+                seen_full=bool(full.any()),
+                fitted=True,
+                batches_vary=True,
             )
     per_exec_ms = base + per_item * batch
     fitted = h.instances * batch / per_exec_ms * 1000.0

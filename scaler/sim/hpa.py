@@ -97,10 +97,14 @@ class Autoscaler:
     cooldown_s: float = 300.0
     initial_cooldown_s: float = 0.0
     """No scale to zero before this many seconds from the start (the ScaledObject's
-    creation)."""
+    creation), whatever the triggers say, as KEDA's ScaledObject reference describes
+    ``initialCooldownPeriod``. A run starts with its fleet already running and its
+    trigger active at t = 0, so ``cooldown_s`` counts from then too. (KEDA's scale
+    executor applies the initial cooldown only while the ScaledObject has never been
+    active; read that way, it would not apply to a run that starts active at all.)"""
     idle_to_zero: bool = False
-    """``idleReplicaCount: 0``: inactive, the fleet goes to 0 even above a
-    ``minReplicaCount`` of 0, and wakes to ``minReplicaCount``."""
+    """``idleReplicaCount: 0``: inactive for ``cooldown_s``, the fleet goes to 0 even
+    with ``minReplicaCount`` above 0, and wakes straight to ``minReplicaCount``."""
     behavior: Behavior | None = None
     metric_type: MetricType = "AverageValue"
     tolerance: float = 0.1

@@ -119,17 +119,20 @@ def test_batches_at_the_models_maximum_are_not_extrapolated_beyond_it() -> None:
     assert cap.items_s <= 1.05 * CAPACITY
 
 
-def test_a_slope_its_scatter_cannot_pin_down_is_not_extrapolated() -> None:
-    """Batches of 2-15 items whose busy times scatter around the law as much as the law
-    rises over them: read where load would grow the batches (an execution of a quarter
-    of the target), a line this uncertain gives three times what a replica does. The
-    capacity stays the direct reading, which errs low (more GPUs, not fewer)."""
+def busy_time_law(
+    ready: int, most: float, per_item_ms: float, noise_ms: float = 0.0
+) -> list[Observation]:
+    """20 min of one-item requests in batches of 2 to ``most`` items, each request
+    reporting the simulator's law as its compute time, while the GPU busy time per
+    execution (what the service law is fitted to) reads ``1.1 + per_item_ms × items``
+    ms, ``noise_ms`` scattered around it."""
     history = []
     for i in range(240):
-        ready, batch = 4, 2.0 + 13.0 * ((i * 7) % 10) / 9
+        batch = 2.0 + (most - 2.0) * ((i * 7) % 10) / 9
         items_s = 1_000.0 * batch
         execs_s = items_s / batch
-        noise = 1.2 * (1 if (i * 13) % 3 == 0 else -0.5)
+        noise = noise_ms * (1 if (i * 13) % 3 == 0 else -0.5)
+        exec_ms = 1.1 + per_item_ms * batch + noise
         history.append(
             busy(
                 5.0 * i,
@@ -139,9 +142,18 @@ def test_a_slope_its_scatter_cannot_pin_down_is_not_extrapolated() -> None:
                 activation_rps=items_s,
                 execs_per_s=execs_s,
                 compute_time_per_request_ms=0.5 + 0.092 * batch,
-                gpu_utilization=execs_s / ready * (1.1 + 0.028 * batch + noise) / 1000,
+                gpu_utilization=execs_s / ready * exec_ms / 1000,
             )
         )
+    return history
+
+
+def test_a_slope_its_scatter_cannot_pin_down_is_not_extrapolated() -> None:
+    """Batches of 2-15 items whose busy times scatter around the law as much as the law
+    rises over them: read where load would grow the batches (an execution of a quarter
+    of the target), a line this uncertain gives three times what a replica does. The
+    capacity stays the direct reading, which errs low (more GPUs, not fewer)."""
+    history = busy_time_law(4, 15.0, 0.028, noise_ms=1.2)
     h = work_history(tuple(history), 1)
     cap = learned_capacity(h, history[-1].time_s, 3_600, P.target_ms)
     direct = learned_capacity(h, history[-1].time_s, 3_600)
@@ -154,25 +166,9 @@ def test_the_capacity_at_a_batch_the_samples_ran_is_what_they_measured_not_the_l
     """A line drawn through small batches whose busy time reads the per-item cost low
     (0.026 ms for 0.092, as a one-second busy gauge over a 30 s execution rate did on
     a conversation trace's warm fleet) read 29,000 items/s at 128 items once a queue
-    filled the batches, and cut the fleet to a third of the need. Rows that ran full
-    batches measured 10,427 items/s: that is the capacity there."""
-    history = []
-    for i in range(240):
-        ready, batch = 12, 2.0 + 12.0 * ((i * 7) % 10) / 9
-        items_s = 1_000.0 * batch
-        execs_s = items_s / batch
-        history.append(
-            busy(
-                5.0 * i,
-                ready,
-                items_s,
-                request_rate_rps=items_s,
-                activation_rps=items_s,
-                execs_per_s=execs_s,
-                compute_time_per_request_ms=0.5 + 0.092 * batch,
-                gpu_utilization=execs_s / ready * (1.1 + 0.026 * batch) / 1000,
-            )
-        )
+    filled the batches, and cut the fleet from 14 to 11 under work needing 15-17.
+    Rows that ran full batches measured 10,427 items/s: that is the capacity there."""
+    history = busy_time_law(12, 14.0, 0.026)
     full = [
         busy(1_200 + 5.0 * i, 2, 40_000, queue_time_per_request_ms=2_000.0, gpu_utilization=1.0)
         for i in range(4)
