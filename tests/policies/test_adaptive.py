@@ -120,19 +120,27 @@ def test_batches_at_the_models_maximum_are_not_extrapolated_beyond_it() -> None:
 
 
 def busy_time_law(
-    ready: int, most: float, per_item_ms: float, noise_ms: float = 0.0
+    ready: int,
+    most: float,
+    per_item_ms: float,
+    *,
+    least: float = 2.0,
+    base_ms: float = 1.1,
+    noise_ms: float = 0.0,
+    execs_s: float = 1_000.0,
+    reported_per_item_ms: float = 0.092,
 ) -> list[Observation]:
-    """20 min of one-item requests in batches of 2 to ``most`` items, each request
-    reporting the simulator's law as its compute time, while the GPU busy time per
-    execution (what the service law is fitted to) reads ``1.1 + per_item_ms × items``
-    ms, ``noise_ms`` scattered around it."""
+    """20 min of one-item requests in batches of ``least`` to ``most`` items
+    (``execs_s`` executions a second), each request reporting ``0.5 +
+    reported_per_item_ms × items`` as its compute time, while the GPU busy time per
+    execution (what the service law is fitted to) reads ``base_ms + per_item_ms ×
+    items`` ms, ``noise_ms`` scattered around it."""
     history = []
     for i in range(240):
-        batch = 2.0 + (most - 2.0) * ((i * 7) % 10) / 9
-        items_s = 1_000.0 * batch
-        execs_s = items_s / batch
+        batch = least + (most - least) * ((i * 7) % 10) / 9
+        items_s = execs_s * batch
         noise = noise_ms * (1 if (i * 13) % 3 == 0 else -0.5)
-        exec_ms = 1.1 + per_item_ms * batch + noise
+        exec_ms = base_ms + per_item_ms * batch + noise
         history.append(
             busy(
                 5.0 * i,
@@ -141,7 +149,7 @@ def busy_time_law(
                 request_rate_rps=items_s,
                 activation_rps=items_s,
                 execs_per_s=execs_s,
-                compute_time_per_request_ms=0.5 + 0.092 * batch,
+                compute_time_per_request_ms=0.5 + reported_per_item_ms * batch,
                 gpu_utilization=execs_s / ready * exec_ms / 1000,
             )
         )
@@ -369,24 +377,15 @@ def test_the_service_law_is_fitted_per_execution_not_per_request() -> None:
     batches by their items and a line through it reads the per-item cost high (here
     1.6x; 25-75 % on the Azure conversation trace). GPU busy time per execution
     weighs every execution once: the law and the capacity come out as they are."""
-    history = []
-    for i in range(240):
-        ready, batch = 20, 4.0 + 12.0 * ((i * 7) % 10) / 9
-        items_s = 2_000.0 * batch
-        execs_s = items_s / batch
-        exec_ms = 0.5 + 0.092 * batch
-        history.append(
-            busy(
-                5.0 * i,
-                ready,
-                items_s,
-                request_rate_rps=items_s,
-                activation_rps=items_s,
-                execs_per_s=execs_s,
-                compute_time_per_request_ms=0.5 + 0.092 * 1.6 * batch,
-                gpu_utilization=execs_s / ready * exec_ms / 1000,
-            )
-        )
+    history = busy_time_law(
+        20,
+        16.0,
+        0.092,
+        least=4.0,
+        base_ms=0.5,
+        execs_s=2_000.0,
+        reported_per_item_ms=0.092 * 1.6,
+    )
     h = work_history(tuple(history), 1)
     cap = learned_capacity(h, history[-1].time_s, 3_600, P.target_ms)
     assert cap is not None and cap.fitted
