@@ -206,7 +206,7 @@ class TriggerSpec(_Strict):
 
     type: Literal["external", "external-push"] = "external"
     metricType: Literal["AverageValue", "Value"] = "AverageValue"
-    metadata: dict[str, str] = Field(default_factory=lambda: _default_trigger_metadata())
+    metadata: dict[str, str] = Field(default_factory=_default_trigger_metadata)
     fromEnv: dict[str, str] = Field(
         default_factory=dict,
         exclude=True,

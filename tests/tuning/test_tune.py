@@ -13,12 +13,14 @@ import yaml
 
 from policies import PidParams, ThresholdParams
 from scaler.metadata import parse_metadata, resolve_env_references
+from scaler.sim.oracle import compute_oracle
 from scaler.sim.presets import recommended_scaled_object
 from scaler.sim.scenario import Scenario, load_scenario
 from scaler.traces.model import Trace
 from scaler.tuning.compare import tune_and_compare
-from scaler.tuning.run import TuneResult, metadata_block, tune
+from scaler.tuning.run import TuneResult, make_problem, metadata_block, tune
 from scaler.tuning.space import Choice, Numeric, SpaceError, build_space
+from tests.sim.test_compare import rising_in_the_first_minute
 
 
 def step_trace() -> Trace:
@@ -244,3 +246,14 @@ def test_tune_folds_keys_read_from_the_environment_and_pastes_their_variables(
             "maxReplicasFromEnv": "MAXR",
         },
     }
+
+
+def test_tuning_starts_its_runs_as_scaler_simulate_does() -> None:
+    """Each candidate starts with the fleet the oracle has booted by the first pod
+    start-up (``scaler simulate``'s start), or at the first second's need when asked."""
+    trace = rising_in_the_first_minute()
+    sc = Scenario()
+    oracle = compute_oracle(trace, sc.fleet, sc.slo_ms, sc.startup.nominal_s)
+    assert make_problem([trace], sc).initial_replicas == (oracle.warm_fleet(60.0),)
+    assert make_problem([trace], sc, warm_start_s=0).initial_replicas == (int(oracle.need[0]),)
+    assert oracle.warm_fleet(60.0) > int(oracle.need[0])
